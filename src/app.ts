@@ -1,0 +1,97 @@
+/**
+ * Builds the Fastify application: the proxy's own routes (metrics), and everything else forwarded to Swift
+ * through the quota gate. Does not listen; main.ts and the tests do.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Agent } from 'undici';
+import type { Config } from './config/load.js';
+import { createMetrics, statusClass, type Metrics } from './metrics.js';
+import { forwardPlugin, SWIFT_METHODS } from './proxy/forward.js';
+import { expectsContinue } from './proxy/request-headers.js';
+import { createProxyServer } from './server.js';
+import { QuotaGate } from './quota/gate.js';
+import { SwiftClient } from './swift/client.js';
+
+export interface AppOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface ProxyApp {
+  app: FastifyInstance;
+  metrics: Metrics;
+  gate: QuotaGate;
+}
+
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
+  const metrics = createMetrics();
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    // Fastify's own per-request log lines would cost every proxied request; access logs are our own.
+    logController: new LogController({ disableRequestLogging: true }),
+    serverFactory: createProxyServer,
+    // Swift object names may be up to 1 KiB and account/container names long too; the whole path is one
+    // wildcard parameter to the router.
+    routerOptions: { maxParamLength: 64 * 1024 },
+    requestTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  for (const method of SWIFT_METHODS) {
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
+  }
+
+  // One connection pool to Swift for both forwarded requests and the proxy's own usage reads.
+  const dispatcher = new Agent({
+    connections: 256,
+    headersTimeout: config.upstreamTimeoutSeconds * 1000,
+    bodyTimeout: config.upstreamTimeoutSeconds * 1000,
+    maxHeaderSize: 256 * 1024,
+  });
+  app.addHook('onClose', async () => dispatcher.close());
+
+  const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log });
+
+  app.get(config.metricsPath, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    gate.settleUnanswered(request);
+    metrics.requests.inc({ method: request.method, status_class: statusClass(reply.statusCode) });
+  });
+  app.addHook('onRequestAbort', async (request) => gate.settleUnanswered(request));
+
+  await app.register(async (scope) => {
+    // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Setting the
+    // header aside before routing makes every body a pass-through stream; it is put back for Swift.
+    scope.addHook('onRequest', async (request) => {
+      const contentType = request.headers['content-type'];
+      if (contentType !== undefined) {
+        request.clientContentType = contentType;
+        delete request.headers['content-type'];
+      }
+    });
+    await scope.register(forwardPlugin, {
+      upstream: config.upstream,
+      dispatcher,
+      hooks: {
+        preHandler: async (request, reply) => {
+          await gate.admit(request, reply);
+          if (!reply.sent && expectsContinue(request.headers)) reply.raw.writeContinue();
+        },
+        onUpstreamResponse: (request, reply, statusCode, headers) => gate.onUpstreamResponse(request, reply, statusCode, headers),
+        onUpstreamError: (request, reply, error) => {
+          if (gate.answerUpstreamError(request, reply, error)) return true;
+          const status = (error as { statusCode?: number }).statusCode ?? 502;
+          metrics.upstreamErrors.inc({ status: String(status >= 500 ? status : 502) });
+          request.log.warn({ err: error, url: request.url }, 'Swift request failed');
+          return false;
+        },
+      },
+    });
+  });
+
+  return { app, metrics, gate };
+}

@@ -1,0 +1,176 @@
+/**
+ * Reads a Swift `proxy-server.conf`-style file into sections of string values, remembering the line each
+ * key was defined on so that later validation can point at it.
+ *
+ * The `ini` package does the section/key bookkeeping; this module adds what Swift configs need and `ini`
+ * lacks (see shared notes): values spread over several lines (indented continuation lines, as Python's
+ * configparser takes them, and JSON blocks printed flush-left, as in the StackLab article, joined until
+ * their brackets balance), `#` and `;` inside values (`use = egg:swift#proxy`), `set key = value`, and
+ * `%(here)s`-style interpolation. Values stay strings: `true` is not turned into a boolean here.
+ */
+import { dirname, resolve } from 'node:path';
+import ini from 'ini';
+import { ConfigError } from './errors.js';
+
+export type IniSection = Readonly<Record<string, string>>;
+
+export interface IniDocument {
+  readonly file: string;
+  readonly sections: Readonly<Record<string, IniSection>>;
+  /** Line (1-based) where `[section] key` was defined; for keys inherited from [DEFAULT], the DEFAULT line. */
+  lineOf(section: string, key: string): number | undefined;
+  /** Line of the `[section]` header. */
+  sectionLine(section: string): number | undefined;
+}
+
+interface RawEntry {
+  section: string;
+  key: string;
+  value: string;
+  line: number;
+}
+
+const DEFAULT_SECTION = 'DEFAULT';
+const SECTION_RE = /^\[([^\]]+)\]\s*$/;
+const KEY_VALUE_RE = /^([^=:\s][^=:]*?)\s*[=:]\s*(.*)$/;
+
+/** Net count of opening minus closing brackets, ignoring those inside double-quoted strings. */
+function bracketDepth(text: string): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+  }
+  return depth;
+}
+
+function isComment(line: string): boolean {
+  const trimmed = line.trimStart();
+  return trimmed.startsWith('#') || trimmed.startsWith(';');
+}
+
+/** Splits the text into logical entries: one per key, continuation lines joined with '\n'. */
+function readEntries(text: string, file: string): { entries: RawEntry[]; sectionLines: Map<string, number> } {
+  const entries: RawEntry[] = [];
+  const sectionLines = new Map<string, number>();
+  let section: string | undefined;
+  let open: RawEntry | undefined;
+  let openDepth = 0;
+
+  const lines = text.split(/\r?\n/);
+  lines.forEach((rawLine, index) => {
+    const lineNo = index + 1;
+    const line = rawLine.replace(/\s+$/, '');
+
+    // Inside an unbalanced JSON value every line belongs to it, whatever its indentation.
+    if (open && openDepth > 0) {
+      open.value += `\n${line.trim()}`;
+      openDepth += bracketDepth(line);
+      return;
+    }
+    if (line.trim() === '') {
+      open = undefined;
+      return;
+    }
+    if (isComment(line)) return;
+    if (open && /^\s/.test(line)) {
+      open.value += `\n${line.trim()}`;
+      openDepth = bracketDepth(open.value);
+      return;
+    }
+    open = undefined;
+
+    const sectionMatch = SECTION_RE.exec(line);
+    if (sectionMatch) {
+      section = sectionMatch[1]!.trim();
+      if (!sectionLines.has(section)) sectionLines.set(section, lineNo);
+      return;
+    }
+    const kv = KEY_VALUE_RE.exec(line.replace(/^set\s+/, ''));
+    if (!kv) {
+      throw new ConfigError(file, lineNo, section, undefined, `cannot read "${line.trim()}": expected "key = value" or "[section]"`);
+    }
+    if (section === undefined) {
+      throw new ConfigError(file, lineNo, undefined, kv[1], 'key outside of any [section]');
+    }
+    open = { section, key: kv[1]!.trim(), value: kv[2]!.trim(), line: lineNo };
+    openDepth = bracketDepth(open.value);
+    entries.push(open);
+  });
+  if (open && openDepth > 0) {
+    throw new ConfigError(file, open.line, open.section, open.key, 'value opens a bracket that is never closed');
+  }
+  return { entries, sectionLines };
+}
+
+/** Re-renders the entries as plain INI that `ini` parses without mangling: every name and value quoted. */
+function toPlainIni(entries: RawEntry[]): string {
+  const bySection = new Map<string, RawEntry[]>();
+  for (const entry of entries) {
+    const list = bySection.get(entry.section) ?? [];
+    list.push(entry);
+    bySection.set(entry.section, list);
+  }
+  const out: string[] = [];
+  for (const [section, list] of bySection) {
+    // `ini` nests sections on unescaped dots; Swift section names are flat.
+    out.push(`[${section.replaceAll('.', '\\.')}]`);
+    for (const entry of list) out.push(`${JSON.stringify(entry.key)} = ${JSON.stringify(entry.value)}`);
+  }
+  return out.join('\n');
+}
+
+function interpolate(value: string, vars: Record<string, string>, at: RawEntry, file: string): string {
+  return value.replace(/%(%|\(([^)]+)\)s)/g, (whole, _all: string, name: string | undefined) => {
+    if (name === undefined) return '%';
+    const replacement = vars[name];
+    if (replacement === undefined) {
+      throw new ConfigError(file, at.line, at.section, at.key, `unknown interpolation ${whole}`);
+    }
+    return replacement;
+  });
+}
+
+export function parseSwiftIni(text: string, file: string): IniDocument {
+  const { entries, sectionLines } = readEntries(text, file);
+  const parsed = ini.decode(toPlainIni(entries)) as Record<string, Record<string, unknown>>;
+
+  const lines = new Map<string, number>();
+  for (const entry of entries) lines.set(`${entry.section}\0${entry.key}`, entry.line);
+
+  const defaults: Record<string, string> = { here: dirname(resolve(file)), __file__: resolve(file) };
+  const defaultSection = parsed[DEFAULT_SECTION] ?? {};
+  for (const [key, value] of Object.entries(defaultSection)) defaults[key] = String(value);
+
+  const sections: Record<string, IniSection> = {};
+  for (const [name, values] of Object.entries(parsed)) {
+    const merged: Record<string, string> = name === DEFAULT_SECTION ? {} : { ...pickOwn(defaultSection) };
+    for (const [key, value] of Object.entries(values)) merged[key] = String(value);
+    const vars = { ...defaults, ...merged };
+    for (const [key, value] of Object.entries(merged)) {
+      const entry = entries.find((e) => e.section === name && e.key === key) ??
+        entries.find((e) => e.section === DEFAULT_SECTION && e.key === key)!;
+      merged[key] = interpolate(value, vars, entry, file);
+    }
+    sections[name] = Object.freeze(merged);
+  }
+
+  return {
+    file,
+    sections: Object.freeze(sections),
+    lineOf: (section, key) => lines.get(`${section}\0${key}`) ?? lines.get(`${DEFAULT_SECTION}\0${key}`),
+    sectionLine: (section) => sectionLines.get(section),
+  };
+}
+
+function pickOwn(values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) out[key] = String(value);
+  return out;
+}

@@ -1,0 +1,288 @@
+/**
+ * Turns the sections of a `proxy-server.conf`-style file into a typed, frozen `Config`.
+ * Pure apart from reading the file; every problem stops start-up with file, line and key.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
+import { parseQuotaLevels, type QuotaLevels } from './quota-levels.js';
+
+export const PROXY_SECTION = 'quota-proxy';
+export const QUOTA_SECTION = 'filter:quota';
+export const TEMPAUTH_SECTION = 'filter:tempauth';
+
+export const DEFAULT_BIND_IP = '127.0.0.1';
+export const DEFAULT_BIND_PORT = 8081;
+export const DEFAULT_METRICS_PATH = '/metrics';
+export const DEFAULT_CACHE_TIMEOUT = 30; // seconds
+export const DEFAULT_NEAR_LIMIT_RATIO = 0.95; // like Ceph RGW: within 5 % of a limit, ask Swift live
+export const DEFAULT_RETRY_AFTER = 5; // seconds, sent with 503 when usage cannot be read
+export const DEFAULT_CACHE_ENTRIES = 100_000; // accounts + containers held in the usage cache
+export const DEFAULT_UPSTREAM_TIMEOUT = 60; // seconds without a byte from Swift before 504
+export const DEFAULT_RESELLER_PREFIX = 'AUTH_';
+
+export interface TempauthUser {
+  readonly account: string;
+  readonly user: string;
+  readonly key: string;
+  readonly groups: readonly string[];
+}
+
+export interface QuotaConfig {
+  readonly cacheTimeoutSeconds: number;
+  readonly preciseMode: boolean;
+  readonly levels: QuotaLevels;
+  /** In cached mode, a check whose projected usage reaches this share of a limit reads live usage. */
+  readonly nearLimitRatio: number;
+  /** What a write that needs a check gets when Swift cannot be asked: refused (closed) or let through (open). */
+  readonly failMode: 'closed' | 'open';
+  readonly retryAfterSeconds: number;
+  readonly cacheMaxEntries: number;
+  /** The identity the proxy reads usage with; a `.reseller_admin` tempauth user. */
+  readonly serviceUser: TempauthUser;
+  /** An account no user owns: a caller who may HEAD it is a reseller admin (see auth/reseller.ts). */
+  readonly resellerProbeAccount: string;
+}
+
+export interface Config {
+  readonly file: string;
+  readonly bindIp: string;
+  readonly bindPort: number;
+  readonly upstream: URL;
+  readonly upstreamTimeoutSeconds: number;
+  readonly metricsPath: string;
+  readonly logLevel: string;
+  readonly resellerPrefix: string;
+  readonly users: readonly TempauthUser[];
+  readonly quota: QuotaConfig;
+  /** Things that load but deserve the operator's attention (logged at start-up). */
+  readonly warnings: readonly string[];
+}
+
+export interface ConfigOverrides {
+  listen?: string; // HOST:PORT
+  upstream?: string;
+}
+
+class SectionReader {
+  constructor(
+    private readonly doc: IniDocument,
+    readonly name: string,
+    private readonly values: IniSection,
+  ) {}
+
+  keys(): string[] {
+    return Object.keys(this.values);
+  }
+
+  has(key: string): boolean {
+    return this.values[key] !== undefined;
+  }
+
+  fail(key: string | undefined, reason: string): never {
+    const line = key === undefined ? this.doc.sectionLine(this.name) : this.doc.lineOf(this.name, key);
+    throw new ConfigError(this.doc.file, line, this.name, key, reason);
+  }
+
+  line(key: string): number | undefined {
+    return this.doc.lineOf(this.name, key);
+  }
+
+  string(key: string, fallback: string): string {
+    return this.values[key] ?? fallback;
+  }
+
+  raw(key: string): string | undefined {
+    return this.values[key];
+  }
+
+  integer(key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, unit = ''): number {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    const value = Number(raw.trim());
+    if (!/^-?\d+$/.test(raw.trim()) || value < min || value > max) {
+      this.fail(key, `must be a whole number from ${min} to ${max}${unit ? ` (${unit})` : ''}, got "${raw}"`);
+    }
+    return value;
+  }
+
+  number(key: string, fallback: number, min: number, max: number): number {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    const value = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+      this.fail(key, `must be a number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    // The spellings Swift's config_true_value accepts.
+    const lowered = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on', 't', 'y'].includes(lowered)) return true;
+    if (['false', '0', 'no', 'off', 'f', 'n'].includes(lowered)) return false;
+    this.fail(key, `must be true or false, got "${raw}"`);
+  }
+
+  oneOf<T extends string>(key: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    const value = raw.trim() as T;
+    if (!allowed.includes(value)) this.fail(key, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+    return value;
+  }
+}
+
+function section(doc: IniDocument, name: string): SectionReader | undefined {
+  const values = doc.sections[name];
+  return values === undefined ? undefined : new SectionReader(doc, name, values);
+}
+
+export function parseListen(value: string, fail: (reason: string) => never): { host: string; port: number } {
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(value.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || port < 0 || port > 65535) fail(`must be HOST:PORT, got "${value}"`);
+  return { host: match[1], port };
+}
+
+export function parseUpstream(value: string, fail: (reason: string) => never): URL {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    fail(`must be the Swift proxy's base URL such as http://127.0.0.1:8080, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`must be an http:// or https:// URL, got "${value}"`);
+  if (url.pathname !== '/' || url.search || url.hash) {
+    fail(`must be a base URL without path or query (the proxy forwards client paths as they are), got "${value}"`);
+  }
+  return url;
+}
+
+/** `user_<account>_<user> = <key> [group ...] [storage_url]`, as Swift's tempauth reads it. */
+function parseTempauth(reader: SectionReader | undefined): { resellerPrefix: string; users: TempauthUser[] } {
+  if (!reader) return { resellerPrefix: DEFAULT_RESELLER_PREFIX, users: [] };
+  const prefix = reader.string('reseller_prefix', DEFAULT_RESELLER_PREFIX).trim();
+  const resellerPrefix = prefix === '' || prefix.endsWith('_') ? prefix : `${prefix}_`;
+  const users: TempauthUser[] = [];
+  for (const key of reader.keys()) {
+    let account: string | undefined;
+    let user: string | undefined;
+    if (key.startsWith('user64_')) {
+      const parts = key.slice('user64_'.length).split('_');
+      if (parts.length !== 2) reader.fail(key, 'must be user64_<base64 account>_<base64 user>');
+      [account, user] = parts.map((p) => Buffer.from(p, 'base64').toString('utf8')) as [string, string];
+    } else if (key.startsWith('user_')) {
+      const parts = key.slice('user_'.length).split('_');
+      if (parts.length !== 2) reader.fail(key, 'must be user_<account>_<user> (no "_" in either name; use user64_ for that)');
+      [account, user] = parts as [string, string];
+    } else continue;
+    const words = reader.string(key, '').trim().split(/\s+/).filter(Boolean);
+    const userKey = words.shift() ?? reader.fail(key, 'needs a key (password) as its first word');
+    const groups = words.filter((w) => !/^https?:\/\//.test(w));
+    users.push(Object.freeze({ account: account!, user: user!, key: userKey, groups: Object.freeze(groups) }));
+  }
+  return { resellerPrefix, users };
+}
+
+function pickServiceUser(reader: SectionReader, users: TempauthUser[]): TempauthUser {
+  if (!reader.has('service_user')) {
+    const reseller = users.find((u) => u.groups.includes('.reseller_admin'));
+    if (reseller) return reseller;
+    return reader.fail(undefined, `needs a service identity: add a .reseller_admin user to [${TEMPAUTH_SECTION}] (or name one with service_user = account:user)`);
+  }
+  const wanted = reader.string('service_user', '').trim();
+  const user = users.find((u) => `${u.account}:${u.user}` === wanted);
+  if (!user) return reader.fail('service_user', `"${wanted}" is not a user in [${TEMPAUTH_SECTION}]`);
+  if (!user.groups.includes('.reseller_admin')) {
+    reader.fail('service_user', `"${wanted}" must be in the .reseller_admin group to read every account's usage`);
+  }
+  return user;
+}
+
+function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], file: string, warnings: string[]): QuotaConfig {
+  if (!reader) throw new ConfigError(file, undefined, QUOTA_SECTION, undefined, 'section is missing');
+  if (!reader.has('quota')) reader.fail(undefined, 'needs a "quota = {...}" JSON value with the levels');
+  const levels = parseQuotaLevels(reader.raw('quota')!, {
+    fail: (reason, lineOffset = 0) => {
+      const line = reader.line('quota');
+      throw new ConfigError(file, line === undefined ? undefined : line + lineOffset, QUOTA_SECTION, 'quota', reason);
+    },
+    warn: (message, lineOffset = 0) => {
+      const line = reader.line('quota');
+      warnings.push(`${file}:${line === undefined ? '?' : line + lineOffset}: [${QUOTA_SECTION}] quota: ${message}`);
+    },
+  });
+
+  const serviceUser = pickServiceUser(reader, users);
+
+  return Object.freeze({
+    cacheTimeoutSeconds: reader.integer('cache_timeout', DEFAULT_CACHE_TIMEOUT, 0, 86_400, 'seconds'),
+    preciseMode: reader.boolean('precise_mode', false),
+    levels,
+    nearLimitRatio: reader.number('near_limit_ratio', DEFAULT_NEAR_LIMIT_RATIO, 0, 1),
+    failMode: reader.oneOf('fail_mode', 'closed', ['closed', 'open'] as const),
+    retryAfterSeconds: reader.integer('retry_after', DEFAULT_RETRY_AFTER, 0, 3600, 'seconds'),
+    cacheMaxEntries: reader.integer('cache_max_entries', DEFAULT_CACHE_ENTRIES, 1, 100_000_000),
+    serviceUser,
+    resellerProbeAccount: reader.string('reseller_probe_account', 'quota-proxy-reseller-probe').trim(),
+  });
+}
+
+export function configFromText(text: string, file: string, overrides: ConfigOverrides = {}): Config {
+  const doc = parseSwiftIni(text, file);
+  const warnings: string[] = [];
+  const proxy = section(doc, PROXY_SECTION);
+  const failProxy = (key: string) => (reason: string): never => {
+    if (proxy) proxy.fail(key, reason);
+    throw new ConfigError(file, undefined, PROXY_SECTION, key, reason);
+  };
+
+  let bindIp = proxy?.string('bind_ip', DEFAULT_BIND_IP).trim() ?? DEFAULT_BIND_IP;
+  let bindPort = proxy?.integer('bind_port', DEFAULT_BIND_PORT, 0, 65535) ?? DEFAULT_BIND_PORT;
+  if (overrides.listen !== undefined) {
+    ({ host: bindIp, port: bindPort } = parseListen(overrides.listen, (reason) => {
+      throw new ConfigError('--listen', undefined, undefined, undefined, reason);
+    }));
+  }
+
+  const upstreamText = overrides.upstream ?? proxy?.raw('upstream') ??
+    failProxy('upstream')('is required: the Swift proxy base URL, e.g. upstream = http://127.0.0.1:8080 (or --upstream)');
+  const upstream = overrides.upstream !== undefined
+    ? parseUpstream(upstreamText, (reason) => { throw new ConfigError('--upstream', undefined, undefined, undefined, reason); })
+    : parseUpstream(upstreamText, failProxy('upstream'));
+
+  const metricsPath = proxy?.string('metrics_path', DEFAULT_METRICS_PATH).trim() ?? DEFAULT_METRICS_PATH;
+  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1/') || metricsPath.startsWith('/auth')) {
+    failProxy('metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, got "${metricsPath}"`);
+  }
+
+  const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
+  const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth.users, file, warnings);
+
+  return Object.freeze({
+    file,
+    bindIp,
+    bindPort,
+    upstream,
+    upstreamTimeoutSeconds: proxy?.integer('upstream_timeout', DEFAULT_UPSTREAM_TIMEOUT, 1, 86_400, 'seconds') ?? DEFAULT_UPSTREAM_TIMEOUT,
+    metricsPath,
+    logLevel: proxy?.oneOf('log_level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info',
+    resellerPrefix: tempauth.resellerPrefix,
+    users: Object.freeze(tempauth.users),
+    quota,
+    warnings: Object.freeze(warnings),
+  });
+}
+
+export function loadConfig(file: string, overrides: ConfigOverrides = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, undefined, undefined, undefined, `cannot read the config file: ${(error as Error).message}`);
+  }
+  return configFromText(text, file, overrides);
+}

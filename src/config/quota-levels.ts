@@ -1,0 +1,114 @@
+/**
+ * The `quota = {...}` JSON of `[filter:quota]`: kind → level → limit, as in the StackLab article.
+ * Turned around into level → kind → limit, which is how the proxy looks limits up.
+ */
+
+export const QUOTA_KINDS = ['container_count', 'object_count', 'container_usage'] as const;
+export type QuotaKind = (typeof QUOTA_KINDS)[number];
+
+export const DEFAULT_LEVEL = 'default';
+
+/** A level's limits; a kind the operator did not configure is absent and not enforced. */
+export type Limits = Readonly<Partial<Record<QuotaKind, number>>>;
+
+export interface QuotaLevels {
+  readonly names: readonly string[];
+  readonly byLevel: ReadonlyMap<string, Limits>;
+}
+
+export interface LevelsReporter {
+  /** Stops start-up; lineOffset counts lines from the `quota =` line. */
+  fail(reason: string, lineOffset?: number): never;
+  warn(message: string, lineOffset?: number): void;
+}
+
+// The article was typeset: its JSON came out with curly quotes and primes (“L1″: 10). Those are never valid
+// JSON, so mapping them to ASCII cannot change the meaning of a config that was valid; we do it and warn.
+const TYPOGRAPHIC_DOUBLE = /[\u201C\u201D\u201E\u201F\u2033\u2036\u00AB\u00BB]/g;
+const TYPOGRAPHIC_SINGLE = /[\u2018\u2019\u201A\u201B\u2032\u2035]/g;
+
+function lineOffsetAt(text: string, position: number): number {
+  let lines = 0;
+  for (let i = 0; i < position && i < text.length; i++) if (text[i] === '\n') lines++;
+  return lines;
+}
+
+function normaliseQuotes(text: string, report: LevelsReporter): string {
+  const lines = text.split('\n');
+  const touched: number[] = [];
+  const fixed = lines.map((line, offset) => {
+    const out = line.replace(TYPOGRAPHIC_DOUBLE, '"').replace(TYPOGRAPHIC_SINGLE, "'");
+    if (out !== line) touched.push(offset);
+    return out;
+  });
+  if (touched.length > 0) {
+    report.warn(
+      `typographic quotes (“ ” ″ ′) replaced by ASCII quotes on ${touched.length} line(s); please fix the file`,
+      touched[0],
+    );
+  }
+  return fixed.join('\n');
+}
+
+function parseJson(text: string, report: LevelsReporter): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    const position = /position (\d+)/.exec(message);
+    const offset = position ? lineOffsetAt(text, Number(position[1])) : 0;
+    return report.fail(`is not valid JSON: ${message}`, offset);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Line offset of the first `"name"` in the text, to point errors at the right line of a long block. */
+function offsetOf(text: string, name: string): number {
+  const index = text.indexOf(`"${name}"`);
+  return index < 0 ? 0 : lineOffsetAt(text, index);
+}
+
+export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLevels {
+  const text = normaliseQuotes(raw, report);
+  const json = parseJson(text, report);
+  if (!isPlainObject(json)) report.fail('must be a JSON object mapping quota kinds to levels');
+
+  const perKind = new Map<QuotaKind, Map<string, number>>();
+  for (const [kind, levels] of Object.entries(json)) {
+    if (!(QUOTA_KINDS as readonly string[]).includes(kind)) {
+      report.fail(`unknown quota kind "${kind}" (known: ${QUOTA_KINDS.join(', ')})`, offsetOf(text, kind));
+    }
+    if (!isPlainObject(levels)) report.fail(`${kind} must be an object of level: limit`, offsetOf(text, kind));
+    const limits = new Map<string, number>();
+    for (const [level, limit] of Object.entries(levels)) {
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+        report.fail(`level "${level}" of ${kind} must be a whole number >= 0, got ${JSON.stringify(limit)}`, offsetOf(text, kind));
+      }
+      limits.set(level, limit);
+    }
+    if (!limits.has(DEFAULT_LEVEL)) report.fail(`${kind} has no "${DEFAULT_LEVEL}" level`, offsetOf(text, kind));
+    perKind.set(kind as QuotaKind, limits);
+  }
+  if (perKind.size === 0) report.fail(`must configure at least one of ${QUOTA_KINDS.join(', ')}`);
+  for (const kind of QUOTA_KINDS) {
+    if (!perKind.has(kind)) report.warn(`${kind} is not configured: it is not enforced`);
+  }
+
+  const names = [...new Set([...perKind.values()].flatMap((limits) => [...limits.keys()]))];
+  const byLevel = new Map<string, Limits>();
+  for (const level of names) {
+    const limits: Partial<Record<QuotaKind, number>> = {};
+    for (const [kind, levels] of perKind) {
+      const own = levels.get(level);
+      if (own === undefined) {
+        report.warn(`level "${level}" has no ${kind} limit: it gets the default level's ${levels.get(DEFAULT_LEVEL)}`, offsetOf(text, kind));
+      }
+      limits[kind] = own ?? levels.get(DEFAULT_LEVEL)!;
+    }
+    byLevel.set(level, Object.freeze(limits));
+  }
+  return Object.freeze({ names: Object.freeze(names), byLevel });
+}

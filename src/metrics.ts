@@ -1,0 +1,71 @@
+/**
+ * Every Prometheus metric the proxy exports, declared in one place on one registry. No per-account or
+ * per-container labels: label values come from small, fixed sets (methods, kinds, configured levels).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'swift_quota_proxy_';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+
+  return {
+    registry,
+    requests: new Counter({
+      name: `${METRIC_PREFIX}requests_total`,
+      help: 'Requests answered, by method and status class (2xx, 4xx, ...), whether Swift or the proxy answered.',
+      labelNames: ['method', 'status_class'] as const,
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: `${METRIC_PREFIX}upstream_errors_total`,
+      help: 'Requests Swift could not answer (unreachable, reset, timed out), by the status the client got.',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    rejections: new Counter({
+      name: `${METRIC_PREFIX}quota_rejections_total`,
+      help: 'Writes refused because they would pass a quota, by quota kind and level.',
+      labelNames: ['kind', 'level'] as const,
+      registers,
+    }),
+    cacheRequests: new Counter({
+      name: `${METRIC_PREFIX}usage_cache_requests_total`,
+      help: 'Usage reads served from the in-memory cache (hit) or from Swift (miss), by kind of usage (account, container).',
+      labelNames: ['kind', 'result'] as const,
+      registers,
+    }),
+    lookups: new Counter({
+      name: `${METRIC_PREFIX}usage_lookups_total`,
+      help: 'HEAD requests the proxy sent to Swift to read usage, by target (account, container, object) and outcome.',
+      labelNames: ['target', 'outcome'] as const,
+      registers,
+    }),
+    lookupSeconds: new Histogram({
+      name: `${METRIC_PREFIX}usage_lookup_duration_seconds`,
+      help: 'Time Swift took to answer a usage HEAD, by target.',
+      labelNames: ['target'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    reservations: new Gauge({
+      name: `${METRIC_PREFIX}reservations_in_flight`,
+      help: 'Admitted writes not finished yet, each holding quota so concurrent writes cannot jointly pass a limit.',
+      registers,
+    }),
+    levelChanges: new Counter({
+      name: `${METRIC_PREFIX}level_changes_total`,
+      help: 'Attempts to set or remove an account quota level, by outcome (applied, forbidden, invalid).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function statusClass(statusCode: number): string {
+  return `${Math.floor(statusCode / 100)}xx`;
+}

@@ -1,0 +1,94 @@
+/**
+ * The transparent part: every request that reaches this plugin is streamed to Swift as it is, and Swift's
+ * answer is streamed back. @fastify/http-proxy (reply-from + undici) moves the bytes; this module only says
+ * which headers change and how upstream failures look to a client.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { forwardedRequestHeaders } from './request-headers.js';
+
+/** Every method Swift's API uses; COPY is Swift's server-side copy. */
+export const SWIFT_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'COPY', 'PATCH'] as const;
+
+export interface ForwardHooks {
+  /** Runs after routing, before Swift is contacted; the request body has not been read yet. */
+  preHandler(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Swift answered (status and headers known); runs before the answer is sent on. */
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): void;
+  /** Swift could not be reached or the request failed mid-way; returns true if it answered the client itself. */
+  onUpstreamError(request: FastifyRequest, reply: FastifyReply, error: Error): boolean;
+}
+
+interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, unknown>;
+  stream: Readable;
+}
+
+export interface ForwardOptions {
+  upstream: URL;
+  dispatcher: Dispatcher;
+  hooks: ForwardHooks;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client's Content-Type, set aside before Fastify's body parsing (see app.ts). */
+    clientContentType?: string;
+  }
+}
+
+/** A short plain-text body for failures of Swift itself, like Swift's own error pages. */
+function upstreamFailure(reply: FastifyReply, error: Error & { statusCode?: number; cause?: unknown }): void {
+  const statusCode = error.statusCode && error.statusCode >= 500 ? error.statusCode : 502;
+  const text =
+    statusCode === 504 ? 'Gateway Timeout: Swift did not answer in time'
+    : statusCode === 503 ? 'Service Unavailable: Swift cannot be reached'
+    : 'Bad Gateway: Swift failed to answer';
+  reply.code(statusCode).header('content-type', 'text/plain; charset=utf-8');
+  // A body the client is still sending would otherwise be drained to keep the socket.
+  if (!reply.request.raw.complete) reply.header('connection', 'close');
+  reply.send(`${text}\n`);
+}
+
+export async function forwardPlugin(app: FastifyInstance, options: ForwardOptions): Promise<void> {
+  const { upstream, hooks } = options;
+  // Built-in parsers (text/plain, application/json) would buffer bodies; http-proxy adds pass-through ones.
+  app.removeAllContentTypeParsers();
+
+  await app.register(httpProxy, {
+    upstream: upstream.origin,
+    httpMethods: [...SWIFT_METHODS],
+    preHandler: hooks.preHandler,
+    // Swift's Location headers are already right: they are built from the Host we pass on.
+    internalRewriteLocationHeader: false,
+    undici: options.dispatcher as never,
+    replyOptions: {
+      rewriteRequestHeaders: (request, headers) =>
+        forwardedRequestHeaders(headers, {
+          contentType: request.clientContentType,
+          clientHost: request.raw.headers.host,
+          remoteAddress: request.raw.socket.remoteAddress,
+          upstreamHost: upstream.host,
+        }),
+      onResponse: (request, reply, response) => {
+        // reply-from's typings describe a Node response; it hands us undici's status, headers and body.
+        const upstreamResponse = response as unknown as UpstreamResponse;
+        const { statusCode, headers, stream } = upstreamResponse;
+        hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers);
+        if (statusCode === 204 || statusCode === 304) {
+          // Fastify drops Content-Type from a 204 sent with a body stream; Swift's has none to send anyway.
+          stream.resume();
+          reply.send();
+        } else {
+          reply.send(stream);
+        }
+      },
+      onError: (reply, { error }) => {
+        if (!hooks.onUpstreamError(reply.request as FastifyRequest, reply as FastifyReply, error)) upstreamFailure(reply as FastifyReply, error);
+      },
+    },
+  });
+}

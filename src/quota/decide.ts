@@ -1,0 +1,53 @@
+/**
+ * The quota decision itself: plain arithmetic on usage, no I/O. As in Swift's container_quotas, a write is
+ * refused only when it would take usage *past* the limit (equal passes).
+ */
+import type { Limits, QuotaKind } from '../config/quota-levels.js';
+
+/** Usage of one account (count = containers) or one container (count = objects, bytes = bytes used). */
+export interface Usage {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+export type Decision =
+  | { readonly allow: true }
+  | {
+      readonly allow: false;
+      readonly kind: QuotaKind;
+      readonly level: string;
+      readonly limit: number;
+      /** Usage the write was checked against: stored + finished since + reserved by writes in flight. */
+      readonly used: number;
+      readonly requested: number;
+    };
+
+const ALLOW: Decision = Object.freeze({ allow: true });
+
+function check(kind: QuotaKind, limits: Limits, level: string, used: number, requested: number): Decision {
+  const limit = limits[kind];
+  // A write that does not add (an overwrite at the count limit, a shrinking overwrite) always passes.
+  if (limit === undefined || requested <= 0 || used + requested <= limit) return ALLOW;
+  return { allow: false, kind, level, limit, used, requested };
+}
+
+/** A container PUT that creates a new container. */
+export function decideContainerCreate(limits: Limits, level: string, account: Usage): Decision {
+  return check('container_count', limits, level, account.count, 1);
+}
+
+/** An object write adding `add.count` objects (0 or 1) and `add.bytes` bytes to a container. */
+export function decideObjectWrite(limits: Limits, level: string, container: Usage, add: Usage): Decision {
+  const count = check('object_count', limits, level, container.count, add.count);
+  return count.allow ? check('container_usage', limits, level, container.bytes, add.bytes) : count;
+}
+
+/** Whether the write would bring a limit within `ratio` of being reached: cached usage is then re-read live. */
+export function isNearLimit(limits: Limits, kinds: readonly QuotaKind[], used: Usage, add: Usage, ratio: number): boolean {
+  return kinds.some((kind) => {
+    const limit = limits[kind];
+    if (limit === undefined) return false;
+    const projected = kind === 'container_usage' ? used.bytes + add.bytes : used.count + add.count;
+    return projected >= limit * ratio;
+  });
+}

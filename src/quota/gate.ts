@@ -1,0 +1,390 @@
+/**
+ * The quota gate: for each request, works out what it would do to usage (intent.ts), reads usage through
+ * the usage book, decides (decide.ts), and either refuses the request or lets it through holding a
+ * reservation that is settled when Swift answers. I/O lives here and in the Swift client; the rules do not.
+ */
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/load.js';
+import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-levels.js';
+import type { Metrics } from '../metrics.js';
+import { ResellerCheck } from '../auth/reseller.js';
+import { BadPathError, encodePath, parseSwiftPath } from '../swift/path.js';
+import { UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
+import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type Usage } from './decide.js';
+import { requestIntent, type Intent, type ObjectRef } from './intent.js';
+import { UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
+import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
+import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
+
+type Denied = Extract<Decision, { allow: false }>;
+
+/** What the gate remembers about a request between admission and Swift's answer. */
+interface RequestState {
+  reservation?: Reservation;
+  /** Keys whose cached usage is wrong once Swift has done this request. */
+  invalidates?: string[];
+  /** Only a 201 (new container) counts; Swift answers 202 to a PUT of an existing container. */
+  commitOnlyOn?: number;
+  describe?: { level: string; limits: Limits; container: boolean };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    quota?: RequestState;
+  }
+}
+
+const OBJECT_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
+const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
+
+export const accountKey = (account: string) => `a/${account}`;
+export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
+
+function parseCount(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+function callerToken(request: FastifyRequest): string | undefined {
+  const value = request.headers['x-auth-token'] ?? request.headers['x-storage-token'];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export interface QuotaGateOptions {
+  config: Config;
+  swift: SwiftClient;
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+}
+
+export class QuotaGate {
+  readonly book: UsageBook;
+  private readonly resellers: ResellerCheck;
+  private readonly config: Config;
+  private readonly swift: SwiftClient;
+  private readonly metrics: Metrics;
+  private readonly log: FastifyBaseLogger;
+  private readonly unknownLevelsLogged = new Set<string>();
+
+  constructor({ config, swift, metrics, log }: QuotaGateOptions) {
+    this.config = config;
+    this.swift = swift;
+    this.metrics = metrics;
+    this.log = log;
+    this.resellers = new ResellerCheck(swift, `${config.resellerPrefix}${config.quota.resellerProbeAccount}`);
+    this.book = new UsageBook({
+      ttlMs: config.quota.cacheTimeoutSeconds * 1000,
+      maxEntries: config.quota.cacheMaxEntries,
+      read: (key) => this.readUsage(key),
+      onRead: (key, source) =>
+        metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
+      onReservationsChanged: (open) => metrics.reservations.set(open),
+    });
+  }
+
+  // ---- usage reads -------------------------------------------------------------------------------------
+
+  private async readUsage(key: string): Promise<SnapshotData> {
+    const [kind, account, container] = splitKey(key);
+    const target = kind === 'a' ? 'account' : 'container';
+    const { status, headers } = await this.swift.head(encodePath('v1', account, container), target);
+    if (status === 404 || status === 410) return { exists: false, count: 0, bytes: 0 };
+    if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to the usage read of ${target} ${key.slice(2)}`);
+    if (kind === 'a') {
+      const level = headers['x-account-meta-quota']?.trim();
+      return {
+        exists: true,
+        count: parseCount(headers['x-account-container-count']),
+        bytes: parseCount(headers['x-account-bytes-used']),
+        ...(level ? { level } : {}),
+      };
+    }
+    return {
+      exists: true,
+      count: parseCount(headers['x-container-object-count']),
+      bytes: parseCount(headers['x-container-bytes-used']),
+    };
+  }
+
+  /** The account's level and limits. A level no longer configured is held to `default`, never unlimited. */
+  private async levelOf(account: string): Promise<{ level: string; limits: Limits; snapshot: Snapshot }> {
+    const snapshot = await this.book.read(accountKey(account));
+    return { ...this.limitsFor(account, snapshot.level), snapshot };
+  }
+
+  private limitsFor(account: string, stored: string | undefined): { level: string; limits: Limits } {
+    const levels = this.config.quota.levels.byLevel;
+    const own = stored === undefined ? undefined : levels.get(stored);
+    if (stored !== undefined && own === undefined && !this.unknownLevelsLogged.has(`${account}\0${stored}`)) {
+      this.unknownLevelsLogged.add(`${account}\0${stored}`);
+      this.log.warn({ account, level: stored }, `account has quota level "${stored}", which is not configured: holding it to "${DEFAULT_LEVEL}"`);
+    }
+    return own ? { level: stored!, limits: own } : { level: DEFAULT_LEVEL, limits: levels.get(DEFAULT_LEVEL)! };
+  }
+
+  /** The earliest read a check may use: any fresh cache entry, or in precise mode one sent after now. */
+  private firstReadNotBefore(): number {
+    return this.config.quota.preciseMode ? this.book.now() + 1 : 0;
+  }
+
+  // ---- admission ---------------------------------------------------------------------------------------
+
+  async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    let intent: Intent;
+    try {
+      const path = parseSwiftPath(request.url);
+      if (!path) return;
+      intent = requestIntent(request.method, path, request.headers);
+    } catch (error) {
+      if (error instanceof BadPathError) return this.refuse(reply, 400, error.message);
+      throw error;
+    }
+    if (intent.type === 'pass') return;
+
+    try {
+      await this.admitIntent(intent, request, reply);
+    } catch (error) {
+      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      this.settle(request, undefined);
+      if (intent.type === 'describe') return; // reads never fail because usage could not be read
+      if (this.config.quota.failMode === 'open') {
+        request.log.warn({ err: error }, 'usage unavailable, letting the write through (fail_mode = open)');
+        return;
+      }
+      request.log.warn({ err: error }, 'usage unavailable, refusing the write (fail_mode = closed)');
+      reply.header('retry-after', String(this.config.quota.retryAfterSeconds));
+      this.refuse(reply, 503, 'Service Unavailable: the quota proxy cannot read usage from Swift; try again later.');
+    }
+  }
+
+  private async admitIntent(intent: Exclude<Intent, { type: 'pass' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    switch (intent.type) {
+      case 'refuse':
+        return this.refuse(reply, intent.status, intent.reason);
+      case 'level-change':
+        return this.admitLevelChange(intent.account, intent.level, request, reply);
+      case 'describe': {
+        const { level, limits } = await this.levelOf(intent.account);
+        request.quota = { describe: { level, limits, container: intent.container !== undefined } };
+        return;
+      }
+      case 'container-create':
+        return this.admitContainerCreate(intent.account, intent.container, request, reply);
+      case 'container-delete':
+        request.quota = { invalidates: [accountKey(intent.account), containerKey(intent.account, intent.container)] };
+        return;
+      case 'object-delete':
+        request.quota = { invalidates: [containerKey(intent.account, intent.container)] };
+        return;
+      case 'object-write':
+        return this.admitObjectWrite(intent, request, reply);
+    }
+  }
+
+  private async admitLevelChange(account: string, level: string | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (!(await this.resellers.isResellerAdmin(callerToken(request)))) {
+      this.metrics.levelChanges.inc({ outcome: 'forbidden' });
+      return this.refuse(reply, 403, 'Forbidden: only a reseller admin may set or remove an account quota level.');
+    }
+    if (level !== undefined && !this.config.quota.levels.byLevel.has(level)) {
+      this.metrics.levelChanges.inc({ outcome: 'invalid' });
+      return this.refuse(reply, 400, `Unknown quota level "${level}". Valid levels: ${this.config.quota.levels.names.join(', ')}.`);
+    }
+    this.metrics.levelChanges.inc({ outcome: 'applied' });
+    request.quota = { invalidates: [accountKey(account)] };
+  }
+
+  private async admitContainerCreate(account: string, container: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { level, limits, snapshot: cachedAccount } = await this.levelOf(account);
+    if (limits.container_count === undefined) return;
+    const key = accountKey(account);
+    const add: Usage = { count: 1, bytes: 0 };
+
+    let snapshot = this.config.quota.preciseMode ? await this.book.read(key, this.firstReadNotBefore()) : cachedAccount;
+    let decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
+    if (this.needsLiveRead(decision, key, snapshot, limits, ACCOUNT_KINDS, add)) {
+      snapshot = await this.book.read(key, this.book.now() + 1);
+      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
+    }
+    if (!decision.allow) {
+      // Re-PUT of an existing container is an update, not a new container (Swift answers it 202).
+      const existing = await this.swift.head(encodePath('v1', account, container), 'container');
+      if (existing.status >= 200 && existing.status < 300) return;
+      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
+      if (!decision.allow) return this.reject(reply, decision);
+    }
+    request.quota = { reservation: this.book.reserve(key, add), commitOnlyOn: 201, invalidates: [containerKey(account, container)] };
+  }
+
+  /**
+   * In cached mode a check close to a limit (or failing) is repeated on live usage; in both modes a refusal
+   * that rests on writes which may already be in the snapshot is repeated on a read sent after them.
+   */
+  private needsLiveRead(decision: Decision, key: string, snapshot: Snapshot, limits: Limits, kinds: readonly QuotaKind[], add: Usage): boolean {
+    if (!decision.allow && this.book.hasWritesSince(key, snapshot)) return true;
+    if (this.config.quota.preciseMode) return false;
+    return isNearLimit(limits, kinds, this.book.projected(key, snapshot), add, this.config.quota.nearLimitRatio);
+  }
+
+  private async sourceSize(source: ObjectRef, query: string | undefined, request: FastifyRequest): Promise<number | undefined> {
+    // The caller's own token: a caller who may not read the source learns nothing from us, and Swift
+    // gives it the same answer it would give without the proxy.
+    const path = encodePath('v1', source.account, source.container, source.object) + (query ? `?${query}` : '');
+    const { status, headers } = await this.swift.headAs(path, 'object', callerToken(request));
+    if (status < 200 || status >= 300) return undefined;
+    return parseCount(headers['content-length']);
+  }
+
+  private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container, object } = intent.target;
+    const { level, limits } = await this.levelOf(account);
+    if (limits.object_count === undefined && limits.container_usage === undefined) return;
+
+    let size = intent.size;
+    if (intent.copyFrom) {
+      size = await this.sourceSize(intent.copyFrom, intent.copyQuery, request);
+      if (size === undefined) return; // Swift will refuse the copy itself (404, 401, 403).
+    }
+    const key = containerKey(account, container);
+    let snapshot = await this.book.read(key, this.firstReadNotBefore());
+    if (!snapshot.exists) return; // Swift answers 404; nothing to hold.
+
+    let add: Usage = { count: 1, bytes: size ?? 0 };
+    let decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+    if (this.needsLiveRead(decision, key, snapshot, limits, OBJECT_KINDS, add)) {
+      snapshot = await this.book.read(key, this.book.now() + 1);
+      decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+    }
+    let replaced: Usage | undefined;
+    if (!decision.allow) {
+      // Only now does it matter whether this write replaces an object: that one's count and bytes are freed.
+      replaced = await this.existingObject(account, container, object);
+      if (replaced) {
+        add = { count: 1 - replaced.count, bytes: (size ?? 0) - replaced.bytes };
+        decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+      }
+    }
+    if (!decision.allow) return this.reject(reply, decision);
+
+    // A shrinking overwrite frees its bytes only when it has finished: hold nothing negative meanwhile.
+    const reservation = this.book.reserve(key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
+    request.quota = { reservation };
+    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, key, limits, level, replaced);
+  }
+
+  private async existingObject(account: string, container: string, object: string): Promise<Usage | undefined> {
+    const { status, headers } = await this.swift.head(`${encodePath('v1', account, container, object)}?multipart-manifest=get`, 'object');
+    if (status < 200 || status >= 300) return undefined;
+    return { count: 1, bytes: parseCount(headers['content-length']) };
+  }
+
+  /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
+  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, key: string, limits: Limits, level: string, replaced: Usage | undefined): void {
+    let replacedChecked = replaced !== undefined;
+    let credit = replaced?.bytes ?? 0;
+    const fits = (snapshot: Snapshot, bytes: number): Decision => {
+      // The reservation already holds this upload's bytes so far; only the new chunk is added.
+      const used = this.book.projected(key, snapshot);
+      return decideObjectWrite(limits, level, { count: used.count, bytes: used.bytes - credit }, { count: 0, bytes: bytes });
+    };
+    const limiter = createUploadLimiter<Denied>(async (bytes) => {
+      let snapshot = await this.book.read(key);
+      let decision = fits(snapshot, bytes);
+      if (!decision.allow) {
+        snapshot = await this.book.read(key, this.book.now() + 1);
+        decision = fits(snapshot, bytes);
+      }
+      if (!decision.allow && !replacedChecked) {
+        replacedChecked = true;
+        const { account, container, object } = parseObjectFromUrl(request.url) ?? {};
+        const existing = account && container && object ? await this.existingObject(account, container, object) : undefined;
+        if (existing) {
+          credit = existing.bytes;
+          this.book.adjust(reservation, { count: -reservation.count, bytes: 0 }); // no new object after all
+          decision = fits(snapshot, bytes);
+        }
+      }
+      if (!decision.allow) return decision;
+      this.book.adjust(reservation, { count: 0, bytes });
+      return undefined;
+    });
+    const source = request.raw;
+    source.on('error', (error) => limiter.destroy(error));
+    source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
+    source.pipe(limiter);
+    request.body = limiter;
+  }
+
+  // ---- Swift's answer ----------------------------------------------------------------------------------
+
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, _headers: Record<string, unknown>): void {
+    const state = request.quota;
+    if (!state) return;
+    if (state.describe && statusCode >= 200 && statusCode < 300) {
+      for (const [name, value] of Object.entries(quotaHeaders(state.describe))) reply.header(name, value);
+    }
+    this.settle(request, statusCode);
+  }
+
+  /** Settles the request's reservation: kept as a finished write on success, given back otherwise. */
+  settle(request: FastifyRequest, statusCode: number | undefined): void {
+    const state = request.quota;
+    if (!state) return;
+    const ok = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
+    if (state.reservation) {
+      if (ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode)) this.book.commit(state.reservation);
+      else this.book.release(state.reservation);
+    }
+    if (ok) for (const key of state.invalidates ?? []) this.book.invalidate(key);
+  }
+
+  /**
+   * For a request that ended without Swift's answer reaching us (the client went away). If the whole body
+   * had arrived, Swift may still complete the write: count it (a later read corrects an over-count);
+   * otherwise Swift cannot have stored anything.
+   */
+  settleUnanswered(request: FastifyRequest): void {
+    const reservation = request.quota?.reservation;
+    if (!reservation || reservation.settled) return;
+    if (request.raw.complete) this.book.commit(reservation);
+    else this.book.release(reservation);
+  }
+
+  /** An upload cut by the limiter reaches us as an upstream error: answer it with the refusal. */
+  answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean {
+    this.settle(request, undefined);
+    const cut = error instanceof UploadLimitError ? error : (error as { cause?: unknown })?.cause;
+    if (!(cut instanceof UploadLimitError)) return false;
+    this.reject(reply, cut.rejection as Denied);
+    return true;
+  }
+
+  // ---- refusals ----------------------------------------------------------------------------------------
+
+  private reject(reply: FastifyReply, decision: Denied): void {
+    this.metrics.rejections.inc({ kind: decision.kind, level: decision.level });
+    const { status, body, headers } = rejectionResponse(decision as Rejection);
+    for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+    this.refuse(reply, status, body);
+  }
+
+  private refuse(reply: FastifyReply, status: number, body: string): void {
+    reply.code(status).header('content-type', 'text/plain; charset=utf-8');
+    // The client may still be sending a body we will not read: close rather than drain it.
+    if (!reply.request.raw.complete) reply.header('connection', 'close');
+    reply.send(body.endsWith('\n') ? body : `${body}\n`);
+  }
+}
+
+function splitKey(key: string): [string, string, string | undefined] {
+  const kind = key.slice(0, 1);
+  const rest = key.slice(2);
+  if (kind === 'a') return ['a', rest, undefined];
+  const slash = rest.indexOf('/');
+  return ['c', rest.slice(0, slash), rest.slice(slash + 1)];
+}
+
+function parseObjectFromUrl(url: string): Partial<ObjectRef> | undefined {
+  const path = parseSwiftPath(url);
+  return path && { account: path.account, container: path.container, object: path.object };
+}

@@ -1,0 +1,59 @@
+/**
+ * What clients see of quotas: the body and headers of a refusal, and the headers that account and container
+ * HEAD/GET responses carry so that `swift stat` shows where a user stands. Pure.
+ */
+import type { Limits, QuotaKind } from '../config/quota-levels.js';
+
+export interface Rejection {
+  readonly kind: QuotaKind;
+  readonly level: string;
+  readonly limit: number;
+  readonly used: number;
+  readonly requested: number;
+}
+
+export const HEADER_QUOTA_KIND = 'x-quota-exceeded';
+export const HEADER_QUOTA_LEVEL = 'x-quota-level';
+export const HEADER_QUOTA_LIMIT = 'x-quota-limit';
+
+const KIND_TEXT: Record<QuotaKind, string> = {
+  container_count: 'containers in this account',
+  object_count: 'objects in this container',
+  container_usage: 'bytes in this container',
+};
+
+export function rejectionResponse(rejection: Rejection): { status: number; body: string; headers: Record<string, string> } {
+  const { kind, level, limit, used } = rejection;
+  const headers = { [HEADER_QUOTA_KIND]: kind, [HEADER_QUOTA_LEVEL]: level, [HEADER_QUOTA_LIMIT]: String(limit) };
+  const detail = `Quota ${kind} of level "${level}": at most ${limit} ${KIND_TEXT[kind]}, ${used} used.`;
+  // Swift's own wording for each case, so that clients which match on it keep working.
+  if (kind === 'container_count') {
+    return { status: 403, body: `Reached container limit of ${limit}.\n${detail}\n`, headers };
+  }
+  return { status: 413, body: `Upload exceeds quota.\n${detail}\n`, headers };
+}
+
+export interface Described {
+  readonly level: string;
+  readonly limits: Limits;
+  /** A container response (object quotas) or an account response (container quota). */
+  readonly container: boolean;
+}
+
+export function quotaHeaders({ level, limits, container }: Described): Record<string, string> {
+  const out: Record<string, string> = {};
+  const set = (name: string, value: number | undefined) => {
+    if (value !== undefined) out[name] = String(value);
+  };
+  if (container) {
+    out['x-container-quota-level'] = level;
+    set('x-container-quota-object-count', limits.object_count);
+    set('x-container-quota-bytes', limits.container_usage);
+  } else {
+    out['x-account-quota-level'] = level;
+    set('x-account-quota-container-count', limits.container_count);
+    set('x-account-quota-object-count', limits.object_count);
+    set('x-account-quota-bytes', limits.container_usage);
+  }
+  return out;
+}

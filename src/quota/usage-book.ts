@@ -1,0 +1,208 @@
+/**
+ * What the proxy knows about usage, per account and per container: the last snapshot read from Swift (kept
+ * in an LRU cache for `cache_timeout`), writes this proxy finished since that snapshot was asked for, and
+ * writes admitted but not finished (reservations). Their sum is what a check compares with a limit, so
+ * neither a stale cache nor concurrent uploads let this proxy pass a limit.
+ *
+ * Ordering uses a sequence number, not the clock: every usage read takes one when it is *sent*, every
+ * finished write takes one when Swift has *answered* it. Swift updates container and account usage before
+ * it answers an object or container PUT, so a read sent after a write finished includes that write; a write
+ * finished after the read was sent may or may not be included and is counted on top (never under-counted).
+ */
+import { LRUCache } from 'lru-cache';
+import type { Usage } from './decide.js';
+
+export interface Snapshot extends Usage {
+  readonly exists: boolean;
+  /** Account metadata the gate needs (the quota level), when the key is an account. */
+  readonly level?: string;
+  /** Sequence number taken when the read was sent. */
+  readonly seq: number;
+}
+
+export type SnapshotData = Omit<Snapshot, 'seq'>;
+
+export interface Reservation {
+  readonly key: string;
+  count: number;
+  bytes: number;
+  settled: boolean;
+}
+
+interface Ledger {
+  reservedCount: number;
+  reservedBytes: number;
+  open: number;
+  /** Writes finished after the newest snapshot was asked for. */
+  finished: { seq: number; count: number; bytes: number }[];
+  newest?: Snapshot;
+}
+
+interface InFlightRead {
+  seq: number;
+  promise: Promise<Snapshot>;
+  /** A delete finished while the read was under way: its answer may predate it, so it is not cached. */
+  outdated: boolean;
+}
+
+export type ReadSource = 'hit' | 'miss' | 'coalesced';
+
+export interface UsageBookOptions {
+  ttlMs: number;
+  maxEntries: number;
+  read(key: string): Promise<SnapshotData>;
+  onRead?(key: string, source: ReadSource): void;
+  onReservationsChanged?(open: number): void;
+}
+
+export class UsageBook {
+  private seq = 0;
+  private readonly cache: LRUCache<string, Snapshot>;
+  private readonly inFlight = new Map<string, InFlightRead>();
+  private readonly ledgers = new Map<string, Ledger>();
+  private openReservations = 0;
+
+  constructor(private readonly options: UsageBookOptions) {
+    // ttl 0 would mean "no TTL" to lru-cache; cache_timeout = 0 means "never serve from cache".
+    this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
+  }
+
+  /** The current sequence number: a read with `notBefore` above it is sent after everything known now. */
+  now(): number {
+    return this.seq;
+  }
+
+  /**
+   * A snapshot whose read was sent at or after `notBefore`: from the cache when it is fresh enough, else by
+   * joining a read already under way, else by a new HEAD. Concurrent callers share one HEAD.
+   */
+  async read(key: string, notBefore = 0): Promise<Snapshot> {
+    const cached = this.options.ttlMs > 0 ? this.cache.get(key) : undefined;
+    if (cached && cached.seq >= notBefore) {
+      this.options.onRead?.(key, 'hit');
+      return cached;
+    }
+    const running = this.inFlight.get(key);
+    if (running && running.seq >= notBefore) {
+      this.options.onRead?.(key, 'coalesced');
+      return running.promise;
+    }
+    this.options.onRead?.(key, 'miss');
+    const seq = ++this.seq;
+    const read: InFlightRead = { seq, outdated: false, promise: undefined as unknown as Promise<Snapshot> };
+    read.promise = this.options.read(key).then(
+      (data) => {
+        const snapshot: Snapshot = Object.freeze({ ...data, seq });
+        if (this.inFlight.get(key) === read) this.inFlight.delete(key);
+        this.record(key, snapshot, read.outdated);
+        return snapshot;
+      },
+      (error: unknown) => {
+        if (this.inFlight.get(key) === read) this.inFlight.delete(key);
+        throw error;
+      },
+    );
+    this.inFlight.set(key, read);
+    return read.promise;
+  }
+
+  private record(key: string, snapshot: Snapshot, outdated: boolean): void {
+    if (!outdated) {
+      const cached = this.cache.get(key);
+      if (!cached || cached.seq < snapshot.seq) this.cache.set(key, snapshot);
+    }
+    const ledger = this.ledgers.get(key);
+    if (ledger && (!ledger.newest || ledger.newest.seq < snapshot.seq)) {
+      ledger.newest = snapshot;
+      ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
+      this.dropIfIdle(key, ledger);
+    }
+  }
+
+  /** Snapshot + writes finished since it was asked for + writes in flight. */
+  projected(key: string, snapshot: Snapshot): Usage {
+    const ledger = this.ledgers.get(key);
+    if (!ledger) return { count: snapshot.count, bytes: snapshot.bytes };
+    // A newer snapshot may have pruned finished writes this older one does not include.
+    const base = ledger.newest && ledger.newest.seq > snapshot.seq ? ledger.newest : snapshot;
+    let count = base.count + ledger.reservedCount;
+    let bytes = base.bytes + ledger.reservedBytes;
+    for (const write of ledger.finished) {
+      if (write.seq > base.seq) {
+        count += write.count;
+        bytes += write.bytes;
+      }
+    }
+    return { count, bytes };
+  }
+
+  /** Whether writes finished after this snapshot was asked for (it may or may not include them). */
+  hasWritesSince(key: string, snapshot: Snapshot): boolean {
+    return this.ledgers.get(key)?.finished.some((write) => write.seq > snapshot.seq) ?? false;
+  }
+
+  private ledger(key: string): Ledger {
+    let ledger = this.ledgers.get(key);
+    if (!ledger) {
+      ledger = { reservedCount: 0, reservedBytes: 0, open: 0, finished: [] };
+      this.ledgers.set(key, ledger);
+    }
+    return ledger;
+  }
+
+  private dropIfIdle(key: string, ledger: Ledger): void {
+    if (ledger.open === 0 && ledger.finished.length === 0) this.ledgers.delete(key);
+  }
+
+  /** Holds quota for an admitted write. Must be called in the same tick as the decision that admitted it. */
+  reserve(key: string, add: Usage): Reservation {
+    const ledger = this.ledger(key);
+    ledger.reservedCount += add.count;
+    ledger.reservedBytes += add.bytes;
+    ledger.open++;
+    this.openReservations++;
+    this.options.onReservationsChanged?.(this.openReservations);
+    return { key, count: add.count, bytes: add.bytes, settled: false };
+  }
+
+  /** Changes a reservation in flight: bytes of an upload streaming in now, or an object count it turned out not to add. */
+  adjust(reservation: Reservation, change: Usage): void {
+    if (reservation.settled) return;
+    const ledger = this.ledger(reservation.key);
+    ledger.reservedCount += change.count;
+    ledger.reservedBytes += change.bytes;
+    reservation.count += change.count;
+    reservation.bytes += change.bytes;
+  }
+
+  /** The write finished in Swift: its usage becomes a finished write, counted until a newer read covers it. */
+  commit(reservation: Reservation, actual: Usage = reservation): void {
+    if (reservation.settled) return;
+    const ledger = this.ledger(reservation.key);
+    if (actual.count !== 0 || actual.bytes !== 0) {
+      ledger.finished.push({ seq: ++this.seq, count: actual.count, bytes: actual.bytes });
+    }
+    this.release(reservation);
+  }
+
+  /** The write did not happen (refused, failed, aborted): give its quota back. */
+  release(reservation: Reservation): void {
+    if (reservation.settled) return;
+    reservation.settled = true;
+    const ledger = this.ledger(reservation.key);
+    ledger.reservedCount -= reservation.count;
+    ledger.reservedBytes -= reservation.bytes;
+    ledger.open--;
+    this.openReservations--;
+    this.options.onReservationsChanged?.(this.openReservations);
+    this.dropIfIdle(reservation.key, ledger);
+  }
+
+  /** Usage went down by an amount we do not know (a delete): the next check reads Swift again. */
+  invalidate(key: string): void {
+    this.seq++;
+    this.cache.delete(key);
+    const running = this.inFlight.get(key);
+    if (running) running.outdated = true;
+  }
+}

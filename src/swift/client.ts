@@ -1,0 +1,106 @@
+/**
+ * The proxy's own requests to Swift: HEADs that read usage, made with a service identity (a reseller admin
+ * from [filter:tempauth]) so that a quota check never depends on what the caller may read.
+ */
+import type { Dispatcher } from 'undici';
+import type { TempauthUser } from '../config/load.js';
+import type { Metrics } from '../metrics.js';
+
+export type HeadTarget = 'account' | 'container' | 'object' | 'auth';
+
+export interface HeadResult {
+  status: number;
+  headers: Record<string, string>;
+}
+
+/** Swift could not be asked (unreachable, timed out, 5xx). Writes that need a check fail closed on it. */
+export class UpstreamUnavailableError extends Error {
+  readonly code = 'SQP_ERR_USAGE_UNAVAILABLE';
+}
+
+export const LOOKUP_TIMEOUT_MS = 10_000;
+// Renew the service token this long before Swift says it expires.
+const TOKEN_RENEW_MARGIN_MS = 60_000;
+
+export interface SwiftClientOptions {
+  upstream: URL;
+  dispatcher: Dispatcher;
+  serviceUser: TempauthUser;
+  metrics: Metrics;
+}
+
+function flatten(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+export class SwiftClient {
+  private token: { value: string; renewAt: number } | undefined;
+  private tokenRequest: Promise<string> | undefined;
+
+  constructor(private readonly options: SwiftClientOptions) {}
+
+  private async send(method: 'GET' | 'HEAD', path: string, headers: Record<string, string>, target: HeadTarget): Promise<HeadResult> {
+    const { metrics } = this.options;
+    const stopTimer = metrics.lookupSeconds.startTimer({ target });
+    try {
+      const response = await this.options.dispatcher.request({
+        origin: this.options.upstream.origin,
+        path,
+        method,
+        headers: { host: this.options.upstream.host, ...headers },
+        signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+      });
+      await response.body.dump();
+      const outcome = response.statusCode >= 500 ? 'error' : response.statusCode === 404 ? 'not_found' : 'ok';
+      metrics.lookups.inc({ target, outcome });
+      if (response.statusCode >= 500) {
+        throw new UpstreamUnavailableError(`Swift answered ${response.statusCode} to ${method} ${path}`);
+      }
+      return { status: response.statusCode, headers: flatten(response.headers) };
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) throw error;
+      metrics.lookups.inc({ target, outcome: 'error' });
+      throw new UpstreamUnavailableError(`cannot reach Swift for ${method} ${path}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      stopTimer();
+    }
+  }
+
+  /** A HEAD with the caller's own token (or none): Swift decides what the caller may see. */
+  headAs(path: string, target: HeadTarget, token: string | undefined): Promise<HeadResult> {
+    return this.send('HEAD', path, token ? { 'x-auth-token': token } : {}, target);
+  }
+
+  /** A HEAD as the service identity; renews the token once if Swift no longer accepts it. */
+  async head(path: string, target: HeadTarget): Promise<HeadResult> {
+    const result = await this.send('HEAD', path, { 'x-auth-token': await this.serviceToken() }, target);
+    if (result.status !== 401) return result;
+    this.token = undefined;
+    return this.send('HEAD', path, { 'x-auth-token': await this.serviceToken() }, target);
+  }
+
+  private serviceToken(): Promise<string> {
+    if (this.token && Date.now() < this.token.renewAt) return Promise.resolve(this.token.value);
+    // Concurrent checks share one auth request.
+    this.tokenRequest ??= this.authenticate().finally(() => {
+      this.tokenRequest = undefined;
+    });
+    return this.tokenRequest;
+  }
+
+  private async authenticate(): Promise<string> {
+    const { account, user, key } = this.options.serviceUser;
+    const result = await this.send('GET', '/auth/v1.0', { 'x-auth-user': `${account}:${user}`, 'x-auth-key': key }, 'auth');
+    const token = result.headers['x-auth-token'];
+    if (result.status >= 300 || !token) {
+      throw new UpstreamUnavailableError(`Swift refused the service identity ${account}:${user} (status ${result.status})`);
+    }
+    const expiresInMs = Number(result.headers['x-auth-token-expires'] ?? 3600) * 1000;
+    this.token = { value: token, renewAt: Date.now() + Math.max(expiresInMs - TOKEN_RENEW_MARGIN_MS, expiresInMs / 2) };
+    return token;
+  }
+}
