@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { Agent } from 'undici';
 import type { Config } from './config/load.js';
 import { createMetrics, statusClass, type Metrics } from './metrics.js';
-import { forwardPlugin, SWIFT_METHODS } from './proxy/forward.js';
+import { forwardPlugin, SWIFT_METHODS, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
 import { createProxyServer } from './server.js';
 import { QuotaGate } from './quota/gate.js';
@@ -84,8 +84,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         onUpstreamResponse: (request, reply, statusCode, headers) => gate.onUpstreamResponse(request, reply, statusCode, headers),
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;
-          const status = (error as { statusCode?: number }).statusCode ?? 502;
-          metrics.upstreamErrors.inc({ status: String(status >= 500 ? status : 502) });
+          metrics.upstreamErrors.inc({ status: String(upstreamFailureStatus(error)) });
           request.log.warn({ err: error, url: request.url }, 'Swift request failed');
           return false;
         },

@@ -126,14 +126,20 @@ function toPlainIni(entries: RawEntry[]): string {
   return out.join('\n');
 }
 
-function interpolate(value: string, vars: Record<string, string>, at: RawEntry, file: string): string {
+// Python configparser's MAX_INTERPOLATION_DEPTH: a value may refer to one that refers to another, and so on.
+const MAX_INTERPOLATION_DEPTH = 10;
+
+function interpolate(value: string, vars: Record<string, string>, at: RawEntry, file: string, depth = 0): string {
+  if (depth > MAX_INTERPOLATION_DEPTH) {
+    throw new ConfigError(file, at.line, at.section, at.key, `interpolation nested more than ${MAX_INTERPOLATION_DEPTH} deep (a value that refers to itself?)`);
+  }
   return value.replace(/%(%|\(([^)]+)\)s)/g, (whole, _all: string, name: string | undefined) => {
     if (name === undefined) return '%';
     const replacement = vars[name];
     if (replacement === undefined) {
       throw new ConfigError(file, at.line, at.section, at.key, `unknown interpolation ${whole}`);
     }
-    return replacement;
+    return interpolate(replacement, vars, at, file, depth + 1);
   });
 }
 

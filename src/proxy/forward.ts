@@ -40,17 +40,29 @@ declare module 'fastify' {
   }
 }
 
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** The status a client gets when Swift itself failed: 503 unreachable, 504 too slow, 502 anything else. */
+export function upstreamFailureStatus(error: Error & { statusCode?: number; cause?: unknown }): 502 | 503 | 504 {
+  const code = (error.cause as { code?: string } | undefined)?.code;
+  if (code !== undefined && UNREACHABLE.has(code)) return 503;
+  if (error.statusCode === 503 || error.statusCode === 504) return error.statusCode;
+  return 502;
+}
+
+const FAILURE_TEXT = {
+  502: 'Bad Gateway: Swift failed to answer',
+  503: 'Service Unavailable: Swift cannot be reached',
+  504: 'Gateway Timeout: Swift did not answer in time',
+} as const;
+
 /** A short plain-text body for failures of Swift itself, like Swift's own error pages. */
-function upstreamFailure(reply: FastifyReply, error: Error & { statusCode?: number; cause?: unknown }): void {
-  const statusCode = error.statusCode && error.statusCode >= 500 ? error.statusCode : 502;
-  const text =
-    statusCode === 504 ? 'Gateway Timeout: Swift did not answer in time'
-    : statusCode === 503 ? 'Service Unavailable: Swift cannot be reached'
-    : 'Bad Gateway: Swift failed to answer';
+function upstreamFailure(reply: FastifyReply, error: Error): void {
+  const statusCode = upstreamFailureStatus(error);
   reply.code(statusCode).header('content-type', 'text/plain; charset=utf-8');
   // A body the client is still sending would otherwise be drained to keep the socket.
   if (!reply.request.raw.complete) reply.header('connection', 'close');
-  reply.send(`${text}\n`);
+  reply.send(`${FAILURE_TEXT[statusCode]}\n`);
 }
 
 export async function forwardPlugin(app: FastifyInstance, options: ForwardOptions): Promise<void> {

@@ -2,7 +2,7 @@
  * What a request means for quotas, read from its method, path and headers alone. Pure: no I/O, no state.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { parseContainerObject, type SwiftPath } from '../swift/path.js';
+import { parseContainerObject, unquote, type SwiftPath } from '../swift/path.js';
 
 export interface ObjectRef {
   readonly account: string;
@@ -34,6 +34,22 @@ export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 
 /** Container headers that turn on object versioning, which writes archive copies the proxy cannot size. */
 const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-versions-enabled'];
+
+/** Swift's config_true_value: the only values of X-Versions-Enabled that turn versioning on. */
+const TRUE_VALUES = ['true', '1', 'yes', 'on', 't', 'y'];
+
+/** A location header names a container (even one called "false"): any non-empty value turns versioning on. */
+function turnsVersioningOn(name: string, value: string): boolean {
+  const trimmed = value.trim();
+  return name === 'x-versions-enabled' ? TRUE_VALUES.includes(trimmed.toLowerCase()) : trimmed !== '';
+}
+
+/** Swift's bulk middleware extracts an archive into an account (creating containers) or a container. */
+const EXTRACT_ARCHIVE_REFUSED: Intent = Object.freeze({
+  type: 'refuse',
+  status: 400,
+  reason: 'Bulk archive extraction (?extract-archive) is not supported through the quota proxy: upload the objects one by one.',
+});
 
 const PASS: Intent = Object.freeze({ type: 'pass' });
 
@@ -72,6 +88,7 @@ function contentLength(headers: IncomingHttpHeaders): number | undefined {
 function accountIntent(method: string, path: SwiftPath, headers: IncomingHttpHeaders): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
+  if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
   const set = headerValues(headers, LEVEL_HEADER);
   const removed = hasHeader(headers, REMOVE_LEVEL_HEADER);
   if (set.length === 0 && !removed) return PASS;
@@ -85,14 +102,8 @@ function containerIntent(method: string, path: SwiftPath & { container: string }
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account, container };
   if (method === 'DELETE') return { type: 'container-delete', account, container };
   if (method !== 'PUT' && method !== 'POST') return PASS;
-  if (path.query.has('extract-archive')) {
-    return {
-      type: 'refuse',
-      status: 400,
-      reason: 'Bulk archive extraction (?extract-archive) is not supported through the quota proxy: upload the objects one by one.',
-    };
-  }
-  const versioning = VERSIONING_HEADERS.find((name) => headerValues(headers, name).some((v) => v.trim() !== '' && v.trim().toLowerCase() !== 'false'));
+  if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
+  const versioning = VERSIONING_HEADERS.find((name) => headerValues(headers, name).some((v) => turnsVersioningOn(name, v)));
   if (versioning) {
     return {
       type: 'refuse',
@@ -103,12 +114,17 @@ function containerIntent(method: string, path: SwiftPath & { container: string }
   return method === 'PUT' ? { type: 'container-create', account, container } : PASS;
 }
 
+/** `X-Copy-From-Account` / `Destination-Account`, which Swift percent-decodes; undefined when absent or empty. */
+function accountName(headers: IncomingHttpHeaders, name: string): string | undefined {
+  return unquote(headerValues(headers, name)[0]?.trim() ?? '') || undefined;
+}
+
 function copySource(headers: IncomingHttpHeaders, account: string, fromHeader: string, accountHeader: string): ObjectRef | undefined {
   const from = headerValues(headers, fromHeader)[0];
   if (from === undefined) return undefined;
   const ref = parseContainerObject(from);
   if (!ref) return undefined;
-  return { account: headerValues(headers, accountHeader)[0]?.trim() || account, ...ref };
+  return { account: accountName(headers, accountHeader) ?? account, ...ref };
 }
 
 function objectIntent(method: string, path: SwiftPath & { container: string; object: string }, headers: IncomingHttpHeaders): Intent {
@@ -126,7 +142,7 @@ function objectIntent(method: string, path: SwiftPath & { container: string; obj
       const ref = destination === undefined ? undefined : parseContainerObject(destination);
       // Swift answers a COPY without a usable Destination with 412 itself.
       if (!ref) return PASS;
-      const target = { account: headerValues(headers, 'destination-account')[0]?.trim() || path.account, ...ref };
+      const target = { account: accountName(headers, 'destination-account') ?? path.account, ...ref };
       return { type: 'object-write', target, size: undefined, copyFrom: here, ...(copyQuery ? { copyQuery } : {}) };
     }
     case 'DELETE':

@@ -35,7 +35,6 @@ interface Ledger {
   open: number;
   /** Writes finished after the newest snapshot was asked for. */
   finished: { seq: number; count: number; bytes: number }[];
-  newest?: Snapshot;
 }
 
 interface InFlightRead {
@@ -60,11 +59,18 @@ export class UsageBook {
   private readonly cache: LRUCache<string, Snapshot>;
   private readonly inFlight = new Map<string, InFlightRead>();
   private readonly ledgers = new Map<string, Ledger>();
+  /**
+   * The newest snapshot read of each key, cached or not, kept after its ledger went idle: a check that still
+   * holds an older snapshot (across an await) is projected from it, as the finished writes the older one
+   * lacks were pruned when it arrived.
+   */
+  private readonly newest: LRUCache<string, Snapshot>;
   private openReservations = 0;
 
   constructor(private readonly options: UsageBookOptions) {
     // ttl 0 would mean "no TTL" to lru-cache; cache_timeout = 0 means "never serve from cache".
     this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
+    this.newest = new LRUCache({ max: options.maxEntries });
   }
 
   /** The current sequence number: a read with `notBefore` above it is sent after everything known now. */
@@ -83,7 +89,8 @@ export class UsageBook {
       return cached;
     }
     const running = this.inFlight.get(key);
-    if (running && running.seq >= notBefore) {
+    // A read made outdated by invalidate() is not joined: its answer may predate the change.
+    if (running && !running.outdated && running.seq >= notBefore) {
       this.options.onRead?.(key, 'coalesced');
       return running.promise;
     }
@@ -111,9 +118,11 @@ export class UsageBook {
       const cached = this.cache.get(key);
       if (!cached || cached.seq < snapshot.seq) this.cache.set(key, snapshot);
     }
+    const newest = this.newest.peek(key);
+    if (newest && newest.seq >= snapshot.seq) return;
+    this.newest.set(key, snapshot);
     const ledger = this.ledgers.get(key);
-    if (ledger && (!ledger.newest || ledger.newest.seq < snapshot.seq)) {
-      ledger.newest = snapshot;
+    if (ledger) {
       ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
       this.dropIfIdle(key, ledger);
     }
@@ -121,10 +130,11 @@ export class UsageBook {
 
   /** Snapshot + writes finished since it was asked for + writes in flight. */
   projected(key: string, snapshot: Snapshot): Usage {
-    const ledger = this.ledgers.get(key);
-    if (!ledger) return { count: snapshot.count, bytes: snapshot.bytes };
     // A newer snapshot may have pruned finished writes this older one does not include.
-    const base = ledger.newest && ledger.newest.seq > snapshot.seq ? ledger.newest : snapshot;
+    const newest = this.newest.peek(key);
+    const base = newest && newest.seq > snapshot.seq ? newest : snapshot;
+    const ledger = this.ledgers.get(key);
+    if (!ledger) return { count: base.count, bytes: base.bytes };
     let count = base.count + ledger.reservedCount;
     let bytes = base.bytes + ledger.reservedBytes;
     for (const write of ledger.finished) {

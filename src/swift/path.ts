@@ -20,12 +20,19 @@ export class BadPathError extends Error {
   readonly statusCode = 400;
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new BadPathError('Invalid percent-encoding or UTF-8 in the request path');
-  }
+/**
+ * Percent-decoding as Python's `urllib.parse.unquote`, which Swift applies to copy headers (`X-Copy-From`,
+ * `Destination`, `*-Account`): a `%` that does not start a valid escape is kept as it is, so that the proxy
+ * reads the same name Swift does.
+ */
+export function unquote(value: string): string {
+  return value.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }
 
 /** Returns undefined for anything that is not an account, container or object request (auth, info, ...). */
@@ -35,21 +42,31 @@ export function parseSwiftPath(rawUrl: string): SwiftPath | undefined {
   const query = new URLSearchParams(queryAt < 0 ? '' : rawUrl.slice(queryAt + 1));
   if (!path.startsWith('/')) return undefined;
 
-  const first = path.indexOf('/', 1);
+  // Swift splits the decoded path (eventlet unquotes PATH_INFO first): an encoded "/" separates names too.
+  let decoded: string;
+  let badEncoding = false;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    decoded = unquote(path);
+    badEncoding = true;
+  }
+  const first = decoded.indexOf('/', 1);
   if (first < 0) return undefined;
-  const version = path.slice(1, first);
+  const version = decoded.slice(1, first);
   if (!API_VERSIONS.has(version)) return undefined;
+  if (badEncoding) throw new BadPathError('Invalid percent-encoding or UTF-8 in the request path');
 
-  const rest = path.slice(first + 1);
+  const rest = decoded.slice(first + 1);
   const [account, container, ...objectParts] = rest.split('/');
   if (!account) return undefined;
   const object = objectParts.length > 0 ? objectParts.join('/') : undefined;
   return {
     version,
-    account: decodeSegment(account),
+    account,
     // `/v1/AUTH_x/` is an account request, as in Swift.
-    ...(container ? { container: decodeSegment(container) } : {}),
-    ...(object ? { object: decodeSegment(object) } : {}),
+    ...(container ? { container } : {}),
+    ...(object ? { object } : {}),
     query,
   };
 }
@@ -67,12 +84,7 @@ export function encodePath(version: string, account: string, container?: string,
  * Swift unquotes it and strips one leading slash.
  */
 export function parseContainerObject(value: string): { container: string; object: string } | undefined {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(value.trim());
-  } catch {
-    return undefined;
-  }
+  const decoded = unquote(value.trim());
   const path = decoded.startsWith('/') ? decoded.slice(1) : decoded;
   const slash = path.indexOf('/');
   if (slash <= 0 || slash === path.length - 1) return undefined;

@@ -19,8 +19,9 @@ export interface ProxyOptions {
   preciseMode?: boolean;
   cacheTimeout?: number;
   failMode?: 'closed' | 'open';
-  /** Extra `key = value` lines for [filter:quota]. */
+  /** Extra `key = value` lines for [filter:quota] and [quota-proxy]. */
   extraQuotaLines?: string[];
+  extraProxyLines?: string[];
 }
 
 export interface RunningProxy extends ProxyApp {
@@ -37,6 +38,7 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
     `bind_port = ${options.port ?? 0}`,
     `upstream = ${options.upstream}`,
     'log_level = warn',
+    ...(options.extraProxyLines ?? []),
     '',
     '[filter:quota]',
     `cache_timeout = ${options.cacheTimeout ?? 30}`,

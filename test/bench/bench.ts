@@ -1,0 +1,678 @@
+/**
+ * Throughput benchmark of the quota proxy against Swift alone. Not a test: it prints (and optionally writes)
+ * a table, and fails only when it cannot run at all.
+ *
+ * One real single-node Swift (test/swift/cluster.ts) and two proxies in front of it:
+ *   proxy-cached   precise_mode = false, cache_timeout = 30
+ *   proxy-precise  precise_mode = true
+ * both with ROOMY_QUOTA so that nothing is ever refused. Every request carries the token of qa16:admin, taken
+ * straight from Swift's tempauth and used for direct and proxied requests alike (the proxy passes it on).
+ *
+ * Workloads, each at every concurrency of BENCH_CONNECTIONS:
+ *   put   PUT of a 4 KiB object. Every request writes a new, distinct name (autocannon `requests` with a
+ *         `setupRequest` that appends a counter: `bench-put/<target>-c<conns>-r<round>-<n>`), so no run
+ *         overwrites an object and every PUT is a new object to the quota bookkeeping.
+ *   get   GET of one existing 4 KiB object (`bench/obj-4k`).
+ *   head  HEAD of that object.
+ *
+ * Drift on a noisy 2-core machine: for each workload × concurrency, the targets run back to back, and rounds
+ * alternate their order (direct, cached, precise, then precise, cached, direct, ...), so a trend over time
+ * weighs on every target alike. A cell reports the median over its rounds; proxy/direct is the ratio of
+ * those medians. Any error, timeout or non-2xx answer marks the cell INVALID (its numbers are not valid).
+ *
+ * Where things run: the proxies run as child processes (`node --import tsx src/main.ts --config FILE`, the
+ * way the proxy runs in production), and autocannon runs here in the parent. The load generator costs about as
+ * much CPU per request as the proxy does; in one process it would share the proxy's event loop and the
+ * proxy's numbers would include autocannon's work (and the direct runs would not). As separate processes, the
+ * kernel schedules them as it would a client and a proxy on one host. Swift is its own python processes.
+ * BENCH_PROXY_IN_PROCESS=1 runs the proxies in this process instead (startProxy), only for comparison.
+ *
+ * Environment:
+ *   BENCH_SECONDS         seconds per run (default 8)
+ *   BENCH_CONNECTIONS     comma-separated concurrencies (default 4,16)
+ *   BENCH_ROUNDS          rounds per workload × concurrency (default 2: one in each order)
+ *   BENCH_WORKLOADS       subset of put,get,head (default all)
+ *   BENCH_TARGETS         subset of direct,proxy-cached,proxy-precise (default all)
+ *   BENCH_WARMUP_SECONDS  per target and workload before measuring (default 1; 0 = none)
+ *   BENCH_OUT             write results to <BENCH_OUT>.md and <BENCH_OUT>.json (a .md/.json suffix is dropped)
+ *   BENCH_CPU_PROF_DIR    run the proxy processes with --cpu-prof, writing profiles into DIR/<target>/
+ *                         (the main thread's is the larger file; tsx's loader thread writes one too)
+ *   BENCH_PROXY_IN_PROCESS=1  see above
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
+import { startSwift, type SwiftCluster } from '../swift/cluster.js';
+
+// ---- settings --------------------------------------------------------------------------------------------
+
+const WORKLOADS = ['put', 'get', 'head'] as const;
+const TARGETS = ['direct', 'proxy-cached', 'proxy-precise'] as const;
+type Workload = (typeof WORKLOADS)[number];
+type Target = (typeof TARGETS)[number];
+type ProxyTarget = Exclude<Target, 'direct'>;
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name}=${raw}: expected a number >= ${min}`);
+  return value;
+}
+
+function envList<T extends string>(name: string, allowed: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return [...allowed];
+  const items = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) throw new Error(`${name}: unknown "${item}" (allowed: ${allowed.join(', ')})`);
+  }
+  return allowed.filter((a) => items.includes(a)); // canonical order
+}
+
+function envConnections(): number[] {
+  const raw = process.env.BENCH_CONNECTIONS?.trim() || '4,16';
+  const list = raw.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_CONNECTIONS=${raw}: expected positive integers`);
+  return list;
+}
+
+const settings = {
+  seconds: envNumber('BENCH_SECONDS', 8, 1),
+  connections: envConnections(),
+  rounds: Math.floor(envNumber('BENCH_ROUNDS', 2, 1)),
+  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1, 0),
+  workloads: envList('BENCH_WORKLOADS', WORKLOADS),
+  targets: envList('BENCH_TARGETS', TARGETS),
+  out: process.env.BENCH_OUT?.trim() || undefined,
+  cpuProfDir: process.env.BENCH_CPU_PROF_DIR?.trim() || undefined,
+  proxyInProcess: process.env.BENCH_PROXY_IN_PROCESS === '1',
+};
+
+const OBJECT_SIZE = 4096;
+const USER = { name: 'qa16:admin', key: 'qa16pass' };
+const READ_CONTAINER = 'bench';
+const READ_OBJECT = 'obj-4k';
+const PUT_CONTAINER = 'bench-put';
+const PAUSE_BETWEEN_RUNS_MS = 500;
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---- autocannon (CommonJS, no type declarations of its own) ---------------------------------------------
+
+interface AutocannonResult {
+  duration: number; // seconds
+  errors: number; // connection errors, timeouts included
+  timeouts: number;
+  non2xx: number;
+  resets: number;
+  mismatches: number;
+  statusCodeStats: Record<string, { count: number }>;
+}
+type AutocannonRun = EventEmitter & PromiseLike<AutocannonResult>;
+type Autocannon = (options: Record<string, unknown>) => AutocannonRun;
+interface AutocannonClient {
+  parser: Record<number, unknown>;
+  pipelinedRequests: { clear(): void };
+  _connect(): void;
+}
+
+const require = createRequire(import.meta.url);
+const autocannon = require('autocannon') as Autocannon;
+const { HTTPParser } = require(require.resolve('http-parser-js', { paths: [path.dirname(require.resolve('autocannon'))] })) as {
+  HTTPParser: { kOnHeadersComplete: number };
+};
+
+/**
+ * Two fixes to autocannon's client (9.0.0), installed through its `setupClient` hook, which runs in the
+ * client's constructor before it sets up its parser and connects:
+ *
+ * - HEAD: its response parser (http-parser-js) is never told that a response answers a HEAD, so it waits for
+ *   the Content-Length bytes that never come and the connection stalls. For HEAD runs the headers-complete
+ *   callback is wrapped to answer "no body follows", as Node's own parser does for HEAD.
+ * - A server that closes the connection after a response (`Connection: close`): autocannon has by then written
+ *   its next request into the closing socket, reconnects, and sends another one, but keeps the lost request
+ *   in its queue, so every later response on that client is timed from the lost request's start (latencies
+ *   grow without bound). On reconnect the queue is cleared, as a real client would give up on the lost
+ *   request and retry. Reconnects are counted: any at all mean the target does not keep connections alive.
+ */
+function clientSetup(options: { headRequests: boolean; onReconnect: () => void }) {
+  return (client: AutocannonClient): void => {
+    if (options.headRequests) {
+      const parser = client.parser;
+      let wrapped: unknown;
+      Object.defineProperty(parser, HTTPParser.kOnHeadersComplete, {
+        configurable: true,
+        enumerable: true,
+        get: () => wrapped,
+        set(handler: (...args: unknown[]) => unknown) {
+          wrapped = function (this: unknown, ...args: unknown[]) {
+            handler.apply(this, args);
+            return 1; // skip the body
+          };
+        },
+      });
+    }
+    const connect = client._connect;
+    let connected = false;
+    client._connect = function (this: AutocannonClient) {
+      if (connected) {
+        options.onReconnect();
+        this.pipelinedRequests.clear();
+      }
+      connected = true;
+      connect.call(this);
+    };
+  };
+}
+
+// ---- process CPU accounting (/proc), to see who spends the CPU ----------------------------------------------
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+async function cpuSecondsOf(pids: number[]): Promise<number> {
+  let ticks = 0;
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      } catch {
+        // gone: its CPU time is lost to the sample, which is fine for a rough split
+      }
+    }),
+  );
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Swift's servers (and their workers) are the processes whose command line names the cluster's directory. */
+async function swiftPids(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(dir)) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+// ---- proxies -------------------------------------------------------------------------------------------
+
+interface ProxyHandle {
+  target: ProxyTarget;
+  url: string;
+  pid: number | undefined;
+  logTail(): string;
+  stop(): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForProxy(url: string, child: ChildProcess | undefined, logTail: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`proxy at ${url} exited (${child.exitCode ?? child.signalCode}) while starting:\n${logTail()}`);
+    }
+    try {
+      const res = await fetch(`${url}/metrics`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`proxy at ${url} not ready after 30 s:\n${logTail()}`);
+    await delay(100);
+  }
+}
+
+async function startProxyProcess(target: ProxyTarget, upstream: string, workDir: string): Promise<ProxyHandle> {
+  const preciseMode = target === 'proxy-precise';
+  if (settings.proxyInProcess) {
+    const proxy = await startProxy({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA });
+    return { target, url: proxy.url, pid: process.pid, logTail: () => '', stop: () => proxy.close() };
+  }
+  const port = await freePort();
+  const configFile = path.join(workDir, `${target}.conf`);
+  await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port }));
+  const nodeArgs = ['--import', 'tsx'];
+  if (settings.cpuProfDir) {
+    // One directory per proxy: with tsx, the loader's worker thread writes a (nearly idle) profile of its own.
+    nodeArgs.unshift('--cpu-prof', '--cpu-prof-dir', path.resolve(settings.cpuProfDir, target));
+  }
+  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO_ROOT, 'src/main.ts'), '--config', configFile], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => children.delete(child), () => {});
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(line);
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const logTail = () => lines.slice(-30).join('\n');
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForProxy(url, child, logTail);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    target,
+    url,
+    pid: child.pid,
+    logTail,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM'); // main.ts drains and exits (and writes its CPU profile, if asked to)
+      const done = await Promise.race([exited.then(() => true), delay(15_000, false)]);
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+// ---- Swift setup ---------------------------------------------------------------------------------------
+
+interface Auth {
+  token: string;
+  accountPath: string; // '/v1/AUTH_qa16'
+}
+
+async function authenticate(swift: SwiftCluster): Promise<Auth> {
+  const res = await fetch(swift.authUrl, { headers: { 'x-auth-user': USER.name, 'x-auth-key': USER.key } });
+  await res.arrayBuffer();
+  const token = res.headers.get('x-auth-token');
+  const storageUrl = res.headers.get('x-storage-url');
+  if (res.status !== 200 || !token || !storageUrl) throw new Error(`auth as ${USER.name} answered ${res.status}`);
+  return { token, accountPath: new URL(storageUrl).pathname };
+}
+
+async function expect2xx(method: string, url: string, token: string, body?: Buffer): Promise<void> {
+  const res = await fetch(url, {
+    method,
+    headers: { 'x-auth-token': token, ...(body ? { 'content-type': 'application/octet-stream' } : {}) },
+    ...(body ? { body: new Uint8Array(body) } : {}),
+  });
+  await res.arrayBuffer();
+  if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${url} answered ${res.status}`);
+}
+
+// ---- one autocannon run --------------------------------------------------------------------------------
+
+interface Sample {
+  target: Target;
+  round: number;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  responses: number;
+  non2xx: number;
+  errors: number; // connection errors and timeouts
+  /** Times a client had to open a new connection because the server closed the last one. */
+  reconnects: number;
+  statusCodes: Record<string, number>;
+  durationSec: number;
+  /** CPU seconds per request spent by: Swift's servers, the proxy process, the load generator (this process). */
+  cpuUsPerReq: { swift: number; proxy: number | null; loadgen: number };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+interface RunSpec {
+  workload: Workload;
+  connections: number;
+  seconds: number;
+  baseUrl: string;
+  auth: Auth;
+  body: Buffer;
+  /** Distinct per run, so PUT names never repeat. */
+  namePrefix: string;
+}
+
+async function runLoad(spec: RunSpec): Promise<Omit<Sample, 'target' | 'round' | 'cpuUsPerReq'>> {
+  const { workload, auth } = spec;
+  const headers: Record<string, string> = { 'x-auth-token': auth.token };
+  const options: Record<string, unknown> = {
+    url: spec.baseUrl,
+    connections: spec.connections,
+    duration: spec.seconds,
+    pipelining: 1,
+    timeout: 10,
+  };
+  if (workload === 'put') {
+    let n = 0;
+    const base = `${auth.accountPath}/${PUT_CONTAINER}/${spec.namePrefix}-`;
+    Object.assign(options, {
+      method: 'PUT',
+      body: spec.body,
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      requests: [{ setupRequest: (request: Record<string, unknown>) => ({ ...request, path: `${base}${++n}` }) }],
+    });
+  } else {
+    Object.assign(options, {
+      method: workload === 'get' ? 'GET' : 'HEAD',
+      url: `${spec.baseUrl}${auth.accountPath}/${READ_CONTAINER}/${READ_OBJECT}`,
+      headers,
+    });
+  }
+  let reconnects = 0;
+  options.setupClient = clientSetup({ headRequests: workload === 'head', onReconnect: () => reconnects++ });
+
+  const latencies: number[] = [];
+  let responses = 0;
+  let non2xx = 0;
+  const statusCodes: Record<string, number> = {};
+  const run = autocannon(options);
+  run.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
+    responses++;
+    statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
+    if (statusCode >= 200 && statusCode < 300) latencies.push(responseTimeMs);
+    else non2xx++;
+  });
+  const result = await run;
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    reqPerSec: responses / result.duration,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    responses,
+    non2xx,
+    errors: result.errors + result.mismatches,
+    reconnects,
+    statusCodes,
+    durationSec: result.duration,
+  };
+}
+
+// ---- results -------------------------------------------------------------------------------------------
+
+interface Cell {
+  workload: Workload;
+  connections: number;
+  target: Target;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  reconnects: number;
+  valid: boolean;
+  ratioToDirect: number | null;
+  cpuUsPerReq: { swift: number; proxy: number | null; loadgen: number };
+  rounds: Sample[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function summarize(workload: Workload, connections: number, samples: Sample[]): Cell[] {
+  const cells: Cell[] = [];
+  for (const target of settings.targets) {
+    const rounds = samples.filter((s) => s.target === target);
+    const proxyCpu = rounds.map((s) => s.cpuUsPerReq.proxy).filter((v): v is number => v !== null);
+    const non2xx = rounds.reduce((sum, s) => sum + s.non2xx, 0);
+    const errors = rounds.reduce((sum, s) => sum + s.errors, 0);
+    cells.push({
+      workload,
+      connections,
+      target,
+      reqPerSec: median(rounds.map((s) => s.reqPerSec)),
+      p50Ms: median(rounds.map((s) => s.p50Ms)),
+      p99Ms: median(rounds.map((s) => s.p99Ms)),
+      non2xx,
+      errors,
+      reconnects: rounds.reduce((sum, s) => sum + s.reconnects, 0),
+      valid: non2xx === 0 && errors === 0 && rounds.every((s) => s.responses > 0),
+      ratioToDirect: null,
+      cpuUsPerReq: {
+        swift: median(rounds.map((s) => s.cpuUsPerReq.swift)),
+        proxy: proxyCpu.length ? median(proxyCpu) : null,
+        loadgen: median(rounds.map((s) => s.cpuUsPerReq.loadgen)),
+      },
+      rounds,
+    });
+  }
+  const direct = cells.find((c) => c.target === 'direct');
+  for (const cell of cells) {
+    if (direct && cell.target !== 'direct') cell.ratioToDirect = cell.reqPerSec / direct.reqPerSec;
+  }
+  return cells;
+}
+
+const fmt = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+
+function markdownTable(cells: Cell[]): string {
+  const rows = [
+    '| workload | conns | target | req/s | p50 ms | p99 ms | errors / non-2xx | proxy/direct | req/s per round | reconnects | CPU µs/req swift / proxy / loadgen |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|',
+  ];
+  for (const c of cells) {
+    const ratio = c.ratioToDirect === null ? '' : `${fmt(c.ratioToDirect, 3)}×`;
+    const problems = `${c.errors} / ${c.non2xx}${c.valid ? '' : ' **INVALID**'}`;
+    const perRound = c.rounds.map((s) => fmt(s.reqPerSec, 0)).join(', ');
+    const cpu = `${fmt(c.cpuUsPerReq.swift, 0)} / ${c.cpuUsPerReq.proxy === null ? '–' : fmt(c.cpuUsPerReq.proxy, 0)} / ${fmt(c.cpuUsPerReq.loadgen, 0)}`;
+    rows.push(
+      `| ${c.workload.toUpperCase()} 4 KiB | ${c.connections} | ${c.target} | ${fmt(c.reqPerSec, 0)} | ${fmt(c.p50Ms, 2)} | ${fmt(c.p99Ms, 2)} | ${problems} | ${ratio} | ${perRound} | ${c.reconnects} | ${cpu} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+function commandLine(): string {
+  const env = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_'))
+    .map(([name, value]) => `${name}=${value}`)
+    .sort();
+  const cmd = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node --import tsx test/bench/bench.ts';
+  return [...env, cmd].join(' ');
+}
+
+async function machine() {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  return {
+    nproc: os.availableParallelism(),
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+  };
+}
+
+// ---- main ----------------------------------------------------------------------------------------------
+
+function killChildrenNow(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+async function main(): Promise<void> {
+  // Registered before startSwift installs its own handlers, so these run first; exiting from here runs the
+  // cluster's exit handler, which kills Swift.
+  process.on('exit', killChildrenNow);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killChildrenNow();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+
+  const startedAt = new Date();
+  const loadBefore = os.loadavg();
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'swift-quota-bench-'));
+  let swift: SwiftCluster | undefined;
+  const proxies = new Map<ProxyTarget, ProxyHandle>();
+  try {
+    log(`bench: ${JSON.stringify({ ...settings })}`);
+    swift = await startSwift({ log });
+    const auth = await authenticate(swift);
+    const swiftProcesses = await swiftPids(swift.dir);
+
+    // The object the reads fetch, and the container the PUTs fill; made directly in Swift.
+    const body = Buffer.alloc(OBJECT_SIZE);
+    for (let i = 0; i < body.length; i++) body[i] = 97 + (i % 26);
+    await expect2xx('PUT', `${swift.url}${auth.accountPath}/${READ_CONTAINER}`, auth.token);
+    await expect2xx('PUT', `${swift.url}${auth.accountPath}/${PUT_CONTAINER}`, auth.token);
+    await expect2xx('PUT', `${swift.url}${auth.accountPath}/${READ_CONTAINER}/${READ_OBJECT}`, auth.token, body);
+
+    for (const target of settings.targets) {
+      if (target === 'direct') continue;
+      const proxy = await startProxyProcess(target, swift.url, workDir);
+      proxies.set(target, proxy);
+      log(`bench: ${target} at ${proxy.url}${proxy.pid ? ` (pid ${proxy.pid})` : ''}`);
+      // Sanity: a write and a read through it.
+      await expect2xx('PUT', `${proxy.url}${auth.accountPath}/${PUT_CONTAINER}/sanity-${target}`, auth.token, body);
+      await expect2xx('GET', `${proxy.url}${auth.accountPath}/${READ_CONTAINER}/${READ_OBJECT}`, auth.token);
+    }
+    const urlOf = (target: Target) => (target === 'direct' ? swift!.url : proxies.get(target)!.url);
+
+    let runNumber = 0;
+    const allCells: Cell[] = [];
+    for (const workload of settings.workloads) {
+      if (settings.warmupSeconds > 0) {
+        for (const target of settings.targets) {
+          const warm = await runLoad({
+            workload,
+            connections: Math.max(...settings.connections),
+            seconds: settings.warmupSeconds,
+            baseUrl: urlOf(target),
+            auth,
+            body,
+            namePrefix: `warmup-${target}`,
+          });
+          log(`bench: warm-up ${workload} ${target}: ${fmt(warm.reqPerSec, 0)} req/s, errors ${warm.errors}, non-2xx ${warm.non2xx}, reconnects ${warm.reconnects}`);
+        }
+      }
+      for (const connections of settings.connections) {
+        const samples: Sample[] = [];
+        for (let round = 0; round < settings.rounds; round++) {
+          const order = round % 2 === 0 ? settings.targets : [...settings.targets].reverse();
+          for (const target of order) {
+            await delay(PAUSE_BETWEEN_RUNS_MS);
+            const proxyPid = target === 'direct' || settings.proxyInProcess ? undefined : proxies.get(target)!.pid;
+            const cpuBefore = {
+              swift: await cpuSecondsOf(swiftProcesses),
+              proxy: proxyPid ? await cpuSecondsOf([proxyPid]) : 0,
+              self: process.cpuUsage(),
+            };
+            const result = await runLoad({
+              workload,
+              connections,
+              seconds: settings.seconds,
+              baseUrl: urlOf(target),
+              auth,
+              body,
+              namePrefix: `${target}-c${connections}-r${round}-${++runNumber}`,
+            });
+            const self = process.cpuUsage(cpuBefore.self);
+            const perReq = (seconds: number) => (result.responses ? (seconds * 1e6) / result.responses : NaN);
+            const sample: Sample = {
+              target,
+              round,
+              ...result,
+              cpuUsPerReq: {
+                swift: perReq((await cpuSecondsOf(swiftProcesses)) - cpuBefore.swift),
+                proxy: proxyPid ? perReq((await cpuSecondsOf([proxyPid])) - cpuBefore.proxy) : null,
+                loadgen: perReq((self.user + self.system) / 1e6),
+              },
+            };
+            samples.push(sample);
+            log(
+              `bench: ${workload} c=${connections} round ${round + 1}/${settings.rounds} ${target}: ` +
+                `${fmt(sample.reqPerSec, 0)} req/s, p50 ${fmt(sample.p50Ms, 2)} ms, p99 ${fmt(sample.p99Ms, 2)} ms, ` +
+                `errors ${sample.errors}, non-2xx ${sample.non2xx}, reconnects ${sample.reconnects}${sample.non2xx ? ` ${JSON.stringify(sample.statusCodes)}` : ''}`,
+            );
+          }
+        }
+        allCells.push(...summarize(workload, connections, samples));
+      }
+    }
+
+    const finishedAt = new Date();
+    const report = {
+      command: commandLine(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      machine: { ...(await machine()), loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
+      settings: { ...settings, objectSize: OBJECT_SIZE, user: USER.name, proxiesAs: settings.proxyInProcess ? 'in-process' : 'child processes' },
+      cells: allCells,
+    };
+    const md = [
+      `Command: \`${report.command}\``,
+      '',
+      `Date: ${report.startedAt} – ${report.finishedAt}; machine: nproc ${report.machine.nproc} (${report.machine.cpu}), ` +
+        `node ${report.machine.node}, ${report.machine.kernel}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}.`,
+      '',
+      `${settings.seconds} s per run, ${settings.rounds} rounds per cell in alternating order; medians over rounds. ` +
+        `Proxies as ${report.settings.proxiesAs}; autocannon in the parent process.`,
+      '',
+      markdownTable(allCells),
+      '',
+      'req/s: all answers per second (median over rounds); p50/p99: latency of 2xx answers; errors / non-2xx: summed ' +
+        'over rounds, any makes the cell INVALID; proxy/direct: ratio of median req/s; reconnects: connections the ' +
+        'server closed after an answer (summed; should be 0 with keep-alive); CPU µs/req: CPU time of Swift\'s ' +
+        'servers, of the proxy process and of the load generator, per answer (from /proc, 10 ms resolution).',
+      '',
+    ].join('\n');
+    process.stdout.write(`\n${md}\n`);
+    if (settings.out) {
+      const base = settings.out.replace(/\.(md|json)$/, '');
+      await mkdir(path.dirname(path.resolve(base)), { recursive: true });
+      await writeFile(`${base}.md`, md);
+      await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+      log(`bench: wrote ${base}.md and ${base}.json`);
+    }
+    const invalid = allCells.filter((c) => !c.valid);
+    if (invalid.length > 0) {
+      log(`bench: ${invalid.length} cell(s) had errors or non-2xx answers: their numbers are not valid`);
+      for (const proxy of proxies.values()) if (proxy.logTail()) log(`--- ${proxy.target} log ---\n${proxy.logTail()}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await Promise.allSettled([...proxies.values()].map((p) => p.stop()));
+    await swift?.stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  log(`bench failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,116 @@
+/**
+ * The command-line contract other tools drive: `swift-quota-proxy --config FILE [--listen HOST:PORT]
+ * [--upstream URL]`, its start-up line, its errors, and draining on SIGTERM.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { proxyConfigText } from '../helpers/proxy.js';
+import { swiftUrl } from '../helpers/swift-env.js';
+import { accountUrl, call, login } from '../helpers/http.js';
+
+const run = promisify(execFile);
+const MAIN = ['--import', 'tsx', 'src/main.ts'];
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** Starts the CLI and waits for its "listening" line. */
+function startCli(args: string[]): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      const match = /listening on (http:\/\/[^,\s]+)/.exec(output);
+      if (match) resolve({ child, url: match[1]!, output: () => output });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+describe('command line', () => {
+  let dir: string;
+  let swift: string;
+
+  before(async () => {
+    swift = await swiftUrl();
+    dir = await mkdtemp(join(tmpdir(), 'sqp-cli-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('a bad config stops start-up with a non-zero exit naming file, line and key', async () => {
+    const file = join(dir, 'bad.conf');
+    await writeFile(file, ['[quota-proxy]', 'upstream = http://127.0.0.1:1', '', '[filter:quota]', 'quota = {', '"object_count": {"default": -3}', '}', ''].join('\n'));
+    const failed = await run(process.execPath, [...MAIN, '--config', file]).then(
+      () => assert.fail('should have exited non-zero'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failed.code, 2);
+    assert.match(failed.stderr, new RegExp(`${file.replaceAll('/', '\\/')}:6: \\[filter:quota\\] quota: .*object_count.*whole number >= 0`));
+  });
+
+  test('a missing file and a missing --config are clear errors too', async () => {
+    const missing = await run(process.execPath, [...MAIN, '--config', join(dir, 'nope.conf')]).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((missing as { code: number }).code, 2);
+    assert.match((missing as { stderr: string }).stderr, /nope\.conf: cannot read the config file/);
+    const none = await run(process.execPath, MAIN).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((none as { code: number }).code, 2);
+    assert.match((none as { stderr: string }).stderr, /--config is required/);
+  });
+
+  test('flags override the file; the start-up line says where it listens and what it serves; SIGTERM drains', async () => {
+    const file = join(dir, 'good.conf');
+    // The file names a dead upstream and port; the flags must win.
+    await writeFile(file, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1 }));
+    const started = await startCli(['--config', file, '--listen', '127.0.0.1:0', '--upstream', swift]);
+    assert.match(started.output(), new RegExp(`upstream ${swift.replaceAll('/', '\\/')}`));
+
+    const user = await login(started.url, 'qa2:admin', 'qa2pass');
+    assert.equal(user.storageUrl, `${started.url}/v1/AUTH_qa2`);
+    assert.equal((await call('PUT', `${accountUrl(started.url, 'qa2')}/drain`, { 'x-auth-token': user.token })).status, 201);
+
+    // An upload in flight when SIGTERM arrives completes; then the process exits 0.
+    const exited = exitOf(started.child);
+    const upload = new Promise<number>((resolve, reject) => {
+      const req = http.request(`${accountUrl(started.url, 'qa2')}/drain/slow`, {
+        method: 'PUT',
+        agent: false,
+        headers: { 'x-auth-token': user.token, 'content-length': '6' },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('abc');
+      setTimeout(() => {
+        started.child.kill('SIGTERM');
+        setTimeout(() => req.end('def'), 300);
+      }, 200);
+    });
+    assert.equal(await upload, 201);
+    assert.equal(await exited, 0);
+    assert.equal((await call('GET', `${accountUrl(swift, 'qa2')}/drain/slow`, { 'x-auth-token': user.token })).body, 'abcdef');
+  });
+
+  test('the built command runs as `npx swift-quota-proxy` after `npm run build`', async () => {
+    await run('npm', ['run', 'build'], { timeout: 120_000 });
+    const help = await run('npx', ['--no-install', 'swift-quota-proxy', '--help']);
+    assert.match(help.stdout, /usage: swift-quota-proxy --config FILE/);
+  });
+});

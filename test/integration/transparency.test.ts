@@ -1,0 +1,218 @@
+/**
+ * The proxy is invisible: the Swift API behaves through it as it does straight against Swift, bodies
+ * stream both ways, and clients going away or odd requests do not upset it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { swiftUrl } from '../helpers/swift-env.js';
+import { accountUrl, call, login, type Login } from '../helpers/http.js';
+
+const ACCOUNT = 'qa1';
+
+/** A raw HTTP/1.1 exchange, for what fetch-style clients hide (100 Continue, aborts). */
+function rawRequest(url: string, options: http.RequestOptions): http.ClientRequest {
+  return http.request(url, { agent: false, ...options });
+}
+
+describe('transparent proxying', () => {
+  let swift: string;
+  let proxy: RunningProxy;
+  let user: Login;
+  const viaProxy = (path = '') => `${accountUrl(proxy.url, ACCOUNT)}${path}`;
+  const direct = (path = '') => `${accountUrl(swift, ACCOUNT)}${path}`;
+  const auth = () => ({ 'x-auth-token': user.token });
+
+  before(async () => {
+    swift = await swiftUrl();
+    proxy = await startProxy({ upstream: swift });
+    user = await login(proxy.url, `${ACCOUNT}:admin`, `${ACCOUNT}pass`);
+    assert.equal((await call('PUT', viaProxy('/t'), auth())).status, 201);
+  });
+  after(() => proxy.close());
+
+  test('the storage URL that auth returns points at the proxy (Host is preserved)', () => {
+    assert.equal(user.storageUrl, `${proxy.url}/v1/AUTH_${ACCOUNT}`);
+  });
+
+  test('object round trip: PUT, HEAD, GET, metadata POST, DELETE give what Swift gives', async () => {
+    const put = await call('PUT', viaProxy('/t/hello.txt'), { ...auth(), 'content-type': 'text/plain', 'x-object-meta-color': 'blue' }, 'hello, world');
+    assert.equal(put.status, 201);
+    assert.match(put.headers['x-trans-id'] ?? '', /^tx/);
+    assert.equal(put.headers.etag, 'e4d7f1b4ed2e42d15898f4b27b019da4');
+
+    const [viaHead, directHead] = await Promise.all([call('HEAD', viaProxy('/t/hello.txt'), auth()), call('HEAD', direct('/t/hello.txt'), auth())]);
+    for (const name of ['content-length', 'content-type', 'etag', 'x-object-meta-color', 'last-modified']) {
+      assert.equal(viaHead.headers[name], directHead.headers[name], name);
+    }
+    const get = await call('GET', viaProxy('/t/hello.txt'), auth());
+    assert.equal(get.body, 'hello, world');
+    assert.equal((await call('POST', viaProxy('/t/hello.txt'), { ...auth(), 'x-object-meta-color': 'red' })).status, 202);
+    assert.equal((await call('HEAD', direct('/t/hello.txt'), auth())).headers['x-object-meta-color'], 'red');
+    assert.equal((await call('DELETE', viaProxy('/t/hello.txt'), auth())).status, 204);
+    assert.equal((await call('GET', viaProxy('/t/hello.txt'), auth())).status, 404);
+  });
+
+  test('non-ASCII, percent-encoded and slash-laden object names reach Swift unchanged', async () => {
+    const names = ['żółw/ünïcode ✓.txt', 'a b%20c', 'dir//double/slash', 'q?mark#hash', 'plus+and&amp'];
+    for (const name of names) {
+      const path = `/t/${name.split('/').map(encodeURIComponent).join('/')}`;
+      assert.equal((await call('PUT', viaProxy(path), auth(), name)).status, 201, name);
+      assert.equal((await call('GET', direct(path), auth())).body, name);
+    }
+    const listing = await call('GET', viaProxy('/t?format=json'), auth());
+    const listed = (JSON.parse(listing.body) as Array<{ name: string }>).map((o) => o.name);
+    for (const name of names) assert.ok(listed.includes(name), name);
+    const prefixed = await call('GET', viaProxy(`/t?prefix=${encodeURIComponent('żółw/')}`), auth());
+    assert.equal(prefixed.body.trim(), names[0]);
+  });
+
+  test('Range requests return 206 with the requested bytes', async () => {
+    await call('PUT', viaProxy('/t/range'), auth(), '0123456789');
+    const ranged = await call('GET', viaProxy('/t/range'), { ...auth(), range: 'bytes=2-5' });
+    assert.equal(ranged.status, 206);
+    assert.equal(ranged.body, '2345');
+    assert.equal(ranged.headers['content-range'], 'bytes 2-5/10');
+  });
+
+  test('empty bodies, large metadata and COPY / OPTIONS behave as in Swift', async () => {
+    assert.equal((await call('PUT', viaProxy('/t/empty'), auth(), '')).status, 201);
+    assert.equal((await call('HEAD', direct('/t/empty'), auth())).headers['content-length'], '0');
+
+    const meta: Record<string, string> = {};
+    for (let i = 0; i < 12; i++) meta[`x-object-meta-m${i}`] = 'v'.repeat(200);
+    assert.equal((await call('PUT', viaProxy('/t/meta'), { ...auth(), ...meta }, 'm')).status, 201);
+    const head = await call('HEAD', viaProxy('/t/meta'), auth());
+    for (const [name, value] of Object.entries(meta)) assert.equal(head.headers[name], value);
+
+    assert.equal((await call('COPY', viaProxy('/t/meta'), { ...auth(), destination: '/t/meta-copy' })).status, 201);
+    assert.equal((await call('HEAD', direct('/t/meta-copy'), auth())).headers['x-object-meta-m3'], 'v'.repeat(200));
+
+    const options = { origin: 'http://example.test', 'access-control-request-method': 'GET' };
+    const [viaOptions, directOptions] = await Promise.all([call('OPTIONS', viaProxy('/t/meta'), options), call('OPTIONS', direct('/t/meta'), options)]);
+    assert.equal(viaOptions.status, directOptions.status);
+    assert.equal((await call('OPTIONS', `${proxy.url}/info`)).status, (await call('OPTIONS', `${swift}/info`)).status);
+  });
+
+  test('a text/plain or oddly typed body is streamed, not parsed or refused', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024); // over Fastify's 1 MiB body limit
+    assert.equal((await call('PUT', viaProxy('/t/text'), { ...auth(), 'content-type': 'text/plain' }, big)).status, 201);
+    assert.equal((await call('PUT', viaProxy('/t/json'), { ...auth(), 'content-type': 'application/json' }, '{not json')).status, 201);
+    assert.equal((await call('PUT', viaProxy('/t/odd'), { ...auth(), 'content-type': 'nonsense' }, 'odd')).status, 201);
+    assert.equal((await call('HEAD', direct('/t/odd'), auth())).headers['content-type'], 'nonsense');
+    assert.equal((await call('HEAD', direct('/t/text'), auth())).headers['content-length'], String(big.length));
+  });
+
+  test('Expect: 100-continue: the proxy answers 100 after its checks, then the body flows', async () => {
+    const body = Buffer.alloc(64 * 1024, 'e');
+    const result = await new Promise<{ continued: boolean; status: number }>((resolve, reject) => {
+      let continued = false;
+      const req = rawRequest(viaProxy('/t/expect'), {
+        method: 'PUT',
+        headers: { ...auth(), expect: '100-continue', 'content-length': body.length },
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end(body);
+      });
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve({ continued, status: res.statusCode ?? 0 }));
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.deepEqual(result, { continued: true, status: 201 });
+    assert.equal((await call('HEAD', direct('/t/expect'), auth())).headers['content-length'], String(body.length));
+  });
+
+  test('a chunked upload streams through', async () => {
+    async function* chunks() {
+      for (let i = 0; i < 100; i++) yield Buffer.alloc(10_000, i % 256);
+    }
+    assert.equal((await call('PUT', viaProxy('/t/chunked'), auth(), Readable.from(chunks()))).status, 201);
+    assert.equal((await call('HEAD', direct('/t/chunked'), auth())).headers['content-length'], '1000000');
+  });
+
+  test('256 MiB up and down through the proxy with flat memory', async () => {
+    const size = 256 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 'z');
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      async function* body() {
+        for (let sent = 0; sent < size; sent += chunk.length) yield chunk;
+      }
+      const put = await call('PUT', viaProxy('/t/big'), { ...auth(), 'content-length': String(size) }, Readable.from(body()));
+      assert.equal(put.status, 201);
+      let received = 0;
+      await new Promise<void>((resolve, reject) => {
+        rawRequest(viaProxy('/t/big'), { headers: auth() })
+          .on('response', (res) => {
+            res.on('data', (data: Buffer) => (received += data.length));
+            res.on('end', resolve);
+            res.on('error', reject);
+          })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(received, size);
+    } finally {
+      clearInterval(sampler);
+    }
+    // The client and the proxy share this process: both must stream for this to hold.
+    assert.ok(peak - baseline < 96 * 1024 * 1024, `RSS grew by ${((peak - baseline) / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  test('a client that aborts an upload aborts the upstream request: no object, no reservation left', async () => {
+    const req = rawRequest(viaProxy('/t/aborted'), { method: 'PUT', headers: { ...auth(), 'content-length': String(10 * 1024 * 1024) } });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(1024 * 1024));
+    await delay(200);
+    req.destroy();
+    await delay(500);
+    assert.equal((await call('HEAD', direct('/t/aborted'), auth())).status, 404);
+    const metrics = await call('GET', `${proxy.url}/metrics`);
+    assert.match(metrics.body, /swift_quota_proxy_reservations_in_flight 0/);
+    // And the proxy still serves.
+    assert.equal((await call('HEAD', viaProxy('/t'), auth())).status, 204);
+  });
+
+  test('a client that aborts a download does not upset the proxy', async () => {
+    await new Promise<void>((resolve) => {
+      const req = rawRequest(viaProxy('/t/big'), { headers: auth() });
+      req.on('response', (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.end();
+    });
+    await delay(200);
+    assert.equal((await call('GET', viaProxy('/t/range'), auth())).body, '0123456789');
+  });
+
+  test('requests Swift rejects are passed on as Swift answers them', async () => {
+    const [viaBad, directBad] = await Promise.all([
+      call('GET', viaProxy('/t/x'), { 'x-auth-token': 'AUTH_tkbogus' }),
+      call('GET', direct('/t/x'), { 'x-auth-token': 'AUTH_tkbogus' }),
+    ]);
+    assert.equal(viaBad.status, directBad.status);
+    assert.equal(viaBad.body, directBad.body);
+    assert.equal((await call('GET', `${proxy.url}/nonsense`)).status, (await call('GET', `${swift}/nonsense`)).status);
+  });
+
+  test('the metrics route is the proxy\'s own and counts proxied requests', async () => {
+    const metrics = await call('GET', `${proxy.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers['content-type'] ?? '', /text\/plain/);
+    assert.match(metrics.body, /swift_quota_proxy_requests_total\{method="PUT",status_class="2xx"\} \d+/);
+    assert.match(metrics.body, /swift_quota_proxy_process_cpu_seconds_total/);
+  });
+});

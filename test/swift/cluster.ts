@@ -1,0 +1,473 @@
+// Starts a real single-node OpenStack Swift (Debian's 2.30.1 packages) on loopback for tests and the demo.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { killGroup, runChecked, tail } from './run-command.js';
+
+export interface SwiftCluster {
+  url: string; // 'http://127.0.0.1:<proxyPort>' of Swift's proxy-server
+  authUrl: string; // url + '/auth/v1.0'
+  dir: string; // temp dir holding configs, rings, device, logs
+  stop(): Promise<void>; // kills all servers + memcached, removes dir; idempotent
+}
+
+export interface TempauthUser {
+  account: string;
+  user: string;
+  key: string;
+  groups: string[];
+}
+
+/** The quota tests' accounts qa1..qa16: an account admin and a reader without any group. */
+function quotaTestUsers(): TempauthUser[] {
+  return Array.from({ length: 16 }, (_, i) => [
+    { account: `qa${i + 1}`, user: 'admin', key: `qa${i + 1}pass`, groups: ['.admin'] },
+    { account: `qa${i + 1}`, user: 'reader', key: `qa${i + 1}read`, groups: [] },
+  ]).flat();
+}
+
+export const TEMPAUTH_USERS: TempauthUser[] = [
+  // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
+  // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
+  { account: 'test', user: 'tester', key: 'testing', groups: ['.admin'] },
+  { account: 'test', user: 'tester2', key: 'testing2', groups: ['.admin'] },
+  { account: 'test', user: 'tester3', key: 'testing3', groups: [] },
+  { account: 'test2', user: 'tester2', key: 'testing2', groups: ['.admin'] },
+  { account: 'test5', user: 'tester5', key: 'testing5', groups: ['service'] },
+  { account: 'reseller', user: 'reseller', key: 'reseller', groups: ['.reseller_admin'] },
+  { account: 'system', user: 'root', key: 'testpass', groups: ['.admin'] },
+  ...quotaTestUsers(),
+];
+
+/** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */
+export function tempauthConfigLines(users: TempauthUser[] = TEMPAUTH_USERS): string[] {
+  return users.map((u) => `user_${u.account}_${u.user} = ${[u.key, ...u.groups].join(' ')}`);
+}
+
+// Each needed Debian package with a file it installs: checking files costs no subprocess.
+const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
+  { pkg: 'swift', file: '/usr/bin/swift-ring-builder' },
+  { pkg: 'swift-proxy', file: '/usr/bin/swift-proxy-server' },
+  { pkg: 'swift-account', file: '/usr/bin/swift-account-server' },
+  { pkg: 'swift-container', file: '/usr/bin/swift-container-server' },
+  { pkg: 'swift-object', file: '/usr/bin/swift-object-server' },
+  { pkg: 'python3-swiftclient', file: '/usr/bin/swift' },
+  { pkg: 'memcached', file: '/usr/bin/memcached' },
+  { pkg: 'python3-pytest', file: '/usr/lib/python3/dist-packages/pytest/__init__.py' },
+  { pkg: 'python3-mock', file: '/usr/lib/python3/dist-packages/mock/__init__.py' },
+];
+
+const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 3_000;
+
+let installing: Promise<void> | undefined;
+
+/** Installs Swift, memcached and the functional tests' python modules from Debian if any is missing. */
+export function ensureSwiftInstalled(): Promise<void> {
+  installing ??= installMissingPackages().catch((err: unknown) => {
+    installing = undefined; // let a later call try again
+    throw err;
+  });
+  return installing;
+}
+
+async function installMissingPackages(): Promise<void> {
+  const missing = () => REQUIRED_PACKAGES.filter((r) => !existsSync(r.file)).map((r) => r.pkg);
+  const packages = missing();
+  if (packages.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `Swift test cluster: Debian packages missing: ${packages.join(' ')}. Run as root so they can be installed, ` +
+        `or install them first: apt-get update && apt-get install ${REQUIRED_PACKAGES.map((r) => r.pkg).join(' ')}`,
+    );
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await runChecked('apt-get', ['update'], { env });
+  await runChecked('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env });
+  const still = missing();
+  if (still.length > 0) {
+    throw new Error(`Swift test cluster: apt-get install left packages missing: ${still.join(' ')}`);
+  }
+}
+
+type Server = 'proxy' | 'account' | 'container' | 'object';
+const SERVERS: readonly Server[] = ['proxy', 'account', 'container', 'object'];
+type Ports = Record<Server | 'memcached', number>;
+
+/** Binds port 0 once per service, all at the same time so no two get the same port, then frees them for Swift. */
+async function allocatePorts(): Promise<Ports> {
+  const servers = await Promise.all(
+    [...SERVERS, 'memcached'].map(
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  const [proxy, account, container, object, memcached] = ports as [number, number, number, number, number];
+  return { proxy, account, container, object, memcached };
+}
+
+// Settings every server shares. `user` is whoever runs the tests (root in CI): Swift drops privileges to it, and
+// its default user `swift` could not write our dirs (every write would 503). log_address is no syslog socket, so
+// Swift's syslog handler falls back to UDP on localhost:514, where nothing listens; the servers' `-v` console
+// logging into dir/logs is what we read.
+function commonDefaults(dir: string, port: number): string {
+  return `[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${port}
+workers = 1
+user = ${os.userInfo().username}
+swift_dir = ${dir}
+devices = ${path.join(dir, 'devices')}
+mount_check = false
+disable_fallocate = true
+log_address = /dev/null
+`;
+}
+
+function backendServerConf(dir: string, server: Exclude<Server, 'proxy'>, port: number): string {
+  return `${commonDefaults(dir, port)}
+[pipeline:main]
+pipeline = healthcheck ${server}-server
+
+[app:${server}-server]
+use = egg:swift#${server}
+
+[filter:healthcheck]
+use = egg:swift#healthcheck
+`;
+}
+
+const PROXY_PIPELINE =
+  'catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempauth copy slo dlo ' +
+  'versioned_writes symlink proxy-logging proxy-server';
+
+// Filters whose config is only `use = egg:swift#<entry point>`.
+const PLAIN_FILTERS: ReadonlyArray<[string, string]> = [
+  ['catch_errors', 'catch_errors'],
+  ['gatekeeper', 'gatekeeper'],
+  ['healthcheck', 'healthcheck'],
+  ['proxy-logging', 'proxy_logging'],
+  ['listing_formats', 'listing_formats'],
+  ['bulk', 'bulk'],
+  ['copy', 'copy'],
+  ['dlo', 'dlo'],
+  ['symlink', 'symlink'],
+];
+
+function proxyServerConf(dir: string, ports: Ports): string {
+  const plain = PLAIN_FILTERS.map(([name, egg]) => `[filter:${name}]\nuse = egg:swift#${egg}\n`).join('\n');
+  // Settings as in Swift's SAIO (doc/saio/swift/proxy-server.conf), which its functional tests assume.
+  // The timeouts are Swift's defaults, spelled out so a test can see what the proxy in front must outlast.
+  return `${commonDefaults(dir, ports.proxy)}
+[pipeline:main]
+pipeline = ${PROXY_PIPELINE}
+
+[app:proxy-server]
+use = egg:swift#proxy
+allow_account_management = true
+account_autocreate = true
+client_timeout = 60
+node_timeout = 10
+conn_timeout = 0.5
+
+${plain}
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:${ports.memcached}
+
+[filter:tempauth]
+use = egg:swift#tempauth
+${tempauthConfigLines().join('\n')}
+
+[filter:slo]
+use = egg:swift#slo
+allow_async_delete = true
+
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+allow_versioned_writes = true
+`;
+}
+
+function swiftConf(): string {
+  const secret = () => randomBytes(8).toString('hex');
+  return `[swift-hash]
+swift_hash_path_prefix = ${secret()}
+swift_hash_path_suffix = ${secret()}
+
+[storage-policy:0]
+name = Policy-0
+default = yes
+`;
+}
+
+async function writeConfigs(dir: string, ports: Ports): Promise<void> {
+  await mkdir(path.join(dir, 'devices', 'd1'), { recursive: true });
+  await mkdir(path.join(dir, 'logs'));
+  await writeFile(path.join(dir, 'swift.conf'), swiftConf());
+  await writeFile(path.join(dir, 'run-server.py'), SERVER_LAUNCHER);
+  await writeFile(path.join(dir, 'proxy-server.conf'), proxyServerConf(dir, ports));
+  for (const server of ['account', 'container', 'object'] as const) {
+    await writeFile(path.join(dir, `${server}-server.conf`), backendServerConf(dir, server, ports[server]));
+  }
+}
+
+// swift-ring-builder's own CLI entry point, called once per command inside one python: nine separate
+// swift-ring-builder processes spend about 4 s starting python on a 2-core machine.
+const RING_BUILDER = `import json, sys
+from swift.cli.ringbuilder import main
+for command in json.loads(sys.argv[1]):
+    try:
+        main(['swift-ring-builder'] + command)
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            sys.exit('swift-ring-builder %s exited %s' % (' '.join(command), e.code))`;
+
+/** One 1-replica ring per ring type, each with the single device d1 on that server's port. */
+async function buildRings(dir: string, ports: Ports): Promise<void> {
+  const commands = (['account', 'container', 'object'] as const).flatMap((ring) => [
+    [`${ring}.builder`, 'create', '10', '1', '1'],
+    [`${ring}.builder`, 'add', `r1z1-127.0.0.1:${ports[ring]}/d1`, '1'],
+    [`${ring}.builder`, 'rebalance'],
+  ]);
+  await runChecked(PYTHON, ['-c', RING_BUILDER, JSON.stringify(commands)], { cwd: dir });
+}
+
+// Swift 2.30.1's servers read swift.conf (hash prefix/suffix, storage policies, constraints) from the fixed path
+// /etc/swift/swift.conf; swift_dir only locates the rings. This launcher points that path at our own swift.conf
+// before Swift's modules load it, then runs the real server script:
+//   python3 run-server.py SWIFT_CONF /usr/bin/swift-proxy-server CONF -v
+const SERVER_LAUNCHER = `import runpy, sys
+from swift.common import utils
+utils.SWIFT_CONF_FILE = sys.argv[1]
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+`;
+
+interface Daemon {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+  logFile: string;
+}
+
+/** Every cluster not yet stopped, so the exit and signal handlers can kill what a crashed run left behind. */
+const liveClusters = new Set<RunningCluster>();
+let handlersInstalled = false;
+
+function installCleanupHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => {
+    for (const cluster of liveClusters) cluster.killNow();
+  });
+  // The servers run in process groups of their own (Swift calls setsid anyway), so a Ctrl-C never reaches them.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = () => {
+      for (const cluster of liveClusters) cluster.killNow();
+      // Alone, our listener would swallow the signal: give it Node's default behaviour back and re-raise it.
+      if (process.listenerCount(signal) === 1) {
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal);
+      }
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+class RunningCluster {
+  private readonly daemons: Daemon[] = [];
+  private stopping: Promise<void> | undefined;
+
+  constructor(readonly dir: string) {
+    installCleanupHandlers();
+    liveClusters.add(this);
+  }
+
+  /** Starts a daemon in its own process group with its output going to dir/logs/<name>.log. */
+  async spawn(name: string, cmd: string, args: string[]): Promise<void> {
+    const logFile = path.join(this.dir, 'logs', `${name}.log`);
+    const log = await open(logFile, 'a');
+    try {
+      const child = spawn(cmd, args, { stdio: ['ignore', log.fd, log.fd], detached: true });
+      // Not holding the event loop open: a test that forgets stop() still exits, and the exit handler cleans up.
+      child.unref();
+      const exited = new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.once('error', () => resolve());
+      });
+      this.daemons.push({ name, child, exited, logFile });
+    } finally {
+      await log.close();
+    }
+  }
+
+  /** Throws if a daemon has died, e.g. on a bad config or a port taken meanwhile. */
+  assertAllRunning(): void {
+    const dead = this.daemons.find((d) => d.child.exitCode !== null || d.child.signalCode !== null);
+    if (dead) throw new Error(`${dead.name} exited with ${dead.child.exitCode ?? dead.child.signalCode}`);
+  }
+
+  async logTails(lines = 15): Promise<string> {
+    const parts = await Promise.all(
+      this.daemons.map(async (d) => {
+        const text = await readFile(d.logFile, 'utf8').catch(() => '');
+        return `--- ${d.name} (${d.logFile}) ---\n${tail(text, lines)}`;
+      }),
+    );
+    return parts.join('\n');
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    await Promise.all(this.daemons.map((d) => terminate(d)));
+    await rm(this.dir, { recursive: true, force: true });
+    liveClusters.delete(this);
+  }
+
+  /** Synchronous last resort for exit and signal handlers, which cannot wait. */
+  killNow(): void {
+    for (const d of this.daemons) killGroup(d.child.pid, 'SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+    liveClusters.delete(this);
+  }
+}
+
+/** SIGTERM to the daemon's process group (Swift's workers included), SIGKILL if it is not gone in time. */
+async function terminate(d: Daemon): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
+  killGroup(d.child.pid, 'SIGTERM');
+  const graceful = await Promise.race([d.exited.then(() => true), delay(STOP_GRACE_MS, false)]);
+  if (!graceful) {
+    killGroup(d.child.pid, 'SIGKILL');
+    await d.exited;
+  }
+}
+
+interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One loopback request without keep-alive, so no pooled socket outlives the probe. */
+function request(method: string, url: string, headers: Record<string, string> = {}, body = ''): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function expectStatus(res: HttpResponse, what: string, ok: (status: number) => boolean): void {
+  if (!ok(res.status)) throw new Error(`${what} answered ${res.status}`);
+}
+
+const is2xx = (status: number) => status >= 200 && status < 300;
+
+/**
+ * One readiness probe: healthcheck, a tempauth login, and a container + object write (cleaned up again). The
+ * first writes after start can 503 while the backend servers are still binding.
+ */
+async function probeReady(url: string): Promise<void> {
+  expectStatus(await request('GET', `${url}/healthcheck`), 'GET /healthcheck', (s) => s === 200);
+  const tester = TEMPAUTH_USERS[0]!;
+  const auth = await request('GET', `${url}/auth/v1.0`, {
+    'X-Auth-User': `${tester.account}:${tester.user}`,
+    'X-Auth-Key': tester.key,
+  });
+  expectStatus(auth, 'auth as test:tester', (s) => s === 200);
+  const token = auth.headers['x-auth-token'];
+  const storageUrl = auth.headers['x-storage-url'];
+  if (typeof token !== 'string' || typeof storageUrl !== 'string') throw new Error('auth returned no token/URL');
+  const headers = { 'X-Auth-Token': token };
+  const container = `${storageUrl}/swift-cluster-probe`;
+  expectStatus(await request('PUT', container, headers), 'container PUT', is2xx);
+  expectStatus(await request('PUT', `${container}/probe`, headers, 'probe'), 'object PUT', is2xx);
+  expectStatus(await request('DELETE', `${container}/probe`, headers), 'object DELETE', is2xx);
+  expectStatus(await request('DELETE', container, headers), 'container DELETE', is2xx);
+}
+
+async function waitUntilReady(cluster: RunningCluster, url: string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let lastProblem = 'no probe finished';
+  for (;;) {
+    cluster.assertAllRunning();
+    try {
+      await probeReady(url);
+      return;
+    } catch (err) {
+      lastProblem = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`not ready after ${START_TIMEOUT_MS} ms: ${lastProblem}`);
+    await delay(200);
+  }
+}
+
+async function waitForPort(cluster: RunningCluster, port: number): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    cluster.assertAllRunning();
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => resolve(true));
+      socket.once('error', () => resolve(false));
+      socket.once('connect', () => socket.destroy());
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${START_TIMEOUT_MS} ms`);
+    await delay(50);
+  }
+}
+
+export async function startSwift(opts: { log?: (line: string) => void } = {}): Promise<SwiftCluster> {
+  const log = opts.log ?? (() => {});
+  await ensureSwiftInstalled();
+  const startedAt = Date.now();
+  const cluster = new RunningCluster(await mkdtemp(path.join(os.tmpdir(), 'swift-cluster-')));
+  const { dir } = cluster;
+  try {
+    const ports = await allocatePorts();
+    await writeConfigs(dir, ports);
+    await buildRings(dir, ports);
+    const memcachedArgs = ['-l', '127.0.0.1', '-p', String(ports.memcached), '-U', '0'];
+    // memcached refuses to run as root without -u.
+    if (process.getuid?.() === 0) memcachedArgs.unshift('-u', 'root');
+    await cluster.spawn('memcached', 'memcached', memcachedArgs);
+    await waitForPort(cluster, ports.memcached);
+    for (const server of SERVERS) {
+      const script = `/usr/bin/swift-${server}-server`;
+      const conf = path.join(dir, `${server}-server.conf`);
+      const launcher = path.join(dir, 'run-server.py');
+      await cluster.spawn(server, PYTHON, [launcher, path.join(dir, 'swift.conf'), script, conf, '-v']);
+    }
+    const url = `http://127.0.0.1:${ports.proxy}`;
+    await waitUntilReady(cluster, url);
+    log(`swift: proxy ${url} ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (dir ${dir})`);
+    return { url, authUrl: `${url}/auth/v1.0`, dir, stop: () => cluster.stop() };
+  } catch (err) {
+    const logs = await cluster.logTails();
+    await cluster.stop();
+    throw new Error(`startSwift failed: ${(err as Error).message}\n${logs}`);
+  }
+}

@@ -1,0 +1,312 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { headerValues, requestIntent, swiftHeaderName, type Intent } from '../../src/quota/intent.js';
+import { parseSwiftPath } from '../../src/swift/path.js';
+
+function intent(method: string, url: string, headers: IncomingHttpHeaders = {}): Intent {
+  const path = parseSwiftPath(url);
+  assert.ok(path, `${url} should be a Swift path`);
+  return requestIntent(method, path, headers);
+}
+
+const PASS = { type: 'pass' };
+
+function assertRefused(result: Intent, status: number, reason: RegExp): void {
+  assert.equal(result.type, 'refuse');
+  assert.equal(result.type === 'refuse' && result.status, status);
+  assert.match(result.type === 'refuse' ? result.reason : '', reason);
+}
+
+describe('header names as Swift reads them', () => {
+  test('swiftHeaderName folds case and "_" to "-"', () => {
+    assert.equal(swiftHeaderName('X_Account_Meta_Quota'), 'x-account-meta-quota');
+    assert.equal(swiftHeaderName('x-account_meta-QUOTA'), 'x-account-meta-quota');
+    assert.equal(swiftHeaderName('Content-Length'), 'content-length');
+  });
+
+  test('headerValues collects every spelling and array values', () => {
+    const headers = { 'x-account-meta-quota': 'L1', x_account_meta_quota: ['L2', 'L3'], 'x-other': 'no' } as IncomingHttpHeaders;
+    assert.deepEqual(headerValues(headers, 'x-account-meta-quota'), ['L1', 'L2', 'L3']);
+    assert.deepEqual(headerValues({}, 'x-account-meta-quota'), []);
+    assert.deepEqual(headerValues({ 'x-account-meta-quota': undefined }, 'x-account-meta-quota'), []);
+  });
+});
+
+describe('requestIntent: account', () => {
+  test('GET and HEAD describe the account', () => {
+    assert.deepEqual(intent('GET', '/v1/AUTH_a'), { type: 'describe', account: 'AUTH_a' });
+    assert.deepEqual(intent('HEAD', '/v1/AUTH_a/'), { type: 'describe', account: 'AUTH_a' });
+  });
+
+  test('POST or PUT with X-Account-Meta-Quota changes the level', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': 'L1' }), { type: 'level-change', account: 'AUTH_a', level: 'L1' });
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a', { 'x-account-meta-quota': 'L2' }), { type: 'level-change', account: 'AUTH_a', level: 'L2' });
+  });
+
+  for (const name of ['X_Account_Meta_Quota', 'x_account_meta_quota', 'X-Account-Meta-Quota', 'x-ACCOUNT_meta-Quota']) {
+    test(`the header spelled ${name} is the same header to Swift`, () => {
+      assert.deepEqual(intent('POST', '/v1/AUTH_a', { [name]: 'L1' }), { type: 'level-change', account: 'AUTH_a', level: 'L1' });
+    });
+  }
+
+  test('the level is trimmed', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '  L1 ' }), { type: 'level-change', account: 'AUTH_a', level: 'L1' });
+  });
+
+  test('an empty value removes the level, as in Swift', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '' }), { type: 'level-change', account: 'AUTH_a', level: undefined });
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '   ' }), { type: 'level-change', account: 'AUTH_a', level: undefined });
+  });
+
+  test('the first non-empty value of several spellings is the level', () => {
+    const headers = { 'x-account-meta-quota': '', x_account_meta_quota: 'L2' } as IncomingHttpHeaders;
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: 'L2' });
+  });
+
+  test('X-Remove-Account-Meta-Quota removes the level, whatever its value and spelling', () => {
+    for (const headers of [
+      { 'x-remove-account-meta-quota': 'x' },
+      { 'x-remove-account-meta-quota': '' },
+      { X_Remove_Account_Meta_Quota: '1' },
+    ] as IncomingHttpHeaders[]) {
+      assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: undefined });
+    }
+  });
+
+  test('a removal wins over a value sent with it', () => {
+    const headers = { 'x-account-meta-quota': 'L1', 'x-remove-account-meta-quota': 'x' };
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: undefined });
+  });
+
+  test('account writes without the quota header pass', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-color': 'blue' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota-bytes': '5' }), PASS);
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a'), PASS);
+  });
+
+  test('other methods on an account pass, even with the quota header', () => {
+    assert.deepEqual(intent('DELETE', '/v1/AUTH_a', { 'x-account-meta-quota': 'L1' }), PASS);
+    assert.deepEqual(intent('OPTIONS', '/v1/AUTH_a'), PASS);
+  });
+
+  test('extract-archive into an account (which creates containers) is refused', () => {
+    assertRefused(intent('PUT', '/v1/AUTH_a?extract-archive=tar'), 400, /extract-archive/);
+    assertRefused(intent('PUT', '/v1/AUTH_a/?extract-archive=tar.gz'), 400, /extract-archive/);
+    assertRefused(intent('POST', '/v1/AUTH_a?extract-archive=tar', { 'x-account-meta-quota': 'L1' }), 400, /extract-archive/);
+  });
+
+  test('reading an account with extract-archive in the query is still a read', () => {
+    assert.deepEqual(intent('GET', '/v1/AUTH_a?extract-archive=tar'), { type: 'describe', account: 'AUTH_a' });
+  });
+});
+
+describe('requestIntent: container', () => {
+  test('GET and HEAD describe the container', () => {
+    assert.deepEqual(intent('GET', '/v1/AUTH_a/c'), { type: 'describe', account: 'AUTH_a', container: 'c' });
+    assert.deepEqual(intent('HEAD', '/v1/AUTH_a/c/'), { type: 'describe', account: 'AUTH_a', container: 'c' });
+  });
+
+  test('PUT creates a container, named as decoded', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/my%20c'), { type: 'container-create', account: 'AUTH_a', container: 'my c' });
+  });
+
+  test('DELETE deletes a container', () => {
+    assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c'), { type: 'container-delete', account: 'AUTH_a', container: 'c' });
+  });
+
+  test('POST (metadata) and other methods pass', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-color': 'red' }), PASS);
+    assert.deepEqual(intent('OPTIONS', '/v1/AUTH_a/c'), PASS);
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c', { destination: '/c2/o' }), PASS);
+  });
+
+  test('extract-archive into a container is refused with 400, for PUT and POST', () => {
+    assertRefused(intent('PUT', '/v1/AUTH_a/c?extract-archive=tar'), 400, /Bulk archive extraction \(\?extract-archive\) is not supported/);
+    assertRefused(intent('POST', '/v1/AUTH_a/c?extract-archive=tar.gz'), 400, /extract-archive/);
+  });
+
+  for (const [name, value] of [
+    ['X-Versions-Location', 'versions'],
+    ['X-History-Location', 'history'],
+    ['X-Versions-Enabled', 'true'],
+    ['x_versions_location', 'versions'],
+    ['X-Versions-Enabled', 'True'],
+    ['X-Versions-Enabled', 'yes'],
+    ['X-Versions-Enabled', '1'],
+    ['X-Versions-Enabled', 'on'],
+    ['X-Versions-Enabled', 't'],
+    ['X-Versions-Enabled', 'y'],
+    // A container may be called "false": this one turns legacy versioning on.
+    ['X-Versions-Location', 'false'],
+    ['X-History-Location', 'False'],
+  ] as const) {
+    test(`${name}: ${value} turns versioning on and is refused (PUT and POST)`, () => {
+      const reason = new RegExp(`Object versioning \\(${swiftHeaderName(name)}\\) is not supported`);
+      assertRefused(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), 400, reason);
+      assertRefused(intent('POST', '/v1/AUTH_a/c', { [name]: value }), 400, reason);
+    });
+  }
+
+  for (const [name, value] of [
+    ['X-Versions-Enabled', 'false'],
+    ['X-Versions-Enabled', 'False'],
+    ['X-Versions-Enabled', 'no'],
+    ['X-Versions-Enabled', '0'],
+    ['X-Versions-Enabled', 'off'],
+    ['X-Versions-Enabled', ''],
+    ['X-Versions-Location', ''],
+    ['X-History-Location', '  '],
+    ['X-Remove-Versions-Location', 'x'],
+  ] as const) {
+    test(`${name}: ${JSON.stringify(value)} does not turn versioning on and is allowed`, () => {
+      assert.deepEqual(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), { type: 'container-create', account: 'AUTH_a', container: 'c' });
+      assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { [name]: value }), PASS);
+    });
+  }
+
+  test('versioning headers on a read or a delete are not refused', () => {
+    assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c', { 'x-versions-location': 'v' }), { type: 'container-delete', account: 'AUTH_a', container: 'c' });
+    assert.equal(intent('HEAD', '/v1/AUTH_a/c', { 'x-versions-location': 'v' }).type, 'describe');
+  });
+});
+
+describe('requestIntent: object writes', () => {
+  const target = { account: 'AUTH_a', container: 'c', object: 'dir/o.txt' };
+
+  test('PUT with Content-Length is a write of that many bytes', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'content-length': '1024' }), { type: 'object-write', target, size: 1024 });
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'content-length': '0' }), { type: 'object-write', target, size: 0 });
+  });
+
+  test('PUT without Content-Length or Transfer-Encoding is a write of 0 bytes', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt'), { type: 'object-write', target, size: 0 });
+  });
+
+  test('a chunked PUT has no known size', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'transfer-encoding': 'chunked' }), { type: 'object-write', target, size: undefined });
+    assert.deepEqual(
+      intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'transfer-encoding': 'chunked', 'content-length': '5' }),
+      { type: 'object-write', target, size: undefined },
+    );
+  });
+
+  test('an unreadable Content-Length gives no known size (never a smaller one)', () => {
+    for (const value of ['abc', '-1', '1.5', '1e3x']) {
+      assert.equal((intent('PUT', '/v1/AUTH_a/c/o', { 'content-length': value }) as { size?: number }).size, undefined, value);
+    }
+  });
+
+  test('the object name is decoded', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/caf%C3%A9%20au%20lait', { 'content-length': '1' });
+    assert.deepEqual(result, { type: 'object-write', target: { account: 'AUTH_a', container: 'c', object: 'café au lait' }, size: 1 });
+  });
+
+  test('DELETE deletes an object from its container', () => {
+    assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c/o'), { type: 'object-delete', account: 'AUTH_a', container: 'c' });
+  });
+
+  test('GET, HEAD, POST and OPTIONS on an object pass', () => {
+    for (const method of ['GET', 'HEAD', 'POST', 'OPTIONS']) assert.deepEqual(intent(method, '/v1/AUTH_a/c/o', { 'content-length': '5' }), PASS, method);
+  });
+
+  test('extract-archive below a container is refused', () => {
+    assertRefused(intent('PUT', '/v1/AUTH_a/c/prefix?extract-archive=tar'), 400, /extract-archive/);
+  });
+});
+
+describe('requestIntent: PUT with X-Copy-From', () => {
+  const target = { account: 'AUTH_a', container: 'c', object: 'copy' };
+
+  test('the size comes from the source, in the same account', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'content-length': '0' }), {
+      type: 'object-write',
+      target,
+      size: undefined,
+      copyFrom: { account: 'AUTH_a', container: 'src', object: 'obj' },
+    });
+  });
+
+  test('a leading slash is allowed and the value is percent-decoded', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '/my%20src/dir/caf%C3%A9' });
+    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_a', container: 'my src', object: 'dir/café' });
+  });
+
+  test('a "%" that is no escape is kept, as Swift unquotes (the copy is still sized)', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '/src/big%zz', 'content-length': '0' });
+    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_a', container: 'src', object: 'big%zz' });
+  });
+
+  test('X-Copy-From-Account names the source account, percent-decoded as Swift does', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'x-copy-from-account': ' AUTH_other ' });
+    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_other', container: 'src', object: 'obj' });
+    const encoded = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'x-copy-from-account': 'AUTH_t%C3%A9st' });
+    assert.equal(encoded.type === 'object-write' && encoded.copyFrom?.account, 'AUTH_tést');
+  });
+
+  test('underscore spellings of the copy headers count', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy', { x_copy_from: 'src/obj', x_copy_from_account: 'AUTH_b' } as IncomingHttpHeaders);
+    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_b', container: 'src', object: 'obj' });
+  });
+
+  test('multipart-manifest=get copies the manifest: the source is read with that query', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy?multipart-manifest=get', { 'x-copy-from': 'src/slo' });
+    assert.equal(result.type === 'object-write' && result.copyQuery, 'multipart-manifest=get');
+    const plain = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/slo' });
+    assert.equal(plain.type === 'object-write' && 'copyQuery' in plain, false);
+    const put = intent('PUT', '/v1/AUTH_a/c/copy?multipart-manifest=put', { 'x-copy-from': 'src/slo' });
+    assert.equal(put.type === 'object-write' && 'copyQuery' in put, false);
+  });
+
+  test('an X-Copy-From without container and object is an ordinary PUT (Swift answers 412)', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'justone', 'content-length': '7' }), { type: 'object-write', target, size: 7 });
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '', 'content-length': '7' }), { type: 'object-write', target, size: 7 });
+  });
+});
+
+describe('requestIntent: COPY', () => {
+  const source = { account: 'AUTH_a', container: 'c', object: 'o' };
+
+  test('Destination names the target in the same account; the size comes from the source', () => {
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/new/name' }), {
+      type: 'object-write',
+      target: { account: 'AUTH_a', container: 'c2', object: 'new/name' },
+      size: undefined,
+      copyFrom: source,
+    });
+  });
+
+  test('Destination without a leading slash, percent-encoded', () => {
+    const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: 'c%202/caf%C3%A9' });
+    assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_a', container: 'c 2', object: 'café' });
+  });
+
+  test('Destination-Account names the target account, percent-decoded as Swift does', () => {
+    const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': 'AUTH_b' });
+    assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_b', container: 'c2', object: 'o2' });
+    assert.deepEqual(result.type === 'object-write' && result.copyFrom, source);
+    const encoded = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': 'AUTH_%74est' });
+    assert.equal(encoded.type === 'object-write' && encoded.target.account, 'AUTH_test');
+  });
+
+  test('an empty Destination-Account means the source account', () => {
+    const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': ' ' });
+    assert.equal(result.type === 'object-write' && result.target.account, 'AUTH_a');
+  });
+
+  test('multipart-manifest=get on a COPY is passed on to the source read', () => {
+    const result = intent('COPY', '/v1/AUTH_a/c/slo?multipart-manifest=get', { destination: '/c2/o2' });
+    assert.equal(result.type === 'object-write' && result.copyQuery, 'multipart-manifest=get');
+  });
+
+  test('a COPY without a usable Destination passes (Swift answers 412 itself)', () => {
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o'), PASS);
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: 'onlyone' }), PASS);
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/' }), PASS);
+  });
+
+  test('a Destination with a "%" that is no escape still names the target Swift writes', () => {
+    const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/100%' });
+    assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_a', container: 'c2', object: '100%' });
+  });
+});

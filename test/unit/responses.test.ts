@@ -1,0 +1,70 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  HEADER_QUOTA_KIND,
+  HEADER_QUOTA_LEVEL,
+  HEADER_QUOTA_LIMIT,
+  quotaHeaders,
+  rejectionResponse,
+} from '../../src/quota/responses.js';
+
+describe('rejectionResponse', () => {
+  test('too many containers: 403 with Swift\'s "Reached container limit" wording', () => {
+    const response = rejectionResponse({ kind: 'container_count', level: 'L1', limit: 10, used: 10, requested: 1 });
+    assert.equal(response.status, 403);
+    assert.ok(response.body.startsWith('Reached container limit of 10.\n'), response.body);
+    assert.match(response.body, /Quota container_count of level "L1": at most 10 containers in this account, 10 used\./);
+    assert.ok(response.body.endsWith('\n'));
+    assert.deepEqual(response.headers, { [HEADER_QUOTA_KIND]: 'container_count', [HEADER_QUOTA_LEVEL]: 'L1', [HEADER_QUOTA_LIMIT]: '10' });
+  });
+
+  test('too many objects: 413 with Swift\'s "Upload exceeds quota." wording', () => {
+    const response = rejectionResponse({ kind: 'object_count', level: 'default', limit: 200000, used: 200000, requested: 1 });
+    assert.equal(response.status, 413);
+    assert.ok(response.body.startsWith('Upload exceeds quota.\n'), response.body);
+    assert.match(response.body, /at most 200000 objects in this container, 200000 used\./);
+    assert.equal(response.headers[HEADER_QUOTA_KIND], 'object_count');
+    assert.equal(response.headers[HEADER_QUOTA_LIMIT], '200000');
+  });
+
+  test('too many bytes: 413, naming bytes', () => {
+    const response = rejectionResponse({ kind: 'container_usage', level: 'L2', limit: 2147483648, used: 2147483000, requested: 1000 });
+    assert.equal(response.status, 413);
+    assert.ok(response.body.startsWith('Upload exceeds quota.\n'));
+    assert.match(response.body, /Quota container_usage of level "L2": at most 2147483648 bytes in this container, 2147483000 used\./);
+    assert.equal(response.headers[HEADER_QUOTA_LEVEL], 'L2');
+  });
+
+  test('header names are lower-case and stable', () => {
+    assert.deepEqual([HEADER_QUOTA_KIND, HEADER_QUOTA_LEVEL, HEADER_QUOTA_LIMIT], ['x-quota-exceeded', 'x-quota-level', 'x-quota-limit']);
+  });
+});
+
+describe('quotaHeaders', () => {
+  const limits = { container_count: 5, object_count: 100, container_usage: 1024 };
+
+  test('an account response carries the level and all three limits', () => {
+    assert.deepEqual(quotaHeaders({ level: 'L1', limits, container: false }), {
+      'x-account-quota-level': 'L1',
+      'x-account-quota-container-count': '5',
+      'x-account-quota-object-count': '100',
+      'x-account-quota-bytes': '1024',
+    });
+  });
+
+  test('a container response carries the level and the per-container limits only', () => {
+    assert.deepEqual(quotaHeaders({ level: 'default', limits, container: true }), {
+      'x-container-quota-level': 'default',
+      'x-container-quota-object-count': '100',
+      'x-container-quota-bytes': '1024',
+    });
+  });
+
+  test('limits that are not configured are left out; a limit of 0 is not', () => {
+    assert.deepEqual(quotaHeaders({ level: 'default', limits: { object_count: 0 }, container: false }), {
+      'x-account-quota-level': 'default',
+      'x-account-quota-object-count': '0',
+    });
+    assert.deepEqual(quotaHeaders({ level: 'default', limits: {}, container: true }), { 'x-container-quota-level': 'default' });
+  });
+});
