@@ -6,9 +6,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { Agent } from 'undici';
 import type { Config } from './config/load.js';
 import { createMetrics, statusClass, type Metrics } from './metrics.js';
-import { forwardPlugin, SWIFT_METHODS, upstreamFailureStatus } from './proxy/forward.js';
+import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
-import { createProxyServer } from './server.js';
+import { wireInterceptor } from './proxy/wire.js';
+import { createProxyServer, onClientError } from './server.js';
 import { QuotaGate } from './quota/gate.js';
 import { SwiftClient } from './swift/client.js';
 
@@ -29,6 +30,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     // Fastify's own per-request log lines would cost every proxied request; access logs are our own.
     logController: new LogController({ disableRequestLogging: true }),
     serverFactory: createProxyServer,
+    clientErrorHandler: onClientError,
     // Swift object names may be up to 1 KiB and account/container names long too; the whole path is one
     // wildcard parameter to the router.
     routerOptions: { maxParamLength: 64 * 1024 },
@@ -36,18 +38,19 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  for (const method of SWIFT_METHODS) {
+  for (const method of FORWARDED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
 
   // One connection pool to Swift for both forwarded requests and the proxy's own usage reads.
-  const dispatcher = new Agent({
+  const agent = new Agent({
     connections: 256,
     headersTimeout: config.upstreamTimeoutSeconds * 1000,
     bodyTimeout: config.upstreamTimeoutSeconds * 1000,
     maxHeaderSize: 256 * 1024,
   });
-  app.addHook('onClose', async () => dispatcher.close());
+  const dispatcher = agent.compose(wireInterceptor());
+  app.addHook('onClose', async () => agent.close());
 
   const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
   const gate = new QuotaGate({ config, swift, metrics, log: app.log });

@@ -5,12 +5,18 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
+import { METHODS, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedRequestHeaders } from './request-headers.js';
+import { WIRE } from './wire.js';
+import { rawTarget } from '../server.js';
 
-/** Every method Swift's API uses; COPY is Swift's server-side copy. */
-export const SWIFT_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'COPY', 'PATCH'] as const;
+/**
+ * Every method Node can parse goes to Swift, which answers those it does not implement (405) itself; COPY
+ * is Swift's server-side copy. CONNECT is a tunnel, not a request for Swift.
+ */
+export const FORWARDED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT');
 
 export interface ForwardHooks {
   /** Runs after routing, before Swift is contacted; the request body has not been read yet. */
@@ -37,6 +43,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The client's Content-Type, set aside before Fastify's body parsing (see app.ts). */
     clientContentType?: string;
+    /** Swift's spelling of its response header names (see wire.ts). */
+    upstreamHeaderNames?: Map<string, string>;
   }
 }
 
@@ -65,6 +73,26 @@ function upstreamFailure(reply: FastifyReply, error: Error): void {
   reply.send(`${FAILURE_TEXT[statusCode]}\n`);
 }
 
+// Hop-by-hop response headers describe the proxy's connection to Swift, not the client's. (Swift answers
+// undici's `Connection: keep-alive` in kind; it says nothing of the sort to clients that do not ask.)
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer']);
+
+function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknown>, names: Map<string, string> | undefined): void {
+  const raw = reply.raw;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name)) continue;
+    try {
+      raw.setHeader(names?.get(name) ?? name, value as string | string[]);
+    } catch (error) {
+      reply.log.warn({ err: error, header: name }, 'dropped a response header Node refuses to send');
+    }
+  }
+  // Like Swift (eventlet), answer `Connection: keep-alive` only to a client that sent a Connection header;
+  // otherwise Node's own `Connection`/`Keep-Alive` headers are left out. Node still keeps or closes the
+  // connection as HTTP/1.1 says, and a `Connection: close` of ours (unread body) stays.
+  if (!reply.hasHeader('connection') && reply.request.headers.connection === undefined) raw.removeHeader('connection');
+}
+
 export async function forwardPlugin(app: FastifyInstance, options: ForwardOptions): Promise<void> {
   const { upstream, hooks } = options;
   // Built-in parsers (text/plain, application/json) would buffer bodies; http-proxy adds pass-through ones.
@@ -72,26 +100,38 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
 
   await app.register(httpProxy, {
     upstream: upstream.origin,
-    httpMethods: [...SWIFT_METHODS],
+    httpMethods: [...FORWARDED_METHODS],
     preHandler: hooks.preHandler,
     // Swift's Location headers are already right: they are built from the Host we pass on.
     internalRewriteLocationHeader: false,
+    // The request target goes to Swift as the client sent it (wire.ts); http-proxy routes on a placeholder.
+    preRewrite: () => '/',
     undici: options.dispatcher as never,
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) =>
-        forwardedRequestHeaders(headers, {
+      rewriteRequestHeaders: (request, headers) => ({
+        ...forwardedRequestHeaders(headers, {
           contentType: request.clientContentType,
           clientHost: request.raw.headers.host,
           remoteAddress: request.raw.socket.remoteAddress,
           upstreamHost: upstream.host,
         }),
+        [WIRE]: {
+          target: rawTarget(request.raw as IncomingMessage),
+          onHeaderNames: (names: Map<string, string>) => {
+            request.upstreamHeaderNames = names;
+          },
+        },
+      }),
+      // Swift's headers are copied in onResponse, in Swift's spelling, rather than through Fastify, which
+      // lower-cases names.
+      rewriteHeaders: () => ({}),
       onResponse: (request, reply, response) => {
         // reply-from's typings describe a Node response; it hands us undici's status, headers and body.
-        const upstreamResponse = response as unknown as UpstreamResponse;
-        const { statusCode, headers, stream } = upstreamResponse;
+        const { statusCode, headers, stream } = response as unknown as UpstreamResponse;
+        copyUpstreamHeaders(reply as FastifyReply, headers, request.upstreamHeaderNames);
         hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers);
         if (statusCode === 204 || statusCode === 304) {
-          // Fastify drops Content-Type from a 204 sent with a body stream; Swift's has none to send anyway.
+          // No body to send, whatever the stream holds; sent without one, Fastify keeps Swift's headers as they are.
           stream.resume();
           reply.send();
         } else {

@@ -14,6 +14,7 @@ import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, t
 import { requestIntent, type Intent, type ObjectRef } from './intent.js';
 import { UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
 import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
+import { rawTarget } from '../server.js';
 import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
 
 type Denied = Extract<Decision, { allow: false }>;
@@ -132,11 +133,12 @@ export class QuotaGate {
   async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let intent: Intent;
     try {
-      const path = parseSwiftPath(request.url);
+      const path = parseSwiftPath(rawTarget(request.raw));
       if (!path) return;
       intent = requestIntent(request.method, path, request.headers);
     } catch (error) {
-      if (error instanceof BadPathError) return this.refuse(reply, 400, error.message);
+      // Swift refuses such a path itself (412 Invalid UTF8): nothing can be written through it.
+      if (error instanceof BadPathError) return;
       throw error;
     }
     if (intent.type === 'pass') return;
@@ -296,7 +298,7 @@ export class QuotaGate {
       }
       if (!decision.allow && !replacedChecked) {
         replacedChecked = true;
-        const { account, container, object } = parseObjectFromUrl(request.url) ?? {};
+        const { account, container, object } = parseObjectFromUrl(rawTarget(request.raw)) ?? {};
         const existing = account && container && object ? await this.existingObject(account, container, object) : undefined;
         if (existing) {
           credit = existing.bytes;

@@ -85,6 +85,23 @@ function contentLength(headers: IncomingHttpHeaders): number | undefined {
   return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
+/**
+ * undici re-frames every upload it forwards, so Swift never sees how the client framed it. Swift's own
+ * refusals of framing it does not take (swob's message_length) are therefore given here, as Swift gives them:
+ * no length at all (undici would send Content-Length: 0 and Swift would store an empty object), or a
+ * transfer-coding other than plain chunked (undici would send plain chunked).
+ */
+function framingRefusal(headers: IncomingHttpHeaders): Intent | undefined {
+  const te = headers['transfer-encoding'];
+  if (te !== undefined && te.split(',').length > 1) {
+    return { type: 'refuse', status: 501, reason: 'Unsupported Transfer-Coding header value specified in Transfer-Encoding header' };
+  }
+  if (headers['content-length'] === undefined && te === undefined) {
+    return { type: 'refuse', status: 411, reason: 'Missing Content-Length header.' };
+  }
+  return undefined;
+}
+
 function accountIntent(method: string, path: SwiftPath, headers: IncomingHttpHeaders): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
@@ -135,6 +152,8 @@ function objectIntent(method: string, path: SwiftPath & { container: string; obj
     case 'PUT': {
       const copyFrom = copySource(headers, path.account, 'x-copy-from', 'x-copy-from-account');
       if (copyFrom) return { type: 'object-write', target: here, size: undefined, copyFrom, ...(copyQuery ? { copyQuery } : {}) };
+      const framing = framingRefusal(headers);
+      if (framing) return framing;
       return { type: 'object-write', target: here, size: contentLength(headers) };
     }
     case 'COPY': {

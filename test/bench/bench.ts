@@ -21,10 +21,11 @@
  * those medians. Any error, timeout or non-2xx answer marks the cell INVALID (its numbers are not valid).
  *
  * Where things run: the proxies run as child processes (`node --import tsx src/main.ts --config FILE`, the
- * way the proxy runs in production), and autocannon runs here in the parent. The load generator costs about as
- * much CPU per request as the proxy does; in one process it would share the proxy's event loop and the
- * proxy's numbers would include autocannon's work (and the direct runs would not). As separate processes, the
- * kernel schedules them as it would a client and a proxy on one host. Swift is its own python processes.
+ * way the proxy runs in production), and autocannon runs here in the parent. The load generator costs a good
+ * share of what the proxy costs per request (a few hundred µs); in one process it would share the proxy's event
+ * loop, so the proxied runs would be slowed by autocannon's work in a way the direct runs are not, and
+ * autocannon's timing would include the proxy's queueing. As separate processes, the kernel schedules them as
+ * it would a client and a proxy on one host. Swift is its own python processes.
  * BENCH_PROXY_IN_PROCESS=1 runs the proxies in this process instead (startProxy), only for comparison.
  *
  * Environment:
@@ -37,10 +38,12 @@
  *   BENCH_OUT             write results to <BENCH_OUT>.md and <BENCH_OUT>.json (a .md/.json suffix is dropped)
  *   BENCH_CPU_PROF_DIR    run the proxy processes with --cpu-prof, writing profiles into DIR/<target>/
  *                         (the main thread's is the larger file; tsx's loader thread writes one too)
+ *   BENCH_PROXY_ENTRY     the proxy's entry module (default src/main.ts), e.g. a modified copy to compare
  *   BENCH_PROXY_IN_PROCESS=1  see above
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -48,6 +51,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
 import { startSwift, type SwiftCluster } from '../swift/cluster.js';
 
@@ -94,6 +98,7 @@ const settings = {
   out: process.env.BENCH_OUT?.trim() || undefined,
   cpuProfDir: process.env.BENCH_CPU_PROF_DIR?.trim() || undefined,
   proxyInProcess: process.env.BENCH_PROXY_IN_PROCESS === '1',
+  proxyEntry: process.env.BENCH_PROXY_ENTRY?.trim() || 'src/main.ts',
 };
 
 const OBJECT_SIZE = 4096;
@@ -264,7 +269,7 @@ async function startProxyProcess(target: ProxyTarget, upstream: string, workDir:
     // One directory per proxy: with tsx, the loader's worker thread writes a (nearly idle) profile of its own.
     nodeArgs.unshift('--cpu-prof', '--cpu-prof-dir', path.resolve(settings.cpuProfDir, target));
   }
-  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO_ROOT, 'src/main.ts'), '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, path.resolve(REPO_ROOT, settings.proxyEntry), '--config', configFile], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -346,6 +351,8 @@ interface Sample {
   durationSec: number;
   /** CPU seconds per request spent by: Swift's servers, the proxy process, the load generator (this process). */
   cpuUsPerReq: { swift: number; proxy: number | null; loadgen: number };
+  /** The proxy's own usage HEADs to Swift per request (from its /metrics); null for direct. */
+  lookupsPerReq: number | null;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -365,7 +372,18 @@ interface RunSpec {
   namePrefix: string;
 }
 
-async function runLoad(spec: RunSpec): Promise<Omit<Sample, 'target' | 'round' | 'cpuUsPerReq'>> {
+/** The proxy's count of its own usage HEADs to Swift (swift_quota_proxy_usage_lookups_total, all labels). */
+async function usageLookups(proxyUrl: string): Promise<number> {
+  const res = await fetch(`${proxyUrl}/metrics`);
+  const text = await res.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('swift_quota_proxy_usage_lookups_total')) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+  }
+  return total;
+}
+
+async function runLoad(spec: RunSpec): Promise<Omit<Sample, 'target' | 'round' | 'cpuUsPerReq' | 'lookupsPerReq'>> {
   const { workload, auth } = spec;
   const headers: Record<string, string> = { 'x-auth-token': auth.token };
   const options: Record<string, unknown> = {
@@ -435,6 +453,7 @@ interface Cell {
   valid: boolean;
   ratioToDirect: number | null;
   cpuUsPerReq: { swift: number; proxy: number | null; loadgen: number };
+  lookupsPerReq: number | null;
   rounds: Sample[];
 }
 
@@ -469,6 +488,7 @@ function summarize(workload: Workload, connections: number, samples: Sample[]): 
         proxy: proxyCpu.length ? median(proxyCpu) : null,
         loadgen: median(rounds.map((s) => s.cpuUsPerReq.loadgen)),
       },
+      lookupsPerReq: target === 'direct' ? null : median(rounds.map((s) => s.lookupsPerReq ?? NaN)),
       rounds,
     });
   }
@@ -481,10 +501,28 @@ function summarize(workload: Workload, connections: number, samples: Sample[]): 
 
 const fmt = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 
+/** The targets this benchmark was written for: PUT through the proxy relative to PUT straight to Swift. */
+const PUT_TARGETS: Record<ProxyTarget, number> = { 'proxy-cached': 0.95, 'proxy-precise': 0.85 };
+
+function putSummary(cells: Cell[]): string[] {
+  const lines: string[] = [];
+  for (const cell of cells) {
+    if (cell.workload !== 'put' || cell.target === 'direct' || cell.ratioToDirect === null) continue;
+    const goal = PUT_TARGETS[cell.target];
+    const direct = cells.find((c) => c.workload === 'put' && c.connections === cell.connections && c.target === 'direct');
+    const valid = cell.valid && (direct?.valid ?? false);
+    lines.push(
+      `- PUT c=${cell.connections} ${cell.target}: ${fmt(cell.ratioToDirect, 3)}× direct ` +
+        `(target ≥ ${goal}×: ${!valid ? 'not valid, errors' : cell.ratioToDirect >= goal ? 'met' : 'NOT met'})`,
+    );
+  }
+  return lines;
+}
+
 function markdownTable(cells: Cell[]): string {
   const rows = [
-    '| workload | conns | target | req/s | p50 ms | p99 ms | errors / non-2xx | proxy/direct | req/s per round | reconnects | CPU µs/req swift / proxy / loadgen |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|',
+    '| workload | conns | target | req/s | p50 ms | p99 ms | errors / non-2xx | proxy/direct | req/s per round | reconnects | CPU µs/req swift / proxy / loadgen | usage HEADs/req |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|---:|',
   ];
   for (const c of cells) {
     const ratio = c.ratioToDirect === null ? '' : `${fmt(c.ratioToDirect, 3)}×`;
@@ -492,7 +530,7 @@ function markdownTable(cells: Cell[]): string {
     const perRound = c.rounds.map((s) => fmt(s.reqPerSec, 0)).join(', ');
     const cpu = `${fmt(c.cpuUsPerReq.swift, 0)} / ${c.cpuUsPerReq.proxy === null ? '–' : fmt(c.cpuUsPerReq.proxy, 0)} / ${fmt(c.cpuUsPerReq.loadgen, 0)}`;
     rows.push(
-      `| ${c.workload.toUpperCase()} 4 KiB | ${c.connections} | ${c.target} | ${fmt(c.reqPerSec, 0)} | ${fmt(c.p50Ms, 2)} | ${fmt(c.p99Ms, 2)} | ${problems} | ${ratio} | ${perRound} | ${c.reconnects} | ${cpu} |`,
+      `| ${c.workload.toUpperCase()} 4 KiB | ${c.connections} | ${c.target} | ${fmt(c.reqPerSec, 0)} | ${fmt(c.p50Ms, 2)} | ${fmt(c.p99Ms, 2)} | ${problems} | ${ratio} | ${perRound} | ${c.reconnects} | ${cpu} | ${c.lookupsPerReq === null ? '' : fmt(c.lookupsPerReq, 2)} |`,
     );
   }
   return rows.join('\n');
@@ -507,6 +545,21 @@ function commandLine(): string {
   return [...env, cmd].join(' ');
 }
 
+/** Which proxy code ran: the commit, and the files under src/ that differed from it when the proxies started. */
+async function sourceState() {
+  const git = (...args: string[]) =>
+    promisify(execFile)('git', args, { cwd: REPO_ROOT }).then(
+      (r) => r.stdout.trim(),
+      () => '?',
+    );
+  const changed = await git('status', '--porcelain', '--', 'src');
+  return {
+    commit: await git('rev-parse', '--short', 'HEAD'),
+    srcChanges: changed ? changed.split('\n').map((l) => l.trim()) : [],
+    entry: settings.proxyEntry,
+  };
+}
+
 async function machine() {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   return {
@@ -519,8 +572,12 @@ async function machine() {
 
 // ---- main ----------------------------------------------------------------------------------------------
 
+let workDirToRemove: string | undefined;
+
+/** Synchronous last resort on exit and signals: kill the proxies, remove their config files. */
 function killChildrenNow(): void {
   for (const child of children) child.kill('SIGKILL');
+  if (workDirToRemove) rmSync(workDirToRemove, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -537,6 +594,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = os.loadavg();
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'swift-quota-bench-'));
+  workDirToRemove = workDir;
   let swift: SwiftCluster | undefined;
   const proxies = new Map<ProxyTarget, ProxyHandle>();
   try {
@@ -561,6 +619,8 @@ async function main(): Promise<void> {
       await expect2xx('PUT', `${proxy.url}${auth.accountPath}/${PUT_CONTAINER}/sanity-${target}`, auth.token, body);
       await expect2xx('GET', `${proxy.url}${auth.accountPath}/${READ_CONTAINER}/${READ_OBJECT}`, auth.token);
     }
+    const source = await sourceState();
+    log(`bench: proxy code: ${JSON.stringify(source)}`);
     const urlOf = (target: Target) => (target === 'direct' ? swift!.url : proxies.get(target)!.url);
 
     let runNumber = 0;
@@ -587,6 +647,8 @@ async function main(): Promise<void> {
           for (const target of order) {
             await delay(PAUSE_BETWEEN_RUNS_MS);
             const proxyPid = target === 'direct' || settings.proxyInProcess ? undefined : proxies.get(target)!.pid;
+            const proxyUrl = target === 'direct' ? undefined : proxies.get(target)!.url;
+            const lookupsBefore = proxyUrl ? await usageLookups(proxyUrl) : 0;
             const cpuBefore = {
               swift: await cpuSecondsOf(swiftProcesses),
               proxy: proxyPid ? await cpuSecondsOf([proxyPid]) : 0,
@@ -612,6 +674,7 @@ async function main(): Promise<void> {
                 proxy: proxyPid ? perReq((await cpuSecondsOf([proxyPid])) - cpuBefore.proxy) : null,
                 loadgen: perReq((self.user + self.system) / 1e6),
               },
+              lookupsPerReq: proxyUrl && result.responses ? ((await usageLookups(proxyUrl)) - lookupsBefore) / result.responses : null,
             };
             samples.push(sample);
             log(
@@ -631,24 +694,33 @@ async function main(): Promise<void> {
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       machine: { ...(await machine()), loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
+      source,
       settings: { ...settings, objectSize: OBJECT_SIZE, user: USER.name, proxiesAs: settings.proxyInProcess ? 'in-process' : 'child processes' },
       cells: allCells,
     };
     const md = [
+      '# swift-quota-proxy benchmark: direct to Swift vs through the proxy',
+      '',
       `Command: \`${report.command}\``,
       '',
       `Date: ${report.startedAt} – ${report.finishedAt}; machine: nproc ${report.machine.nproc} (${report.machine.cpu}), ` +
-        `node ${report.machine.node}, ${report.machine.kernel}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}.`,
+        `node ${report.machine.node}, ${report.machine.kernel}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, ` +
+        `after ${report.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}.`,
+      '',
+      `Proxy code: ${source.entry} at commit ${source.commit}` +
+        (source.srcChanges.length ? ` with uncommitted changes in src/ (${source.srcChanges.join('; ')})` : ', src/ clean') + '.',
       '',
       `${settings.seconds} s per run, ${settings.rounds} rounds per cell in alternating order; medians over rounds. ` +
         `Proxies as ${report.settings.proxiesAs}; autocannon in the parent process.`,
       '',
       markdownTable(allCells),
       '',
+      ...putSummary(allCells),
+      '',
       'req/s: all answers per second (median over rounds); p50/p99: latency of 2xx answers; errors / non-2xx: summed ' +
         'over rounds, any makes the cell INVALID; proxy/direct: ratio of median req/s; reconnects: connections the ' +
         'server closed after an answer (summed; should be 0 with keep-alive); CPU µs/req: CPU time of Swift\'s ' +
-        'servers, of the proxy process and of the load generator, per answer (from /proc, 10 ms resolution).',
+        'servers, of the proxy process and of the load generator, per answer (from /proc, 10 ms resolution); usage HEADs/req: HEADs the proxy sent Swift to read usage, per answer.',
       '',
     ].join('\n');
     process.stdout.write(`\n${md}\n`);

@@ -179,8 +179,9 @@ describe('requestIntent: object writes', () => {
     assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'content-length': '0' }), { type: 'object-write', target, size: 0 });
   });
 
-  test('PUT without Content-Length or Transfer-Encoding is a write of 0 bytes', () => {
-    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt'), { type: 'object-write', target, size: 0 });
+  test('PUT without Content-Length or Transfer-Encoding is refused with 411, as Swift does', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt'), { type: 'refuse', status: 411, reason: 'Missing Content-Length header.' });
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/dir/o.txt', { 'content-length': '0' }), { type: 'object-write', target, size: 0 });
   });
 
   test('a chunked PUT has no known size', () => {
