@@ -58,6 +58,9 @@ export function wireInterceptor(): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) => (options, handler) => {
     const wire = (options.headers as HeadersWithWire | undefined)?.[WIRE];
     if (!wire) return dispatch(options, handler);
-    return dispatch({ ...options, path: wire.target }, new HeaderNameRecorder(handler, wire));
+    // Keep the connection after a HEAD, as for any other request (undici closes it by default, for servers
+    // that send a body with a HEAD answer; Swift does not).
+    const reset = options.method === 'HEAD' ? false : options.reset;
+    return dispatch({ ...options, path: wire.target, reset }, new HeaderNameRecorder(handler, wire));
   };
 }

@@ -33,8 +33,10 @@ interface Ledger {
   reservedCount: number;
   reservedBytes: number;
   open: number;
-  /** Writes finished after the newest snapshot was asked for. */
+  /** Writes finished after the newest snapshot was asked for, and their totals (read on every check). */
   finished: { seq: number; count: number; bytes: number }[];
+  finishedCount: number;
+  finishedBytes: number;
 }
 
 interface InFlightRead {
@@ -42,6 +44,9 @@ interface InFlightRead {
   promise: Promise<Snapshot>;
   /** A delete finished while the read was under way: its answer may predate it, so it is not cached. */
   outdated: boolean;
+  /** The read that goes out when this one ends, shared by every caller that needs a later one meanwhile. */
+  next?: Promise<Snapshot>;
+  nextNotBefore: number;
 }
 
 export type ReadSource = 'hit' | 'miss' | 'coalesced';
@@ -90,13 +95,22 @@ export class UsageBook {
     }
     const running = this.inFlight.get(key);
     // A read made outdated by invalidate() is not joined: its answer may predate the change.
-    if (running && !running.outdated && running.seq >= notBefore) {
+    if (running && !running.outdated) {
       this.options.onRead?.(key, 'coalesced');
-      return running.promise;
+      if (running.seq >= notBefore) return running.promise;
+      // The read under way was sent too early for this caller. Rather than one HEAD per caller (precise
+      // mode under load), every caller arriving meanwhile shares the one sent when it ends: sent after all
+      // of them arrived, it is fresh enough for each.
+      running.nextNotBefore = Math.max(running.nextNotBefore, notBefore);
+      running.next ??= running.promise.then(
+        () => this.read(key, running.nextNotBefore),
+        () => this.read(key, running.nextNotBefore),
+      );
+      return running.next;
     }
     this.options.onRead?.(key, 'miss');
     const seq = ++this.seq;
-    const read: InFlightRead = { seq, outdated: false, promise: undefined as unknown as Promise<Snapshot> };
+    const read: InFlightRead = { seq, outdated: false, nextNotBefore: 0, promise: undefined as unknown as Promise<Snapshot> };
     read.promise = this.options.read(key).then(
       (data) => {
         const snapshot: Snapshot = Object.freeze({ ...data, seq });
@@ -124,6 +138,8 @@ export class UsageBook {
     const ledger = this.ledgers.get(key);
     if (ledger) {
       ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
+      ledger.finishedCount = ledger.finished.reduce((sum, write) => sum + write.count, 0);
+      ledger.finishedBytes = ledger.finished.reduce((sum, write) => sum + write.bytes, 0);
       this.dropIfIdle(key, ledger);
     }
   }
@@ -135,8 +151,16 @@ export class UsageBook {
     const base = newest && newest.seq > snapshot.seq ? newest : snapshot;
     const ledger = this.ledgers.get(key);
     if (!ledger) return { count: base.count, bytes: base.bytes };
-    let count = base.count + ledger.reservedCount;
-    let bytes = base.bytes + ledger.reservedBytes;
+    const finished = this.finishedSince(ledger, base, newest);
+    return { count: base.count + ledger.reservedCount + finished.count, bytes: base.bytes + ledger.reservedBytes + finished.bytes };
+  }
+
+  /** Writes finished after `base` was asked for: the running totals when `base` is the newest read. */
+  private finishedSince(ledger: Ledger, base: Snapshot, newest: Snapshot | undefined): Usage {
+    // Every write still listed finished after the newest read was sent (record() prunes the others).
+    if (newest && base.seq >= newest.seq) return { count: ledger.finishedCount, bytes: ledger.finishedBytes };
+    let count = 0;
+    let bytes = 0;
     for (const write of ledger.finished) {
       if (write.seq > base.seq) {
         count += write.count;
@@ -148,13 +172,15 @@ export class UsageBook {
 
   /** Whether writes finished after this snapshot was asked for (it may or may not include them). */
   hasWritesSince(key: string, snapshot: Snapshot): boolean {
-    return this.ledgers.get(key)?.finished.some((write) => write.seq > snapshot.seq) ?? false;
+    const ledger = this.ledgers.get(key);
+    if (!ledger || ledger.finished.length === 0) return false;
+    return ledger.finished[ledger.finished.length - 1]!.seq > snapshot.seq;
   }
 
   private ledger(key: string): Ledger {
     let ledger = this.ledgers.get(key);
     if (!ledger) {
-      ledger = { reservedCount: 0, reservedBytes: 0, open: 0, finished: [] };
+      ledger = { reservedCount: 0, reservedBytes: 0, open: 0, finished: [], finishedCount: 0, finishedBytes: 0 };
       this.ledgers.set(key, ledger);
     }
     return ledger;
@@ -191,6 +217,8 @@ export class UsageBook {
     const ledger = this.ledger(reservation.key);
     if (actual.count !== 0 || actual.bytes !== 0) {
       ledger.finished.push({ seq: ++this.seq, count: actual.count, bytes: actual.bytes });
+      ledger.finishedCount += actual.count;
+      ledger.finishedBytes += actual.bytes;
     }
     this.release(reservation);
   }

@@ -53,6 +53,9 @@ export class SwiftClient {
         method,
         headers: { host: this.options.upstream.host, ...headers },
         signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+        // undici closes the connection after every HEAD unless told not to (for servers that send a body
+        // with one); Swift does not, and a new connection per usage read costs both sides.
+        reset: false,
       });
       await response.body.dump();
       const outcome = response.statusCode >= 500 ? 'error' : response.statusCode === 404 ? 'not_found' : 'ok';

@@ -139,26 +139,32 @@ describe('UsageBook.read: coalescing and caching', () => {
     assert.equal(source.calls.length, 2);
   });
 
-  test('notBefore above a read in flight does not join it', async () => {
+  test('callers needing a later read than the one in flight share the one sent when it ends', async () => {
     const source = manualSource();
     const { usage } = book(source.read);
     const early = usage.read(KEY);
     const late = usage.read(KEY, usage.now() + 1);
-    assert.equal(source.calls.length, 2);
+    const later = usage.read(KEY, usage.now() + 1);
+    assert.equal(source.calls.length, 1, 'the next read waits for the one in flight');
     const joined = usage.read(KEY, usage.now());
-    assert.equal(source.calls.length, 2, 'a read with notBefore = now() joins the newest read in flight');
     source.pending[0]!.resolve(data(1, 1));
-    source.pending[1]!.resolve(data(2, 2));
     assert.equal((await early).count, 1);
+    assert.equal((await joined).count, 1, 'notBefore = now() is satisfied by the read in flight');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(source.calls.length, 2, 'one read for all who waited');
+    source.pending[1]!.resolve(data(2, 2));
     assert.equal((await late).count, 2);
-    assert.equal((await joined).count, 2);
+    assert.equal((await later).count, 2);
+    assert.equal(source.calls.length, 2);
   });
 
   test('an older read answering last does not replace a newer cached snapshot', async () => {
     const source = manualSource();
     const { usage } = book(source.read);
     const older = usage.read(KEY);
-    const newer = usage.read(KEY, usage.now() + 1);
+    usage.invalidate(KEY); // a read made outdated is not joined: a new one goes out at once
+    const newer = usage.read(KEY);
+    assert.equal(source.calls.length, 2);
     source.pending[1]!.resolve(data(2, 2));
     await newer;
     source.pending[0]!.resolve(data(1, 1));
