@@ -10,6 +10,8 @@ import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy
 import { expectsContinue } from './proxy/request-headers.js';
 import { wireInterceptor } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
+import { opsRoutes } from './http/ops-routes.js';
+import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
 import { SwiftClient } from './swift/client.js';
 
@@ -55,10 +57,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
   const gate = new QuotaGate({ config, swift, metrics, log: app.log });
 
-  app.get(config.metricsPath, async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  if (config.accessLog) accessLog(app);
+  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher });
 
   app.addHook('onResponse', async (request, reply) => {
     gate.settleUnanswered(request);

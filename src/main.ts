@@ -8,7 +8,12 @@ import { buildApp } from './app.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 
-const USAGE = 'usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]';
+const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
+
+Environment (for containers; the flags win over it, it wins over the file):
+  SWIFT_QUOTA_PROXY_CONFIG    config file, when --config is not given
+  SWIFT_QUOTA_PROXY_LISTEN    HOST:PORT to listen on
+  SWIFT_QUOTA_PROXY_UPSTREAM  base URL of the Swift proxy`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`swift-quota-proxy: ${message}\n`);
@@ -35,11 +40,16 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  if (!values.config) fail(`--config is required\n${USAGE}`);
+  const env = process.env;
+  const configFile = values.config ?? env.SWIFT_QUOTA_PROXY_CONFIG;
+  if (!configFile) fail(`--config is required\n${USAGE}`);
 
   let config;
   try {
-    config = loadConfig(values.config, { listen: values.listen, upstream: values.upstream });
+    config = loadConfig(configFile, {
+      listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
+      upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
+    });
   } catch (error) {
     if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
     throw error;
@@ -67,13 +77,12 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  await app.listen({
-    host: config.bindIp,
-    port: config.bindPort,
-    listenTextResolver: (address) =>
-      `swift-quota-proxy listening on ${address}, upstream ${config.upstream.origin}, ` +
-      `${config.quota.preciseMode ? 'precise mode' : `cached mode (cache_timeout ${config.quota.cacheTimeoutSeconds} s)`}`,
-  });
+  const listening = (address: string) =>
+    `swift-quota-proxy listening on ${address}, upstream ${config.upstream.origin}, ` +
+    `${config.quota.preciseMode ? 'precise mode' : `cached mode (cache_timeout ${config.quota.cacheTimeoutSeconds} s)`}`;
+  const address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening });
+  // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.
+  if (!['trace', 'debug', 'info'].includes(app.log.level)) app.log.child({}, { level: 'info' }).info(listening(address));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => fail((error as Error).stack ?? String(error), 1));

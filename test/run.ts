@@ -29,7 +29,8 @@ const swift = await startSwift({ log: (line) => process.stdout.write(`${line}\n`
 let code = 1;
 try {
   code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...selected], {
+    // A hung test fails after 15 minutes (Swift's functional suite, twice, takes about 6) instead of eating CI's 90.
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...selected], {
       cwd: root,
       stdio: 'inherit',
       env: { ...process.env, SWIFT_URL: swift.url },

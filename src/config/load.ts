@@ -52,6 +52,8 @@ export interface Config {
   readonly upstreamTimeoutSeconds: number;
   readonly metricsPath: string;
   readonly logLevel: string;
+  /** One JSON line per request at level info. */
+  readonly accessLog: boolean;
   readonly resellerPrefix: string;
   readonly users: readonly TempauthUser[];
   readonly quota: QuotaConfig;
@@ -255,8 +257,8 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     : parseUpstream(upstreamText, failProxy('upstream'));
 
   const metricsPath = proxy?.string('metrics_path', DEFAULT_METRICS_PATH).trim() ?? DEFAULT_METRICS_PATH;
-  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1/') || metricsPath.startsWith('/auth')) {
-    failProxy('metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, got "${metricsPath}"`);
+  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1/') || metricsPath.startsWith('/auth') || ['/healthz', '/readyz'].includes(metricsPath)) {
+    failProxy('metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths or /healthz, /readyz, got "${metricsPath}"`);
   }
 
   const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
@@ -269,6 +271,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     upstream,
     upstreamTimeoutSeconds: proxy?.integer('upstream_timeout', DEFAULT_UPSTREAM_TIMEOUT, 1, 86_400, 'seconds') ?? DEFAULT_UPSTREAM_TIMEOUT,
     metricsPath,
+    accessLog: proxy?.boolean('access_log', true) ?? true,
     logLevel: proxy?.oneOf('log_level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info',
     resellerPrefix: tempauth.resellerPrefix,
     users: Object.freeze(tempauth.users),

@@ -32,6 +32,8 @@ interface RequestState {
 declare module 'fastify' {
   interface FastifyRequest {
     quota?: RequestState;
+    /** What the gate decided, for the access log: admitted, rejected:<kind>, refused:<status>, unchecked. */
+    quotaDecision?: string;
   }
 }
 
@@ -150,6 +152,7 @@ export class QuotaGate {
       this.settle(request, undefined);
       if (intent.type === 'describe') return; // reads never fail because usage could not be read
       if (this.config.quota.failMode === 'open') {
+        request.quotaDecision = 'unchecked';
         request.log.warn({ err: error }, 'usage unavailable, letting the write through (fail_mode = open)');
         return;
       }
@@ -216,6 +219,7 @@ export class QuotaGate {
       if (!decision.allow) return this.reject(reply, decision);
     }
     request.quota = { reservation: this.book.reserve(key, add), commitOnlyOn: 201, invalidates: [containerKey(account, container)] };
+    request.quotaDecision = 'admitted';
   }
 
   /**
@@ -271,6 +275,7 @@ export class QuotaGate {
     // A shrinking overwrite frees its bytes only when it has finished: hold nothing negative meanwhile.
     const reservation = this.book.reserve(key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
     request.quota = { reservation };
+    request.quotaDecision = 'admitted';
     if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, key, limits, level, replaced);
   }
 
@@ -364,6 +369,7 @@ export class QuotaGate {
   // ---- refusals ----------------------------------------------------------------------------------------
 
   private reject(reply: FastifyReply, decision: Denied): void {
+    reply.request.quotaDecision = `rejected:${decision.kind}`;
     this.metrics.rejections.inc({ kind: decision.kind, level: decision.level });
     const { status, body, headers } = rejectionResponse(decision as Rejection);
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
@@ -371,6 +377,7 @@ export class QuotaGate {
   }
 
   private refuse(reply: FastifyReply, status: number, body: string): void {
+    reply.request.quotaDecision ??= `refused:${status}`;
     reply.code(status).header('content-type', 'text/plain; charset=utf-8');
     // The client may still be sending a body we will not read: close rather than drain it.
     if (!reply.request.raw.complete) reply.header('connection', 'close');

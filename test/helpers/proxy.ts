@@ -22,6 +22,8 @@ export interface ProxyOptions {
   /** Extra `key = value` lines for [filter:quota] and [quota-proxy]. */
   extraQuotaLines?: string[];
   extraProxyLines?: string[];
+  /** Where the proxy's JSON log lines go (default: stdout, at PROXY_LOG_LEVEL or warn). */
+  logStream?: { write(line: string): void };
 }
 
 export interface RunningProxy extends ProxyApp {
@@ -58,7 +60,10 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const configText = proxyConfigText(options);
   const config = configFromText(configText, 'test-proxy.conf');
-  const proxy = await buildApp(config, { logger: { level: process.env.PROXY_LOG_LEVEL ?? 'warn' } });
+  const logger = options.logStream
+    ? { level: 'info', stream: options.logStream }
+    : { level: process.env.PROXY_LOG_LEVEL ?? 'warn' };
+  const proxy = await buildApp(config, { logger });
   await proxy.app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = proxy.app.server.address() as AddressInfo;
   return { ...proxy, url: `http://127.0.0.1:${port}`, port, configText, close: () => proxy.app.close() };

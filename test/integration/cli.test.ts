@@ -24,9 +24,9 @@ interface Started {
 }
 
 /** Starts the CLI and waits for its "listening" line. */
-function startCli(args: string[]): Promise<Started> {
+function startCli(args: string[], env: Record<string, string> = {}): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let output = '';
     const onData = (data: Buffer) => {
       output += data.toString();
@@ -36,6 +36,10 @@ function startCli(args: string[]): Promise<Started> {
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
+    setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
+    }, 30_000).unref();
   });
 }
 
@@ -106,6 +110,30 @@ describe('command line', () => {
     assert.equal(await upload, 201);
     assert.equal(await exited, 0);
     assert.equal((await call('GET', `${accountUrl(swift, 'qa2')}/drain/slow`, { 'x-auth-token': user.token })).body, 'abcdef');
+  });
+
+  test('environment variables stand in for the flags (containers), and the flags win over them', async () => {
+    const file = join(dir, 'env.conf');
+    await writeFile(file, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1 }));
+    const viaEnv = await startCli([], {
+      SWIFT_QUOTA_PROXY_CONFIG: file,
+      SWIFT_QUOTA_PROXY_LISTEN: '127.0.0.1:0',
+      SWIFT_QUOTA_PROXY_UPSTREAM: swift,
+    });
+    try {
+      assert.match(viaEnv.output(), new RegExp(`upstream ${swift.replaceAll('/', '\\/')}`));
+      assert.equal((await call('GET', `${viaEnv.url}/readyz`)).status, 200);
+    } finally {
+      viaEnv.child.kill('SIGTERM');
+      await exitOf(viaEnv.child);
+    }
+    const flagsWin = await startCli(['--upstream', swift], { SWIFT_QUOTA_PROXY_CONFIG: file, SWIFT_QUOTA_PROXY_LISTEN: '127.0.0.1:0', SWIFT_QUOTA_PROXY_UPSTREAM: 'http://127.0.0.1:2' });
+    try {
+      assert.match(flagsWin.output(), new RegExp(`upstream ${swift.replaceAll('/', '\\/')}`));
+    } finally {
+      flagsWin.child.kill('SIGTERM');
+      await exitOf(flagsWin.child);
+    }
   });
 
   test('the built command runs as `npx swift-quota-proxy` after `npm run build`', async () => {

@@ -1,0 +1,52 @@
+/**
+ * The proxy's own routes, answered here and never forwarded to Swift: Prometheus metrics, liveness and
+ * readiness.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { Metrics } from '../metrics.js';
+
+export const HEALTH_PATH = '/healthz';
+export const READY_PATH = '/readyz';
+const READY_TIMEOUT_MS = 2_000;
+
+export interface OpsRoutesOptions {
+  metrics: Metrics;
+  metricsPath: string;
+  upstream: URL;
+  dispatcher: Dispatcher;
+}
+
+/** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200. */
+async function swiftAnswers(upstream: URL, dispatcher: Dispatcher): Promise<string | undefined> {
+  try {
+    const response = await dispatcher.request({
+      origin: upstream.origin,
+      path: '/healthcheck',
+      method: 'GET',
+      headers: { host: upstream.host },
+      signal: AbortSignal.timeout(READY_TIMEOUT_MS),
+    });
+    await response.body.dump();
+    return response.statusCode === 200 ? undefined : `Swift answered ${response.statusCode} to /healthcheck`;
+  } catch (error) {
+    return `Swift cannot be reached: ${(error as Error).message}`;
+  }
+}
+
+export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions): Promise<void> {
+  const { metrics } = options;
+  app.get(options.metricsPath, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  // Liveness: the process answers. Never depends on Swift, so that an orchestrator does not restart
+  // proxies because Swift is down.
+  app.get(HEALTH_PATH, async (_request, reply) => reply.type('text/plain').send('ok\n'));
+  // Readiness: the config is loaded (it is, or we would not be running) and Swift answers.
+  app.get(READY_PATH, async (_request, reply) => {
+    const problem = await swiftAnswers(options.upstream, options.dispatcher);
+    reply.type('text/plain');
+    return problem === undefined ? reply.send('ready\n') : reply.code(503).send(`not ready: ${problem}\n`);
+  });
+}

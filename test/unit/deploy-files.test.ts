@@ -1,0 +1,694 @@
+/**
+ * The deployment files (Dockerfile, docker/) agree with the proxy and with each other: the Grafana dashboard
+ * only queries metrics the proxy really exports (read from the real registry of src/metrics.ts), through the
+ * provisioned datasource; the compose file publishes only the proxy and Grafana and mounts the config where
+ * the image reads it; Prometheus scrapes the proxy's metrics path; the compose proxy config loads and has the
+ * swift service's users; the image's HEALTHCHECK command works. No YAML library: a small reader below takes the
+ * block-style subset these files use and throws on anything else. Every checker returns a list of problems;
+ * the tests also feed each one broken copies, so a check that can never fail would be noticed.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config/load.js';
+import { createMetrics } from '../../src/metrics.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DOCKER = join(ROOT, 'docker');
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+const run = promisify(execFile);
+
+// ---------------------------------------------------------------------------------------------------------
+// A minimal YAML reader: block mappings and sequences, plain/quoted scalars, flow sequences of scalars,
+// comments. Anchors, aliases, tags, block scalars, flow mappings and multi-document files are refused.
+// ---------------------------------------------------------------------------------------------------------
+
+type Yaml = string | number | boolean | null | Yaml[] | { [key: string]: Yaml };
+
+interface Line {
+  indent: number;
+  text: string;
+  no: number; // 1-based
+}
+
+class YamlError extends Error {}
+
+function stripComment(text: string): string {
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") {
+      if (i === 0 || /[\s:[,-]/.test(text[i - 1]!)) quote = c;
+    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      return text.slice(0, i);
+    }
+  }
+  return text;
+}
+
+function yamlLines(source: string): Line[] {
+  const lines: Line[] = [];
+  source.split('\n').forEach((raw, i) => {
+    const text = stripComment(raw.replace(/\r$/, '')).trimEnd();
+    if (text.trim() === '' || (i === 0 && text === '---')) return;
+    const indent = /^ */.exec(text)![0].length;
+    if (text[indent] === '\t') throw new YamlError(`line ${i + 1}: tab in indentation`);
+    if (text.trim() === '---' || text.trim() === '...') throw new YamlError(`line ${i + 1}: only one document is supported`);
+    lines.push({ indent, text: text.slice(indent), no: i + 1 });
+  });
+  return lines;
+}
+
+function scalar(text: string, no: number): Yaml {
+  const t = text.trim();
+  if (/^[&*!|>%@`]/.test(t)) throw new YamlError(`line ${no}: unsupported YAML (${t[0]}): ${t}`);
+  if (t.startsWith('"')) {
+    if (!/^"(?:[^"\\]|\\.)*"$/.test(t)) throw new YamlError(`line ${no}: bad double-quoted string ${t}`);
+    return JSON.parse(t) as string;
+  }
+  if (t.startsWith("'")) {
+    if (!/^'(?:[^']|'')*'$/.test(t)) throw new YamlError(`line ${no}: bad single-quoted string ${t}`);
+    return t.slice(1, -1).replace(/''/g, "'");
+  }
+  if (t.startsWith('[')) {
+    if (!t.endsWith(']')) throw new YamlError(`line ${no}: multi-line flow sequences are not supported`);
+    const inner = t.slice(1, -1).trim();
+    return inner === '' ? [] : inner.split(',').map((item) => scalar(item, no));
+  }
+  if (t.startsWith('{')) {
+    if (t === '{}') return {};
+    throw new YamlError(`line ${no}: flow mappings are not supported`);
+  }
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (t === 'null' || t === '~' || t === '') return null;
+  if (/^-?\d+$/.test(t)) return Number(t);
+  return t;
+}
+
+/** `key: value` / `key:` at the start of text, the key plain or quoted; undefined if text is no mapping entry. */
+function splitKey(text: string, no: number): { key: string; rest: string } | undefined {
+  const quoted = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*')\s*:(?:\s+|$)(.*)$/.exec(text);
+  if (quoted) return { key: String(scalar(quoted[1]!, no)), rest: quoted[2]! };
+  const plain = /^([^\s"'\[{#&*!|>%@`-][^:]*?|-[^\s:][^:]*?)\s*:(?:\s+|$)(.*)$/.exec(text);
+  if (plain) return { key: plain[1]!, rest: plain[2]! };
+  return undefined;
+}
+
+export function parseYaml(source: string): Yaml {
+  const lines = yamlLines(source);
+  let pos = 0;
+
+  function block(indent: number): Yaml {
+    const first = lines[pos]!;
+    return first.text === '-' || first.text.startsWith('- ') ? sequence(indent) : mapping(indent);
+  }
+
+  function valueAfterKey(rest: string, indent: number, no: number): Yaml {
+    if (rest !== '') return scalar(rest, no);
+    const next = lines[pos];
+    if (next && next.indent > indent) return block(next.indent);
+    // YAML lets a sequence under a key start at the key's own indentation.
+    if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent);
+    return null;
+  }
+
+  function mapping(indent: number, firstInline?: Line): { [key: string]: Yaml } {
+    const out: { [key: string]: Yaml } = {};
+    let line: Line | undefined = firstInline;
+    for (;;) {
+      if (!line) {
+        const next = lines[pos];
+        if (!next || next.indent < indent) break;
+        if (next.indent > indent) throw new YamlError(`line ${next.no}: unexpected indentation`);
+        if (next.text === '-' || next.text.startsWith('- ')) break; // the parent's compact sequence goes on
+        line = next;
+        pos++;
+      }
+      const entry = splitKey(line.text, line.no);
+      if (!entry) throw new YamlError(`line ${line.no}: expected "key: value", got ${line.text}`);
+      if (Object.hasOwn(out, entry.key)) throw new YamlError(`line ${line.no}: duplicate key ${entry.key}`);
+      out[entry.key] = valueAfterKey(entry.rest, indent, line.no);
+      line = undefined;
+    }
+    return out;
+  }
+
+  function sequence(indent: number): Yaml[] {
+    const out: Yaml[] = [];
+    for (;;) {
+      const line = lines[pos];
+      if (!line || line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) break;
+      pos++;
+      const content = line.text.slice(1).replace(/^ +/, '');
+      const contentIndent = indent + (line.text.length - content.length);
+      if (content === '') {
+        const next = lines[pos];
+        out.push(next && next.indent > indent ? block(next.indent) : null);
+      } else if (content.startsWith('- ')) {
+        throw new YamlError(`line ${line.no}: nested compact sequences are not supported`);
+      } else if (splitKey(content, line.no)) {
+        out.push(mapping(contentIndent, { indent: contentIndent, text: content, no: line.no }));
+      } else {
+        out.push(scalar(content, line.no));
+      }
+    }
+    return out;
+  }
+
+  if (lines.length === 0) return null;
+  if (lines[0]!.indent !== 0) throw new YamlError(`line ${lines[0]!.no}: the document must start at column 0`);
+  const doc = block(0);
+  if (pos < lines.length) throw new YamlError(`line ${lines[pos]!.no}: unexpected content: ${lines[pos]!.text}`);
+  return doc;
+}
+
+type YamlMap = { [key: string]: Yaml };
+const isMap = (v: Yaml | undefined): v is YamlMap => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asMap = (v: Yaml | undefined): YamlMap => (isMap(v) ? v : {});
+const asList = (v: Yaml | undefined): Yaml[] => (Array.isArray(v) ? v : []);
+const asStrings = (v: Yaml | undefined): string[] => asList(v).map(String);
+
+// ---------------------------------------------------------------------------------------------------------
+// Dockerfiles
+// ---------------------------------------------------------------------------------------------------------
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+function dockerInstructions(source: string): Instruction[] {
+  const joined = source
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  return joined
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [keyword, ...rest] = line.split(/\s+/);
+      return { keyword: keyword!.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/** ENV K=V pairs of the instructions (quoted values unquoted). */
+function dockerEnv(instructions: Instruction[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const { keyword, args } of instructions) {
+    if (keyword !== 'ENV') continue;
+    for (const match of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+      env[match[1]!] = match[2]!.startsWith('"') ? (JSON.parse(match[2]!) as string) : match[2]!;
+    }
+  }
+  return env;
+}
+
+/** The text of the Dockerfile from its `runtime` stage to the end. */
+function runtimeStage(source: string): string {
+  const at = source.search(/^FROM \S+ AS runtime$/m);
+  return at < 0 ? '' : source.slice(at);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Grafana dashboard
+// ---------------------------------------------------------------------------------------------------------
+
+const PROMQL_KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'and', 'or', 'unless', 'inf', 'nan']);
+
+/** The metric names a PromQL expression selects (label names, functions, durations and variables left out). */
+export function promqlMetricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ') // strings (label values)
+    .replace(/\{[^}]*\}/g, ' ') // label matchers
+    .replace(/\[[^\]]*\]/g, ' ') // ranges and subqueries
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ') // label lists
+    .replace(/\$\{?[A-Za-z0-9_]+\}?/g, ' '); // dashboard variables
+  const names = new Set<string>();
+  for (const match of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
+    const before = stripped[match.index - 1];
+    if (before !== undefined && /[0-9.]/.test(before)) continue; // 1e3, 0.5
+    const after = stripped.slice(match.index + match[0].length).trimStart();
+    if (after.startsWith('(')) continue; // function or aggregation
+    if (PROMQL_KEYWORDS.has(match[0].toLowerCase())) continue;
+    names.add(match[0]);
+  }
+  return [...names];
+}
+
+interface ExportedMetric {
+  name: string;
+  type: string;
+}
+
+async function exportedMetrics(): Promise<ExportedMetric[]> {
+  const metrics = createMetrics();
+  return (await metrics.registry.getMetricsAsJSON()).map((m) => ({ name: m.name, type: String(m.type) }));
+}
+
+/** Whether a name in a query is one the proxy exports: itself, or a histogram's _bucket/_sum/_count series. */
+function isExported(name: string, exported: ExportedMetric[]): boolean {
+  if (exported.some((m) => m.name === name)) return true;
+  const series = /^(.*)_(bucket|sum|count)$/.exec(name);
+  return !!series && exported.some((m) => m.name === series[1] && (m.type === 'histogram' || m.type === 'summary'));
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+const isObject = (v: Json | undefined): v is { [key: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function dashboardProblems(dashboard: Json, datasourceUid: string, exported: ExportedMetric[]): string[] {
+  const problems: string[] = [];
+  if (!isObject(dashboard)) return ['the dashboard is not a JSON object'];
+  for (const key of ['title', 'uid'] as const) {
+    if (typeof dashboard[key] !== 'string' || dashboard[key] === '') problems.push(`dashboard has no ${key}`);
+  }
+  if (typeof dashboard.schemaVersion !== 'number' || dashboard.schemaVersion < 36) problems.push('dashboard schemaVersion missing or < 36');
+  if (!Array.isArray(dashboard.panels) || dashboard.panels.length === 0) return [...problems, 'dashboard has no panels'];
+
+  const panels: Json[] = [];
+  for (const panel of dashboard.panels) {
+    panels.push(panel);
+    if (isObject(panel) && panel.type === 'row' && Array.isArray(panel.panels)) panels.push(...panel.panels);
+  }
+  const ids = new Set<number>();
+  panels.forEach((panel, index) => {
+    if (!isObject(panel)) return problems.push(`panel #${index} is not an object`);
+    const label = `panel ${JSON.stringify(panel.title ?? `#${index}`)}`;
+    if (typeof panel.id !== 'number') problems.push(`${label} has no numeric id`);
+    else if (ids.has(panel.id)) problems.push(`${label} repeats id ${panel.id}`);
+    else ids.add(panel.id);
+    if (typeof panel.title !== 'string' || panel.title.trim() === '') problems.push(`${label} has no title`);
+    if (typeof panel.type !== 'string' || panel.type === '') problems.push(`${label} has no type`);
+    const grid = panel.gridPos;
+    if (!isObject(grid) || !['x', 'y', 'w', 'h'].every((k) => typeof grid[k] === 'number')) problems.push(`${label} has no gridPos`);
+    if (panel.type === 'row') return;
+    const ds = panel.datasource;
+    if (!isObject(ds) || ds.type !== 'prometheus' || ds.uid !== datasourceUid) {
+      problems.push(`${label} datasource is ${JSON.stringify(ds)}, not the provisioned prometheus uid ${datasourceUid}`);
+    }
+    if (!Array.isArray(panel.targets) || panel.targets.length === 0) return problems.push(`${label} has no targets`);
+    const refIds = new Set<string>();
+    for (const t of panel.targets) {
+      if (!isObject(t)) {
+        problems.push(`${label} has a target that is not an object`);
+        continue;
+      }
+      if (typeof t.refId !== 'string' || refIds.has(t.refId)) problems.push(`${label} target refId missing or repeated`);
+      else refIds.add(t.refId);
+      if (t.datasource !== undefined && (!isObject(t.datasource) || t.datasource.uid !== datasourceUid)) {
+        problems.push(`${label} target ${String(t.refId)} uses datasource ${JSON.stringify(t.datasource)}`);
+      }
+      if (typeof t.expr !== 'string' || t.expr.trim() === '') {
+        problems.push(`${label} target ${String(t.refId)} has an empty expr`);
+        continue;
+      }
+      const names = promqlMetricNames(t.expr);
+      if (names.length === 0) problems.push(`${label} target ${String(t.refId)} selects no metric: ${t.expr}`);
+      for (const name of names) {
+        if (!isExported(name, exported)) problems.push(`${label} queries ${name}, which the proxy does not export`);
+      }
+    }
+    return undefined;
+  });
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Compose, Prometheus, Grafana provisioning
+// ---------------------------------------------------------------------------------------------------------
+
+interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+function mounts(service: YamlMap): Mount[] {
+  return asList(service.volumes).map((v) => {
+    if (typeof v !== 'string') throw new Error(`long-form volume entries are not checked: ${JSON.stringify(v)}`);
+    const [source = '', target = '', mode = ''] = v.split(':');
+    return { source, target, readOnly: mode.split(',').includes('ro') };
+  });
+}
+
+const containerPortOf = (spec: string) => spec.split(':').at(-1)!.split('/')[0]!;
+
+export interface ComposeExpectations {
+  configPathInImage: string; // the Dockerfile's SWIFT_QUOTA_PROXY_CONFIG
+  proxyPort: string; // the port the image listens on (EXPOSE, SWIFT_QUOTA_PROXY_LISTEN)
+  dashboardsPath: string; // where the Grafana dashboard provider reads JSON files
+  composeDir: string; // to resolve the bind mounts' host paths
+}
+
+export function composeProblems(compose: Yaml, expect: ComposeExpectations): string[] {
+  const problems: string[] = [];
+  const services = asMap(asMap(compose).services);
+  for (const name of ['swift', 'proxy', 'prometheus', 'grafana']) {
+    if (!isMap(services[name])) problems.push(`service ${name} is missing`);
+  }
+  const published = Object.keys(services).filter((name) => asMap(services[name]).ports !== undefined).sort();
+  if (published.join(',') !== 'grafana,proxy') problems.push(`services with ports: ${published.join(', ') || 'none'}; only proxy and grafana may publish`);
+
+  const declaredVolumes = Object.keys(asMap(asMap(compose).volumes));
+  for (const [name, value] of Object.entries(services)) {
+    for (const m of mounts(asMap(value))) {
+      if (m.source.startsWith('.') || m.source.startsWith('/')) {
+        if (!existsSync(resolve(expect.composeDir, m.source))) problems.push(`${name} mounts ${m.source}, which does not exist`);
+      } else if (!declaredVolumes.includes(m.source)) {
+        problems.push(`${name} uses volume ${m.source}, not declared under volumes`);
+      }
+    }
+    const build = asMap(value).build;
+    if (build !== undefined) {
+      const context = typeof build === 'string' ? build : String(asMap(build).context ?? '.');
+      const dockerfile = typeof build === 'string' ? 'Dockerfile' : String(asMap(build).dockerfile ?? 'Dockerfile');
+      if (!existsSync(resolve(expect.composeDir, context, dockerfile))) problems.push(`${name} builds ${context}/${dockerfile}, which does not exist`);
+    }
+  }
+
+  const proxy = asMap(services.proxy);
+  const proxyBuild = asMap(proxy.build);
+  if (resolve(expect.composeDir, String(proxyBuild.context)) !== ROOT || proxyBuild.dockerfile !== 'Dockerfile') {
+    problems.push('proxy is not built from the repository root Dockerfile');
+  }
+  const configMount = mounts(proxy).find((m) => m.target === expect.configPathInImage);
+  if (!configMount) problems.push(`proxy does not mount a config at ${expect.configPathInImage}`);
+  else if (resolve(expect.composeDir, configMount.source) !== join(DOCKER, 'proxy-server.conf') || !configMount.readOnly) {
+    problems.push(`proxy config mount should be ./proxy-server.conf, read-only; is ${configMount.source}`);
+  }
+  if (!asStrings(proxy.ports).some((p) => containerPortOf(p) === expect.proxyPort && p.split(':').includes(expect.proxyPort))) {
+    problems.push(`proxy does not publish ${expect.proxyPort}:${expect.proxyPort}`);
+  }
+
+  const swift = asMap(services.swift);
+  if (!mounts(swift).some((m) => m.target === '/srv' && declaredVolumes.includes(m.source))) problems.push('swift keeps its device on no named volume at /srv');
+
+  const prometheus = asMap(services.prometheus);
+  const promConfig = mounts(prometheus).find((m) => resolve(expect.composeDir, m.source) === join(DOCKER, 'prometheus', 'prometheus.yml'));
+  if (!promConfig) problems.push('prometheus does not mount prometheus/prometheus.yml');
+  else if (!asStrings(prometheus.command).includes(`--config.file=${promConfig.target}`)) {
+    problems.push(`prometheus is not started with --config.file=${promConfig.target}`);
+  }
+  if (typeof prometheus.image !== 'string' || !/^(docker\.io\/)?prom\/prometheus:/.test(prometheus.image)) problems.push('prometheus is not the official prom/prometheus image');
+
+  const grafana = asMap(services.grafana);
+  if (typeof grafana.image !== 'string' || !/^(docker\.io\/)?grafana\/grafana(-oss)?:/.test(grafana.image)) problems.push('grafana is not the official grafana/grafana image');
+  const grafanaMounts = mounts(grafana);
+  const byHostPath = (p: string) => grafanaMounts.find((m) => resolve(expect.composeDir, m.source) === join(DOCKER, p));
+  if (byHostPath('grafana/provisioning')?.target !== '/etc/grafana/provisioning') problems.push('grafana does not mount grafana/provisioning at /etc/grafana/provisioning');
+  if (byHostPath('grafana/dashboards')?.target !== expect.dashboardsPath) {
+    problems.push(`grafana does not mount grafana/dashboards at the provider's path ${expect.dashboardsPath}`);
+  }
+  if (!asStrings(grafana.ports).some((p) => containerPortOf(p) === '3000')) problems.push('grafana does not publish port 3000');
+  return problems;
+}
+
+export function prometheusProblems(config: Yaml, target: string, metricsPath: string): string[] {
+  const jobs = asList(asMap(config).scrape_configs).map(asMap);
+  const job = jobs.find((j) => asList(j.static_configs).some((s) => asStrings(asMap(s).targets).includes(target)));
+  if (!job) return [`no scrape job has the target ${target}`];
+  const problems: string[] = [];
+  const path = job.metrics_path ?? '/metrics';
+  if (path !== metricsPath) problems.push(`the job scrapes ${String(path)}, the proxy serves ${metricsPath}`);
+  const interval = job.scrape_interval ?? asMap(asMap(config).global).scrape_interval;
+  if (interval !== '5s') problems.push(`the proxy is scraped every ${String(interval)}, not 5s`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The files themselves
+// ---------------------------------------------------------------------------------------------------------
+
+const dockerfile = read('Dockerfile');
+const prebuilt = read('docker/Dockerfile.prebuilt');
+const runtimeInstructions = dockerInstructions(runtimeStage(dockerfile));
+const imageEnv = dockerEnv(runtimeInstructions);
+const datasources = parseYaml(read('docker/grafana/provisioning/datasources/prometheus.yaml'));
+const providers = parseYaml(read('docker/grafana/provisioning/dashboards/dashboards.yaml'));
+const provisionedDatasource = asMap(asList(asMap(datasources).datasources)[0]);
+const dashboardsPath = String(asMap(asMap(asList(asMap(providers).providers)[0]).options).path);
+const expectations: ComposeExpectations = {
+  configPathInImage: imageEnv.SWIFT_QUOTA_PROXY_CONFIG ?? '',
+  proxyPort: (imageEnv.SWIFT_QUOTA_PROXY_LISTEN ?? '').split(':').at(-1) ?? '',
+  dashboardsPath,
+  composeDir: DOCKER,
+};
+const dashboardText = read('docker/grafana/dashboards/swift-quota-proxy.json');
+
+describe('the minimal YAML reader', () => {
+  test('reads block mappings, sequences, compact sequences, quoted and flow scalars, comments', () => {
+    const doc = parseYaml(
+      [
+        '# comment',
+        'a: 1',
+        'b: "x: # not a comment"',
+        "c: 'it''s'",
+        'd:',
+        '  - one  # comment',
+        '  - key: v',
+        '    other: [p, "q"]',
+        '  -',
+        '    nested: true',
+        'e:',
+        '- compact',
+        'f: http://host:9090/path',
+        'g: ./a.conf:/etc/a.conf:ro',
+        'h:',
+        '  i: {}',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(doc, {
+      a: 1,
+      b: 'x: # not a comment',
+      c: "it's",
+      d: ['one', { key: 'v', other: ['p', 'q'] }, { nested: true }],
+      e: ['compact'],
+      f: 'http://host:9090/path',
+      g: './a.conf:/etc/a.conf:ro',
+      h: { i: {} },
+    });
+  });
+
+  test('refuses what it does not understand instead of misreading it', () => {
+    for (const source of ['a: |\n  text\n', 'a: &anchor 1\n', 'a:\n\tb: 1\n', 'a: 1\n  b: 2\n', 'a: 1\na: 2\n', 'a: {b: 1}\n', 'a: 1\n---\nb: 2\n']) {
+      assert.throws(() => parseYaml(source), YamlError, JSON.stringify(source));
+    }
+  });
+});
+
+describe('promqlMetricNames', () => {
+  test('finds metric names, not functions, label names, label values, ranges or variables', () => {
+    assert.deepEqual(
+      promqlMetricNames('histogram_quantile(0.99, sum by (le, target) (rate(a_seconds_bucket{target="account", x=~"b_c"}[$__rate_interval])))'),
+      ['a_seconds_bucket'],
+    );
+    assert.deepEqual(promqlMetricNames('sum(rate(x_total{result="hit"}[5m])) / sum without (kind) (rate(x_total[5m])) > bool 0.5'), ['x_total']);
+    assert.deepEqual(promqlMetricNames('sum(increase(a_total[$__range])) + on (job) group_left b_gauge offset 5m'), ['a_total', 'b_gauge']);
+  });
+});
+
+describe('Grafana dashboard', () => {
+  test('is a provisionable dashboard whose every query uses an exported metric through the provisioned datasource', async () => {
+    assert.equal(provisionedDatasource.type, 'prometheus');
+    assert.equal(typeof provisionedDatasource.uid, 'string');
+    const exported = await exportedMetrics();
+    assert.ok(exported.some((m) => m.name === 'swift_quota_proxy_requests_total'), 'the registry was read');
+    const dashboard = JSON.parse(dashboardText) as Json;
+    assert.deepEqual(dashboardProblems(dashboard, String(provisionedDatasource.uid), exported), []);
+  });
+
+  test('covers the metrics the issue asks for', () => {
+    for (const metric of [
+      'swift_quota_proxy_requests_total',
+      'swift_quota_proxy_quota_rejections_total',
+      'swift_quota_proxy_usage_cache_requests_total',
+      'swift_quota_proxy_usage_lookup_duration_seconds_bucket',
+      'swift_quota_proxy_upstream_errors_total',
+      'swift_quota_proxy_reservations_in_flight',
+      'swift_quota_proxy_level_changes_total',
+    ]) {
+      assert.ok(dashboardText.includes(metric), metric);
+    }
+  });
+
+  test('the checker fails on unknown metrics, non-histogram _bucket, empty exprs, repeated ids and other datasources', async () => {
+    const exported = await exportedMetrics();
+    const uid = String(provisionedDatasource.uid);
+    const broken = (mutate: (panels: { [key: string]: Json }[]) => void): string[] => {
+      const dashboard = JSON.parse(dashboardText) as { panels: { [key: string]: Json }[] };
+      mutate(dashboard.panels);
+      return dashboardProblems(dashboard as unknown as Json, uid, exported);
+    };
+    const firstTarget = (panels: { [key: string]: Json }[]) => (panels[0]!.targets as { [key: string]: Json }[])[0]!;
+    const cases: Array<[string, (panels: { [key: string]: Json }[]) => void, RegExp]> = [
+      ['misspelt metric', (p) => { firstTarget(p).expr = 'sum(rate(swift_quota_proxy_request_total[5m]))'; }, /does not export/],
+      ['_bucket of a counter', (p) => { firstTarget(p).expr = 'rate(swift_quota_proxy_requests_total_bucket[5m])'; }, /does not export/],
+      ['metric of another exporter', (p) => { firstTarget(p).expr = 'up'; }, /does not export/],
+      ['empty expr', (p) => { firstTarget(p).expr = ' '; }, /empty expr/],
+      ['repeated id', (p) => { p[1]!.id = p[0]!.id!; }, /repeats id/],
+      ['no title', (p) => { delete p[0]!.title; }, /has no title/],
+      ['no targets', (p) => { p[0]!.targets = []; }, /has no targets/],
+      ['other datasource', (p) => { p[0]!.datasource = { type: 'prometheus', uid: 'elsewhere' }; }, /datasource/],
+    ];
+    for (const [name, mutate, expected] of cases) {
+      const problems = broken(mutate);
+      assert.ok(problems.some((p) => expected.test(p)), `${name}: ${JSON.stringify(problems)}`);
+    }
+    assert.ok(dashboardProblems({ title: 'x' }, uid, exported).includes('dashboard has no panels'));
+  });
+});
+
+describe('docker/compose.yaml', () => {
+  const compose = parseYaml(read('docker/compose.yaml'));
+
+  test('has swift, proxy, prometheus and grafana; publishes only the proxy and Grafana; mounts the config where the image reads it', () => {
+    assert.equal(expectations.configPathInImage, '/etc/swift-quota-proxy/proxy-server.conf');
+    assert.equal(expectations.proxyPort, '8081');
+    assert.deepEqual(composeProblems(compose, expectations), []);
+  });
+
+  test('the checker fails on a published Swift or Prometheus, a missing service, a wrong mount', () => {
+    const mutated = (mutate: (services: YamlMap) => void): string[] => {
+      const copy = parseYaml(read('docker/compose.yaml'));
+      mutate(asMap(asMap(copy).services));
+      return composeProblems(copy, expectations);
+    };
+    const cases: Array<[string, (s: YamlMap) => void, RegExp]> = [
+      ['prometheus published', (s) => { asMap(s.prometheus).ports = ['9090:9090']; }, /only proxy and grafana/],
+      ['swift published', (s) => { asMap(s.swift).ports = ['8080:8080']; }, /only proxy and grafana/],
+      ['grafana missing', (s) => { delete s.grafana; }, /service grafana is missing/],
+      ['config elsewhere', (s) => { asMap(s.proxy).volumes = ['./proxy-server.conf:/etc/proxy.conf:ro']; }, /does not mount a config/],
+      ['config writable', (s) => { asMap(s.proxy).volumes = [`./proxy-server.conf:${expectations.configPathInImage}`]; }, /read-only/],
+      ['missing host file', (s) => { asMap(s.prometheus).volumes = ['./prometheus/missing.yml:/etc/prometheus/prometheus.yml:ro']; }, /does not exist|does not mount/],
+      ['proxy on another port', (s) => { asMap(s.proxy).ports = ['8082:8082']; }, /does not publish 8081/],
+    ];
+    for (const [name, mutate, expected] of cases) {
+      const problems = mutated(mutate);
+      assert.ok(problems.some((p) => expected.test(p)), `${name}: ${JSON.stringify(problems)}`);
+    }
+  });
+});
+
+describe('docker/prometheus/prometheus.yml', () => {
+  const proxyConfig = loadConfig(join(DOCKER, 'proxy-server.conf'));
+  const target = `proxy:${expectations.proxyPort}`;
+
+  test("scrapes the proxy's metrics path every 5 s", () => {
+    assert.deepEqual(prometheusProblems(parseYaml(read('docker/prometheus/prometheus.yml')), target, proxyConfig.metricsPath), []);
+  });
+
+  test('the checker fails on another path, target or interval', () => {
+    const base = read('docker/prometheus/prometheus.yml');
+    assert.match(prometheusProblems(parseYaml(base.replace('metrics_path: /metrics', 'metrics_path: /stats')), target, '/metrics').join(), /scrapes \/stats/);
+    assert.match(prometheusProblems(parseYaml(base.replace(`- ${target}`, '- proxy:9999')), target, '/metrics').join(), /no scrape job/);
+    assert.match(prometheusProblems(parseYaml(base.replace('scrape_interval: 5s', 'scrape_interval: 30s')), target, '/metrics').join(), /not 5s/);
+  });
+});
+
+describe('docker/proxy-server.conf and the swift service', () => {
+  const config = loadConfig(join(DOCKER, 'proxy-server.conf'));
+  const startScript = read('docker/swift/start.sh');
+
+  test('loads without warnings, forwards to the swift service, and has the seed article levels', () => {
+    assert.deepEqual(config.warnings, []);
+    assert.equal(config.upstream.origin, 'http://swift:8080');
+    const seed = loadConfig(join(ROOT, 'test', 'fixtures', 'seed-article.conf'));
+    assert.deepEqual(Object.fromEntries(config.quota.levels.byLevel), Object.fromEntries(seed.quota.levels.byLevel));
+    assert.ok(config.quota.serviceUser.groups.includes('.reseller_admin'));
+  });
+
+  test('has exactly the tempauth users of docker/swift/start.sh', () => {
+    const swiftUsers = [...startScript.matchAll(/^user_([^_\s]+)_(\S+) = (\S+)((?: \S+)*)$/gm)].map((m) => `${m[1]}:${m[2]} ${m[3]}${m[4]}`).sort();
+    const proxyUsers = config.users.map((u) => `${u.account}:${u.user} ${[u.key, ...u.groups].join(' ')}`).sort();
+    assert.deepEqual(swiftUsers, [
+      'reseller:reseller reseller .reseller_admin',
+      'system:root testpass .admin',
+      'test:tester testing .admin',
+    ]);
+    assert.deepEqual(proxyUsers, swiftUsers);
+  });
+
+  test("swift's start script is valid bash and has the pipeline the proxy relies on, on port 8080", async () => {
+    await run('bash', ['-n', join(DOCKER, 'swift', 'start.sh')]);
+    await run('bash', ['-n', join(DOCKER, 'verify-image.sh')]);
+    const pipeline = /^pipeline = (catch_errors .*proxy-server)$/m.exec(startScript)?.[1]?.split(' ') ?? [];
+    for (const filter of ['healthcheck', 'cache', 'tempauth', 'copy', 'slo', 'dlo']) assert.ok(pipeline.includes(filter), filter);
+    assert.match(startScript, /PROXY_PORT=\$\{SWIFT_PROXY_PORT:-8080\}/);
+  });
+});
+
+describe('Dockerfile', () => {
+  const build = dockerInstructions(dockerfile);
+  const find = (keyword: string) => runtimeInstructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+
+  test('is multi-stage from Node 20 bookworm-slim base images given as build arguments', () => {
+    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'BUILD_IMAGE=node:20-bookworm-slim'));
+    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'RUNTIME_IMAGE=node:20-bookworm-slim'));
+    assert.deepEqual(build.filter((i) => i.keyword === 'FROM').map((i) => i.args), ['${BUILD_IMAGE} AS build', '${RUNTIME_IMAGE} AS runtime']);
+    const runs = build.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+    for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) assert.ok(runs.includes(step), step);
+  });
+
+  test('runs dist/src/main.js as uid 10001 on 8081 with the config path and listen address in the environment', () => {
+    const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+    assert.deepEqual(find('CMD'), [`["node", "${pkg.bin['swift-quota-proxy']}"]`]);
+    assert.deepEqual(find('USER'), ['10001:10001']);
+    assert.deepEqual(find('EXPOSE'), ['8081']);
+    assert.deepEqual(find('STOPSIGNAL'), ['SIGTERM']);
+    assert.equal(imageEnv.SWIFT_QUOTA_PROXY_CONFIG, '/etc/swift-quota-proxy/proxy-server.conf');
+    assert.equal(imageEnv.SWIFT_QUOTA_PROXY_LISTEN, '0.0.0.0:8081');
+    assert.match(find('HEALTHCHECK').join(), /\/healthz/);
+  });
+
+  test('docker/Dockerfile.prebuilt has the same runtime stage', () => {
+    assert.notEqual(runtimeStage(dockerfile), '');
+    assert.equal(runtimeStage(prebuilt), runtimeStage(dockerfile));
+  });
+
+  test('.dockerignore keeps the build context to what the build stage needs', () => {
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    for (const entry of ['**/node_modules', 'dist', '.git', 'test', 'docker', '.cache', '.scratch']) assert.ok(ignored.includes(entry), entry);
+    for (const needed of ['src', 'package.json', 'package-lock.json', 'tsconfig.json']) assert.ok(!ignored.includes(needed), needed);
+  });
+
+  test('the HEALTHCHECK command exits 0 on a 200 from /healthz on the listen port, 1 otherwise', async () => {
+    const healthcheck = find('HEALTHCHECK').join();
+    const json = /CMD (\[.*\])$/.exec(healthcheck)?.[1];
+    assert.ok(json, healthcheck);
+    const [cmd, ...args] = JSON.parse(json) as string[];
+    assert.equal(cmd, 'node');
+    let status = 200;
+    const paths: string[] = [];
+    const server = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.writeHead(req.url === '/healthz' ? status : 404).end('ok');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    const probe = (listen: string) =>
+      run(process.execPath, args, { env: { ...process.env, SWIFT_QUOTA_PROXY_LISTEN: listen } }).then(
+        () => 0,
+        (error: { code?: number }) => error.code ?? -1,
+      );
+    try {
+      assert.equal(await probe(`0.0.0.0:${port}`), 0);
+      status = 503;
+      assert.equal(await probe(`0.0.0.0:${port}`), 1);
+      server.close();
+      assert.equal(await probe(`0.0.0.0:${port}`), 1, 'nothing listening');
+      assert.deepEqual(paths, ['/healthz', '/healthz']);
+    } finally {
+      server.close();
+    }
+  });
+});
