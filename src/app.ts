@@ -61,10 +61,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher });
 
   app.addHook('onResponse', async (request, reply) => {
-    gate.settleUnanswered(request);
     metrics.requests.inc({ method: request.method, status_class: statusClass(reply.statusCode) });
   });
-  app.addHook('onRequestAbort', async (request) => gate.settleUnanswered(request));
 
   await app.register(async (scope) => {
     // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Setting the

@@ -57,7 +57,7 @@ export function createMetrics() {
     }),
     levelChanges: new Counter({
       name: `${METRIC_PREFIX}level_changes_total`,
-      help: 'Attempts to set or remove an account quota level, by outcome (applied, forbidden, invalid).',
+      help: 'Attempts to set or remove an account quota level, by outcome (passed on to Swift, forbidden, invalid).',
       labelNames: ['outcome'] as const,
       registers,
     }),

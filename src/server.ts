@@ -62,7 +62,8 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
  */
 export function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (inProgress && !inProgress.writableFinished) {
+  // Only when that request was whole: an error in its own body (the client hung up half-way) ends it now.
+  if (inProgress && !inProgress.writableFinished && inProgress.req.complete) {
     inProgress.once('close', () => socket.destroy());
     return;
   }

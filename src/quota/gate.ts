@@ -195,7 +195,7 @@ export class QuotaGate {
       this.metrics.levelChanges.inc({ outcome: 'invalid' });
       return this.refuse(reply, 400, `Unknown quota level "${level}". Valid levels: ${this.config.quota.levels.names.join(', ')}.`);
     }
-    this.metrics.levelChanges.inc({ outcome: 'applied' });
+    this.metrics.levelChanges.inc({ outcome: 'passed' });
     request.quota = { invalidates: [accountKey(account)] };
   }
 
@@ -218,8 +218,19 @@ export class QuotaGate {
       decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
       if (!decision.allow) return this.reject(reply, decision);
     }
-    request.quota = { reservation: this.book.reserve(key, add), commitOnlyOn: 201, invalidates: [containerKey(account, container)] };
+    request.quota = { reservation: this.hold(request, reply, key, add), commitOnlyOn: 201, invalidates: [containerKey(account, container)] };
     request.quotaDecision = 'admitted';
+  }
+
+  /**
+   * Reserves quota for an admitted write, and makes sure the reservation ends with the exchange: whatever
+   * happens (Swift answers, fails, or the client goes away at any point), the response closes.
+   */
+  private hold(request: FastifyRequest, reply: FastifyReply, key: string, add: Usage): Reservation {
+    const reservation = this.book.reserve(key, add);
+    if (reply.raw.destroyed || request.raw.destroyed) queueMicrotask(() => this.settleUnanswered(request));
+    else reply.raw.once('close', () => this.settleUnanswered(request));
+    return reservation;
   }
 
   /**
@@ -273,7 +284,7 @@ export class QuotaGate {
     if (!decision.allow) return this.reject(reply, decision);
 
     // A shrinking overwrite frees its bytes only when it has finished: hold nothing negative meanwhile.
-    const reservation = this.book.reserve(key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
+    const reservation = this.hold(request, reply, key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
     request.quota = { reservation };
     request.quotaDecision = 'admitted';
     if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, key, limits, level, replaced);
