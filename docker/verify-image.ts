@@ -31,6 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../src/config/load.js';
 import { startSwift, type SwiftCluster } from '../test/swift/cluster.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const exec = promisify(execFile);
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -76,16 +77,6 @@ async function podman(args: string[], { allowFail = false } = {}): Promise<{ cod
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   status: number;

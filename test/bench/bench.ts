@@ -46,7 +46,6 @@ import type { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -54,6 +53,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
 import { startSwift, type SwiftCluster } from '../swift/cluster.js';
+import { freePort } from '../helpers/ports.js';
 
 // ---- settings --------------------------------------------------------------------------------------------
 
@@ -226,16 +226,6 @@ interface ProxyHandle {
 
 const children = new Set<ChildProcess>();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForProxy(url: string, child: ChildProcess | undefined, logTail: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;

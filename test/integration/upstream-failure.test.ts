@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../helpers/proxy.js';
 import { swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login, type Login } from '../helpers/http.js';
@@ -43,12 +44,6 @@ function failingUsageReads(swift: string): http.RequestListener {
   };
 }
 
-async function freePort(): Promise<number> {
-  const stub = await stubServer(() => {});
-  const port = Number(new URL(stub.url).port);
-  await stub.close();
-  return port;
-}
 
 describe('upstream failures', () => {
   let swift: string;

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { killGroup, runChecked, tail } from './run-command.js';
+import { freePorts } from '../helpers/ports.js';
 
 export interface SwiftCluster {
   url: string; // 'http://127.0.0.1:<proxyPort>' of Swift's proxy-server
@@ -101,21 +102,9 @@ type Server = 'proxy' | 'account' | 'container' | 'object';
 const SERVERS: readonly Server[] = ['proxy', 'account', 'container', 'object'];
 type Ports = Record<Server | 'memcached', number>;
 
-/** Binds port 0 once per service, all at the same time so no two get the same port, then frees them for Swift. */
+/** A free loopback port per service, all different. */
 async function allocatePorts(): Promise<Ports> {
-  const servers = await Promise.all(
-    [...SERVERS, 'memcached'].map(
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  const [proxy, account, container, object, memcached] = ports as [number, number, number, number, number];
+  const [proxy, account, container, object, memcached] = (await freePorts(SERVERS.length + 1)) as [number, number, number, number, number];
   return { proxy, account, container, object, memcached };
 }
 
