@@ -287,7 +287,7 @@ export class QuotaGate {
     const reservation = this.hold(request, reply, key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
     request.quota = { reservation };
     request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, key, limits, level, replaced);
+    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, intent.target, limits, level, replaced);
   }
 
   private async existingObject(account: string, container: string, object: string): Promise<Usage | undefined> {
@@ -297,7 +297,8 @@ export class QuotaGate {
   }
 
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
-  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, key: string, limits: Limits, level: string, replaced: Usage | undefined): void {
+  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, target: ObjectRef, limits: Limits, level: string, replaced: Usage | undefined): void {
+    const key = containerKey(target.account, target.container);
     let replacedChecked = replaced !== undefined;
     let credit = replaced?.bytes ?? 0;
     const fits = (snapshot: Snapshot, bytes: number): Decision => {
@@ -314,8 +315,7 @@ export class QuotaGate {
       }
       if (!decision.allow && !replacedChecked) {
         replacedChecked = true;
-        const { account, container, object } = parseObjectFromUrl(rawTarget(request.raw)) ?? {};
-        const existing = account && container && object ? await this.existingObject(account, container, object) : undefined;
+        const existing = await this.existingObject(target.account, target.container, target.object);
         if (existing) {
           credit = existing.bytes;
           this.book.adjust(reservation, { count: -reservation.count, bytes: 0 }); // no new object after all
@@ -402,9 +402,4 @@ function splitKey(key: string): [string, string, string | undefined] {
   if (kind === 'a') return ['a', rest, undefined];
   const slash = rest.indexOf('/');
   return ['c', rest.slice(0, slash), rest.slice(slash + 1)];
-}
-
-function parseObjectFromUrl(url: string): Partial<ObjectRef> | undefined {
-  const path = parseSwiftPath(url);
-  return path && { account: path.account, container: path.container, object: path.object };
 }
