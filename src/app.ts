@@ -1,6 +1,6 @@
 /**
- * Builds the Fastify application: the proxy's own routes (metrics), and everything else forwarded to Swift
- * through the quota gate. Does not listen; main.ts and the tests do.
+ * Builds the Fastify application: the proxy's own routes (metrics, health, readiness), and everything else
+ * forwarded to Swift through the quota gate. Does not listen; main.ts and the tests do.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent } from 'undici';
@@ -85,6 +85,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         onUpstreamResponse: (request, reply, statusCode, headers) => gate.onUpstreamResponse(request, reply, statusCode, headers),
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;
+          // A client that went away mid-request breaks the exchange too; that is not Swift failing.
+          if (request.raw.destroyed && !request.raw.complete) {
+            request.log.debug({ err: error }, 'client went away before Swift answered');
+            return false;
+          }
           metrics.upstreamErrors.inc({ status: String(upstreamFailureStatus(error)) });
           request.log.warn({ err: error, url: request.url }, 'Swift request failed');
           return false;

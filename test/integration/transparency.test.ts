@@ -181,6 +181,8 @@ describe('transparent proxying', () => {
       inFlight = /swift_quota_proxy_reservations_in_flight (\d+)/.exec((await call('GET', `${proxy.url}/metrics`)).body)?.[1] ?? '';
     }
     assert.equal(inFlight, '0', 'the aborted upload still holds its reservation');
+    // The client went away; Swift did not fail.
+    assert.doesNotMatch((await call('GET', `${proxy.url}/metrics`)).body, /swift_quota_proxy_upstream_errors_total\{/);
     assert.equal((await call('HEAD', direct('/t/aborted'), auth())).status, 404);
     // And the proxy still serves.
     assert.equal((await call('HEAD', viaProxy('/t'), auth())).status, 204);
