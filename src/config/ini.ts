@@ -147,8 +147,10 @@ export function parseSwiftIni(text: string, file: string): IniDocument {
   const { entries, sectionLines } = readEntries(text, file);
   const parsed = ini.decode(toPlainIni(entries)) as Record<string, Record<string, unknown>>;
 
-  const lines = new Map<string, number>();
-  for (const entry of entries) lines.set(`${entry.section}\0${entry.key}`, entry.line);
+  // Later definitions of a key win, as in `ini` and configparser.
+  const byKey = new Map<string, RawEntry>();
+  for (const entry of entries) byKey.set(`${entry.section}\0${entry.key}`, entry);
+  const entryOf = (section: string, key: string) => byKey.get(`${section}\0${key}`) ?? byKey.get(`${DEFAULT_SECTION}\0${key}`);
 
   const defaults: Record<string, string> = { here: dirname(resolve(file)), __file__: resolve(file) };
   const defaultSection = parsed[DEFAULT_SECTION] ?? {};
@@ -160,9 +162,7 @@ export function parseSwiftIni(text: string, file: string): IniDocument {
     for (const [key, value] of Object.entries(values)) merged[key] = String(value);
     const vars = { ...defaults, ...merged };
     for (const [key, value] of Object.entries(merged)) {
-      const entry = entries.find((e) => e.section === name && e.key === key) ??
-        entries.find((e) => e.section === DEFAULT_SECTION && e.key === key)!;
-      merged[key] = interpolate(value, vars, entry, file);
+      merged[key] = interpolate(value, vars, entryOf(name, key)!, file);
     }
     sections[name] = Object.freeze(merged);
   }
@@ -170,7 +170,7 @@ export function parseSwiftIni(text: string, file: string): IniDocument {
   return {
     file,
     sections: Object.freeze(sections),
-    lineOf: (section, key) => lines.get(`${section}\0${key}`) ?? lines.get(`${DEFAULT_SECTION}\0${key}`),
+    lineOf: (section, key) => entryOf(section, key)?.line,
     sectionLine: (section) => sectionLines.get(section),
   };
 }
