@@ -14,6 +14,10 @@ import { opsRoutes } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
 import { SwiftClient } from './swift/client.js';
+import { TokenIdentities, isLoginPath } from './auth/identities.js';
+import { Notifier } from './notify/notifier.js';
+import { QuotaWatch } from './quota/watch.js';
+import { reportRoute } from './http/report-route.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -23,6 +27,7 @@ export interface ProxyApp {
   app: FastifyInstance;
   metrics: Metrics;
   gate: QuotaGate;
+  notifier: Notifier;
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
@@ -52,13 +57,29 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     maxHeaderSize: 256 * 1024,
   });
   const dispatcher = agent.compose(wireInterceptor());
-  app.addHook('onClose', async () => agent.close());
 
   const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log });
+  let notifier: Notifier;
+  try {
+    notifier = await Notifier.create(config.notifiers, metrics, app.log);
+  } catch (error) {
+    await agent.close();
+    throw error;
+  }
+  const watch = new QuotaWatch({ quota: config.quota, swift, notifier, metrics, log: app.log });
+  const identities = new TokenIdentities();
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities });
+  // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
+  // connections to Swift close.
+  app.addHook('onClose', async () => {
+    await watch.close();
+    await notifier.close();
+    await agent.close();
+  });
 
   if (config.accessLog) accessLog(app);
   await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher });
+  await app.register(reportRoute, { config, swift, gate });
 
   app.addHook('onResponse', async (request, reply) => {
     metrics.requests.inc({ method: request.method, status_class: statusClass(reply.statusCode) });
@@ -82,7 +103,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           await gate.admit(request, reply);
           if (!reply.sent && expectsContinue(request.headers)) reply.raw.writeContinue();
         },
-        onUpstreamResponse: (request, reply, statusCode, headers) => gate.onUpstreamResponse(request, reply, statusCode, headers),
+        onUpstreamResponse: (request, reply, statusCode, headers) => {
+          if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);
+          gate.onUpstreamResponse(request, reply, statusCode, headers);
+        },
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;
           // A client that went away mid-request breaks the exchange too; that is not Swift failing.
@@ -98,5 +122,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     });
   });
 
-  return { app, metrics, gate };
+  return { app, metrics, gate, notifier };
+}
+
+/** A tempauth login answered through the proxy: remember whose token it is, for quota events. */
+function rememberLogin(identities: TokenIdentities, requestHeaders: Record<string, unknown>, responseHeaders: Record<string, unknown>): void {
+  const user = requestHeaders['x-auth-user'] ?? requestHeaders['x-storage-user'];
+  const token = responseHeaders['x-auth-token'] ?? responseHeaders['x-storage-token'];
+  if (typeof user !== 'string' || typeof token !== 'string') return;
+  identities.remember(token, user, Number(responseHeaders['x-auth-token-expires']));
 }

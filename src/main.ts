@@ -7,8 +7,14 @@ import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { runReport } from './report/cli.js';
+import { UpstreamUnavailableError } from './swift/client.js';
 
 const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
+       swift-quota-proxy report --config FILE [--account ACCOUNT] [--json] [--upstream URL]
+
+The first form runs the proxy. "report" prints every tempauth account's (or one account's) usage against
+its soft and hard limits, grace state and refusal counts, read from Swift, as a table or as JSON.
 
 Environment (for containers; the flags win over it, it wins over the file):
   SWIFT_QUOTA_PROXY_CONFIG    config file, when --config is not given
@@ -21,18 +27,22 @@ function fail(message: string, code = 2): never {
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values: { config?: string; listen?: string; upstream?: string; help?: boolean };
+  const report = argv[0] === 'report';
+  let values: { config?: string; listen?: string; upstream?: string; help?: boolean; account?: string; json?: boolean };
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: report ? argv.slice(1) : argv,
       options: {
         config: { type: 'string', short: 'c' },
         listen: { type: 'string' },
         upstream: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        account: { type: 'string' },
+        json: { type: 'boolean' },
       },
       strict: true,
     }));
+    if (!report && (values.account !== undefined || values.json !== undefined)) throw new Error('--account and --json belong to "report"');
   } catch (error) {
     fail(`${(error as Error).message}\n${USAGE}`);
   }
@@ -55,7 +65,24 @@ async function main(argv: string[]): Promise<void> {
     throw error;
   }
 
-  const { app } = await buildApp(config);
+  if (report) {
+    try {
+      process.stdout.write(await runReport(config, { ...(values.account ? { account: values.account } : {}), json: values.json === true }));
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) fail(`report: ${error.message}`, 1);
+      throw error;
+    }
+    return;
+  }
+
+  let built;
+  try {
+    built = await buildApp(config);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
+    throw error;
+  }
+  const { app } = built;
   for (const warning of config.warnings) app.log.warn(warning);
 
   let closing = false;

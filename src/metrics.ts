@@ -10,6 +10,7 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
+  let queueDepths: () => Array<{ provider: string; depth: number }> = () => [];
 
   return {
     registry,
@@ -39,13 +40,13 @@ export function createMetrics() {
     }),
     lookups: new Counter({
       name: `${METRIC_PREFIX}usage_lookups_total`,
-      help: 'HEAD requests the proxy sent to Swift to read usage, by target (account, container, object) and outcome.',
+      help: 'Requests the proxy sent to Swift on its own behalf (usage HEADs; metadata POSTs; report listings), by target and outcome.',
       labelNames: ['target', 'outcome'] as const,
       registers,
     }),
     lookupSeconds: new Histogram({
       name: `${METRIC_PREFIX}usage_lookup_duration_seconds`,
-      help: 'Time Swift took to answer a usage HEAD, by target.',
+      help: 'Time Swift took to answer a request the proxy sent on its own behalf, by target.',
       labelNames: ['target'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
@@ -61,6 +62,37 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    notificationEvents: new Counter({
+      name: `${METRIC_PREFIX}quota_events_total`,
+      help: 'Quota events emitted (soft_limit_exceeded, grace_expired, hard_limit_hit, back_below_soft, back_below_hard), by type.',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    notificationDeliveries: new Counter({
+      name: `${METRIC_PREFIX}notification_deliveries_total`,
+      help: 'Quota event deliveries by provider and outcome: queued, ok (delivered), failed (attempt failed), dropped (given up or queue full).',
+      labelNames: ['provider', 'outcome'] as const,
+      registers,
+    }),
+    notificationQueueDepth: new Gauge({
+      name: `${METRIC_PREFIX}notification_queue_depth`,
+      help: 'Quota events waiting to be delivered, by provider (webhook: on disk).',
+      labelNames: ['provider'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { provider, depth } of queueDepths()) this.set({ provider }, depth);
+      },
+    }),
+    hitsPending: new Gauge({
+      name: `${METRIC_PREFIX}quota_hits_pending`,
+      help: 'Refusals counted in memory and not yet written to the Swift metadata hit counters.',
+      registers,
+    }),
+    /** Where the queue-depth gauge reads from when scraped (the notifier, once it exists). */
+    setQueueDepthSource(source: () => Array<{ provider: string; depth: number }>): void {
+      queueDepths = source;
+    },
   };
 }
 

@@ -3,9 +3,10 @@
  * Pure apart from reading the file; every problem stops start-up with file, line and key.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
-import { parseQuotaLevels, type QuotaLevels } from './quota-levels.js';
+import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
 
 export const PROXY_SECTION = 'quota-proxy';
 export const QUOTA_SECTION = 'filter:quota';
@@ -14,12 +15,20 @@ export const TEMPAUTH_SECTION = 'filter:tempauth';
 export const DEFAULT_BIND_IP = '127.0.0.1';
 export const DEFAULT_BIND_PORT = 8081;
 export const DEFAULT_METRICS_PATH = '/metrics';
+export const DEFAULT_REPORT_PATH = '/quota/report';
 export const DEFAULT_CACHE_TIMEOUT = 30; // seconds
 export const DEFAULT_NEAR_LIMIT_RATIO = 0.95; // like Ceph RGW: within 5 % of a limit, ask Swift live
 export const DEFAULT_RETRY_AFTER = 5; // seconds, sent with 503 when usage cannot be read
 export const DEFAULT_CACHE_ENTRIES = 100_000; // accounts + containers held in the usage cache
 export const DEFAULT_UPSTREAM_TIMEOUT = 60; // seconds without a byte from Swift before 504
 export const DEFAULT_RESELLER_PREFIX = 'AUTH_';
+export const DEFAULT_GRACE_PERIOD = 7 * 86_400; // seconds; Linux quota's default grace
+export const DEFAULT_HIT_FLUSH_INTERVAL = 30; // seconds between writes of rejection counters to Swift
+export const NOTIFY_SECTION_PREFIX = 'notify:';
+export const DEFAULT_NOTIFY_TIMEOUT = 10; // seconds a provider may take per event
+export const DEFAULT_QUEUE_MAX_BYTES = 64 * 1024 ** 2;
+export const DEFAULT_RETRY_MIN = 1; // seconds before the first webhook retry; doubles up to retry_max
+export const DEFAULT_RETRY_MAX = 300;
 
 export interface TempauthUser {
   readonly account: string;
@@ -42,7 +51,48 @@ export interface QuotaConfig {
   readonly serviceUser: TempauthUser;
   /** An account no user owns: a caller who may HEAD it is a reseller admin (see auth/reseller.ts). */
   readonly resellerProbeAccount: string;
+  /** Soft limits per level (a kind without one has no soft limit). */
+  readonly softLimits: ReadonlyMap<string, Limits>;
+  /** How long usage may stay over a soft limit before the soft limit is enforced like a hard one. */
+  readonly gracePeriodSeconds: number;
+  readonly hitFlushIntervalSeconds: number;
 }
+
+/** Where a setting was read, for errors found after the config was loaded (a provider module that fails). */
+export interface ConfigPlace {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly section: string;
+  readonly key: string;
+}
+
+interface NotifierBase {
+  readonly name: string;
+  /** Seconds one delivery may take before it counts as failed. */
+  readonly timeoutSeconds: number;
+}
+
+export type NotifierConfig =
+  | (NotifierBase & { readonly type: 'stdout' })
+  | (NotifierBase & {
+      readonly type: 'webhook';
+      readonly url: URL;
+      readonly bearerToken?: string;
+      /** Shared secret: each body is signed, `X-Quota-Signature: sha256=<HMAC-SHA256 hex>`. */
+      readonly secret?: string;
+      readonly queueDir: string;
+      readonly queueMaxBytes: number;
+      readonly retryMinSeconds: number;
+      readonly retryMaxSeconds: number;
+    })
+  | (NotifierBase & {
+      readonly type: 'module';
+      /** Absolute path of the module (relative paths are taken from the config file's directory). */
+      readonly modulePath: string;
+      readonly place: ConfigPlace;
+      /** The section's other keys, given to a provider class's constructor. */
+      readonly options: Readonly<Record<string, string>>;
+    });
 
 export interface Config {
   readonly file: string;
@@ -51,12 +101,16 @@ export interface Config {
   readonly upstream: URL;
   readonly upstreamTimeoutSeconds: number;
   readonly metricsPath: string;
+  /** The usage report over HTTP (answered by the proxy). */
+  readonly reportPath: string;
   readonly logLevel: string;
   /** One JSON line per request at level info. */
   readonly accessLog: boolean;
   readonly resellerPrefix: string;
   readonly users: readonly TempauthUser[];
   readonly quota: QuotaConfig;
+  /** `[notify:<name>]` sections: where quota events go. */
+  readonly notifiers: readonly NotifierConfig[];
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -114,6 +168,32 @@ class SectionReader {
     const value = Number(raw.trim());
     if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
       this.fail(key, `must be a number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  }
+
+  /** Seconds, written as `604800`, `7d`, `12h`, `30m` or `45s`. */
+  duration(key: string, fallback: number, min: number): number {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    const match = /^(\d+)\s*([smhd]?)$/i.exec(raw.trim());
+    const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[(match?.[2] ?? '').toLowerCase()] ?? 1;
+    const value = match ? Number(match[1]) * unit : NaN;
+    if (!match || !Number.isSafeInteger(value) || value < min) {
+      this.fail(key, `must be a duration of at least ${min} s such as 604800, 7d, 12h, 30m or 45s, got "${raw}"`);
+    }
+    return value;
+  }
+
+  /** Bytes, written as `67108864`, `64M`, `512K` or `2G` (binary units). */
+  size(key: string, fallback: number, min: number): number {
+    const raw = this.values[key];
+    if (raw === undefined) return fallback;
+    const match = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(raw.trim());
+    const unit = 1024 ** ' kmgt'.indexOf((match?.[2] || ' ').toLowerCase());
+    const value = match ? Number(match[1]) * unit : NaN;
+    if (!match || !Number.isSafeInteger(value) || value < min) {
+      this.fail(key, `must be a size of at least ${min} bytes such as 67108864, 64M or 1G, got "${raw}"`);
     }
     return value;
   }
@@ -219,6 +299,17 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
   });
 
   const serviceUser = pickServiceUser(reader, users);
+  const softRatio = reader.has('soft_ratio') ? reader.number('soft_ratio', 1, 0, 1) : undefined;
+  const softLimits = parseSoftLimits(reader.raw('soft_quota'), softRatio, levels, {
+    fail: (reason, lineOffset = 0) => {
+      const line = reader.line(reader.has('soft_quota') ? 'soft_quota' : 'soft_ratio');
+      throw new ConfigError(file, line === undefined ? undefined : line + lineOffset, QUOTA_SECTION, reader.has('soft_quota') ? 'soft_quota' : 'soft_ratio', reason);
+    },
+    warn: (message, lineOffset = 0) => {
+      const line = reader.line('soft_quota');
+      warnings.push(`${file}:${line === undefined ? '?' : line + lineOffset}: [${QUOTA_SECTION}] soft_quota: ${message}`);
+    },
+  });
 
   return Object.freeze({
     cacheTimeoutSeconds: reader.integer('cache_timeout', DEFAULT_CACHE_TIMEOUT, 0, 86_400, 'seconds'),
@@ -230,7 +321,68 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
     cacheMaxEntries: reader.integer('cache_max_entries', DEFAULT_CACHE_ENTRIES, 1, 100_000_000),
     serviceUser,
     resellerProbeAccount: reader.string('reseller_probe_account', 'quota-proxy-reseller-probe').trim(),
+    softLimits,
+    gracePeriodSeconds: reader.duration('grace_period', DEFAULT_GRACE_PERIOD, 1),
+    hitFlushIntervalSeconds: reader.duration('hit_flush_interval', DEFAULT_HIT_FLUSH_INTERVAL, 1),
   });
+}
+
+const WEBHOOK_KEYS = ['type', 'url', 'bearer_token', 'secret', 'timeout', 'queue_dir', 'queue_max_bytes', 'retry_min', 'retry_max'];
+
+function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
+  const name = reader.name.slice(NOTIFY_SECTION_PREFIX.length).trim();
+  if (name === '') reader.fail(undefined, 'needs a name: [notify:<name>]');
+  const type = reader.has('type') ? reader.oneOf('type', 'stdout', ['stdout', 'webhook', 'module'] as const) : reader.fail(undefined, 'needs type = stdout, webhook or module');
+  const timeoutSeconds = reader.integer('timeout', DEFAULT_NOTIFY_TIMEOUT, 1, 3600, 'seconds');
+  const here = dirname(resolve(file));
+  switch (type) {
+    case 'stdout':
+      return Object.freeze({ name, type, timeoutSeconds });
+    case 'webhook': {
+      for (const key of reader.keys()) {
+        if (!WEBHOOK_KEYS.includes(key)) reader.fail(key, `is not a webhook setting (known: ${WEBHOOK_KEYS.join(', ')})`);
+      }
+      const urlText = reader.raw('url') ?? reader.fail(undefined, 'needs url = http(s)://... (where events are POSTed)');
+      let url: URL;
+      try {
+        url = new URL(urlText.trim());
+      } catch {
+        reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
+      const queueDir = reader.raw('queue_dir')?.trim() || reader.fail(undefined, 'needs queue_dir = <directory> (events wait there until delivered)');
+      const bearerToken = reader.raw('bearer_token')?.trim();
+      const secret = reader.raw('secret')?.trim();
+      const retryMinSeconds = reader.duration('retry_min', DEFAULT_RETRY_MIN, 1);
+      const retryMaxSeconds = reader.duration('retry_max', DEFAULT_RETRY_MAX, 1);
+      if (retryMaxSeconds < retryMinSeconds) reader.fail('retry_max', `must be at least retry_min (${retryMinSeconds} s)`);
+      return Object.freeze({
+        name,
+        type,
+        timeoutSeconds,
+        url,
+        ...(bearerToken ? { bearerToken } : {}),
+        ...(secret ? { secret } : {}),
+        queueDir: resolve(here, queueDir),
+        queueMaxBytes: reader.size('queue_max_bytes', DEFAULT_QUEUE_MAX_BYTES, 4096),
+        retryMinSeconds,
+        retryMaxSeconds,
+      });
+    }
+    case 'module': {
+      const modulePath = reader.raw('module')?.trim() || reader.fail(undefined, 'needs module = <path of a .js/.mjs module whose default export has send(event)>');
+      const options: Record<string, string> = {};
+      for (const key of reader.keys()) if (!['type', 'module', 'timeout'].includes(key)) options[key] = reader.string(key, '');
+      return Object.freeze({
+        name,
+        type,
+        timeoutSeconds,
+        modulePath: resolve(here, modulePath),
+        place: Object.freeze({ file, line: reader.line('module'), section: reader.name, key: 'module' }),
+        options: Object.freeze(options),
+      });
+    }
+  }
 }
 
 export function configFromText(text: string, file: string, overrides: ConfigOverrides = {}): Config {
@@ -261,8 +413,16 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     failProxy('metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths or /healthz, /readyz, got "${metricsPath}"`);
   }
 
+  const reportPath = proxy?.string('report_path', DEFAULT_REPORT_PATH).trim() ?? DEFAULT_REPORT_PATH;
+  if (!reportPath.startsWith('/') || reportPath.startsWith('/v1/') || reportPath.startsWith('/auth') || ['/healthz', '/readyz', metricsPath].includes(reportPath)) {
+    failProxy('report_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, /healthz, /readyz or metrics_path, got "${reportPath}"`);
+  }
+
   const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
   const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth.users, file, warnings);
+  const notifiers = Object.keys(doc.sections)
+    .filter((name) => name.startsWith(NOTIFY_SECTION_PREFIX))
+    .map((name) => parseNotifier(section(doc, name)!, file));
 
   return Object.freeze({
     file,
@@ -271,11 +431,13 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     upstream,
     upstreamTimeoutSeconds: proxy?.integer('upstream_timeout', DEFAULT_UPSTREAM_TIMEOUT, 1, 86_400, 'seconds') ?? DEFAULT_UPSTREAM_TIMEOUT,
     metricsPath,
+    reportPath,
     accessLog: proxy?.boolean('access_log', true) ?? true,
     logLevel: proxy?.oneOf('log_level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info',
     resellerPrefix: tempauth.resellerPrefix,
     users: Object.freeze(tempauth.users),
     quota,
+    notifiers: Object.freeze(notifiers),
     warnings: Object.freeze(warnings),
   });
 }

@@ -71,10 +71,11 @@ function offsetOf(text: string, name: string): number {
   return index < 0 ? 0 : lineOffsetAt(text, index);
 }
 
-export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLevels {
+/** Reads a `kind → level → limit` JSON block: the shape both `quota` and `soft_quota` use. */
+function parseKindLevelTable(raw: string, report: LevelsReporter, what: string): { perKind: Map<QuotaKind, Map<string, number>>; text: string } {
   const text = normaliseQuotes(raw, report);
   const json = parseJson(text, report);
-  if (!isPlainObject(json)) report.fail('must be a JSON object mapping quota kinds to levels');
+  if (!isPlainObject(json)) report.fail(`must be a JSON object mapping quota kinds to ${what}`);
 
   const perKind = new Map<QuotaKind, Map<string, number>>();
   for (const [kind, levels] of Object.entries(json)) {
@@ -89,8 +90,15 @@ export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLeve
       }
       limits.set(level, limit);
     }
-    if (!limits.has(DEFAULT_LEVEL)) report.fail(`${kind} has no "${DEFAULT_LEVEL}" level`, offsetOf(text, kind));
     perKind.set(kind as QuotaKind, limits);
+  }
+  return { perKind, text };
+}
+
+export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLevels {
+  const { perKind, text } = parseKindLevelTable(raw, report, 'levels');
+  for (const [kind, limits] of perKind) {
+    if (!limits.has(DEFAULT_LEVEL)) report.fail(`${kind} has no "${DEFAULT_LEVEL}" level`, offsetOf(text, kind));
   }
   if (perKind.size === 0) report.fail(`must configure at least one of ${QUOTA_KINDS.join(', ')}`);
   for (const kind of QUOTA_KINDS) {
@@ -111,4 +119,40 @@ export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLeve
     byLevel.set(level, Object.freeze(limits));
   }
   return Object.freeze({ names: Object.freeze(names), byLevel });
+}
+
+/**
+ * Soft limits per level: an absolute limit from `soft_quota` where it names one, else `ratio` × the hard
+ * limit (rounded down) when a ratio is set, else none. A soft limit above its hard limit could never warn
+ * before the hard limit refuses, so it stops start-up.
+ */
+export function parseSoftLimits(
+  raw: string | undefined,
+  ratio: number | undefined,
+  hard: QuotaLevels,
+  report: LevelsReporter,
+): ReadonlyMap<string, Limits> {
+  const { perKind: absolute, text } = raw === undefined ? { perKind: new Map<QuotaKind, Map<string, number>>(), text: '' } : parseKindLevelTable(raw, report, 'soft limits');
+  for (const [kind, levels] of absolute) {
+    for (const level of levels.keys()) {
+      if (!hard.byLevel.has(level)) report.fail(`level "${level}" of ${kind} is not a level of quota (${hard.names.join(', ')})`, offsetOf(text, kind));
+    }
+  }
+  const byLevel = new Map<string, Limits>();
+  for (const [level, limits] of hard.byLevel) {
+    const soft: Partial<Record<QuotaKind, number>> = {};
+    for (const kind of QUOTA_KINDS) {
+      const hardLimit = limits[kind];
+      if (hardLimit === undefined) continue;
+      const own = absolute.get(kind)?.get(level);
+      const value = own ?? (ratio === undefined ? undefined : Math.floor(hardLimit * ratio));
+      if (value === undefined) continue;
+      if (value > hardLimit) {
+        report.fail(`soft limit ${value} of level "${level}" for ${kind} is above its hard limit ${hardLimit}`, offsetOf(text, kind));
+      }
+      soft[kind] = value;
+    }
+    byLevel.set(level, Object.freeze(soft));
+  }
+  return byLevel;
 }

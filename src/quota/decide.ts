@@ -20,26 +20,38 @@ export type Decision =
       /** Usage the write was checked against: stored + finished since + reserved by writes in flight. */
       readonly used: number;
       readonly requested: number;
+      /** `grace`: the soft limit, enforced because usage stayed over it past the grace period. */
+      readonly enforced: 'hard' | 'grace';
     };
+
+/** Soft limits whose grace period has expired, by kind: usage over them may not grow. */
+export type ExpiredSoftLimits = Readonly<Partial<Record<QuotaKind, number>>>;
 
 const ALLOW: Decision = Object.freeze({ allow: true });
 
-function check(kind: QuotaKind, limits: Limits, level: string, used: number, requested: number): Decision {
-  const limit = limits[kind];
+function check(kind: QuotaKind, limits: Limits, level: string, used: number, requested: number, expired: ExpiredSoftLimits): Decision {
   // A write that does not add (an overwrite at the count limit, a shrinking overwrite) always passes.
-  if (limit === undefined || requested <= 0 || used + requested <= limit) return ALLOW;
-  return { allow: false, kind, level, limit, used, requested };
+  if (requested <= 0) return ALLOW;
+  const soft = expired[kind];
+  // Linux quota: past the grace period, usage over the soft limit may not grow; once it is back at or under
+  // the soft limit a new grace period starts with the next crossing, so only the hard limit applies.
+  if (soft !== undefined && used > soft) return { allow: false, kind, level, limit: soft, used, requested, enforced: 'grace' };
+  const limit = limits[kind];
+  if (limit === undefined || used + requested <= limit) return ALLOW;
+  return { allow: false, kind, level, limit, used, requested, enforced: 'hard' };
 }
 
+const NONE_EXPIRED: ExpiredSoftLimits = Object.freeze({});
+
 /** A container PUT that creates a new container. */
-export function decideContainerCreate(limits: Limits, level: string, account: Usage): Decision {
-  return check('container_count', limits, level, account.count, 1);
+export function decideContainerCreate(limits: Limits, level: string, account: Usage, expired = NONE_EXPIRED): Decision {
+  return check('container_count', limits, level, account.count, 1, expired);
 }
 
 /** An object write adding `add.count` objects (0 or 1) and `add.bytes` bytes to a container. */
-export function decideObjectWrite(limits: Limits, level: string, container: Usage, add: Usage): Decision {
-  const count = check('object_count', limits, level, container.count, add.count);
-  return count.allow ? check('container_usage', limits, level, container.bytes, add.bytes) : count;
+export function decideObjectWrite(limits: Limits, level: string, container: Usage, add: Usage, expired = NONE_EXPIRED): Decision {
+  const count = check('object_count', limits, level, container.count, add.count, expired);
+  return count.allow ? check('container_usage', limits, level, container.bytes, add.bytes, expired) : count;
 }
 
 /** Whether the write would bring a limit within `ratio` of being reached: cached usage is then re-read live. */

@@ -10,12 +10,15 @@ import type { Metrics } from '../metrics.js';
 import { ResellerCheck } from '../auth/reseller.js';
 import { BadPathError, encodePath, parseSwiftPath } from '../swift/path.js';
 import { UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
-import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type Usage } from './decide.js';
+import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
 import { requestIntent, type Intent, type ObjectRef } from './intent.js';
 import { UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
 import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
 import { rawTarget } from '../server.js';
 import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
+import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+import type { TokenIdentities } from '../auth/identities.js';
+import type { EventContext, QuotaWatch, Scope } from './watch.js';
 
 type Denied = Extract<Decision, { allow: false }>;
 
@@ -26,7 +29,13 @@ interface RequestState {
   invalidates?: string[];
   /** Only a 201 (new container) counts; Swift answers 202 to a PUT of an existing container. */
   commitOnlyOn?: number;
-  describe?: { level: string; limits: Limits; container: boolean };
+  describe?: { level: string; limits: Limits; soft: Limits; container: boolean };
+  /** The scope whose usage this request changes, watched against soft limits once Swift has answered. */
+  watched?: { scope: Scope; persisted: PersistedQuotaState | undefined };
+  /** A delete: usage went down in these scopes (account and/or container), by an amount only Swift knows. */
+  shrinks?: { account: string; container?: string };
+  /** The proxy's own metadata was changed (by a reseller admin): forget what we held of it. */
+  forgets?: string[];
 }
 
 declare module 'fastify' {
@@ -58,6 +67,8 @@ export interface QuotaGateOptions {
   swift: SwiftClient;
   metrics: Metrics;
   log: FastifyBaseLogger;
+  watch: QuotaWatch;
+  identities: TokenIdentities;
 }
 
 export class QuotaGate {
@@ -68,12 +79,16 @@ export class QuotaGate {
   private readonly metrics: Metrics;
   private readonly log: FastifyBaseLogger;
   private readonly unknownLevelsLogged = new Set<string>();
+  readonly watch: QuotaWatch;
+  private readonly identities: TokenIdentities;
 
-  constructor({ config, swift, metrics, log }: QuotaGateOptions) {
+  constructor({ config, swift, metrics, log, watch, identities }: QuotaGateOptions) {
     this.config = config;
     this.swift = swift;
     this.metrics = metrics;
     this.log = log;
+    this.watch = watch;
+    this.identities = identities;
     this.resellers = new ResellerCheck(swift, `${config.resellerPrefix}${config.quota.resellerProbeAccount}`);
     this.book = new UsageBook({
       ttlMs: config.quota.cacheTimeoutSeconds * 1000,
@@ -83,6 +98,16 @@ export class QuotaGate {
         metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
       onReservationsChanged: (open) => metrics.reservations.set(open),
     });
+  }
+
+  /** Whether the token's holder is a reseller admin (asked of Swift; see auth/reseller.ts). */
+  isResellerAdmin(token: string | undefined): Promise<boolean> {
+    return this.resellers.isResellerAdmin(token);
+  }
+
+  /** The account a token's login went through this proxy for, when known. */
+  callerOf(token: string | undefined): string | undefined {
+    return this.identities.caller(token);
   }
 
   // ---- usage reads -------------------------------------------------------------------------------------
@@ -99,6 +124,7 @@ export class QuotaGate {
         exists: true,
         count: parseCount(headers['x-account-container-count']),
         bytes: parseCount(headers['x-account-bytes-used']),
+        persisted: readPersistedState('account', headers),
         ...(level ? { level } : {}),
       };
     }
@@ -106,13 +132,48 @@ export class QuotaGate {
       exists: true,
       count: parseCount(headers['x-container-object-count']),
       bytes: parseCount(headers['x-container-bytes-used']),
+      persisted: readPersistedState('container', headers),
     };
   }
 
   /** The account's level and limits. A level no longer configured is held to `default`, never unlimited. */
-  private async levelOf(account: string): Promise<{ level: string; limits: Limits; snapshot: Snapshot }> {
+  private async levelOf(account: string): Promise<{ level: string; limits: Limits; soft: Limits; snapshot: Snapshot }> {
     const snapshot = await this.book.read(accountKey(account));
-    return { ...this.limitsFor(account, snapshot.level), snapshot };
+    const { level, limits } = this.limitsFor(account, snapshot.level);
+    return { level, limits, soft: this.config.quota.softLimits.get(level) ?? {}, snapshot };
+  }
+
+  private scope(account: string, container: string | undefined, level: { level: string; limits: Limits; soft: Limits }): Scope {
+    const key = container === undefined ? accountKey(account) : containerKey(account, container);
+    return {
+      key,
+      type: container === undefined ? 'account' : 'container',
+      account,
+      ...(container === undefined ? {} : { container }),
+      level: level.level,
+      limits: level.limits,
+      soft: level.soft,
+    };
+  }
+
+  /** Who asked and what, for quota events. */
+  private eventContext(request: FastifyRequest, transactionId?: string): EventContext {
+    const caller = this.identities.caller(callerToken(request));
+    const url = request.url;
+    const query = url.indexOf('?');
+    return {
+      ...(caller ? { caller } : {}),
+      request: { method: request.method, path: query < 0 ? url : url.slice(0, query), transaction_id: transactionId ?? null },
+    };
+  }
+
+  /**
+   * Brings the watch up to date with usage at a check (so crossings missed by this proxy are noticed), and
+   * returns the soft limits whose grace period is over.
+   */
+  private watchAtCheck(scope: Scope, snapshot: Snapshot, request: FastifyRequest) {
+    this.watch.observe(scope, snapshot.persisted, this.book.settled(scope.key) ?? snapshot, this.eventContext(request));
+    return this.watch.expiredSoftLimits(scope, this.book.projected(scope.key, snapshot));
   }
 
   private limitsFor(account: string, stored: string | undefined): { level: string; limits: Limits } {
@@ -168,18 +229,32 @@ export class QuotaGate {
         return this.refuse(reply, intent.status, intent.reason);
       case 'level-change':
         return this.admitLevelChange(intent.account, intent.level, request, reply);
+      case 'protected-metadata': {
+        if (!(await this.resellers.isResellerAdmin(callerToken(request)))) {
+          return this.refuse(reply, 403, 'Forbidden: the quota proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) may be changed by reseller admins only.');
+        }
+        if (intent.then.type !== 'pass') await this.admitIntent(intent.then, request, reply);
+        if (reply.sent) return;
+        const key = intent.container === undefined ? accountKey(intent.account) : containerKey(intent.account, intent.container);
+        request.quota = { ...request.quota, invalidates: [...(request.quota?.invalidates ?? []), key], forgets: [key] };
+        return;
+      }
       case 'describe': {
-        const { level, limits } = await this.levelOf(intent.account);
-        request.quota = { describe: { level, limits, container: intent.container !== undefined } };
+        const { level, limits, soft } = await this.levelOf(intent.account);
+        request.quota = { describe: { level, limits, soft, container: intent.container !== undefined } };
         return;
       }
       case 'container-create':
         return this.admitContainerCreate(intent.account, intent.container, request, reply);
       case 'container-delete':
-        request.quota = { invalidates: [accountKey(intent.account), containerKey(intent.account, intent.container)] };
+        request.quota = {
+          invalidates: [accountKey(intent.account), containerKey(intent.account, intent.container)],
+          forgets: [containerKey(intent.account, intent.container)],
+          shrinks: { account: intent.account },
+        };
         return;
       case 'object-delete':
-        request.quota = { invalidates: [containerKey(intent.account, intent.container)] };
+        request.quota = { invalidates: [containerKey(intent.account, intent.container)], shrinks: { account: intent.account, container: intent.container } };
         return;
       case 'object-write':
         return this.admitObjectWrite(intent, request, reply);
@@ -200,25 +275,35 @@ export class QuotaGate {
   }
 
   private async admitContainerCreate(account: string, container: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const { level, limits, snapshot: cachedAccount } = await this.levelOf(account);
+    const levelInfo = await this.levelOf(account);
+    const { level, limits, snapshot: cachedAccount } = levelInfo;
     if (limits.container_count === undefined) return;
     const key = accountKey(account);
+    const scope = this.scope(account, undefined, levelInfo);
     const add: Usage = { count: 1, bytes: 0 };
 
     let snapshot = this.config.quota.preciseMode ? await this.book.read(key, this.firstReadNotBefore()) : cachedAccount;
-    let decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
+    let decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
     if (this.needsLiveRead(decision, key, snapshot, limits, ACCOUNT_KINDS, add)) {
       snapshot = await this.book.read(key, this.book.now() + 1);
-      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
+      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
     }
     if (!decision.allow) {
       // Re-PUT of an existing container is an update, not a new container (Swift answers it 202).
       const existing = await this.swift.head(encodePath('v1', account, container), 'container');
       if (existing.status >= 200 && existing.status < 300) return;
-      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot));
-      if (!decision.allow) return this.reject(reply, decision);
+      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watch.expiredSoftLimits(scope, this.book.projected(key, snapshot)));
+      if (!decision.allow) {
+        this.watch.refused(scope, snapshot.persisted, decision, this.eventContext(request));
+        return this.reject(reply, decision);
+      }
     }
-    request.quota = { reservation: this.hold(request, reply, key, add), commitOnlyOn: 201, invalidates: [containerKey(account, container)] };
+    request.quota = {
+      reservation: this.hold(request, reply, key, add),
+      commitOnlyOn: 201,
+      invalidates: [containerKey(account, container)],
+      watched: { scope, persisted: snapshot.persisted },
+    };
     request.quotaDecision = 'admitted';
   }
 
@@ -254,8 +339,10 @@ export class QuotaGate {
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent.target;
-    const { level, limits } = await this.levelOf(account);
+    const levelInfo = await this.levelOf(account);
+    const { level, limits } = levelInfo;
     if (limits.object_count === undefined && limits.container_usage === undefined) return;
+    const scope = this.scope(account, container, levelInfo);
 
     let size = intent.size;
     if (intent.copyFrom) {
@@ -267,10 +354,12 @@ export class QuotaGate {
     if (!snapshot.exists) return; // Swift answers 404; nothing to hold.
 
     let add: Usage = { count: 1, bytes: size ?? 0 };
-    let decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+    let expired = this.watchAtCheck(scope, snapshot, request);
+    let decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
     if (this.needsLiveRead(decision, key, snapshot, limits, OBJECT_KINDS, add)) {
       snapshot = await this.book.read(key, this.book.now() + 1);
-      decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+      expired = this.watchAtCheck(scope, snapshot, request);
+      decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
     }
     let replaced: Usage | undefined;
     if (!decision.allow) {
@@ -278,16 +367,21 @@ export class QuotaGate {
       replaced = await this.existingObject(account, container, object);
       if (replaced) {
         add = { count: 1 - replaced.count, bytes: (size ?? 0) - replaced.bytes };
-        decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add);
+        expired = this.watch.expiredSoftLimits(scope, this.book.projected(key, snapshot));
+        decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
       }
     }
-    if (!decision.allow) return this.reject(reply, decision);
+    if (!decision.allow) {
+      const accountScope = { scope: this.scope(account, undefined, levelInfo), persisted: levelInfo.snapshot.persisted };
+      this.watch.refused(scope, snapshot.persisted, decision, this.eventContext(request), [accountScope]);
+      return this.reject(reply, decision);
+    }
 
     // A shrinking overwrite frees its bytes only when it has finished: hold nothing negative meanwhile.
     const reservation = this.hold(request, reply, key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
-    request.quota = { reservation };
+    request.quota = { reservation, watched: { scope, persisted: snapshot.persisted } };
     request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, intent.target, limits, level, replaced);
+    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, intent.target, limits, level, replaced, expired);
   }
 
   private async existingObject(account: string, container: string, object: string): Promise<Usage | undefined> {
@@ -297,14 +391,22 @@ export class QuotaGate {
   }
 
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
-  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, target: ObjectRef, limits: Limits, level: string, replaced: Usage | undefined): void {
+  private limitChunkedUpload(
+    request: FastifyRequest,
+    reservation: Reservation,
+    target: ObjectRef,
+    limits: Limits,
+    level: string,
+    replaced: Usage | undefined,
+    expired: ExpiredSoftLimits,
+  ): void {
     const key = containerKey(target.account, target.container);
     let replacedChecked = replaced !== undefined;
     let credit = replaced?.bytes ?? 0;
     const fits = (snapshot: Snapshot, bytes: number): Decision => {
       // The reservation already holds this upload's bytes so far; only the new chunk is added.
       const used = this.book.projected(key, snapshot);
-      return decideObjectWrite(limits, level, { count: used.count, bytes: used.bytes - credit }, { count: 0, bytes: bytes });
+      return decideObjectWrite(limits, level, { count: used.count, bytes: used.bytes - credit }, { count: 0, bytes: bytes }, expired);
     };
     const limiter = createUploadLimiter<Denied>(async (bytes) => {
       let snapshot = await this.book.read(key);
@@ -322,7 +424,11 @@ export class QuotaGate {
           decision = fits(snapshot, bytes);
         }
       }
-      if (!decision.allow) return decision;
+      if (!decision.allow) {
+        const state = request.quota?.watched;
+        if (state) this.watch.refused(state.scope, state.persisted, decision, this.eventContext(request));
+        return decision;
+      }
       this.book.adjust(reservation, { count: 0, bytes });
       return undefined;
     });
@@ -335,13 +441,40 @@ export class QuotaGate {
 
   // ---- Swift's answer ----------------------------------------------------------------------------------
 
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, _headers: Record<string, unknown>): void {
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): void {
     const state = request.quota;
     if (!state) return;
     if (state.describe && statusCode >= 200 && statusCode < 300) {
       for (const [name, value] of Object.entries(quotaHeaders(state.describe))) reply.header(name, value);
     }
     this.settle(request, statusCode);
+    if (statusCode < 200 || statusCode >= 300) return;
+    const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
+    for (const key of state.forgets ?? []) this.watch.forget(key);
+    if (state.watched) {
+      // The write is in Swift's usage now: a soft limit it went past is reported by this request.
+      const { scope, persisted } = state.watched;
+      const usage = this.book.settled(scope.key);
+      if (usage) this.watch.observe(scope, persisted, usage, this.eventContext(request, transactionId));
+    }
+    if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, this.eventContext(request, transactionId));
+  }
+
+  /**
+   * Usage went down by an amount only Swift knows. If the scope is over a soft limit or had a write refused,
+   * read its usage (in the background: the client has its answer) to report it being back below.
+   */
+  private async afterDelete(account: string, container: string | undefined, context: EventContext): Promise<void> {
+    const key = container === undefined ? accountKey(account) : containerKey(account, container);
+    if (!this.watch.isWatching(key)) return;
+    try {
+      const levelInfo = await this.levelOf(account);
+      const snapshot = await this.book.read(key, this.book.now() + 1);
+      if (!snapshot.exists) return;
+      this.watch.observe(this.scope(account, container, levelInfo), snapshot.persisted, this.book.settled(key) ?? snapshot, context);
+    } catch (error) {
+      this.log.debug({ err: error, account, container }, 'usage after a delete could not be read; the next check will see it');
+    }
   }
 
   /** Settles the request's reservation: kept as a finished write on success, given back otherwise. */

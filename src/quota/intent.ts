@@ -3,6 +3,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseContainerObject, unquote, type SwiftPath } from '../swift/path.js';
+import { isProtectedMetadataHeader } from '../swift/quota-metadata.js';
 
 export interface ObjectRef {
   readonly account: string;
@@ -14,6 +15,8 @@ export type Intent =
   | { readonly type: 'pass' }
   | { readonly type: 'refuse'; readonly status: number; readonly reason: string }
   | { readonly type: 'level-change'; readonly account: string; readonly level: string | undefined }
+  /** Sets or removes the proxy's own quota metadata: reseller admins only; then `then` applies as usual. */
+  | { readonly type: 'protected-metadata'; readonly account: string; readonly container?: string; readonly then: Intent }
   | { readonly type: 'describe'; readonly account: string; readonly container?: string }
   | { readonly type: 'container-create'; readonly account: string; readonly container: string }
   | { readonly type: 'container-delete'; readonly account: string; readonly container: string }
@@ -102,10 +105,19 @@ function framingRefusal(headers: IncomingHttpHeaders): Intent | undefined {
   return undefined;
 }
 
+function touchesProtectedMetadata(headers: IncomingHttpHeaders): boolean {
+  return Object.keys(headers).some((name) => isProtectedMetadataHeader(swiftHeaderName(name)));
+}
+
 function accountIntent(method: string, path: SwiftPath, headers: IncomingHttpHeaders): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
   if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
+  const then = levelIntent(path, headers);
+  return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account: path.account, then } : then;
+}
+
+function levelIntent(path: SwiftPath, headers: IncomingHttpHeaders): Intent {
   const set = headerValues(headers, LEVEL_HEADER);
   const removed = hasHeader(headers, REMOVE_LEVEL_HEADER);
   if (set.length === 0 && !removed) return PASS;
@@ -128,7 +140,8 @@ function containerIntent(method: string, path: SwiftPath & { container: string }
       reason: `Object versioning (${versioning}) is not supported through the quota proxy: archived versions would bypass the container quotas.`,
     };
   }
-  return method === 'PUT' ? { type: 'container-create', account, container } : PASS;
+  const then: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
+  return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then } : then;
 }
 
 /** `X-Copy-From-Account` / `Destination-Account`, which Swift percent-decodes; undefined when absent or empty. */

@@ -10,11 +10,14 @@ export interface Rejection {
   readonly limit: number;
   readonly used: number;
   readonly requested: number;
+  readonly enforced: 'hard' | 'grace';
 }
 
 export const HEADER_QUOTA_KIND = 'x-quota-exceeded';
 export const HEADER_QUOTA_LEVEL = 'x-quota-level';
 export const HEADER_QUOTA_LIMIT = 'x-quota-limit';
+/** `hard`, or `soft-grace-expired` when the soft limit is enforced after its grace period. */
+export const HEADER_QUOTA_ENFORCED = 'x-quota-enforced';
 
 const KIND_TEXT: Record<QuotaKind, string> = {
   container_count: 'containers in this account',
@@ -23,9 +26,17 @@ const KIND_TEXT: Record<QuotaKind, string> = {
 };
 
 export function rejectionResponse(rejection: Rejection): { status: number; body: string; headers: Record<string, string> } {
-  const { kind, level, limit, used } = rejection;
-  const headers = { [HEADER_QUOTA_KIND]: kind, [HEADER_QUOTA_LEVEL]: level, [HEADER_QUOTA_LIMIT]: String(limit) };
-  const detail = `Quota ${kind} of level "${level}": at most ${limit} ${KIND_TEXT[kind]}, ${used} used.`;
+  const { kind, level, limit, used, enforced } = rejection;
+  const headers = {
+    [HEADER_QUOTA_KIND]: kind,
+    [HEADER_QUOTA_LEVEL]: level,
+    [HEADER_QUOTA_LIMIT]: String(limit),
+    [HEADER_QUOTA_ENFORCED]: enforced === 'grace' ? 'soft-grace-expired' : 'hard',
+  };
+  const detail = enforced === 'grace'
+    ? `Quota ${kind} of level "${level}": usage has stayed over the soft limit of ${limit} ${KIND_TEXT[kind]} past its grace period, ${used} used; ` +
+      `it may not grow until it is back at or under ${limit}.`
+    : `Quota ${kind} of level "${level}": at most ${limit} ${KIND_TEXT[kind]}, ${used} used.`;
   // Swift's own wording for each case, so that clients which match on it keep working.
   if (kind === 'container_count') {
     return { status: 403, body: `Reached container limit of ${limit}.\n${detail}\n`, headers };
@@ -36,11 +47,12 @@ export function rejectionResponse(rejection: Rejection): { status: number; body:
 export interface Described {
   readonly level: string;
   readonly limits: Limits;
+  readonly soft: Limits;
   /** A container response (object quotas) or an account response (container quota). */
   readonly container: boolean;
 }
 
-export function quotaHeaders({ level, limits, container }: Described): Record<string, string> {
+export function quotaHeaders({ level, limits, soft, container }: Described): Record<string, string> {
   const out: Record<string, string> = {};
   const set = (name: string, value: number | undefined) => {
     if (value !== undefined) out[name] = String(value);
@@ -49,11 +61,16 @@ export function quotaHeaders({ level, limits, container }: Described): Record<st
     out['x-container-quota-level'] = level;
     set('x-container-quota-object-count', limits.object_count);
     set('x-container-quota-bytes', limits.container_usage);
+    set('x-container-quota-soft-object-count', soft.object_count);
+    set('x-container-quota-soft-bytes', soft.container_usage);
   } else {
     out['x-account-quota-level'] = level;
     set('x-account-quota-container-count', limits.container_count);
     set('x-account-quota-object-count', limits.object_count);
     set('x-account-quota-bytes', limits.container_usage);
+    set('x-account-quota-soft-container-count', soft.container_count);
+    set('x-account-quota-soft-object-count', soft.object_count);
+    set('x-account-quota-soft-bytes', soft.container_usage);
   }
   return out;
 }

@@ -11,11 +11,14 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Usage } from './decide.js';
+import type { PersistedQuotaState } from '../swift/quota-metadata.js';
 
 export interface Snapshot extends Usage {
   readonly exists: boolean;
   /** Account metadata the gate needs (the quota level), when the key is an account. */
   readonly level?: string;
+  /** The proxy's own quota state kept in the account's or container's metadata. */
+  readonly persisted?: PersistedQuotaState;
   /** Sequence number taken when the read was sent. */
   readonly seq: number;
 }
@@ -71,11 +74,14 @@ export class UsageBook {
    */
   private readonly newest: LRUCache<string, Snapshot>;
   private openReservations = 0;
+  /** Keys whose usage went down by an unknown amount (a delete) after their newest snapshot was read. */
+  private readonly invalidatedAt: LRUCache<string, number>;
 
   constructor(private readonly options: UsageBookOptions) {
     // ttl 0 would mean "no TTL" to lru-cache; cache_timeout = 0 means "never serve from cache".
     this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
     this.newest = new LRUCache({ max: options.maxEntries });
+    this.invalidatedAt = new LRUCache({ max: options.maxEntries });
   }
 
   /** The current sequence number: a read with `notBefore` above it is sent after everything known now. */
@@ -135,6 +141,7 @@ export class UsageBook {
     const newest = this.newest.peek(key);
     if (newest && newest.seq >= snapshot.seq) return;
     this.newest.set(key, snapshot);
+    if ((this.invalidatedAt.peek(key) ?? Infinity) < snapshot.seq) this.invalidatedAt.delete(key);
     const ledger = this.ledgers.get(key);
     if (ledger) {
       ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
@@ -168,6 +175,18 @@ export class UsageBook {
       }
     }
     return { count, bytes };
+  }
+
+  /**
+   * Usage as far as finished requests go: the newest reading plus writes finished since (no reservations).
+   * Undefined when nothing was read yet or a delete since made the reading unknown.
+   */
+  settled(key: string): Usage | undefined {
+    const newest = this.newest.peek(key);
+    if (!newest || (this.invalidatedAt.peek(key) ?? -1) > newest.seq) return undefined;
+    const ledger = this.ledgers.get(key);
+    if (!ledger) return { count: newest.count, bytes: newest.bytes };
+    return { count: newest.count + ledger.finishedCount, bytes: newest.bytes + ledger.finishedBytes };
   }
 
   /** Whether writes finished after this snapshot was asked for (it may or may not include them). */
@@ -238,7 +257,7 @@ export class UsageBook {
 
   /** Usage went down by an amount we do not know (a delete): the next check reads Swift again. */
   invalidate(key: string): void {
-    this.seq++;
+    this.invalidatedAt.set(key, ++this.seq);
     this.cache.delete(key);
     const running = this.inFlight.get(key);
     if (running) running.outdated = true;

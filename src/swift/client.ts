@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { TempauthUser } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 
-export type HeadTarget = 'account' | 'container' | 'object' | 'auth';
+export type HeadTarget = 'account' | 'container' | 'object' | 'auth' | 'metadata' | 'listing';
 
 export interface HeadResult {
   status: number;
@@ -43,7 +43,7 @@ export class SwiftClient {
 
   constructor(private readonly options: SwiftClientOptions) {}
 
-  private async send(method: 'GET' | 'HEAD', path: string, headers: Record<string, string>, target: HeadTarget): Promise<HeadResult> {
+  private async send(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody = false): Promise<HeadResult & { body?: string }> {
     const { metrics } = this.options;
     const stopTimer = metrics.lookupSeconds.startTimer({ target });
     try {
@@ -57,13 +57,13 @@ export class SwiftClient {
         // with one); Swift does not, and a new connection per usage read costs both sides.
         reset: false,
       });
-      await response.body.dump();
+      const body = keepBody && response.statusCode < 300 ? await response.body.text() : (await response.body.dump(), undefined);
       const outcome = response.statusCode >= 500 ? 'error' : response.statusCode === 404 ? 'not_found' : 'ok';
       metrics.lookups.inc({ target, outcome });
       if (response.statusCode >= 500) {
         throw new UpstreamUnavailableError(`Swift answered ${response.statusCode} to ${method} ${path}`);
       }
-      return { status: response.statusCode, headers: flatten(response.headers) };
+      return { status: response.statusCode, headers: flatten(response.headers), ...(body !== undefined ? { body } : {}) };
     } catch (error) {
       if (error instanceof UpstreamUnavailableError) throw error;
       metrics.lookups.inc({ target, outcome: 'error' });
@@ -79,11 +79,29 @@ export class SwiftClient {
   }
 
   /** A HEAD as the service identity; renews the token once if Swift no longer accepts it. */
-  async head(path: string, target: HeadTarget): Promise<HeadResult> {
-    const result = await this.send('HEAD', path, { 'x-auth-token': await this.serviceToken() }, target);
+  head(path: string, target: HeadTarget): Promise<HeadResult> {
+    return this.asService('HEAD', path, {}, target);
+  }
+
+  /** A request as the service identity, renewing its token once if Swift no longer accepts it. */
+  private async asService(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody = false) {
+    const result = await this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
     if (result.status !== 401) return result;
     this.token = undefined;
-    return this.send('HEAD', path, { 'x-auth-token': await this.serviceToken() }, target);
+    return this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
+  }
+
+  /** Sets or removes metadata (the proxy's own quota state) on an account or container. */
+  async post(path: string, headers: Record<string, string>): Promise<HeadResult> {
+    return this.asService('POST', path, headers, 'metadata');
+  }
+
+  /** A JSON listing (account: containers, container: objects); undefined when it does not exist. */
+  async getJson<T>(path: string): Promise<{ headers: Record<string, string>; items: T[] } | undefined> {
+    const result = await this.asService('GET', path, { accept: 'application/json' }, 'listing', true);
+    if (result.status === 404 || result.status === 410) return undefined;
+    if (result.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${result.status} to GET ${path}`);
+    return { headers: result.headers, items: result.status === 204 || !result.body ? [] : (JSON.parse(result.body) as T[]) };
   }
 
   private serviceToken(): Promise<string> {

@@ -22,6 +22,8 @@ export interface ProxyOptions {
   /** Extra `key = value` lines for [filter:quota] and [quota-proxy]. */
   extraQuotaLines?: string[];
   extraProxyLines?: string[];
+  /** Whole extra sections, such as [notify:<name>]. */
+  extraSections?: string[];
   /** Where the proxy's JSON log lines go (default: stdout, at PROXY_LOG_LEVEL or warn). */
   logStream?: { write(line: string): void };
 }
@@ -53,6 +55,8 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
     '',
     '[filter:tempauth]',
     ...tempauthConfigLines(),
+    '',
+    ...(options.extraSections ?? []),
     '',
   ].join('\n');
 }

@@ -25,9 +25,9 @@ export interface TempauthUser {
   groups: string[];
 }
 
-/** The quota tests' accounts qa1..qa16: an account admin and a reader without any group. */
+/** The quota tests' accounts qa1..qa24: an account admin and a reader without any group. */
 function quotaTestUsers(): TempauthUser[] {
-  return Array.from({ length: 16 }, (_, i) => [
+  return Array.from({ length: 24 }, (_, i) => [
     { account: `qa${i + 1}`, user: 'admin', key: `qa${i + 1}pass`, groups: ['.admin'] },
     { account: `qa${i + 1}`, user: 'reader', key: `qa${i + 1}read`, groups: [] },
   ]).flat();

@@ -19,6 +19,7 @@ describe('decideContainerCreate', () => {
       limit: 5,
       used: 5,
       requested: 1,
+      enforced: 'hard',
     });
   });
 
@@ -52,6 +53,7 @@ describe('decideObjectWrite: object_count', () => {
       limit: 10,
       used: 10,
       requested: 1,
+      enforced: 'hard',
     });
   });
 
@@ -83,6 +85,7 @@ describe('decideObjectWrite: container_usage', () => {
       limit: 100,
       used: 90,
       requested: 11,
+      enforced: 'hard',
     });
   });
 
@@ -160,5 +163,44 @@ describe('isNearLimit', () => {
     assert.equal(isNearLimit(limits, ['object_count'], usage(199), usage(1), 1), true);
     assert.equal(isNearLimit(limits, ['object_count'], usage(198), usage(1), 1), false);
     assert.equal(isNearLimit(limits, ['object_count'], usage(0), usage(0), 0), true);
+  });
+});
+
+describe('soft limits past their grace period', () => {
+  const expired = { object_count: 8 };
+
+  test('usage over an expired soft limit may not grow, though the hard limit has room', () => {
+    assert.deepEqual(decideObjectWrite(LIMITS, 'L1', usage(9), usage(1), expired), {
+      allow: false,
+      kind: 'object_count',
+      level: 'L1',
+      limit: 8,
+      used: 9,
+      requested: 1,
+      enforced: 'grace',
+    });
+  });
+
+  test('a write that does not grow that usage passes (an overwrite at the same count)', () => {
+    assert.equal(decideObjectWrite(LIMITS, 'L1', usage(9), usage(0, 5), expired).allow, true);
+  });
+
+  test('usage back at or under the soft limit: only the hard limit applies (a new crossing starts a new grace period)', () => {
+    assert.equal(decideObjectWrite(LIMITS, 'L1', usage(8), usage(1), expired).allow, true);
+    assert.equal(decideObjectWrite(LIMITS, 'L1', usage(7), usage(1), expired).allow, true);
+    assert.equal(decideObjectWrite(LIMITS, 'L1', usage(10), usage(1), {}).allow, false);
+  });
+
+  test('an expired soft limit of one kind leaves the other kind to its hard limit', () => {
+    assert.equal(decideObjectWrite(LIMITS, 'L1', usage(9, 10), usage(0, 50), expired).allow, true);
+    const bytes = decideObjectWrite(LIMITS, 'L1', usage(5, 90), usage(1, 1), { container_usage: 80 });
+    assert.equal(bytes.allow, false);
+    assert.equal(!bytes.allow && bytes.enforced, 'grace');
+  });
+
+  test('containers: an account over its expired soft container count may not create more', () => {
+    const decision = decideContainerCreate(LIMITS, 'default', usage(4), { container_count: 3 });
+    assert.equal(!decision.allow && decision.enforced, 'grace');
+    assert.equal(decideContainerCreate(LIMITS, 'default', usage(3), { container_count: 3 }).allow, true);
   });
 });

@@ -311,3 +311,43 @@ describe('requestIntent: COPY', () => {
     assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_a', container: 'c2', object: '100%' });
   });
 });
+
+describe('requestIntent: the proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) is for reseller admins only', () => {
+  const names = [
+    'x-account-meta-quota-proxy-hits',
+    'X-Remove-Account-Meta-Quota-Proxy-Soft-Container-Count',
+    'x_account_meta_quota_proxy_hits',
+  ];
+  for (const name of names) {
+    test(`account POST with ${name}`, () => {
+      assert.deepEqual(intent('POST', '/v1/AUTH_a', { [name.toLowerCase()]: '0' }), { type: 'protected-metadata', account: 'AUTH_a', then: PASS });
+    });
+  }
+
+  test('a level change riding along is still a level change, after the reseller check', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': 'L1', 'x-account-meta-quota-proxy-hits': '0' }), {
+      type: 'protected-metadata',
+      account: 'AUTH_a',
+      then: { type: 'level-change', account: 'AUTH_a', level: 'L1' },
+    });
+  });
+
+  for (const name of ['x-container-meta-quota-proxy-hits', 'x-remove-container-meta-quota-proxy-soft-object-count', 'X-Container-Meta-Quota-Proxy-Soft-Container-Usage']) {
+    test(`container POST and PUT with ${name}`, () => {
+      assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { [name.toLowerCase()]: '1' }), { type: 'protected-metadata', account: 'AUTH_a', container: 'c', then: PASS });
+      assert.deepEqual(intent('PUT', '/v1/AUTH_a/c', { [name.toLowerCase()]: '1' }), {
+        type: 'protected-metadata',
+        account: 'AUTH_a',
+        container: 'c',
+        then: { type: 'container-create', account: 'AUTH_a', container: 'c' },
+      });
+    });
+  }
+
+  test('other quota-ish metadata is the user\'s (Swift\'s own container_quotas keys, the level itself)', () => {
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-bytes': '10' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-count': '10' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-proxyish': '1' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c/o', { 'x-object-meta-quota-proxy-hits': '1' }), PASS);
+  });
+});

@@ -418,3 +418,43 @@ describe('UsageBook.invalidate', () => {
     assert.equal(usage.now(), seq + 1);
   });
 });
+
+describe('UsageBook.settled: usage as far as finished requests go', () => {
+  test('nothing read yet: unknown', () => {
+    const { usage } = book(instantSource().read);
+    assert.equal(usage.settled(KEY), undefined);
+  });
+
+  test('the reading plus finished writes, without writes still in flight', async () => {
+    const source = instantSource(data(3, 300));
+    const { usage } = book(source.read);
+    await usage.read(KEY);
+    const done = usage.reserve(KEY, { count: 1, bytes: 10 });
+    const open = usage.reserve(KEY, { count: 1, bytes: 20 });
+    usage.commit(done);
+    assert.deepEqual(usage.settled(KEY), { count: 4, bytes: 310 });
+    usage.release(open);
+    assert.deepEqual(usage.settled(KEY), { count: 4, bytes: 310 });
+  });
+
+  test('a delete makes it unknown until a reading sent after the delete arrives', async () => {
+    const source = instantSource(data(3, 300));
+    const { usage } = book(source.read);
+    await usage.read(KEY);
+    usage.invalidate(KEY);
+    assert.equal(usage.settled(KEY), undefined);
+    source.data = data(2, 200);
+    await usage.read(KEY);
+    assert.deepEqual(usage.settled(KEY), { count: 2, bytes: 200 });
+  });
+
+  test('a reading sent before the delete does not make it known again', async () => {
+    const source = manualSource();
+    const { usage } = book(source.read);
+    const early = usage.read(KEY);
+    usage.invalidate(KEY);
+    source.pending[0]!.resolve(data(3, 300));
+    await early;
+    assert.equal(usage.settled(KEY), undefined);
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The usage report over HTTP, answered by the proxy (never forwarded): `GET /quota/report` (the path is
+ * `report_path`), JSON by default, the text table with `?format=text`. A reseller admin's token sees every
+ * account of the tempauth config (or `?account=`); any other token sees the accounts it may read, as Swift
+ * decides (a HEAD of the account with that token).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config/load.js';
+import type { QuotaGate } from '../quota/gate.js';
+import { accountName, collectReport, configuredAccounts } from '../report/collect.js';
+import { formatReport } from '../report/format.js';
+import { UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
+import { encodePath } from '../swift/path.js';
+
+export interface ReportRouteOptions {
+  config: Config;
+  swift: SwiftClient;
+  gate: QuotaGate;
+}
+
+function tokenOf(request: FastifyRequest): string | undefined {
+  const value = request.headers['x-auth-token'] ?? request.headers['x-storage-token'];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export async function reportRoute(app: FastifyInstance, { config, swift, gate }: ReportRouteOptions): Promise<void> {
+  /** Accounts (of those asked about) the token may read, as Swift answers a HEAD with it. */
+  const readable = async (token: string, accounts: string[]) => {
+    const answers = await Promise.all(accounts.map((account) => swift.headAs(encodePath('v1', account), 'account', token)));
+    return accounts.filter((_, i) => answers[i]!.status >= 200 && answers[i]!.status < 300);
+  };
+
+  app.get<{ Querystring: { account?: string; format?: string } }>(config.reportPath, async (request, reply) => {
+    const token = tokenOf(request);
+    reply.header('cache-control', 'no-store');
+    if (!token) return reply.code(401).type('text/plain').send('Unauthorized: send X-Auth-Token.\n');
+    const format = request.query.format ?? 'json';
+    if (format !== 'json' && format !== 'text') return reply.code(400).type('text/plain').send('format must be json or text\n');
+    const asked = request.query.account ? [accountName(config, request.query.account)] : undefined;
+    try {
+      let accounts: string[];
+      if (await gate.isResellerAdmin(token)) {
+        accounts = asked ?? configuredAccounts(config);
+      } else {
+        // Who logged in through this proxy is known; anyone else is tried against the configured accounts.
+        const caller = gate.callerOf(token);
+        const own = caller ? [accountName(config, caller.split(':')[0]!)] : configuredAccounts(config);
+        accounts = await readable(token, asked ?? own);
+        if (accounts.length === 0) return reply.code(403).type('text/plain').send('Forbidden: this token may not read that account.\n');
+      }
+      const report = await collectReport({ config, swift, pendingHits: (key) => gate.watch.pendingHits(key) }, accounts);
+      if (format === 'text') return reply.type('text/plain; charset=utf-8').send(formatReport(report));
+      return reply.type('application/json').send(report);
+    } catch (error) {
+      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      request.log.warn({ err: error }, 'usage report: Swift cannot be read');
+      return reply.code(503).header('retry-after', String(config.quota.retryAfterSeconds)).type('text/plain').send('Service Unavailable: Swift cannot be read for the report; try again later.\n');
+    }
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * A quota event as every provider receives it: plain JSON, one object per crossing. The `id` is the same on
+ * every delivery attempt of one event, so a receiver of at-least-once deliveries can drop repeats.
+ */
+import { randomUUID } from 'node:crypto';
+import type { QuotaKind } from '../config/quota-levels.js';
+import type { QuotaEventType } from '../quota/soft-state.js';
+
+export interface EventRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Swift's X-Trans-Id when Swift answered the request (the proxy's refusals never reach Swift). */
+  readonly transaction_id: string | null;
+}
+
+export interface QuotaEvent {
+  readonly id: string;
+  readonly time: string;
+  readonly type: QuotaEventType;
+  readonly account: string;
+  readonly container: string | null;
+  readonly kind: QuotaKind;
+  readonly level: string;
+  /** The limit the event is about: the soft limit for soft_limit_exceeded, grace_expired, back_below_soft. */
+  readonly limit: number;
+  readonly soft_limit: number | null;
+  readonly hard_limit: number | null;
+  readonly usage: number;
+  /** While over a soft limit: when its grace period ends (or ended). */
+  readonly grace_expires: string | null;
+  /** `account:user` of the caller, when this proxy saw the login that issued the caller's token. */
+  readonly caller: string | null;
+  /** The request that caused or revealed the crossing; null for the grace period ending on its own. */
+  readonly request: EventRequest | null;
+}
+
+export type EventFields = Omit<QuotaEvent, 'id' | 'time'>;
+
+export function createEvent(fields: EventFields, now = Date.now()): QuotaEvent {
+  return Object.freeze({ id: randomUUID(), time: new Date(now).toISOString(), ...fields });
+}

@@ -1,0 +1,278 @@
+/**
+ * Watches usage against soft and hard limits per account and container: turns what the gate sees (usage at
+ * each check and after each write, refusals) into quota events, enforces expired grace periods, counts
+ * refusals, and keeps that state in Swift metadata (swift/quota-metadata.ts) so it survives restarts.
+ *
+ * State changes are synchronous, in the tick the gate sees the usage, so a crossing is reported once however
+ * many requests race over it. Metadata writes and event deliveries happen in the background: a slow Swift
+ * POST or a failing provider never holds up a request. Hit counters are written in batches, every
+ * `hit_flush_interval`, so a client hammering a full container does not turn each refusal into a write.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import type { QuotaConfig } from '../config/load.js';
+import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import type { Metrics } from '../metrics.js';
+import type { EventRequest } from '../notify/event.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { SwiftClient } from '../swift/client.js';
+import { encodePath } from '../swift/path.js';
+import {
+  formatSoftRecord,
+  hardHitHeader,
+  hitsHeader,
+  kindsOf,
+  removeHeader,
+  softSinceHeader,
+  type PersistedQuotaState,
+  type ScopeType,
+} from '../swift/quota-metadata.js';
+import type { ExpiredSoftLimits, Usage } from './decide.js';
+import { graceEndsAt, graceHasExpired, observeRefusal, observeUsage, type Crossing, type KindState, type Observed } from './soft-state.js';
+
+/** An account (container_count) or a container (object_count, container_usage), with the limits that apply. */
+export interface Scope {
+  readonly key: string;
+  readonly type: ScopeType;
+  readonly account: string;
+  readonly container?: string;
+  readonly level: string;
+  readonly limits: Limits;
+  readonly soft: Limits;
+}
+
+/** What is known of the request that revealed a crossing. */
+export interface EventContext {
+  readonly caller?: string;
+  readonly request?: EventRequest;
+}
+
+interface ScopeState {
+  scope: Scope;
+  kinds: Partial<Record<QuotaKind, KindState>>;
+  lastUsage: Partial<Record<QuotaKind, number>>;
+  /** The hit counter as stored in Swift, and refusals counted since. */
+  hitsStored: number;
+  hitsPending: number;
+  /** The soft or hard-hit state changed and is not in Swift yet. */
+  stateDirty: boolean;
+  /** Metadata writes of one scope happen one after another. */
+  writing: Promise<void>;
+}
+
+export interface QuotaWatchOptions {
+  quota: QuotaConfig;
+  swift: SwiftClient;
+  notifier: Notifier;
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+  now?: () => number;
+}
+
+export function usageOfKind(kind: QuotaKind, usage: Usage): number {
+  return kind === 'container_usage' ? usage.bytes : usage.count;
+}
+
+export class QuotaWatch {
+  private readonly states: LRUCache<string, ScopeState>;
+  /** States with something not yet written to Swift: kept here even if the LRU lets them go. */
+  private readonly dirty = new Map<string, ScopeState>();
+  private readonly graceMs: number;
+  private readonly now: () => number;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly options: QuotaWatchOptions) {
+    this.states = new LRUCache({ max: options.quota.cacheMaxEntries });
+    this.graceMs = options.quota.gracePeriodSeconds * 1000;
+    this.now = options.now ?? Date.now;
+    const flush = setInterval(() => void this.flush(), options.quota.hitFlushIntervalSeconds * 1000);
+    // Grace periods end with no request to notice them: look a few times per grace period, at most every 30 s.
+    const sweep = setInterval(() => this.sweep(), Math.min(Math.max(this.graceMs / 4, 250), 30_000));
+    flush.unref();
+    sweep.unref();
+    this.timers.push(flush, sweep);
+  }
+
+  private state(scope: Scope, persisted: PersistedQuotaState | undefined): ScopeState {
+    let state = this.dirty.get(scope.key) ?? this.states.get(scope.key);
+    if (!state) {
+      const kinds: Partial<Record<QuotaKind, KindState>> = {};
+      for (const kind of kindsOf(scope.type)) {
+        const soft = persisted?.soft[kind];
+        const hardHitAt = persisted?.hardHits[kind];
+        kinds[kind] = { ...(soft ? { soft } : {}), ...(hardHitAt !== undefined ? { hardHitAt } : {}) };
+      }
+      state = { scope, kinds, lastUsage: {}, hitsStored: persisted?.hits ?? 0, hitsPending: 0, stateDirty: false, writing: Promise.resolve() };
+      this.states.set(scope.key, state);
+    }
+    state.scope = scope; // the level may have changed
+    return state;
+  }
+
+  /** Whether a delete in this scope could end something being watched (worth a usage read to find out). */
+  isWatching(key: string): boolean {
+    const state = this.dirty.get(key) ?? this.states.peek(key);
+    return state !== undefined && Object.values(state.kinds).some((kind) => kind.soft !== undefined || kind.hardHitAt !== undefined);
+  }
+
+  /** The scope's container (or account) is gone, and its metadata with it. */
+  forget(key: string): void {
+    this.states.delete(key);
+    const dirty = this.dirty.get(key);
+    if (dirty) {
+      this.options.metrics.hitsPending.dec(dirty.hitsPending);
+      this.dirty.delete(key);
+    }
+  }
+
+  /** Usage seen: at a check (from Swift plus finished writes), after a write finished, or after a delete. */
+  observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: EventContext = {}): void {
+    const state = this.state(scope, persisted);
+    const now = this.now();
+    for (const kind of kindsOf(scope.type)) {
+      const used = usageOfKind(kind, usage);
+      state.lastUsage[kind] = used;
+      const observed = observeUsage(state.kinds[kind] ?? {}, used, { soft: scope.soft[kind], hard: scope.limits[kind] }, now, this.graceMs);
+      this.apply(state, kind, observed, context);
+    }
+  }
+
+  /** Soft limits whose grace period is over, for a check of `usage` (checks compare with them as with hard limits). */
+  expiredSoftLimits(scope: Scope, usage: Usage): ExpiredSoftLimits {
+    const state = this.dirty.get(scope.key) ?? this.states.peek(scope.key);
+    if (!state) return {};
+    const now = this.now();
+    const expired: Partial<Record<QuotaKind, number>> = {};
+    for (const kind of kindsOf(scope.type)) {
+      const soft = scope.soft[kind];
+      if (graceHasExpired(state.kinds[kind] ?? {}, usageOfKind(kind, usage), soft, now, this.graceMs)) expired[kind] = soft!;
+    }
+    return expired;
+  }
+
+  /**
+   * A write was refused in `scope`. Counted in the scope's hit counter and in every `alsoCounted` scope (the
+   * account of a refused object write). A hard-limit refusal is reported once per refusal episode; one under
+   * an expired grace period is not (grace_expired already said that growth is refused from then on).
+   */
+  refused(
+    scope: Scope,
+    persisted: PersistedQuotaState | undefined,
+    refusal: { kind: QuotaKind; limit: number; used: number; enforced: 'hard' | 'grace' },
+    context: EventContext,
+    alsoCounted: Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }> = [],
+  ): void {
+    const state = this.state(scope, persisted);
+    this.countHit(state);
+    for (const other of alsoCounted) this.countHit(this.state(other.scope, other.persisted));
+    if (refusal.enforced === 'hard') this.apply(state, refusal.kind, observeRefusal(state.kinds[refusal.kind] ?? {}, refusal.used, refusal.limit), context);
+  }
+
+  private countHit(state: ScopeState): void {
+    state.hitsPending++;
+    this.options.metrics.hitsPending.inc();
+    this.dirty.set(state.scope.key, state);
+  }
+
+  /** Refusals counted but not yet written to Swift (the report adds them to what Swift has). */
+  pendingHits(key: string): number {
+    return (this.dirty.get(key) ?? this.states.peek(key))?.hitsPending ?? 0;
+  }
+
+  private apply(state: ScopeState, kind: QuotaKind, observed: Observed, context: EventContext): void {
+    const before = state.kinds[kind] ?? {};
+    state.kinds[kind] = observed.state;
+    for (const crossing of observed.crossings) this.emit(state.scope, kind, crossing, observed.state.soft ?? before.soft, context);
+    if (before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt) {
+      state.stateDirty = true;
+      this.dirty.set(state.scope.key, state);
+      this.write(state);
+    }
+  }
+
+  private emit(scope: Scope, kind: QuotaKind, crossing: Crossing, softRecord: KindState['soft'], context: EventContext): void {
+    this.options.notifier.emit({
+      type: crossing.type,
+      account: scope.account,
+      container: scope.container ?? null,
+      kind,
+      level: scope.level,
+      limit: crossing.limit,
+      soft_limit: scope.soft[kind] ?? null,
+      hard_limit: scope.limits[kind] ?? null,
+      usage: crossing.usage,
+      grace_expires: softRecord ? new Date(graceEndsAt(softRecord, this.graceMs)).toISOString() : null,
+      caller: context.caller ?? null,
+      request: context.request ?? null,
+    });
+  }
+
+  /** Grace periods that ended since the last look, with no request to notice: reported now. */
+  sweep(): void {
+    const now = this.now();
+    const due = (state: ScopeState) =>
+      Object.values(state.kinds).some((kind) => kind.soft !== undefined && !kind.soft.graceNotified && now >= graceEndsAt(kind.soft, this.graceMs));
+    for (const state of new Set([...this.states.values(), ...this.dirty.values()])) {
+      if (!due(state)) continue;
+      for (const kind of kindsOf(state.scope.type)) {
+        const used = state.lastUsage[kind];
+        const current = state.kinds[kind];
+        if (used === undefined || !current?.soft) continue;
+        const observed = observeUsage(current, used, { soft: state.scope.soft[kind], hard: state.scope.limits[kind] }, now, this.graceMs);
+        this.apply(state, kind, observed, {});
+      }
+    }
+  }
+
+  /** Writes a scope's state to Swift after the writes already queued for it. */
+  private write(state: ScopeState): Promise<void> {
+    state.writing = state.writing.then(() => this.writeNow(state));
+    return state.writing;
+  }
+
+  private async writeNow(state: ScopeState): Promise<void> {
+    const { scope } = state;
+    const hits = state.hitsPending;
+    const soft = state.stateDirty;
+    if (hits === 0 && !soft) return;
+    const headers: Record<string, string> = {};
+    if (soft) {
+      for (const kind of kindsOf(scope.type)) {
+        const { soft: record, hardHitAt } = state.kinds[kind] ?? {};
+        const soft = softSinceHeader(scope.type, kind);
+        if (record) headers[soft] = formatSoftRecord(record);
+        else headers[removeHeader(soft)] = 'x';
+        const hard = hardHitHeader(scope.type, kind);
+        if (hardHitAt !== undefined) headers[hard] = String(hardHitAt);
+        else headers[removeHeader(hard)] = 'x';
+      }
+    }
+    if (hits > 0) headers[hitsHeader(scope.type)] = String(state.hitsStored + hits);
+    state.stateDirty = false;
+    try {
+      const { status } = await this.options.swift.post(encodePath('v1', scope.account, scope.container), headers);
+      if (status === 404 || status === 410) {
+        this.forget(scope.key); // deleted meanwhile: its metadata went with it
+        return;
+      }
+      if (status >= 300) throw new Error(`Swift answered ${status}`);
+      state.hitsStored += hits;
+      state.hitsPending -= hits;
+      this.options.metrics.hitsPending.dec(hits);
+      if (state.hitsPending === 0 && !state.stateDirty) this.dirty.delete(scope.key);
+    } catch (error) {
+      state.stateDirty ||= soft; // tried again at the next flush
+      this.options.log.warn({ err: error, account: scope.account, container: scope.container }, 'cannot write quota state to Swift metadata; will retry');
+    }
+  }
+
+  /** Writes every pending hit counter and soft state. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.dirty.values()].map((state) => this.write(state)));
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    await this.flush();
+  }
+}

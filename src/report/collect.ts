@@ -1,0 +1,163 @@
+/**
+ * The usage report (`repquota` for Swift): for each account, its level and container count, and for each of
+ * its containers objects and bytes against soft and hard limits, grace state and refusal counts. Read from
+ * Swift as the service identity; the proxy's own state comes from the metadata it keeps there.
+ */
+import type { Config } from '../config/load.js';
+import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import { DEFAULT_LEVEL } from '../config/quota-levels.js';
+import type { SwiftClient } from '../swift/client.js';
+import { encodePath } from '../swift/path.js';
+import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+
+export interface GraceState {
+  /** `running`: over the soft limit within the grace period; `expired`: past it (growth is refused). */
+  readonly state: 'running' | 'expired';
+  readonly since: string;
+  readonly ends: string;
+  readonly remaining_seconds: number;
+}
+
+export interface Measure {
+  readonly used: number;
+  readonly soft: number | null;
+  readonly hard: number | null;
+  readonly grace: GraceState | null;
+}
+
+export interface ContainerReport {
+  readonly name: string;
+  readonly objects: Measure;
+  readonly bytes: Measure;
+  readonly hits: number;
+}
+
+export interface AccountReport {
+  readonly account: string;
+  readonly exists: boolean;
+  readonly level: string;
+  readonly containers: Measure;
+  /** Sums of the containers' own counts: Swift's account totals lag behind them (the container updater). */
+  readonly objects_used: number;
+  readonly bytes_used: number;
+  readonly hits: number;
+  readonly container_list: readonly ContainerReport[];
+}
+
+export interface UsageReport {
+  readonly generated: string;
+  readonly grace_period_seconds: number;
+  readonly accounts: readonly AccountReport[];
+}
+
+export interface ReportSource {
+  config: Config;
+  swift: SwiftClient;
+  /** Refusals counted in memory but not yet written to Swift (the running proxy's), by usage-book key. */
+  pendingHits?: (key: string) => number;
+  now?: number;
+}
+
+const LISTING_PAGE = 10_000;
+const HEAD_CONCURRENCY = 8;
+
+/** Every account named by a tempauth user, with the reseller prefix (AUTH_test), in config order. */
+export function configuredAccounts(config: Config): string[] {
+  return [...new Set(config.users.map((user) => `${config.resellerPrefix}${user.account}`))];
+}
+
+/** `test` or `AUTH_test` → `AUTH_test`. */
+export function accountName(config: Config, name: string): string {
+  return config.resellerPrefix !== '' && name.startsWith(config.resellerPrefix) ? name : `${config.resellerPrefix}${name}`;
+}
+
+function count(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+function measure(kind: QuotaKind, used: number, limits: Limits, soft: Limits, persisted: PersistedQuotaState, graceMs: number, now: number): Measure {
+  const softLimit = soft[kind];
+  const record = persisted.soft[kind];
+  let grace: GraceState | null = null;
+  if (record && softLimit !== undefined && used > softLimit) {
+    const ends = record.since + graceMs;
+    grace = {
+      state: now >= ends ? 'expired' : 'running',
+      since: new Date(record.since).toISOString(),
+      ends: new Date(ends).toISOString(),
+      remaining_seconds: Math.max(0, Math.round((ends - now) / 1000)),
+    };
+  }
+  return { used, soft: softLimit ?? null, hard: limits[kind] ?? null, grace };
+}
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+async function listContainers(swift: SwiftClient, account: string): Promise<{ headers: Record<string, string>; names: string[] } | undefined> {
+  const names: string[] = [];
+  let headers: Record<string, string> = {};
+  for (let marker = ''; ; ) {
+    const page = await swift.getJson<{ name: string }>(`${encodePath('v1', account)}?format=json&limit=${LISTING_PAGE}&marker=${encodeURIComponent(marker)}`);
+    if (!page) return undefined;
+    if (marker === '') headers = page.headers;
+    names.push(...page.items.map((item) => item.name));
+    if (page.items.length < LISTING_PAGE) return { headers, names };
+    marker = page.items[page.items.length - 1]!.name;
+  }
+}
+
+export async function accountReport(source: ReportSource, account: string): Promise<AccountReport> {
+  const { config, swift } = source;
+  const now = source.now ?? Date.now();
+  const graceMs = config.quota.gracePeriodSeconds * 1000;
+  const listing = await listContainers(swift, account);
+  const headers = listing?.headers ?? {};
+  const stored = headers['x-account-meta-quota']?.trim();
+  const level = stored && config.quota.levels.byLevel.has(stored) ? stored : DEFAULT_LEVEL;
+  const limits = config.quota.levels.byLevel.get(level)!;
+  const soft = config.quota.softLimits.get(level) ?? {};
+  const accountState = readPersistedState('account', headers);
+  const pending = (key: string) => source.pendingHits?.(key) ?? 0;
+
+  const containerList = await mapLimited(listing?.names ?? [], HEAD_CONCURRENCY, async (name): Promise<ContainerReport | undefined> => {
+    const { status, headers: h } = await swift.head(encodePath('v1', account, name), 'container');
+    if (status < 200 || status >= 300) return undefined; // deleted since the listing
+    const state = readPersistedState('container', h);
+    return {
+      name,
+      objects: measure('object_count', count(h['x-container-object-count']), limits, soft, state, graceMs, now),
+      bytes: measure('container_usage', count(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
+      hits: state.hits + pending(`c/${account}/${name}`),
+    };
+  });
+  const containers = containerList.filter((c): c is ContainerReport => c !== undefined);
+  return {
+    account,
+    exists: listing !== undefined,
+    level,
+    containers: measure('container_count', count(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
+    objects_used: containers.reduce((sum, c) => sum + c.objects.used, 0),
+    bytes_used: containers.reduce((sum, c) => sum + c.bytes.used, 0),
+    hits: accountState.hits + pending(`a/${account}`),
+    container_list: containers,
+  };
+}
+
+export async function collectReport(source: ReportSource, accounts: readonly string[]): Promise<UsageReport> {
+  const now = source.now ?? Date.now();
+  const reports: AccountReport[] = [];
+  for (const account of accounts) reports.push(await accountReport({ ...source, now }, account));
+  return { generated: new Date(now).toISOString(), grace_period_seconds: source.config.quota.gracePeriodSeconds, accounts: reports };
+}

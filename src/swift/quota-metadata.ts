@@ -1,0 +1,92 @@
+/**
+ * The Swift metadata the proxy keeps its own quota state in, so that it survives proxy restarts: when a soft
+ * limit was first exceeded (and whether the end of its grace period was announced), that a hard limit refused
+ * a write (so the next refusal is not announced again), and how many writes were refused. Plain user metadata (the proxy runs outside Swift's pipeline, so it cannot write sysmeta); the
+ * gate refuses any client request that sets or removes it unless the caller is a reseller admin.
+ *
+ *   X-Account-Meta-Quota-Proxy-Soft-Container-Count    <unix seconds>[ notified]
+ *   X-Account-Meta-Quota-Proxy-Hard-Container-Count    <usage when a write was refused>
+ *   X-Account-Meta-Quota-Proxy-Hits                    <refused writes to this account>
+ *   X-Container-Meta-Quota-Proxy-Soft-Object-Count     <unix seconds>[ notified]
+ *   X-Container-Meta-Quota-Proxy-Soft-Container-Usage  <unix seconds>[ notified]
+ *   X-Container-Meta-Quota-Proxy-Hard-Object-Count     <usage when a write was refused>
+ *   X-Container-Meta-Quota-Proxy-Hard-Container-Usage  <usage when a write was refused>
+ *   X-Container-Meta-Quota-Proxy-Hits                  <refused writes to this container>
+ *
+ * " notified" marks a soft state whose grace_expired event was sent, so a restart does not send it again.
+ */
+import type { QuotaKind } from '../config/quota-levels.js';
+
+export type ScopeType = 'account' | 'container';
+
+export const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
+export const CONTAINER_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
+
+export function kindsOf(scope: ScopeType): readonly QuotaKind[] {
+  return scope === 'account' ? ACCOUNT_KINDS : CONTAINER_KINDS;
+}
+
+const PROTECTED = /^x-(remove-)?(account|container)-meta-quota-proxy-/;
+
+/** Whether a header (in Swift's terms: lower case, `_` as `-`) sets or removes the proxy's own metadata. */
+export function isProtectedMetadataHeader(swiftName: string): boolean {
+  return PROTECTED.test(swiftName);
+}
+
+export function softSinceHeader(scope: ScopeType, kind: QuotaKind): string {
+  return `x-${scope}-meta-quota-proxy-soft-${kind.replaceAll('_', '-')}`;
+}
+
+export function hardHitHeader(scope: ScopeType, kind: QuotaKind): string {
+  return `x-${scope}-meta-quota-proxy-hard-${kind.replaceAll('_', '-')}`;
+}
+
+export function hitsHeader(scope: ScopeType): string {
+  return `x-${scope}-meta-quota-proxy-hits`;
+}
+
+export function removeHeader(name: string): string {
+  return name.replace(/^x-/, 'x-remove-');
+}
+
+export interface SoftRecord {
+  /** When usage first went over the soft limit, in milliseconds since the epoch (stored as seconds). */
+  readonly since: number;
+  /** The grace_expired event of this crossing was sent. */
+  readonly graceNotified: boolean;
+}
+
+export interface PersistedQuotaState {
+  readonly soft: Partial<Record<QuotaKind, SoftRecord>>;
+  /** Usage at which a hard limit refused a write, while that refusal episode lasts. */
+  readonly hardHits: Partial<Record<QuotaKind, number>>;
+  readonly hits: number;
+}
+
+export function formatSoftRecord(record: SoftRecord): string {
+  return `${Math.floor(record.since / 1000)}${record.graceNotified ? ' notified' : ''}`;
+}
+
+function parseSoftRecord(value: string | undefined): SoftRecord | undefined {
+  const match = /^\s*(\d+)(\s+notified)?\s*$/.exec(value ?? '');
+  return match ? { since: Number(match[1]) * 1000, graceNotified: match[2] !== undefined } : undefined;
+}
+
+/** The proxy's state as found in an account or container HEAD (lower-case header names). */
+export function readPersistedState(scope: ScopeType, headers: Readonly<Record<string, string>>): PersistedQuotaState {
+  const soft: Partial<Record<QuotaKind, SoftRecord>> = {};
+  const hardHits: Partial<Record<QuotaKind, number>> = {};
+  for (const kind of kindsOf(scope)) {
+    const record = parseSoftRecord(headers[softSinceHeader(scope, kind)]);
+    if (record) soft[kind] = record;
+    const hardHit = wholeNumber(headers[hardHitHeader(scope, kind)]);
+    if (hardHit !== undefined) hardHits[kind] = hardHit;
+  }
+  return { soft, hardHits, hits: wholeNumber(headers[hitsHeader(scope)]) ?? 0 };
+}
+
+function wholeNumber(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\s*\d+\s*$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

@@ -1,0 +1,178 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyBaseLogger } from 'fastify';
+import { ConfigError } from '../../src/config/errors.js';
+import type { NotifierConfig } from '../../src/config/load.js';
+import { DiskQueue } from '../../src/notify/disk-queue.js';
+import { createEvent, type QuotaEvent } from '../../src/notify/event.js';
+import { MemoryProvider } from '../../src/notify/memory-provider.js';
+import { loadProviderModule } from '../../src/notify/module-provider.js';
+import type { DeliveryOutcome } from '../../src/notify/provider.js';
+import { signature } from '../../src/notify/webhook.js';
+
+const noop = () => {};
+const silent = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => silent } as unknown as FastifyBaseLogger;
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/providers/${name}`, import.meta.url));
+
+function event(n: number): QuotaEvent {
+  return createEvent({
+    type: 'soft_limit_exceeded', account: 'AUTH_a', container: 'c', kind: 'object_count', level: 'default',
+    limit: 8, soft_limit: 8, hard_limit: 10, usage: 8 + n, grace_expires: null, caller: null, request: null,
+  });
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'sqp-queue-'));
+}
+
+describe('DiskQueue', () => {
+  test('first in, first out, and still there after reopening (a proxy restart)', async () => {
+    const dir = await tempDir();
+    try {
+      const queue = await DiskQueue.open(dir, 1024 * 1024);
+      for (const body of ['one', 'two', 'three']) assert.equal(await queue.push(body), true);
+      assert.equal(queue.depth, 3);
+      const first = await queue.peek();
+      assert.equal(first?.body, 'one');
+      await queue.remove(first!.name);
+
+      const reopened = await DiskQueue.open(dir, 1024 * 1024);
+      assert.equal(reopened.depth, 2);
+      assert.equal((await reopened.peek())?.body, 'two');
+      await reopened.push('four');
+      const order: string[] = [];
+      for (let next = await reopened.peek(); next; next = await reopened.peek()) {
+        order.push(next.body);
+        await reopened.remove(next.name);
+      }
+      assert.deepEqual(order, ['two', 'three', 'four'], 'new events go after the ones from before the restart');
+      assert.deepEqual(await readdir(dir), []);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+
+  test('a full queue refuses new events and keeps the old ones', async () => {
+    const dir = await tempDir();
+    try {
+      const queue = await DiskQueue.open(dir, 10);
+      assert.equal(await queue.push('12345678'), true);
+      assert.equal(await queue.push('123'), false);
+      assert.equal(queue.depth, 1);
+      assert.equal(queue.size, 8);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+
+  test('an event half written when the process died is discarded; other files are left alone', async () => {
+    const dir = await tempDir();
+    try {
+      await writeFile(path.join(dir, '0000000000000007.json'), 'seven');
+      await writeFile(path.join(dir, '0000000000000008.json.tmp'), 'half');
+      await writeFile(path.join(dir, 'README'), 'not an event');
+      const queue = await DiskQueue.open(dir, 1024);
+      assert.equal(queue.depth, 1);
+      await queue.push('nine');
+      assert.deepEqual((await readdir(dir)).sort(), ['0000000000000007.json', '0000000000000008.json', 'README']);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+});
+
+describe('MemoryProvider', () => {
+  const outcomes = () => {
+    const seen: DeliveryOutcome[] = [];
+    return { seen, report: (_provider: string, outcome: DeliveryOutcome) => void seen.push(outcome) };
+  };
+
+  test('delivers in order, never inside the emitting call', async () => {
+    const got: number[] = [];
+    const { seen, report } = outcomes();
+    const provider = new MemoryProvider({ name: 'p', timeoutMs: 1000, report, log: silent, send: (e) => void got.push(e.usage) });
+    for (let i = 1; i <= 3; i++) provider.enqueue(event(i));
+    assert.deepEqual(got, [], 'enqueue returns before any send');
+    await provider.close();
+    assert.deepEqual(got, [9, 10, 11]);
+    assert.deepEqual(seen, ['queued', 'queued', 'queued', 'ok', 'ok', 'ok']);
+  });
+
+  test('a send that throws or never settles is counted as failed, and the next event still goes out', async () => {
+    const got: number[] = [];
+    const { seen, report } = outcomes();
+    const provider = new MemoryProvider({
+      name: 'p',
+      timeoutMs: 100,
+      report,
+      log: silent,
+      send: (e) => {
+        if (e.usage === 9) throw new Error('boom');
+        if (e.usage === 10) return new Promise(() => {});
+        got.push(e.usage);
+        return undefined;
+      },
+    });
+    for (let i = 1; i <= 3; i++) provider.enqueue(event(i));
+    for (const deadline = Date.now() + 5000; got.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    await provider.close();
+    assert.deepEqual(got, [11]);
+    assert.deepEqual(seen.filter((o) => o !== 'queued'), ['failed', 'failed', 'ok']);
+  });
+});
+
+describe('loadProviderModule', () => {
+  const config = (file: string): Extract<NotifierConfig, { type: 'module' }> => ({
+    name: 'mine',
+    type: 'module',
+    timeoutSeconds: 1,
+    modulePath: file,
+    place: { file: 'proxy.conf', line: 42, section: 'notify:mine', key: 'module' },
+    options: { channel: '#quota' },
+  });
+
+  test('a default export object with send(event)', async () => {
+    const loaded = await loadProviderModule(config(fixture('object-provider.mjs')));
+    const module = (await import(fixture('object-provider.mjs'))) as { received: QuotaEvent[] };
+    const sent = event(1);
+    await loaded.send(sent);
+    assert.deepEqual(module.received.at(-1), sent);
+  });
+
+  test('a default export class with send(event) is built once with the section\'s other settings', async () => {
+    const loaded = await loadProviderModule(config(fixture('class-provider.mjs')));
+    const { default: ListProvider } = (await import(fixture('class-provider.mjs'))) as { default: { instances: Array<{ options: unknown; events: unknown[] }> } };
+    const instance = ListProvider.instances.at(-1)!;
+    assert.deepEqual(instance.options, { channel: '#quota' });
+    await loaded.send(event(2));
+    assert.equal(instance.events.length, 1);
+  });
+
+  const failures: Array<[string, RegExp]> = [
+    ['missing.mjs', /does not exist/],
+    ['no-default.mjs', /has no default export/],
+    ['no-send.mjs', /has no send\(event\) method/],
+    ['broken.mjs', /cannot be loaded/],
+  ];
+  for (const [file, reason] of failures) {
+    test(`${file}: a clear start-up error at the module line`, async () => {
+      await assert.rejects(loadProviderModule(config(fixture(file))), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^proxy\.conf:42: \[notify:mine\] module: provider module|^proxy\.conf:42: \[notify:mine\] module: the default export/);
+        assert.match(error.message, reason);
+        return true;
+      });
+    });
+  }
+});
+
+describe('webhook signature', () => {
+  test('HMAC-SHA256 of the body with the shared secret, as sha256=<hex>', () => {
+    // Known answer: echo -n '{"a":1}' | openssl dgst -sha256 -hmac s3cret
+    assert.equal(signature('s3cret', '{"a":1}'), 'sha256=5910e62016ef5034272c926c27071992a465c2335cecf41851bda071577f4f6d');
+  });
+});
