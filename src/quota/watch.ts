@@ -255,15 +255,26 @@ export class QuotaWatch {
         this.forget(scope.key); // deleted meanwhile: its metadata went with it
         return;
       }
+      if (status === 400) {
+        // Swift refuses metadata past its per-account/container limits (count or size of metadata): retrying
+        // cannot help, so this batch is given up rather than retried forever.
+        this.options.log.error({ account: scope.account, container: scope.container, status }, 'Swift refused the quota state metadata (metadata limits?); dropped');
+        this.markWritten(state, hits);
+        return;
+      }
       if (status >= 300) throw new Error(`Swift answered ${status}`);
       state.hitsStored += hits;
-      state.hitsPending -= hits;
-      this.options.metrics.hitsPending.dec(hits);
-      if (state.hitsPending === 0 && !state.stateDirty) this.dirty.delete(scope.key);
+      this.markWritten(state, hits);
     } catch (error) {
       state.stateDirty ||= soft; // tried again at the next flush
       this.options.log.warn({ err: error, account: scope.account, container: scope.container }, 'cannot write quota state to Swift metadata; will retry');
     }
+  }
+
+  private markWritten(state: ScopeState, hits: number): void {
+    state.hitsPending -= hits;
+    this.options.metrics.hitsPending.dec(hits);
+    if (state.hitsPending === 0 && !state.stateDirty) this.dirty.delete(state.scope.key);
   }
 
   /** Writes every pending hit counter and soft state. */

@@ -136,6 +136,47 @@ describe('command line', () => {
     }
   });
 
+  test('[notify:<name>] type = stdout prints one JSON line per event; a provider module that cannot load stops start-up', async () => {
+    const bad = join(dir, 'bad-module.conf');
+    await writeFile(bad, proxyConfigText({ upstream: swift, extraSections: ['[notify:mine]', 'type = module', 'module = ./missing-provider.mjs'] }));
+    const failed = await run(process.execPath, [...MAIN, '--config', bad]).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((failed as { code: number }).code, 2);
+    assert.match((failed as { stderr: string }).stderr, /bad-module\.conf:\d+: \[notify:mine\] module: provider module \S*missing-provider\.mjs does not exist/);
+
+    const file = join(dir, 'stdout.conf');
+    await writeFile(
+      file,
+      proxyConfigText({
+        upstream: swift,
+        port: 0,
+        quota: { object_count: { default: 3 } },
+        extraQuotaLines: ['soft_quota = {"object_count": {"default": 1}}'],
+        extraSections: ['[notify:out]', 'type = stdout'],
+      }),
+    );
+    const started = await startCli(['--config', file]);
+    try {
+      const user = await login(started.url, 'qa2:admin', 'qa2pass');
+      const container = `${accountUrl(started.url, 'qa2')}/events`;
+      assert.equal((await call('PUT', container, { 'x-auth-token': user.token })).status, 201);
+      for (const name of ['one', 'two', 'three']) assert.equal((await call('PUT', `${container}/${name}`, { 'x-auth-token': user.token }, 'x')).status, 201);
+      const events = () =>
+        started
+          .output()
+          .split('\n')
+          .filter((line) => line.startsWith('{"id":'))
+          .map((line) => JSON.parse(line) as { type: string; account: string; container: string; usage: number; caller: string });
+      for (const deadline = Date.now() + 10_000; events().length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(
+        events().map((e) => [e.type, e.account, e.container, e.usage, e.caller]),
+        [['soft_limit_exceeded', 'AUTH_qa2', 'events', 2, 'qa2:admin']],
+      );
+    } finally {
+      started.child.kill('SIGTERM');
+      await exitOf(started.child);
+    }
+  });
+
   test('the built command runs as `npx swift-quota-proxy` after `npm run build`', async () => {
     await run('npm', ['run', 'build'], { timeout: 120_000 });
     const help = await run('npx', ['--no-install', 'swift-quota-proxy', '--help']);

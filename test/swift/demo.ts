@@ -21,7 +21,15 @@ const port = Number(process.env.DEMO_PORT ?? 8081);
 const swift = await startSwift({ log: (line) => console.log(line) });
 const dir = await mkdtemp(join(tmpdir(), 'swift-quota-proxy-demo-'));
 const configFile = join(dir, 'proxy-server.conf');
-await writeFile(configFile, proxyConfigText({ upstream: swift.url, port, quota: DEMO_LEVELS }).replace('log_level = warn', 'log_level = info'));
+// Soft limits at 80 % of every hard limit, and quota events printed as JSON lines with the log.
+const config = proxyConfigText({
+  upstream: swift.url,
+  port,
+  quota: DEMO_LEVELS,
+  extraQuotaLines: ['soft_ratio = 0.8'],
+  extraSections: ['[notify:log]', 'type = stdout'],
+});
+await writeFile(configFile, config.replace('log_level = warn', 'log_level = info'));
 
 const proxy = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] });
 
@@ -43,7 +51,8 @@ console.log(`
 Swift (direct):           ${swift.url}
 swift-quota-proxy:        ${url}   (metrics: ${url}/metrics)
 config:                   ${configFile}
-levels: default = 5 containers, 20 objects per container; L1 and L2 as in the StackLab article
+levels: default = 5 containers, 20 objects per container; L1 and L2 as in the StackLab article;
+        soft limits at 80 % of each (quota events are printed here as JSON lines)
 
 Try it (users: test:tester/testing, reseller:reseller/reseller, qa1:admin/qa1pass ...):
   swift -A ${url}/auth/v1.0 -U test:tester -K testing stat
@@ -51,5 +60,7 @@ Try it (users: test:tester/testing, reseller:reseller/reseller, qa1:admin/qa1pas
   curl -i ${url}/auth/v1.0 -H 'X-Storage-User: reseller:reseller' -H 'X-Storage-Pass: reseller'
   curl -i -X POST ${url}/v1/AUTH_test -H 'X-Auth-Token: <reseller token>' -H 'X-Account-Meta-Quota: L1'
   curl -s ${url}/metrics | grep swift_quota_proxy_quota
+  curl -s ${url}/quota/report?format=text -H 'X-Auth-Token: <token>'
+  node --import tsx src/main.ts report --config ${configFile}
 
 Ctrl-C stops the proxy and Swift.`);
