@@ -47,6 +47,8 @@ declare module 'fastify' {
 }
 
 const OBJECT_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
+/** How many times a refusal resting on writes that finished during a live read is decided again. */
+const LIVE_RECHECKS = 3;
 const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 
 export const accountKey = (account: string) => `a/${account}`;
@@ -285,7 +287,8 @@ export class QuotaGate {
     let snapshot = this.config.quota.preciseMode ? await this.book.read(key, this.firstReadNotBefore()) : cachedAccount;
     let decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
     if (this.needsLiveRead(decision, key, snapshot, limits, ACCOUNT_KINDS, add)) {
-      snapshot = await this.book.read(key, this.book.now() + 1);
+      const decide = (live: Snapshot) => decideContainerCreate(limits, level, this.book.projected(key, live), this.watch.expiredSoftLimits(scope, this.book.projected(key, live)));
+      snapshot = await this.liveSnapshot(key, decide);
       decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
     }
     if (!decision.allow) {
@@ -328,6 +331,21 @@ export class QuotaGate {
     return isNearLimit(limits, kinds, this.book.projected(key, snapshot), add, this.config.quota.nearLimitRatio);
   }
 
+  /**
+   * Live usage to decide on: a read sent now. Writes that finish while that read is under way may or may not be
+   * in it and are counted on top, so a refusal that rests on them is tried again on a read sent after them (a
+   * few times at most: under a steady stream of finishing writes the last answer stands). Returns the
+   * snapshot, not the decision: the caller decides again and reserves in the tick it resumes in, as a decision
+   * carried across this function's own return would be stale by the reservations made meanwhile.
+   */
+  private async liveSnapshot(key: string, decide: (snapshot: Snapshot) => Decision): Promise<Snapshot> {
+    let snapshot = await this.book.read(key, this.book.now() + 1);
+    for (let again = 0; again < LIVE_RECHECKS && !decide(snapshot).allow && this.book.hasWritesSince(key, snapshot); again++) {
+      snapshot = await this.book.read(key, this.book.now() + 1);
+    }
+    return snapshot;
+  }
+
   private async sourceSize(source: ObjectRef, query: string | undefined, request: FastifyRequest): Promise<number | undefined> {
     // The caller's own token: a caller who may not read the source learns nothing from us, and Swift
     // gives it the same answer it would give without the proxy.
@@ -357,7 +375,8 @@ export class QuotaGate {
     let expired = this.watchAtCheck(scope, snapshot, request);
     let decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
     if (this.needsLiveRead(decision, key, snapshot, limits, OBJECT_KINDS, add)) {
-      snapshot = await this.book.read(key, this.book.now() + 1);
+      const decide = (live: Snapshot) => decideObjectWrite(limits, level, this.book.projected(key, live), add, this.watch.expiredSoftLimits(scope, this.book.projected(key, live)));
+      snapshot = await this.liveSnapshot(key, decide);
       expired = this.watchAtCheck(scope, snapshot, request);
       decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
     }
@@ -412,7 +431,7 @@ export class QuotaGate {
       let snapshot = await this.book.read(key);
       let decision = fits(snapshot, bytes);
       if (!decision.allow) {
-        snapshot = await this.book.read(key, this.book.now() + 1);
+        snapshot = await this.liveSnapshot(key, (live) => fits(live, bytes));
         decision = fits(snapshot, bytes);
       }
       if (!decision.allow && !replacedChecked) {

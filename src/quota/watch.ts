@@ -22,6 +22,7 @@ import {
   hardHitHeader,
   hitsHeader,
   kindsOf,
+  readPersistedState,
   removeHeader,
   softSinceHeader,
   type PersistedQuotaState,
@@ -51,8 +52,7 @@ interface ScopeState {
   scope: Scope;
   kinds: Partial<Record<QuotaKind, KindState>>;
   lastUsage: Partial<Record<QuotaKind, number>>;
-  /** The hit counter as stored in Swift, and refusals counted since. */
-  hitsStored: number;
+  /** Refusals counted and not yet added to the counter in Swift. */
   hitsPending: number;
   /** The soft or hard-hit state changed and is not in Swift yet. */
   stateDirty: boolean;
@@ -102,7 +102,7 @@ export class QuotaWatch {
         const hardHitAt = persisted?.hardHits[kind];
         kinds[kind] = { ...(soft ? { soft } : {}), ...(hardHitAt !== undefined ? { hardHitAt } : {}) };
       }
-      state = { scope, kinds, lastUsage: {}, hitsStored: persisted?.hits ?? 0, hitsPending: 0, stateDirty: false, writing: Promise.resolve() };
+      state = { scope, kinds, lastUsage: {}, hitsPending: 0, stateDirty: false, writing: Promise.resolve() };
       this.states.set(scope.key, state);
     }
     state.scope = scope; // the level may have changed
@@ -233,10 +233,11 @@ export class QuotaWatch {
   private async writeNow(state: ScopeState): Promise<void> {
     const { scope } = state;
     const hits = state.hitsPending;
-    const soft = state.stateDirty;
-    if (hits === 0 && !soft) return;
+    const stateChanged = state.stateDirty;
+    if (hits === 0 && !stateChanged) return;
+    const path = encodePath('v1', scope.account, scope.container);
     const headers: Record<string, string> = {};
-    if (soft) {
+    if (stateChanged) {
       for (const kind of kindsOf(scope.type)) {
         const { soft: record, hardHitAt } = state.kinds[kind] ?? {};
         const soft = softSinceHeader(scope.type, kind);
@@ -247,14 +248,18 @@ export class QuotaWatch {
         else headers[removeHeader(hard)] = 'x';
       }
     }
-    if (hits > 0) headers[hitsHeader(scope.type)] = String(state.hitsStored + hits);
     state.stateDirty = false;
     try {
-      const { status } = await this.options.swift.post(encodePath('v1', scope.account, scope.container), headers);
-      if (status === 404 || status === 410) {
-        this.forget(scope.key); // deleted meanwhile: its metadata went with it
-        return;
+      if (hits > 0) {
+        // Added to the counter as Swift has it now, not as it was when this proxy first read it: other proxies
+        // (or a reseller resetting it) may have written it since.
+        const current = await this.options.swift.head(path, scope.type);
+        if (current.status === 404 || current.status === 410) return this.forget(scope.key);
+        if (current.status >= 300) throw new Error(`Swift answered ${current.status} to reading the counter`);
+        headers[hitsHeader(scope.type)] = String(readPersistedState(scope.type, current.headers).hits + hits);
       }
+      const { status } = await this.options.swift.post(path, headers);
+      if (status === 404 || status === 410) return this.forget(scope.key); // deleted: its metadata went with it
       if (status === 400) {
         // Swift refuses metadata past its per-account/container limits (count or size of metadata): retrying
         // cannot help, so this batch is given up rather than retried forever.
@@ -263,10 +268,9 @@ export class QuotaWatch {
         return;
       }
       if (status >= 300) throw new Error(`Swift answered ${status}`);
-      state.hitsStored += hits;
       this.markWritten(state, hits);
     } catch (error) {
-      state.stateDirty ||= soft; // tried again at the next flush
+      state.stateDirty ||= stateChanged; // tried again at the next flush
       this.options.log.warn({ err: error, account: scope.account, container: scope.container }, 'cannot write quota state to Swift metadata; will retry');
     }
   }
