@@ -181,6 +181,23 @@ for (const mode of MODES) {
       assert.equal((await containerUsage(account, 'race')).objects, 10);
     });
 
+    test('races at the limit, repeated: 40 concurrent PUTs admit exactly 10, and 8 + 2 concurrent both pass, every round', async () => {
+      // Timing-dependent races (a read under way while writes finish) show only sometimes: repeat them.
+      const account = mode.accounts.count10;
+      for (let round = 0; round < 8; round++) {
+        const container = `rounds${round}`;
+        await makeContainer(account, container);
+        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => call('PUT', viaProxy(account, `/${container}/o${i}`), auth(account), 'x')));
+        assert.equal(answers.filter((a) => a.status === 201).length, 10, `round ${round}: ${answers.map((a) => a.status).join(' ')}`);
+
+        const pair = `pair${round}`;
+        await makeContainer(account, pair);
+        for (let i = 0; i < 8; i++) assert.equal((await call('PUT', viaProxy(account, `/${pair}/o${i}`), auth(account), 'x')).status, 201);
+        const last = await Promise.all([call('PUT', viaProxy(account, `/${pair}/a`), auth(account), 'x'), call('PUT', viaProxy(account, `/${pair}/b`), auth(account), 'x')]);
+        assert.deepEqual(last.map((a) => a.status), [201, 201], `round ${round}: 8 + 2 reach the limit of 10 exactly`);
+      }
+    });
+
     test('40 concurrent 1000-byte PUTs into a container with container_usage 10000: exactly 10 accepted', async () => {
       const account = mode.accounts.bytes10k;
       await makeContainer(account, 'race');
