@@ -27,7 +27,6 @@ export interface ProxyApp {
   app: FastifyInstance;
   metrics: Metrics;
   gate: QuotaGate;
-  notifier: Notifier;
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
@@ -122,7 +121,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     });
   });
 
-  return { app, metrics, gate, notifier };
+  return { app, metrics, gate };
 }
 
 /** A tempauth login answered through the proxy: remember whose token it is, for quota events. */

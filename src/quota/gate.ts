@@ -47,9 +47,9 @@ declare module 'fastify' {
 }
 
 const OBJECT_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
+const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 /** How many times a refusal resting on writes that finished during a live read is decided again. */
 const LIVE_RECHECKS = 3;
-const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 
 export const accountKey = (account: string) => `a/${account}`;
 export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
