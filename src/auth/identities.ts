@@ -3,10 +3,17 @@
  * the proxy (`GET /auth/v1.0` with X-Auth-User), and the answer carries the token. Remembered until the token
  * expires, so quota events can name the caller; a token obtained elsewhere stays anonymous.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { LRUCache } from 'lru-cache';
 
 const MAX_TOKENS = 100_000;
 const AUTH_PATHS = new Set(['/auth/v1.0', '/auth/v1.0/', '/v1.0', '/v1.0/', '/auth/v1', '/auth/v1/']);
+
+/** The token a request carries (Swift takes X-Auth-Token, or X-Storage-Token as its older name). */
+export function requestToken(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers['x-auth-token'] ?? headers['x-storage-token'];
+  return Array.isArray(value) ? value[0] : value;
+}
 
 export function isLoginPath(path: string): boolean {
   const end = path.indexOf('?');

@@ -4,7 +4,8 @@
  * account of the tempauth config (or `?account=`); any other token sees the accounts it may read, as Swift
  * decides (a HEAD of the account with that token).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { requestToken } from '../auth/identities.js';
 import type { Config } from '../config/load.js';
 import type { QuotaGate } from '../quota/gate.js';
 import { accountName, collectReport, configuredAccounts } from '../report/collect.js';
@@ -18,11 +19,6 @@ export interface ReportRouteOptions {
   gate: QuotaGate;
 }
 
-function tokenOf(request: FastifyRequest): string | undefined {
-  const value = request.headers['x-auth-token'] ?? request.headers['x-storage-token'];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 export async function reportRoute(app: FastifyInstance, { config, swift, gate }: ReportRouteOptions): Promise<void> {
   /** Accounts (of those asked about) the token may read, as Swift answers a HEAD with it. */
   const readable = async (token: string, accounts: string[]) => {
@@ -31,7 +27,7 @@ export async function reportRoute(app: FastifyInstance, { config, swift, gate }:
   };
 
   app.get<{ Querystring: { account?: string; format?: string } }>(config.reportPath, async (request, reply) => {
-    const token = tokenOf(request);
+    const token = requestToken(request.headers);
     reply.header('cache-control', 'no-store');
     if (!token) return reply.code(401).type('text/plain').send('Unauthorized: send X-Auth-Token.\n');
     const format = request.query.format ?? 'json';

@@ -9,16 +9,16 @@ import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-leve
 import type { Metrics } from '../metrics.js';
 import { ResellerCheck } from '../auth/reseller.js';
 import { BadPathError, encodePath, parseSwiftPath } from '../swift/path.js';
-import { UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
-import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
+import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
+import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type Usage } from './decide.js';
 import { requestIntent, type Intent, type ObjectRef } from './intent.js';
-import { UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
+import { accountKey, containerKey, scopeKey, UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
 import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
 import { rawTarget } from '../server.js';
 import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
-import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
-import type { TokenIdentities } from '../auth/identities.js';
-import type { EventContext, QuotaWatch, Scope } from './watch.js';
+import { ACCOUNT_KINDS, CONTAINER_KINDS, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+import { requestToken, type TokenIdentities } from '../auth/identities.js';
+import type { ContextSource, EventContext, QuotaWatch, Scope } from './watch.js';
 
 type Denied = Extract<Decision, { allow: false }>;
 
@@ -46,23 +46,10 @@ declare module 'fastify' {
   }
 }
 
-const OBJECT_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
-const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 /** How many times a refusal resting on writes that finished during a live read is decided again. */
 const LIVE_RECHECKS = 3;
 
-export const accountKey = (account: string) => `a/${account}`;
-export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
-
-function parseCount(value: string | undefined): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n >= 0 ? n : 0;
-}
-
-function callerToken(request: FastifyRequest): string | undefined {
-  const value = request.headers['x-auth-token'] ?? request.headers['x-storage-token'];
-  return Array.isArray(value) ? value[0] : value;
-}
+const callerToken = (request: FastifyRequest) => requestToken(request.headers);
 
 export interface QuotaGateOptions {
   config: Config;
@@ -124,16 +111,16 @@ export class QuotaGate {
       const level = headers['x-account-meta-quota']?.trim();
       return {
         exists: true,
-        count: parseCount(headers['x-account-container-count']),
-        bytes: parseCount(headers['x-account-bytes-used']),
+        count: countHeader(headers['x-account-container-count']),
+        bytes: countHeader(headers['x-account-bytes-used']),
         persisted: readPersistedState('account', headers),
         ...(level ? { level } : {}),
       };
     }
     return {
       exists: true,
-      count: parseCount(headers['x-container-object-count']),
-      bytes: parseCount(headers['x-container-bytes-used']),
+      count: countHeader(headers['x-container-object-count']),
+      bytes: countHeader(headers['x-container-bytes-used']),
       persisted: readPersistedState('container', headers),
     };
   }
@@ -146,7 +133,7 @@ export class QuotaGate {
   }
 
   private scope(account: string, container: string | undefined, level: { level: string; limits: Limits; soft: Limits }): Scope {
-    const key = container === undefined ? accountKey(account) : containerKey(account, container);
+    const key = scopeKey(account, container);
     return {
       key,
       type: container === undefined ? 'account' : 'container',
@@ -170,12 +157,11 @@ export class QuotaGate {
   }
 
   /**
-   * Brings the watch up to date with usage at a check (so crossings missed by this proxy are noticed), and
-   * returns the soft limits whose grace period is over.
+   * Brings the watch up to date with usage at a check, so that crossings this proxy did not cause (other
+   * clients, deletes elsewhere) are noticed, and an expired grace period is known before deciding.
    */
-  private watchAtCheck(scope: Scope, snapshot: Snapshot, request: FastifyRequest) {
-    this.watch.observe(scope, snapshot.persisted, this.book.settled(scope.key) ?? snapshot, this.eventContext(request));
-    return this.watch.expiredSoftLimits(scope, this.book.projected(scope.key, snapshot));
+  private watchAtCheck(scope: Scope, snapshot: Snapshot, request: FastifyRequest): void {
+    this.watch.observe(scope, snapshot.persisted, this.book.settled(scope.key) ?? snapshot, () => this.eventContext(request));
   }
 
   private limitsFor(account: string, stored: string | undefined): { level: string; limits: Limits } {
@@ -237,7 +223,7 @@ export class QuotaGate {
         }
         if (intent.then.type !== 'pass') await this.admitIntent(intent.then, request, reply);
         if (reply.sent) return;
-        const key = intent.container === undefined ? accountKey(intent.account) : containerKey(intent.account, intent.container);
+        const key = scopeKey(intent.account, intent.container);
         request.quota = { ...request.quota, invalidates: [...(request.quota?.invalidates ?? []), key], forgets: [key] };
         return;
       }
@@ -283,21 +269,26 @@ export class QuotaGate {
     const key = accountKey(account);
     const scope = this.scope(account, undefined, levelInfo);
     const add: Usage = { count: 1, bytes: 0 };
+    const decide = (on: Snapshot): Decision => {
+      const used = this.book.projected(key, on);
+      return decideContainerCreate(limits, level, used, this.watch.expiredSoftLimits(scope, used));
+    };
 
     let snapshot = this.config.quota.preciseMode ? await this.book.read(key, this.firstReadNotBefore()) : cachedAccount;
-    let decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
+    this.watchAtCheck(scope, snapshot, request);
+    let decision = decide(snapshot);
     if (this.needsLiveRead(decision, key, snapshot, limits, ACCOUNT_KINDS, add)) {
-      const decide = (live: Snapshot) => decideContainerCreate(limits, level, this.book.projected(key, live), this.watch.expiredSoftLimits(scope, this.book.projected(key, live)));
       snapshot = await this.liveSnapshot(key, decide);
-      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watchAtCheck(scope, snapshot, request));
+      this.watchAtCheck(scope, snapshot, request);
+      decision = decide(snapshot);
     }
     if (!decision.allow) {
       // Re-PUT of an existing container is an update, not a new container (Swift answers it 202).
       const existing = await this.swift.head(encodePath('v1', account, container), 'container');
       if (existing.status >= 200 && existing.status < 300) return;
-      decision = decideContainerCreate(limits, level, this.book.projected(key, snapshot), this.watch.expiredSoftLimits(scope, this.book.projected(key, snapshot)));
+      decision = decide(snapshot);
       if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, this.eventContext(request));
+        this.watch.refused(scope, snapshot.persisted, decision, () => this.eventContext(request));
         return this.reject(reply, decision);
       }
     }
@@ -352,7 +343,7 @@ export class QuotaGate {
     const path = encodePath('v1', source.account, source.container, source.object) + (query ? `?${query}` : '');
     const { status, headers } = await this.swift.headAs(path, 'object', callerToken(request));
     if (status < 200 || status >= 300) return undefined;
-    return parseCount(headers['content-length']);
+    return countHeader(headers['content-length']);
   }
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -372,13 +363,16 @@ export class QuotaGate {
     if (!snapshot.exists) return; // Swift answers 404; nothing to hold.
 
     let add: Usage = { count: 1, bytes: size ?? 0 };
-    let expired = this.watchAtCheck(scope, snapshot, request);
-    let decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
-    if (this.needsLiveRead(decision, key, snapshot, limits, OBJECT_KINDS, add)) {
-      const decide = (live: Snapshot) => decideObjectWrite(limits, level, this.book.projected(key, live), add, this.watch.expiredSoftLimits(scope, this.book.projected(key, live)));
+    const decide = (on: Snapshot): Decision => {
+      const used = this.book.projected(key, on);
+      return decideObjectWrite(limits, level, used, add, this.watch.expiredSoftLimits(scope, used));
+    };
+    this.watchAtCheck(scope, snapshot, request);
+    let decision = decide(snapshot);
+    if (this.needsLiveRead(decision, key, snapshot, limits, CONTAINER_KINDS, add)) {
       snapshot = await this.liveSnapshot(key, decide);
-      expired = this.watchAtCheck(scope, snapshot, request);
-      decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
+      this.watchAtCheck(scope, snapshot, request);
+      decision = decide(snapshot);
     }
     let replaced: Usage | undefined;
     if (!decision.allow) {
@@ -386,13 +380,12 @@ export class QuotaGate {
       replaced = await this.existingObject(account, container, object);
       if (replaced) {
         add = { count: 1 - replaced.count, bytes: (size ?? 0) - replaced.bytes };
-        expired = this.watch.expiredSoftLimits(scope, this.book.projected(key, snapshot));
-        decision = decideObjectWrite(limits, level, this.book.projected(key, snapshot), add, expired);
+        decision = decide(snapshot);
       }
     }
     if (!decision.allow) {
       const accountScope = { scope: this.scope(account, undefined, levelInfo), persisted: levelInfo.snapshot.persisted };
-      this.watch.refused(scope, snapshot.persisted, decision, this.eventContext(request), [accountScope]);
+      this.watch.refused(scope, snapshot.persisted, decision, () => this.eventContext(request), [accountScope]);
       return this.reject(reply, decision);
     }
 
@@ -400,32 +393,25 @@ export class QuotaGate {
     const reservation = this.hold(request, reply, key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
     request.quota = { reservation, watched: { scope, persisted: snapshot.persisted } };
     request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, intent.target, limits, level, replaced, expired);
+    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, scope, intent.target.object, replaced);
   }
 
   private async existingObject(account: string, container: string, object: string): Promise<Usage | undefined> {
     const { status, headers } = await this.swift.head(`${encodePath('v1', account, container, object)}?multipart-manifest=get`, 'object');
     if (status < 200 || status >= 300) return undefined;
-    return { count: 1, bytes: parseCount(headers['content-length']) };
+    return { count: 1, bytes: countHeader(headers['content-length']) };
   }
 
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
-  private limitChunkedUpload(
-    request: FastifyRequest,
-    reservation: Reservation,
-    target: ObjectRef,
-    limits: Limits,
-    level: string,
-    replaced: Usage | undefined,
-    expired: ExpiredSoftLimits,
-  ): void {
-    const key = containerKey(target.account, target.container);
+  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, scope: Scope, object: string, replaced: Usage | undefined): void {
+    const { key, limits, level } = scope;
     let replacedChecked = replaced !== undefined;
     let credit = replaced?.bytes ?? 0;
     const fits = (snapshot: Snapshot, bytes: number): Decision => {
       // The reservation already holds this upload's bytes so far; only the new chunk is added.
-      const used = this.book.projected(key, snapshot);
-      return decideObjectWrite(limits, level, { count: used.count, bytes: used.bytes - credit }, { count: 0, bytes: bytes }, expired);
+      const projected = this.book.projected(key, snapshot);
+      const used = { count: projected.count, bytes: projected.bytes - credit };
+      return decideObjectWrite(limits, level, used, { count: 0, bytes: bytes }, this.watch.expiredSoftLimits(scope, used));
     };
     const limiter = createUploadLimiter<Denied>(async (bytes) => {
       let snapshot = await this.book.read(key);
@@ -436,7 +422,7 @@ export class QuotaGate {
       }
       if (!decision.allow && !replacedChecked) {
         replacedChecked = true;
-        const existing = await this.existingObject(target.account, target.container, target.object);
+        const existing = await this.existingObject(scope.account, scope.container!, object);
         if (existing) {
           credit = existing.bytes;
           this.book.adjust(reservation, { count: -reservation.count, bytes: 0 }); // no new object after all
@@ -445,7 +431,7 @@ export class QuotaGate {
       }
       if (!decision.allow) {
         const state = request.quota?.watched;
-        if (state) this.watch.refused(state.scope, state.persisted, decision, this.eventContext(request));
+        if (state) this.watch.refused(state.scope, state.persisted, decision, () => this.eventContext(request));
         return decision;
       }
       this.book.adjust(reservation, { count: 0, bytes });
@@ -474,17 +460,17 @@ export class QuotaGate {
       // The write is in Swift's usage now: a soft limit it went past is reported by this request.
       const { scope, persisted } = state.watched;
       const usage = this.book.settled(scope.key);
-      if (usage) this.watch.observe(scope, persisted, usage, this.eventContext(request, transactionId));
+      if (usage) this.watch.observe(scope, persisted, usage, () => this.eventContext(request, transactionId));
     }
-    if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, this.eventContext(request, transactionId));
+    if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, () => this.eventContext(request, transactionId));
   }
 
   /**
    * Usage went down by an amount only Swift knows. If the scope is over a soft limit or had a write refused,
    * read its usage (in the background: the client has its answer) to report it being back below.
    */
-  private async afterDelete(account: string, container: string | undefined, context: EventContext): Promise<void> {
-    const key = container === undefined ? accountKey(account) : containerKey(account, container);
+  private async afterDelete(account: string, container: string | undefined, context: ContextSource): Promise<void> {
+    const key = scopeKey(account, container);
     if (!this.watch.isWatching(key)) return;
     try {
       const levelInfo = await this.levelOf(account);

@@ -63,6 +63,8 @@ export function observeUsage(state: KindState, usage: number, limits: SoftHard, 
     hardHitAt = undefined;
     if (limits.hard !== undefined) crossings.push({ type: 'back_below_hard', limit: limits.hard, usage });
   }
+  // Unchanged state is handed back as it was: the watch sees usage at every check.
+  if (soft === state.soft && hardHitAt === state.hardHitAt) return { state, crossings };
   return { state: withState(soft, hardHitAt), crossings };
 }
 

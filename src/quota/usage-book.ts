@@ -13,6 +13,11 @@ import { LRUCache } from 'lru-cache';
 import type { Usage } from './decide.js';
 import type { PersistedQuotaState } from '../swift/quota-metadata.js';
 
+/** Keys of the book: an account's usage (its containers) and a container's (objects and bytes). */
+export const accountKey = (account: string) => `a/${account}`;
+export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
+export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
+
 export interface Snapshot extends Usage {
   readonly exists: boolean;
   /** Account metadata the gate needs (the quota level), when the key is an account. */

@@ -48,6 +48,12 @@ export interface EventContext {
   readonly request?: EventRequest;
 }
 
+/** Asked for only when an event is emitted: checks that cross nothing build no context. */
+export type ContextSource = () => EventContext;
+
+const NO_CONTEXT: ContextSource = () => ({});
+const NONE_EXPIRED: ExpiredSoftLimits = Object.freeze({});
+
 interface ScopeState {
   scope: Scope;
   kinds: Partial<Record<QuotaKind, KindState>>;
@@ -67,6 +73,14 @@ export interface QuotaWatchOptions {
   metrics: Metrics;
   log: FastifyBaseLogger;
   now?: () => number;
+}
+
+function hasSoftLimit(scope: Scope): boolean {
+  return kindsOf(scope.type).some((kind) => scope.soft[kind] !== undefined);
+}
+
+function hasRecordedState(persisted: PersistedQuotaState | undefined): boolean {
+  return persisted !== undefined && (Object.keys(persisted.soft).length > 0 || Object.keys(persisted.hardHits).length > 0);
 }
 
 export function usageOfKind(kind: QuotaKind, usage: Usage): number {
@@ -126,7 +140,9 @@ export class QuotaWatch {
   }
 
   /** Usage seen: at a check (from Swift plus finished writes), after a write finished, or after a delete. */
-  observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: EventContext = {}): void {
+  observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: ContextSource = NO_CONTEXT): void {
+    // Most checks concern scopes with no soft limit and nothing recorded: nothing to track, nothing to keep.
+    if (!this.dirty.has(scope.key) && !this.states.has(scope.key) && !hasSoftLimit(scope) && !hasRecordedState(persisted)) return;
     const state = this.state(scope, persisted);
     const now = this.now();
     for (const kind of kindsOf(scope.type)) {
@@ -140,14 +156,14 @@ export class QuotaWatch {
   /** Soft limits whose grace period is over, for a check of `usage` (checks compare with them as with hard limits). */
   expiredSoftLimits(scope: Scope, usage: Usage): ExpiredSoftLimits {
     const state = this.dirty.get(scope.key) ?? this.states.peek(scope.key);
-    if (!state) return {};
+    if (!state) return NONE_EXPIRED;
     const now = this.now();
-    const expired: Partial<Record<QuotaKind, number>> = {};
+    let expired: Partial<Record<QuotaKind, number>> | undefined;
     for (const kind of kindsOf(scope.type)) {
       const soft = scope.soft[kind];
-      if (graceHasExpired(state.kinds[kind] ?? {}, usageOfKind(kind, usage), soft, now, this.graceMs)) expired[kind] = soft!;
+      if (graceHasExpired(state.kinds[kind] ?? {}, usageOfKind(kind, usage), soft, now, this.graceMs)) (expired ??= {})[kind] = soft!;
     }
-    return expired;
+    return expired ?? NONE_EXPIRED;
   }
 
   /**
@@ -159,7 +175,7 @@ export class QuotaWatch {
     scope: Scope,
     persisted: PersistedQuotaState | undefined,
     refusal: { kind: QuotaKind; limit: number; used: number; enforced: 'hard' | 'grace' },
-    context: EventContext,
+    context: ContextSource,
     alsoCounted: Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }> = [],
   ): void {
     const state = this.state(scope, persisted);
@@ -179,7 +195,7 @@ export class QuotaWatch {
     return (this.dirty.get(key) ?? this.states.peek(key))?.hitsPending ?? 0;
   }
 
-  private apply(state: ScopeState, kind: QuotaKind, observed: Observed, context: EventContext): void {
+  private apply(state: ScopeState, kind: QuotaKind, observed: Observed, context: ContextSource): void {
     const before = state.kinds[kind] ?? {};
     state.kinds[kind] = observed.state;
     for (const crossing of observed.crossings) this.emit(state.scope, kind, crossing, observed.state.soft ?? before.soft, context);
@@ -190,7 +206,8 @@ export class QuotaWatch {
     }
   }
 
-  private emit(scope: Scope, kind: QuotaKind, crossing: Crossing, softRecord: KindState['soft'], context: EventContext): void {
+  private emit(scope: Scope, kind: QuotaKind, crossing: Crossing, softRecord: KindState['soft'], source: ContextSource): void {
+    const context = source();
     this.options.notifier.emit({
       type: crossing.type,
       account: scope.account,
@@ -219,7 +236,7 @@ export class QuotaWatch {
         const current = state.kinds[kind];
         if (used === undefined || !current?.soft) continue;
         const observed = observeUsage(current, used, { soft: state.scope.soft[kind], hard: state.scope.limits[kind] }, now, this.graceMs);
-        this.apply(state, kind, observed, {});
+        this.apply(state, kind, observed, NO_CONTEXT);
       }
     }
   }

@@ -6,7 +6,8 @@
 import type { Config } from '../config/load.js';
 import type { Limits, QuotaKind } from '../config/quota-levels.js';
 import { DEFAULT_LEVEL } from '../config/quota-levels.js';
-import type { SwiftClient } from '../swift/client.js';
+import { countHeader, type SwiftClient } from '../swift/client.js';
+import { accountKey, containerKey } from '../quota/usage-book.js';
 import { encodePath } from '../swift/path.js';
 import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
 
@@ -71,11 +72,6 @@ export function accountName(config: Config, name: string): string {
   return config.resellerPrefix !== '' && name.startsWith(config.resellerPrefix) ? name : `${config.resellerPrefix}${name}`;
 }
 
-function count(value: string | undefined): number {
-  const n = Number(value);
-  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-}
-
 function measure(kind: QuotaKind, used: number, limits: Limits, soft: Limits, persisted: PersistedQuotaState, graceMs: number, now: number): Measure {
   const softLimit = soft[kind];
   const record = persisted.soft[kind];
@@ -137,9 +133,9 @@ export async function accountReport(source: ReportSource, account: string): Prom
     const state = readPersistedState('container', h);
     return {
       name,
-      objects: measure('object_count', count(h['x-container-object-count']), limits, soft, state, graceMs, now),
-      bytes: measure('container_usage', count(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
-      hits: state.hits + pending(`c/${account}/${name}`),
+      objects: measure('object_count', countHeader(h['x-container-object-count']), limits, soft, state, graceMs, now),
+      bytes: measure('container_usage', countHeader(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
+      hits: state.hits + pending(containerKey(account, name)),
     };
   });
   const containers = containerList.filter((c): c is ContainerReport => c !== undefined);
@@ -147,10 +143,10 @@ export async function accountReport(source: ReportSource, account: string): Prom
     account,
     exists: listing !== undefined,
     level,
-    containers: measure('container_count', count(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
+    containers: measure('container_count', countHeader(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
     objects_used: containers.reduce((sum, c) => sum + c.objects.used, 0),
     bytes_used: containers.reduce((sum, c) => sum + c.bytes.used, 0),
-    hits: accountState.hits + pending(`a/${account}`),
+    hits: accountState.hits + pending(accountKey(account)),
     container_list: containers,
   };
 }

@@ -19,6 +19,12 @@ export class UpstreamUnavailableError extends Error {
 }
 
 export const LOOKUP_TIMEOUT_MS = 10_000;
+
+/** A count or size header of Swift's (X-Container-Object-Count, Content-Length, ...); 0 when absent or bad. */
+export function countHeader(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
 // Renew the service token this long before Swift says it expires.
 const TOKEN_RENEW_MARGIN_MS = 60_000;
 
