@@ -18,6 +18,7 @@ import { TokenIdentities, isLoginPath } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
 import { QuotaWatch } from './quota/watch.js';
 import { reportRoute } from './http/report-route.js';
+import { CapabilitiesWatch } from './swift/capabilities.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -67,10 +68,15 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   const watch = new QuotaWatch({ quota: config.quota, swift, notifier, metrics, log: app.log });
   const identities = new TokenIdentities();
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities });
+  // What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request
+  // when Swift answers in time, assumed (conservatively) until then.
+  const capabilities = new CapabilitiesWatch(config.upstream, dispatcher, (error) => app.log.warn({ err: error }, 'cannot read Swift\'s /info; assuming every middleware that can write'));
+  await capabilities.refresh();
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current });
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {
+    capabilities.close();
     await watch.close();
     await notifier.close();
     await agent.close();
@@ -85,14 +91,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   await app.register(async (scope) => {
-    // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Setting the
-    // header aside before routing makes every body a pass-through stream; it is put back for Swift.
+    // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Without the
+    // header, routing makes every body a pass-through stream; Swift gets it from the raw headers (swift-view.ts).
     scope.addHook('onRequest', async (request) => {
-      const contentType = request.headers['content-type'];
-      if (contentType !== undefined) {
-        request.clientContentType = contentType;
-        delete request.headers['content-type'];
-      }
+      if (request.headers['content-type'] !== undefined) delete request.headers['content-type'];
     });
     await scope.register(forwardPlugin, {
       upstream: config.upstream,

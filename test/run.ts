@@ -20,7 +20,7 @@ function testFiles(folder: string): string[] {
 }
 
 // Node 20's runner finds no .ts files from a directory or a quoted glob: name every file.
-const files = [...testFiles('unit'), ...testFiles('integration')];
+const files = [...testFiles('unit'), ...testFiles('integration'), ...testFiles('adversarial')];
 const only = process.argv.slice(2);
 const selected = only.length > 0 ? files.filter((file) => only.some((pattern) => file.includes(pattern))) : files;
 

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedRequestHeaders } from './request-headers.js';
 import { WIRE } from './wire.js';
-import { rawTarget } from '../server.js';
+import { swiftView } from './swift-view.js';
 
 /**
  * Every method Node can parse goes to Swift, which answers those it does not implement (405) itself; COPY
@@ -41,8 +41,6 @@ export interface ForwardOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The client's Content-Type, set aside before Fastify's body parsing (see app.ts). */
-    clientContentType?: string;
     /** Swift's spelling of its response header names (see wire.ts). */
     upstreamHeaderNames?: Map<string, string>;
   }
@@ -108,20 +106,18 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
     preRewrite: () => '/',
     undici: options.dispatcher as never,
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) => ({
-        ...forwardedRequestHeaders(headers, {
-          contentType: request.clientContentType,
-          clientHost: request.raw.headers.host,
-          remoteAddress: request.raw.socket.remoteAddress,
-          upstreamHost: upstream.host,
-        }),
-        [WIRE]: {
-          target: rawTarget(request.raw as IncomingMessage),
-          onHeaderNames: (names: Map<string, string>) => {
-            request.upstreamHeaderNames = names;
+      rewriteRequestHeaders: (request) => {
+        const view = swiftView(request.raw as IncomingMessage);
+        return {
+          ...forwardedRequestHeaders(view.headers, view.upstream, { remoteAddress: request.raw.socket.remoteAddress, upstreamHost: upstream.host }),
+          [WIRE]: {
+            target: view.target,
+            onHeaderNames: (names: Map<string, string>) => {
+              request.upstreamHeaderNames = names;
+            },
           },
-        },
-      }),
+        };
+      },
       // Swift's headers are copied in onResponse, in Swift's spelling, rather than through Fastify, which
       // lower-cases names.
       rewriteHeaders: () => ({}),

@@ -54,6 +54,17 @@ export function decideObjectWrite(limits: Limits, level: string, container: Usag
   return count.allow ? check('container_usage', limits, level, container.bytes, add.bytes, expired) : count;
 }
 
+/** A write to an account (its kinds: container_count) or to a container (object_count, container_usage). */
+export function decideWrite(kinds: readonly QuotaKind[], limits: Limits, level: string, used: Usage, add: Usage, expired = NONE_EXPIRED): Decision {
+  for (const kind of kinds) {
+    const decision = kind === 'container_usage'
+      ? check(kind, limits, level, used.bytes, add.bytes, expired)
+      : check(kind, limits, level, used.count, add.count, expired);
+    if (!decision.allow) return decision;
+  }
+  return ALLOW;
+}
+
 /** Whether the write would bring a limit within `ratio` of being reached: cached usage is then re-read live. */
 export function isNearLimit(limits: Limits, kinds: readonly QuotaKind[], used: Usage, add: Usage, ratio: number): boolean {
   return kinds.some((kind) => {

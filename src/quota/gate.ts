@@ -1,26 +1,30 @@
 /**
- * The quota gate: for each request, works out what it would do to usage (intent.ts), reads usage through
- * the usage book, decides (decide.ts), and either refuses the request or lets it through holding a
- * reservation that is settled when Swift answers. I/O lives here and in the Swift client; the rules do not.
+ * The quota gate: where requests meet the quota rules. For each request it reads what the request does, as
+ * Swift reads it (intent.ts on proxy/swift-view.ts); for a write, it makes sure Swift authorises the caller
+ * before anything is held, refused or recorded (auth/authority.ts), admits the write (admission.ts) and
+ * answers a refusal; when Swift has answered, it settles what the request held.
  */
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
-import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-levels.js';
+import type { Limits } from '../config/quota-levels.js';
 import type { Metrics } from '../metrics.js';
 import { ResellerCheck } from '../auth/reseller.js';
-import { BadPathError, encodePath, parseSwiftPath } from '../swift/path.js';
+import { Authority, callerCredentials, callerToken, type Credentials, type SwiftAnswer, type Verdict } from '../auth/authority.js';
+import { checkTempUrl, tempUrlParams } from '../auth/signatures.js';
+import { encodePath } from '../swift/path.js';
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
-import { decideContainerCreate, decideObjectWrite, isNearLimit, type Decision, type Usage } from './decide.js';
-import { requestIntent, type Intent, type ObjectRef } from './intent.js';
-import { accountKey, containerKey, scopeKey, UsageBook, type Reservation, type Snapshot, type SnapshotData } from './usage-book.js';
+import { readUsage } from '../swift/usage.js';
+import type { SwiftCapabilities } from '../swift/capabilities.js';
+import type { Usage } from './decide.js';
+import { requestIntent, type CopySource, type Intent, type ObjectRef } from './intent.js';
+import { accountKey, containerKey, scopeKey, UsageBook, type Reservation } from './usage-book.js';
+import { Admissions, type Denied, type LevelInfo, type Write } from './admission.js';
 import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
-import { rawTarget } from '../server.js';
 import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
-import { ACCOUNT_KINDS, CONTAINER_KINDS, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
-import { requestToken, type TokenIdentities } from '../auth/identities.js';
+import type { PersistedQuotaState } from '../swift/quota-metadata.js';
+import type { TokenIdentities } from '../auth/identities.js';
 import type { ContextSource, EventContext, QuotaWatch, Scope } from './watch.js';
-
-type Denied = Extract<Decision, { allow: false }>;
+import { swiftView, type SwiftView } from '../proxy/swift-view.js';
 
 /** What the gate remembers about a request between admission and Swift's answer. */
 interface RequestState {
@@ -46,10 +50,28 @@ declare module 'fastify' {
   }
 }
 
-/** How many times a refusal resting on writes that finished during a live read is decided again. */
-const LIVE_RECHECKS = 3;
+/** How the caller of a write is authorised, as far as the proxy's own lookups for it go. */
+type Caller =
+  | { readonly kind: 'credentials'; readonly credentials: Credentials }
+  /** A tempurl signature Swift will accept: it authorises the whole account, or one container. */
+  | { readonly kind: 'tempurl'; readonly account: string; readonly container?: string };
 
-const callerToken = (request: FastifyRequest) => requestToken(request.headers);
+/** Swift's tempurl answer to a signature it does not accept. */
+const TEMPURL_INVALID: SwiftAnswer = Object.freeze({
+  status: 401,
+  headers: { 'content-type': 'text/plain; charset=UTF-8' },
+  body: Buffer.from('401 Unauthorized: Temp URL invalid\n'),
+});
+
+/** Swift's answer to a request whose If-Match the object does not meet. */
+const PRECONDITION_FAILED: SwiftAnswer = Object.freeze({
+  status: 412,
+  headers: { 'content-type': 'text/html; charset=UTF-8' },
+  body: Buffer.from('<html><h1>Precondition Failed</h1><p>A precondition for this request was not met.</p></html>'),
+});
+
+/** An ETag no object has: Swift refuses a copy pinned to it (412), whatever the source has become. */
+const NO_SUCH_ETAG = '"quota-proxy-unknown-source"';
 
 export interface QuotaGateOptions {
   config: Config;
@@ -58,35 +80,42 @@ export interface QuotaGateOptions {
   log: FastifyBaseLogger;
   watch: QuotaWatch;
   identities: TokenIdentities;
+  capabilities: () => SwiftCapabilities;
 }
 
 export class QuotaGate {
   readonly book: UsageBook;
+  readonly admissions: Admissions;
   private readonly resellers: ResellerCheck;
+  private readonly authority: Authority;
   private readonly config: Config;
   private readonly swift: SwiftClient;
   private readonly metrics: Metrics;
-  private readonly log: FastifyBaseLogger;
-  private readonly unknownLevelsLogged = new Set<string>();
   readonly watch: QuotaWatch;
   private readonly identities: TokenIdentities;
+  private readonly capabilities: () => SwiftCapabilities;
 
-  constructor({ config, swift, metrics, log, watch, identities }: QuotaGateOptions) {
+  constructor({ config, swift, metrics, log, watch, identities, capabilities }: QuotaGateOptions) {
     this.config = config;
     this.swift = swift;
     this.metrics = metrics;
-    this.log = log;
     this.watch = watch;
     this.identities = identities;
+    this.capabilities = capabilities;
     this.resellers = new ResellerCheck(swift, `${config.resellerPrefix}${config.quota.resellerProbeAccount}`);
+    this.authority = new Authority(swift);
     this.book = new UsageBook({
       ttlMs: config.quota.cacheTimeoutSeconds * 1000,
       maxEntries: config.quota.cacheMaxEntries,
-      read: (key) => this.readUsage(key),
+      read: (key) => {
+        const [account, container] = splitKey(key);
+        return readUsage(swift, account, container);
+      },
       onRead: (key, source) =>
         metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
       onReservationsChanged: (open) => metrics.reservations.set(open),
     });
+    this.admissions = new Admissions({ config, book: this.book, watch, log });
   }
 
   /** Whether the token's holder is a reseller admin (asked of Swift; see auth/reseller.ts). */
@@ -99,55 +128,9 @@ export class QuotaGate {
     return this.identities.caller(token);
   }
 
-  // ---- usage reads -------------------------------------------------------------------------------------
-
-  private async readUsage(key: string): Promise<SnapshotData> {
-    const [kind, account, container] = splitKey(key);
-    const target = kind === 'a' ? 'account' : 'container';
-    const { status, headers } = await this.swift.head(encodePath('v1', account, container), target);
-    if (status === 404 || status === 410) return { exists: false, count: 0, bytes: 0 };
-    if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to the usage read of ${target} ${key.slice(2)}`);
-    if (kind === 'a') {
-      const level = headers['x-account-meta-quota']?.trim();
-      return {
-        exists: true,
-        count: countHeader(headers['x-account-container-count']),
-        bytes: countHeader(headers['x-account-bytes-used']),
-        persisted: readPersistedState('account', headers),
-        ...(level ? { level } : {}),
-      };
-    }
-    return {
-      exists: true,
-      count: countHeader(headers['x-container-object-count']),
-      bytes: countHeader(headers['x-container-bytes-used']),
-      persisted: readPersistedState('container', headers),
-    };
-  }
-
-  /** The account's level and limits. A level no longer configured is held to `default`, never unlimited. */
-  private async levelOf(account: string): Promise<{ level: string; limits: Limits; soft: Limits; snapshot: Snapshot }> {
-    const snapshot = await this.book.read(accountKey(account));
-    const { level, limits } = this.limitsFor(account, snapshot.level);
-    return { level, limits, soft: this.config.quota.softLimits.get(level) ?? {}, snapshot };
-  }
-
-  private scope(account: string, container: string | undefined, level: { level: string; limits: Limits; soft: Limits }): Scope {
-    const key = scopeKey(account, container);
-    return {
-      key,
-      type: container === undefined ? 'account' : 'container',
-      account,
-      ...(container === undefined ? {} : { container }),
-      level: level.level,
-      limits: level.limits,
-      soft: level.soft,
-    };
-  }
-
   /** Who asked and what, for quota events. */
   private eventContext(request: FastifyRequest, transactionId?: string): EventContext {
-    const caller = this.identities.caller(callerToken(request));
+    const caller = this.identities.caller(callerToken(swiftView(request.raw).headers));
     const url = request.url;
     const query = url.indexOf('?');
     return {
@@ -156,50 +139,24 @@ export class QuotaGate {
     };
   }
 
-  /**
-   * Brings the watch up to date with usage at a check, so that crossings this proxy did not cause (other
-   * clients, deletes elsewhere) are noticed, and an expired grace period is known before deciding.
-   */
-  private watchAtCheck(scope: Scope, snapshot: Snapshot, request: FastifyRequest): void {
-    this.watch.observe(scope, snapshot.persisted, this.book.settled(scope.key) ?? snapshot, () => this.eventContext(request));
-  }
-
-  private limitsFor(account: string, stored: string | undefined): { level: string; limits: Limits } {
-    const levels = this.config.quota.levels.byLevel;
-    const own = stored === undefined ? undefined : levels.get(stored);
-    if (stored !== undefined && own === undefined && !this.unknownLevelsLogged.has(`${account}\0${stored}`)) {
-      this.unknownLevelsLogged.add(`${account}\0${stored}`);
-      this.log.warn({ account, level: stored }, `account has quota level "${stored}", which is not configured: holding it to "${DEFAULT_LEVEL}"`);
-    }
-    return own ? { level: stored!, limits: own } : { level: DEFAULT_LEVEL, limits: levels.get(DEFAULT_LEVEL)! };
-  }
-
-  /** The earliest read a check may use: any fresh cache entry, or in precise mode one sent after now. */
-  private firstReadNotBefore(): number {
-    return this.config.quota.preciseMode ? this.book.now() + 1 : 0;
-  }
-
   // ---- admission ---------------------------------------------------------------------------------------
 
   async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let intent: Intent;
-    try {
-      const path = parseSwiftPath(rawTarget(request.raw));
-      if (!path) return;
-      intent = requestIntent(request.method, path, request.headers);
-    } catch (error) {
-      // Swift refuses such a path itself (412 Invalid UTF8): nothing can be written through it.
-      if (error instanceof BadPathError) return;
-      throw error;
-    }
+    const view = swiftView(request.raw);
+    if (!view.path) return;
+    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing });
     if (intent.type === 'pass') return;
 
     try {
-      await this.admitIntent(intent, request, reply);
+      await this.admitIntent(intent, view, request, reply);
     } catch (error) {
-      if (!(error instanceof UpstreamUnavailableError)) throw error;
       this.settle(request, undefined);
-      if (intent.type === 'describe') return; // reads never fail because usage could not be read
+      if (intent.type === 'describe') {
+        // Reads never fail because the proxy could not read usage: they go on without quota headers.
+        request.log.debug({ err: error }, 'quota headers left out');
+        return;
+      }
+      if (!(error instanceof UpstreamUnavailableError)) throw error;
       if (this.config.quota.failMode === 'open') {
         request.quotaDecision = 'unchecked';
         request.log.warn({ err: error }, 'usage unavailable, letting the write through (fail_mode = open)');
@@ -211,29 +168,33 @@ export class QuotaGate {
     }
   }
 
-  private async admitIntent(intent: Exclude<Intent, { type: 'pass' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  private async admitIntent(intent: Exclude<Intent, { type: 'pass' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     switch (intent.type) {
       case 'refuse':
         return this.refuse(reply, intent.status, intent.reason);
       case 'level-change':
-        return this.admitLevelChange(intent.account, intent.level, request, reply);
+        return this.admitLevelChange(intent.account, intent.level, view, request, reply);
       case 'protected-metadata': {
-        if (!(await this.resellers.isResellerAdmin(callerToken(request)))) {
+        if (!(await this.resellers.isResellerAdmin(callerToken(view.headers)))) {
+          const verdict = await this.authority.mayWrite(callerCredentials(view.headers), intent.account);
+          if (!verdict.allowed) return this.answer(reply, verdict.answer);
           return this.refuse(reply, 403, 'Forbidden: the quota proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) may be changed by reseller admins only.');
         }
-        if (intent.then.type !== 'pass') await this.admitIntent(intent.then, request, reply);
+        if (intent.then.type !== 'pass') await this.admitIntent(intent.then, view, request, reply);
         if (reply.sent) return;
         const key = scopeKey(intent.account, intent.container);
         request.quota = { ...request.quota, invalidates: [...(request.quota?.invalidates ?? []), key], forgets: [key] };
         return;
       }
       case 'describe': {
-        const { level, limits, soft } = await this.levelOf(intent.account);
+        const { level, limits, soft } = await this.admissions.levelOf(intent.account);
+        // A container's reader need not be the account's: quota details go to those Swift lets read the account.
+        if (intent.container !== undefined && !(await this.authority.mayReadAccount(callerCredentials(view.headers), intent.account))) return;
         request.quota = { describe: { level, limits, soft, container: intent.container !== undefined } };
         return;
       }
       case 'container-create':
-        return this.admitContainerCreate(intent.account, intent.container, request, reply);
+        return this.admitContainerCreate(intent.account, intent.container, view, request, reply);
       case 'container-delete':
         request.quota = {
           invalidates: [accountKey(intent.account), containerKey(intent.account, intent.container)],
@@ -242,15 +203,18 @@ export class QuotaGate {
         };
         return;
       case 'object-delete':
+        if (await this.refusedForVersioning(intent.account, intent.container, reply)) return;
         request.quota = { invalidates: [containerKey(intent.account, intent.container)], shrinks: { account: intent.account, container: intent.container } };
         return;
       case 'object-write':
-        return this.admitObjectWrite(intent, request, reply);
+        return this.admitObjectWrite(intent, view, request, reply);
     }
   }
 
-  private async admitLevelChange(account: string, level: string | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (!(await this.resellers.isResellerAdmin(callerToken(request)))) {
+  private async admitLevelChange(account: string, level: string | undefined, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (!(await this.resellers.isResellerAdmin(callerToken(view.headers)))) {
+      const verdict = await this.authority.mayWrite(callerCredentials(view.headers), account);
+      if (!verdict.allowed) return this.answer(reply, verdict.answer);
       this.metrics.levelChanges.inc({ outcome: 'forbidden' });
       return this.refuse(reply, 403, 'Forbidden: only a reseller admin may set or remove an account quota level.');
     }
@@ -262,181 +226,175 @@ export class QuotaGate {
     request.quota = { invalidates: [accountKey(account)] };
   }
 
-  private async admitContainerCreate(account: string, container: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const levelInfo = await this.levelOf(account);
-    const { level, limits, snapshot: cachedAccount } = levelInfo;
-    if (limits.container_count === undefined) return;
-    const key = accountKey(account);
-    const scope = this.scope(account, undefined, levelInfo);
-    const add: Usage = { count: 1, bytes: 0 };
-    const decide = (on: Snapshot): Decision => {
-      const used = this.book.projected(key, on);
-      return decideContainerCreate(limits, level, used, this.watch.expiredSoftLimits(scope, used));
+  /**
+   * Who Swift will take the write for. Swift's tempurl middleware takes over any request carrying tempurl
+   * parameters: its signature is checked here as Swift checks it. Anyone else is asked of Swift (authority.ts).
+   */
+  private async authorise(view: SwiftView, account: string, container: string | undefined, object: string | undefined): Promise<{ verdict: Verdict; caller: Caller }> {
+    const capabilities = this.capabilities();
+    const params = capabilities.has('tempurl') && view.method !== 'OPTIONS' ? tempUrlParams(view.path!.query) : undefined;
+    if (!params) {
+      const credentials = callerCredentials(view.headers);
+      return { verdict: await this.authority.mayWrite(credentials, account, container), caller: { kind: 'credentials', credentials } };
+    }
+    const denied = { verdict: { allowed: false, answer: TEMPURL_INVALID } as Verdict, caller: { kind: 'tempurl', account } as Caller };
+    // tempurl signs object requests only (a container request with its parameters is refused).
+    if (container === undefined || object === undefined) return denied;
+    const check = async (fresh: boolean) => {
+      const notBefore = fresh ? this.book.now() + 1 : 0;
+      const [accountUsage, containerUsage] = await Promise.all([this.book.read(accountKey(account), notBefore), this.book.read(containerKey(account, container), notBefore)]);
+      return checkTempUrl({
+        method: view.method,
+        version: view.path!.version,
+        account,
+        container,
+        object,
+        params,
+        keys: { account: accountUsage.tempUrlKeys ?? [], container: containerUsage.tempUrlKeys ?? [] },
+        methods: capabilities.tempurlMethods,
+        digests: capabilities.tempurlDigests,
+        nowSeconds: Date.now() / 1000,
+      });
     };
+    // Keys may have changed since they were read: a signature is refused only on keys read just now.
+    let result = await check(false);
+    if (!result.valid) result = await check(true);
+    if (!result.valid) return denied;
+    return { verdict: { allowed: true }, caller: { kind: 'tempurl', account, ...(result.scope === 'container' ? { container } : {}) } };
+  }
 
-    let snapshot = this.config.quota.preciseMode ? await this.book.read(key, this.firstReadNotBefore()) : cachedAccount;
-    this.watchAtCheck(scope, snapshot, request);
-    let decision = decide(snapshot);
-    if (this.needsLiveRead(decision, key, snapshot, limits, ACCOUNT_KINDS, add)) {
-      snapshot = await this.liveSnapshot(key, decide);
-      this.watchAtCheck(scope, snapshot, request);
-      decision = decide(snapshot);
-    }
-    if (!decision.allow) {
-      // Re-PUT of an existing container is an update, not a new container (Swift answers it 202).
-      const existing = await this.swift.head(encodePath('v1', account, container), 'container');
-      if (existing.status >= 200 && existing.status < 300) return;
-      decision = decide(snapshot);
-      if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, () => this.eventContext(request));
-        return this.reject(reply, decision);
-      }
-    }
+  /** A HEAD on the caller's behalf, with its own rights: it learns nothing it could not read itself. */
+  private headFor(caller: Caller, ref: { account: string; container: string; object?: string }, query: string): Promise<{ status: number; headers: Record<string, string> }> {
+    const path = encodePath('v1', ref.account, ref.container, ref.object) + (query ? `?${query}` : '');
+    if (caller.kind === 'credentials') return this.swift.asCaller('HEAD', path, caller.credentials.headers, ref.object === undefined ? 'container' : 'object');
+    // A tempurl signature lets Swift read within its scope (the account, or the one container).
+    const inScope = ref.account === caller.account && (caller.container === undefined || caller.container === ref.container);
+    if (!inScope) return Promise.resolve({ status: 401, headers: {} });
+    return this.swift.head(path, ref.object === undefined ? 'container' : 'object');
+  }
+
+  private async admitContainerCreate(account: string, container: string, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { verdict, caller } = await this.authorise(view, account, undefined, undefined);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const scope = this.admissions.scope(account, undefined, levelInfo);
+    if (!this.admissions.enforces(scope)) return;
+    const result = await this.admissions.admit({
+      scope,
+      add: { count: 1, bytes: 0 },
+      target: container,
+      // A re-PUT of an existing container is an update (Swift answers 202), not a new container.
+      replaced: async () => {
+        const { status } = await this.headFor(caller, { account, container }, '');
+        return status >= 200 && status < 300 ? { count: 1, bytes: 0 } : undefined;
+      },
+      context: () => this.eventContext(request),
+    });
+    if (!result.admitted) return this.reject(reply, result.decision);
     request.quota = {
-      reservation: this.hold(request, reply, key, add),
+      reservation: this.hold(request, reply, result.reservation),
       commitOnlyOn: 201,
       invalidates: [containerKey(account, container)],
-      watched: { scope, persisted: snapshot.persisted },
+      watched: { scope, persisted: result.snapshot.persisted },
     };
     request.quotaDecision = 'admitted';
+  }
+
+  /**
+   * Object versioning makes overwrites and deletes write archived versions into another container, which the
+   * proxy does not count yet: such containers take no writes through it.
+   */
+  private async refusedForVersioning(account: string, container: string, reply: FastifyReply): Promise<boolean> {
+    const usage = await this.book.read(containerKey(account, container));
+    if (!usage.versioned) return false;
+    this.refuse(reply, 400, 'Object versioning is on for this container: its archived versions would bypass the container quotas, so the quota proxy takes no writes or deletes into it.');
+    return true;
+  }
+
+  /**
+   * The size of what Swift will store for a copy, and the ETag that pins it: the source is read as Swift's copy
+   * middleware will read it (same query), with the caller's own rights, and the copy goes to Swift with
+   * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
+   * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
+   */
+  private async sizeCopy(copy: CopySource, caller: Caller, view: SwiftView): Promise<{ size: number } | 'unsizable' | 'precondition-failed'> {
+    const { status, headers } = await this.headFor(caller, copy.ref, copy.query ?? '');
+    const etag = headers.etag;
+    if (status < 200 || status >= 300 || !etag) {
+      view.upstream.set('if-match', NO_SUCH_ETAG);
+      return 'unsizable';
+    }
+    const quoted = etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+    const asked = view.headers.get('if-match');
+    if (asked !== undefined) {
+      // The client's own condition: Swift would copy only a version it names.
+      const tags = asked.split(',').map((tag) => tag.trim().replace(/^W\//, '').replace(/^"|"$/g, ''));
+      if (!tags.includes('*') && !tags.includes(quoted.replace(/^W\//, '').replace(/^"|"$/g, ''))) return 'precondition-failed';
+    }
+    view.upstream.set('if-match', quoted);
+    return { size: countHeader(headers['content-length']) };
+  }
+
+  private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container, object } = intent.target;
+    const { verdict, caller } = await this.authorise(view, account, container, object);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const scope = this.admissions.scope(account, container, levelInfo);
+    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (!this.admissions.enforces(scope)) return;
+
+    let size = intent.size;
+    if (intent.copy) {
+      const sized = await this.sizeCopy(intent.copy, caller, view);
+      if (sized === 'precondition-failed') return this.answer(reply, PRECONDITION_FAILED);
+      // Nothing to count: pinned to no version, Swift refuses the copy.
+      if (sized === 'unsizable') return;
+      size = sized.size;
+    }
+    const write: Write = {
+      scope,
+      add: { count: 1, bytes: size ?? 0 },
+      target: object,
+      replaced: () => this.replacedObject(caller, intent.target),
+      context: () => this.eventContext(request),
+      alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
+    };
+    const result = await this.admissions.admit(write);
+    if (!result.admitted) return this.reject(reply, result.decision);
+
+    const reservation = this.hold(request, reply, result.reservation);
+    request.quota = {
+      reservation,
+      watched: { scope, persisted: result.snapshot.persisted },
+      // What a copy stores may differ from what was held (a large object's segments, a manifest): read again.
+      ...(intent.copy ? { invalidates: [scope.key] } : {}),
+    };
+    request.quotaDecision = 'admitted';
+    if (size === undefined && !intent.copy) this.limitChunkedUpload(request, write, reservation);
+  }
+
+  /** The object a write replaces, as stored (a manifest or symlink itself, not what it points to). */
+  private async replacedObject(caller: Caller, target: ObjectRef): Promise<Usage | undefined> {
+    const { status, headers } = await this.headFor(caller, target, 'multipart-manifest=get&symlink=get');
+    if (status < 200 || status >= 300) return undefined;
+    return { count: 1, bytes: countHeader(headers['content-length']) };
   }
 
   /**
    * Reserves quota for an admitted write, and makes sure the reservation ends with the exchange: whatever
    * happens (Swift answers, fails, or the client goes away at any point), the response closes.
    */
-  private hold(request: FastifyRequest, reply: FastifyReply, key: string, add: Usage): Reservation {
-    const reservation = this.book.reserve(key, add);
+  private hold(request: FastifyRequest, reply: FastifyReply, reservation: Reservation): Reservation {
     if (reply.raw.destroyed || request.raw.destroyed) queueMicrotask(() => this.settleUnanswered(request));
     else reply.raw.once('close', () => this.settleUnanswered(request));
     return reservation;
   }
 
-  /**
-   * In cached mode a check close to a limit (or failing) is repeated on live usage; in both modes a refusal
-   * that rests on writes which may already be in the snapshot is repeated on a read sent after them.
-   */
-  private needsLiveRead(decision: Decision, key: string, snapshot: Snapshot, limits: Limits, kinds: readonly QuotaKind[], add: Usage): boolean {
-    if (!decision.allow && this.book.hasWritesSince(key, snapshot)) return true;
-    if (this.config.quota.preciseMode) return false;
-    return isNearLimit(limits, kinds, this.book.projected(key, snapshot), add, this.config.quota.nearLimitRatio);
-  }
-
-  /**
-   * Live usage to decide on: a read sent now. Writes that finish while that read is under way may or may not be
-   * in it and are counted on top, so a refusal that rests on them is tried again on a read sent after them (a
-   * few times at most: under a steady stream of finishing writes the last answer stands). Returns the
-   * snapshot, not the decision: the caller decides again and reserves in the tick it resumes in, as a decision
-   * carried across this function's own return would be stale by the reservations made meanwhile.
-   */
-  private async liveSnapshot(key: string, decide: (snapshot: Snapshot) => Decision): Promise<Snapshot> {
-    let snapshot = await this.book.read(key, this.book.now() + 1);
-    for (let again = 0; again < LIVE_RECHECKS && !decide(snapshot).allow && this.book.hasWritesSince(key, snapshot); again++) {
-      snapshot = await this.book.read(key, this.book.now() + 1);
-    }
-    return snapshot;
-  }
-
-  private async sourceSize(source: ObjectRef, query: string | undefined, request: FastifyRequest): Promise<number | undefined> {
-    // The caller's own token: a caller who may not read the source learns nothing from us, and Swift
-    // gives it the same answer it would give without the proxy.
-    const path = encodePath('v1', source.account, source.container, source.object) + (query ? `?${query}` : '');
-    const { status, headers } = await this.swift.headAs(path, 'object', callerToken(request));
-    if (status < 200 || status >= 300) return undefined;
-    return countHeader(headers['content-length']);
-  }
-
-  private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const { account, container, object } = intent.target;
-    const levelInfo = await this.levelOf(account);
-    const { level, limits } = levelInfo;
-    if (limits.object_count === undefined && limits.container_usage === undefined) return;
-    const scope = this.scope(account, container, levelInfo);
-
-    let size = intent.size;
-    if (intent.copyFrom) {
-      size = await this.sourceSize(intent.copyFrom, intent.copyQuery, request);
-      if (size === undefined) return; // Swift will refuse the copy itself (404, 401, 403).
-    }
-    const key = containerKey(account, container);
-    let snapshot = await this.book.read(key, this.firstReadNotBefore());
-    if (!snapshot.exists) return; // Swift answers 404; nothing to hold.
-
-    let add: Usage = { count: 1, bytes: size ?? 0 };
-    const decide = (on: Snapshot): Decision => {
-      const used = this.book.projected(key, on);
-      return decideObjectWrite(limits, level, used, add, this.watch.expiredSoftLimits(scope, used));
-    };
-    this.watchAtCheck(scope, snapshot, request);
-    let decision = decide(snapshot);
-    if (this.needsLiveRead(decision, key, snapshot, limits, CONTAINER_KINDS, add)) {
-      snapshot = await this.liveSnapshot(key, decide);
-      this.watchAtCheck(scope, snapshot, request);
-      decision = decide(snapshot);
-    }
-    let replaced: Usage | undefined;
-    if (!decision.allow) {
-      // Only now does it matter whether this write replaces an object: that one's count and bytes are freed.
-      replaced = await this.existingObject(account, container, object);
-      if (replaced) {
-        add = { count: 1 - replaced.count, bytes: (size ?? 0) - replaced.bytes };
-        decision = decide(snapshot);
-      }
-    }
-    if (!decision.allow) {
-      const accountScope = { scope: this.scope(account, undefined, levelInfo), persisted: levelInfo.snapshot.persisted };
-      this.watch.refused(scope, snapshot.persisted, decision, () => this.eventContext(request), [accountScope]);
-      return this.reject(reply, decision);
-    }
-
-    // A shrinking overwrite frees its bytes only when it has finished: hold nothing negative meanwhile.
-    const reservation = this.hold(request, reply, key, { count: Math.max(add.count, 0), bytes: Math.max(add.bytes, 0) });
-    request.quota = { reservation, watched: { scope, persisted: snapshot.persisted } };
-    request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copyFrom) this.limitChunkedUpload(request, reservation, scope, intent.target.object, replaced);
-  }
-
-  private async existingObject(account: string, container: string, object: string): Promise<Usage | undefined> {
-    const { status, headers } = await this.swift.head(`${encodePath('v1', account, container, object)}?multipart-manifest=get`, 'object');
-    if (status < 200 || status >= 300) return undefined;
-    return { count: 1, bytes: countHeader(headers['content-length']) };
-  }
-
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
-  private limitChunkedUpload(request: FastifyRequest, reservation: Reservation, scope: Scope, object: string, replaced: Usage | undefined): void {
-    const { key, limits, level } = scope;
-    let replacedChecked = replaced !== undefined;
-    let credit = replaced?.bytes ?? 0;
-    const fits = (snapshot: Snapshot, bytes: number): Decision => {
-      // The reservation already holds this upload's bytes so far; only the new chunk is added.
-      const projected = this.book.projected(key, snapshot);
-      const used = { count: projected.count, bytes: projected.bytes - credit };
-      return decideObjectWrite(limits, level, used, { count: 0, bytes: bytes }, this.watch.expiredSoftLimits(scope, used));
-    };
-    const limiter = createUploadLimiter<Denied>(async (bytes) => {
-      let snapshot = await this.book.read(key);
-      let decision = fits(snapshot, bytes);
-      if (!decision.allow) {
-        snapshot = await this.liveSnapshot(key, (live) => fits(live, bytes));
-        decision = fits(snapshot, bytes);
-      }
-      if (!decision.allow && !replacedChecked) {
-        replacedChecked = true;
-        const existing = await this.existingObject(scope.account, scope.container!, object);
-        if (existing) {
-          credit = existing.bytes;
-          this.book.adjust(reservation, { count: -reservation.count, bytes: 0 }); // no new object after all
-          decision = fits(snapshot, bytes);
-        }
-      }
-      if (!decision.allow) {
-        const state = request.quota?.watched;
-        if (state) this.watch.refused(state.scope, state.persisted, decision, () => this.eventContext(request));
-        return decision;
-      }
-      this.book.adjust(reservation, { count: 0, bytes });
-      return undefined;
-    });
+  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
+    const credit = { bytes: 0, looked: false };
+    const limiter = createUploadLimiter<Denied>((bytes) => this.admissions.grow(write, reservation, bytes, credit));
     const source = request.raw;
     source.on('error', (error) => limiter.destroy(error));
     source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
@@ -473,12 +431,12 @@ export class QuotaGate {
     const key = scopeKey(account, container);
     if (!this.watch.isWatching(key)) return;
     try {
-      const levelInfo = await this.levelOf(account);
+      const levelInfo: LevelInfo = await this.admissions.levelOf(account);
       const snapshot = await this.book.read(key, this.book.now() + 1);
       if (!snapshot.exists) return;
-      this.watch.observe(this.scope(account, container, levelInfo), snapshot.persisted, this.book.settled(key) ?? snapshot, context);
-    } catch (error) {
-      this.log.debug({ err: error, account, container }, 'usage after a delete could not be read; the next check will see it');
+      this.watch.observe(this.admissions.scope(account, container, levelInfo), snapshot.persisted, this.book.settled(key) ?? snapshot, context);
+    } catch {
+      // The next check will see it.
     }
   }
 
@@ -515,7 +473,7 @@ export class QuotaGate {
     return true;
   }
 
-  // ---- refusals ----------------------------------------------------------------------------------------
+  // ---- answers -----------------------------------------------------------------------------------------
 
   private reject(reply: FastifyReply, decision: Denied): void {
     reply.request.quotaDecision = `rejected:${decision.kind}`;
@@ -523,6 +481,15 @@ export class QuotaGate {
     const { status, body, headers } = rejectionResponse(decision as Rejection);
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
     this.refuse(reply, status, body);
+  }
+
+  /** Swift's own answer to the caller (a refusal it gave the proxy's question with the caller's credentials). */
+  private answer(reply: FastifyReply, answer: SwiftAnswer): void {
+    reply.request.quotaDecision ??= `refused:${answer.status}`;
+    reply.code(answer.status);
+    for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+    if (!reply.request.raw.complete) reply.header('connection', 'close');
+    reply.send(answer.body);
   }
 
   private refuse(reply: FastifyReply, status: number, body: string): void {
@@ -534,10 +501,9 @@ export class QuotaGate {
   }
 }
 
-function splitKey(key: string): [string, string, string | undefined] {
-  const kind = key.slice(0, 1);
+function splitKey(key: string): [string, string | undefined] {
   const rest = key.slice(2);
-  if (kind === 'a') return ['a', rest, undefined];
+  if (key.startsWith('a/')) return [rest, undefined];
   const slash = rest.indexOf('/');
-  return ['c', rest.slice(0, slash), rest.slice(slash + 1)];
+  return [rest.slice(0, slash), rest.slice(slash + 1)];
 }

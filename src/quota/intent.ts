@@ -1,14 +1,21 @@
 /**
- * What a request means for quotas, read from its method, path and headers alone. Pure: no I/O, no state.
+ * What a request means for quotas, read from its method, path and headers as Swift reads them
+ * (swift/request.ts). Pure: no I/O, no state.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import { parseContainerObject, unquote, type SwiftPath } from '../swift/path.js';
+import type { SwiftHeaders } from '../swift/request.js';
+import { parseAccountName, parseContainerObject, type SwiftPath } from '../swift/path.js';
 import { isProtectedMetadataHeader } from '../swift/quota-metadata.js';
 
 export interface ObjectRef {
   readonly account: string;
   readonly container: string;
   readonly object: string;
+}
+
+/** A server-side copy's source, read by Swift with the request's own query string (`multipart-manifest=get`, `symlink=get`, ...). */
+export interface CopySource {
+  readonly ref: ObjectRef;
+  readonly query: string | undefined;
 }
 
 export type Intent =
@@ -25,17 +32,17 @@ export type Intent =
       readonly target: ObjectRef;
       /** Bytes announced by Content-Length; undefined for chunked uploads and copies. */
       readonly size: number | undefined;
-      /** Server-side copy: the size comes from this source object. */
-      readonly copyFrom?: ObjectRef;
-      /** Query to read the source with (`multipart-manifest=get` copies a manifest, not the large object). */
-      readonly copyQuery?: string;
+      /** Server-side copy: what Swift stores is the source object, read as Swift will read it. */
+      readonly copy?: CopySource;
+      /** An SLO manifest (`?multipart-manifest=put`): Swift stores its own, rewritten manifest, not the body. */
+      readonly manifest?: boolean;
     }
   | { readonly type: 'object-delete'; readonly account: string; readonly container: string };
 
 export const LEVEL_HEADER = 'x-account-meta-quota';
 export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 
-/** Container headers that turn on object versioning, which writes archive copies the proxy cannot size. */
+/** Container headers that turn on object versioning, which writes archive copies elsewhere. */
 const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-versions-enabled'];
 
 /** Swift's config_true_value: the only values of X-Versions-Enabled that turn versioning on. */
@@ -43,8 +50,7 @@ const TRUE_VALUES = ['true', '1', 'yes', 'on', 't', 'y'];
 
 /** A location header names a container (even one called "false"): any non-empty value turns versioning on. */
 function turnsVersioningOn(name: string, value: string): boolean {
-  const trimmed = value.trim();
-  return name === 'x-versions-enabled' ? TRUE_VALUES.includes(trimmed.toLowerCase()) : trimmed !== '';
+  return name === 'x-versions-enabled' ? TRUE_VALUES.includes(value.toLowerCase()) : value !== '';
 }
 
 /** Swift's bulk middleware extracts an archive into an account (creating containers) or a container. */
@@ -54,62 +60,63 @@ const EXTRACT_ARCHIVE_REFUSED: Intent = Object.freeze({
   reason: 'Bulk archive extraction (?extract-archive) is not supported through the quota proxy: upload the objects one by one.',
 });
 
-const PASS: Intent = Object.freeze({ type: 'pass' });
-
 /**
- * Swift runs under eventlet's WSGI server, which files headers under `HTTP_<NAME>` with `-` turned into `_`
- * and upper-cased: `X-Account-Meta-Quota`, `x_account_meta_quota` and `X-Account_Meta-QUOTA` are all the same
- * header to Swift. Node lower-cases names but keeps `_`, so compare in Swift's terms.
+ * Container sync makes Swift's container-sync daemon write every object into the container named by
+ * X-Container-Sync-To, from inside the cluster: those writes never pass this proxy, so nothing could count them.
  */
-export function swiftHeaderName(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
-}
+const CONTAINER_SYNC_REFUSED: Intent = Object.freeze({
+  type: 'refuse',
+  status: 400,
+  reason: 'Container sync (X-Container-Sync-To) is not supported through the quota proxy: the sync daemon writes from inside Swift, where no quota can be kept.',
+});
 
-/** Every value sent under any spelling of `name`. */
-export function headerValues(headers: IncomingHttpHeaders, name: string): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(headers)) {
-    if (value === undefined || swiftHeaderName(key) !== name) continue;
-    if (Array.isArray(value)) out.push(...value);
-    else out.push(value);
-  }
-  return out;
-}
-
-function hasHeader(headers: IncomingHttpHeaders, name: string): boolean {
-  return headerValues(headers, name).length > 0;
-}
-
-function contentLength(headers: IncomingHttpHeaders): number | undefined {
-  if (headers['transfer-encoding'] !== undefined) return undefined;
-  const raw = headers['content-length'];
-  if (raw === undefined) return 0;
-  const value = Number(raw);
-  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
+const PASS: Intent = Object.freeze({ type: 'pass' });
 
 /**
  * undici re-frames every upload it forwards, so Swift never sees how the client framed it. Swift's own
  * refusals of framing it does not take (swob's message_length) are therefore given here, as Swift gives them:
  * no length at all (undici would send Content-Length: 0 and Swift would store an empty object), or a
- * transfer-coding other than plain chunked (undici would send plain chunked).
+ * transfer-coding other than plain chunked (undici would send plain chunked). Node's parser has already
+ * refused what it cannot frame (both headers, bad numbers), and reads only these exact names, as eventlet does.
  */
-function framingRefusal(headers: IncomingHttpHeaders): Intent | undefined {
-  const te = headers['transfer-encoding'];
+export interface Framing {
+  /** The client's `Content-Length`, exact name (Node's framing). */
+  readonly contentLength: string | undefined;
+  /** The client's `Transfer-Encoding`, exact name. */
+  readonly transferEncoding: string | undefined;
+}
+
+function framingRefusal(framing: Framing): Intent | undefined {
+  const te = framing.transferEncoding;
   if (te !== undefined && te.split(',').length > 1) {
     return { type: 'refuse', status: 501, reason: 'Unsupported Transfer-Coding header value specified in Transfer-Encoding header' };
   }
-  if (headers['content-length'] === undefined && te === undefined) {
+  if (framing.contentLength === undefined && te === undefined) {
     return { type: 'refuse', status: 411, reason: 'Missing Content-Length header.' };
   }
   return undefined;
 }
 
-function touchesProtectedMetadata(headers: IncomingHttpHeaders): boolean {
-  return Object.keys(headers).some((name) => isProtectedMetadataHeader(swiftHeaderName(name)));
+function bodySize(framing: Framing): number | undefined {
+  if (framing.transferEncoding !== undefined) return undefined;
+  if (framing.contentLength === undefined) return 0;
+  const value = Number(framing.contentLength);
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
-function accountIntent(method: string, path: SwiftPath, headers: IncomingHttpHeaders): Intent {
+function touchesProtectedMetadata(headers: SwiftHeaders): boolean {
+  for (const name of headers.names()) if (isProtectedMetadataHeader(name)) return true;
+  return false;
+}
+
+export interface RequestFacts {
+  readonly method: string;
+  readonly path: SwiftPath;
+  readonly headers: SwiftHeaders;
+  readonly framing: Framing;
+}
+
+function accountIntent({ method, path, headers }: RequestFacts): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
   if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
@@ -117,22 +124,25 @@ function accountIntent(method: string, path: SwiftPath, headers: IncomingHttpHea
   return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account: path.account, then } : then;
 }
 
-function levelIntent(path: SwiftPath, headers: IncomingHttpHeaders): Intent {
-  const set = headerValues(headers, LEVEL_HEADER);
-  const removed = hasHeader(headers, REMOVE_LEVEL_HEADER);
-  if (set.length === 0 && !removed) return PASS;
-  // As in Swift, an empty value removes the metadata; a removal wins over a value sent with it.
-  const level = removed ? undefined : set.map((v) => v.trim()).find((v) => v !== '');
-  return { type: 'level-change', account: path.account, level };
+function levelIntent(path: SwiftPath, headers: SwiftHeaders): Intent {
+  const set = headers.get(LEVEL_HEADER);
+  const removed = headers.has(REMOVE_LEVEL_HEADER);
+  if (set === undefined && !removed) return PASS;
+  // As in Swift, an empty value removes the metadata, and a removal wins over a value sent with it.
+  return { type: 'level-change', account: path.account, level: removed || set === '' ? undefined : set };
 }
 
-function containerIntent(method: string, path: SwiftPath & { container: string }, headers: IncomingHttpHeaders): Intent {
+function containerIntent(facts: RequestFacts & { path: { container: string } }): Intent {
+  const { method, path, headers } = facts;
   const { account, container } = path;
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account, container };
   if (method === 'DELETE') return { type: 'container-delete', account, container };
   if (method !== 'PUT' && method !== 'POST') return PASS;
   if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
-  const versioning = VERSIONING_HEADERS.find((name) => headerValues(headers, name).some((v) => turnsVersioningOn(name, v)));
+  const versioning = VERSIONING_HEADERS.find((name) => {
+    const value = headers.get(name);
+    return value !== undefined && turnsVersioningOn(name, value);
+  });
   if (versioning) {
     return {
       type: 'refuse',
@@ -140,42 +150,54 @@ function containerIntent(method: string, path: SwiftPath & { container: string }
       reason: `Object versioning (${versioning}) is not supported through the quota proxy: archived versions would bypass the container quotas.`,
     };
   }
+  if (headers.get('x-container-sync-to')) return CONTAINER_SYNC_REFUSED;
   const then: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
   return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then } : then;
 }
 
-/** `X-Copy-From-Account` / `Destination-Account`, which Swift percent-decodes; undefined when absent or empty. */
-function accountName(headers: IncomingHttpHeaders, name: string): string | undefined {
-  return unquote(headerValues(headers, name)[0]?.trim() ?? '') || undefined;
+/**
+ * A server-side copy, as Swift's copy middleware reads it: `PUT` with a non-empty X-Copy-From (and optional
+ * X-Copy-From-Account), or `COPY` with Destination (and optional Destination-Account). Undefined when it is no
+ * copy; 'refused' where Swift answers the copy with an error itself (412, or 400 for a copy with a body).
+ */
+function copyOf({ method, path, headers, framing }: RequestFacts, here: ObjectRef): { target: ObjectRef; copy: CopySource } | 'refused' | undefined {
+  if (method === 'PUT') {
+    const from = headers.get('x-copy-from');
+    if (!from) return undefined;
+    const size = bodySize(framing);
+    if (size !== undefined && size > 0) return 'refused'; // "Copy requests require a zero byte body"
+    const ref = parseContainerObject(from);
+    const accountHeader = headers.get('x-copy-from-account');
+    const account = accountHeader ? parseAccountName(accountHeader) : here.account;
+    if (!ref || account === undefined) return 'refused';
+    return { target: here, copy: { ref: { account, ...ref }, query: path.rawQuery } };
+  }
+  if (method === 'COPY') {
+    const destination = headers.get('destination');
+    if (!destination) return 'refused';
+    const ref = parseContainerObject(destination);
+    const accountHeader = headers.get('destination-account');
+    const account = accountHeader === undefined ? here.account : parseAccountName(accountHeader);
+    if (!ref || account === undefined) return 'refused';
+    return { target: { account, ...ref }, copy: { ref: here, query: path.rawQuery } };
+  }
+  return undefined;
 }
 
-function copySource(headers: IncomingHttpHeaders, account: string, fromHeader: string, accountHeader: string): ObjectRef | undefined {
-  const from = headerValues(headers, fromHeader)[0];
-  if (from === undefined) return undefined;
-  const ref = parseContainerObject(from);
-  if (!ref) return undefined;
-  return { account: accountName(headers, accountHeader) ?? account, ...ref };
-}
-
-function objectIntent(method: string, path: SwiftPath & { container: string; object: string }, headers: IncomingHttpHeaders): Intent {
+function objectIntent(facts: RequestFacts & { path: { container: string; object: string } }): Intent {
+  const { method, path } = facts;
   const here: ObjectRef = { account: path.account, container: path.container, object: path.object };
-  const copyQuery = path.query.get('multipart-manifest') === 'get' ? 'multipart-manifest=get' : undefined;
-  if (path.query.has('extract-archive')) return containerIntent('PUT', path, headers);
+  if (path.query.has('extract-archive')) return containerIntent({ ...facts, method: 'PUT' });
+  const copy = copyOf(facts, here);
+  // Swift refuses these copies before writing anything (412 or 400).
+  if (copy === 'refused') return PASS;
+  if (copy) return { type: 'object-write', target: copy.target, size: undefined, copy: copy.copy };
   switch (method) {
     case 'PUT': {
-      const copyFrom = copySource(headers, path.account, 'x-copy-from', 'x-copy-from-account');
-      if (copyFrom) return { type: 'object-write', target: here, size: undefined, copyFrom, ...(copyQuery ? { copyQuery } : {}) };
-      const framing = framingRefusal(headers);
+      const framing = framingRefusal(facts.framing);
       if (framing) return framing;
-      return { type: 'object-write', target: here, size: contentLength(headers) };
-    }
-    case 'COPY': {
-      const destination = headerValues(headers, 'destination')[0];
-      const ref = destination === undefined ? undefined : parseContainerObject(destination);
-      // Swift answers a COPY without a usable Destination with 412 itself.
-      if (!ref) return PASS;
-      const target = { account: accountName(headers, 'destination-account') ?? path.account, ...ref };
-      return { type: 'object-write', target, size: undefined, copyFrom: here, ...(copyQuery ? { copyQuery } : {}) };
+      const manifest = path.query.last('multipart-manifest') === 'put';
+      return { type: 'object-write', target: here, size: bodySize(facts.framing), ...(manifest ? { manifest } : {}) };
     }
     case 'DELETE':
       return { type: 'object-delete', account: path.account, container: path.container };
@@ -184,8 +206,9 @@ function objectIntent(method: string, path: SwiftPath & { container: string; obj
   }
 }
 
-export function requestIntent(method: string, path: SwiftPath, headers: IncomingHttpHeaders): Intent {
-  if (path.container === undefined) return accountIntent(method, path, headers);
-  if (path.object === undefined) return containerIntent(method, { ...path, container: path.container }, headers);
-  return objectIntent(method, { ...path, container: path.container, object: path.object }, headers);
+export function requestIntent(facts: RequestFacts): Intent {
+  const { path } = facts;
+  if (path.container === undefined) return accountIntent(facts);
+  if (path.object === undefined) return containerIntent({ ...facts, path: { ...path, container: path.container } });
+  return objectIntent({ ...facts, path: { ...path, container: path.container, object: path.object } });
 }

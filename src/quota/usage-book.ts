@@ -24,6 +24,10 @@ export interface Snapshot extends Usage {
   readonly level?: string;
   /** The proxy's own quota state kept in the account's or container's metadata. */
   readonly persisted?: PersistedQuotaState;
+  /** The account's or container's tempurl/formpost keys (X-*-Meta-Temp-URL-Key, -Key-2). */
+  readonly tempUrlKeys?: readonly string[];
+  /** The container has object versioning on: its overwrites and deletes write archive copies elsewhere. */
+  readonly versioned?: boolean;
   /** Sequence number taken when the read was sent. */
   readonly seq: number;
 }
@@ -32,15 +36,25 @@ export type SnapshotData = Omit<Snapshot, 'seq'>;
 
 export interface Reservation {
   readonly key: string;
+  /** The object (or container) the write creates or replaces; writes of one target replace each other. */
+  readonly target: string | undefined;
   count: number;
   bytes: number;
   settled: boolean;
+}
+
+interface TargetHold {
+  count: number;
+  bytes: number;
+  open: number;
 }
 
 interface Ledger {
   reservedCount: number;
   reservedBytes: number;
   open: number;
+  /** Open reservations by target: only one write of a target survives, whichever Swift finishes last. */
+  targets: Map<string, TargetHold>;
   /** Writes finished after the newest snapshot was asked for, and their totals (read on every check). */
   finished: { seq: number; count: number; bytes: number }[];
   finishedCount: number;
@@ -71,7 +85,14 @@ export class UsageBook {
   private seq = 0;
   private readonly cache: LRUCache<string, Snapshot>;
   private readonly inFlight = new Map<string, InFlightRead>();
-  private readonly ledgers = new Map<string, Ledger>();
+  /** Ledgers with writes in flight: never dropped, bounded by the requests in flight. */
+  private readonly busy = new Map<string, Ledger>();
+  /**
+   * Ledgers with only finished writes, waiting for a read that includes them. Bounded: one pushed out is
+   * forgotten together with every reading of its key, so the next check reads Swift afresh (which includes
+   * those writes) instead of counting them on top of an older reading.
+   */
+  private readonly idle: LRUCache<string, Ledger>;
   /**
    * The newest snapshot read of each key, cached or not, kept after its ledger went idle: a check that still
    * holds an older snapshot (across an await) is projected from it, as the finished writes the older one
@@ -87,6 +108,16 @@ export class UsageBook {
     this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
     this.newest = new LRUCache({ max: options.maxEntries });
     this.invalidatedAt = new LRUCache({ max: options.maxEntries });
+    this.idle = new LRUCache({
+      max: options.maxEntries,
+      dispose: (_ledger, key, reason) => {
+        if (reason === 'evict') this.invalidate(key);
+      },
+    });
+  }
+
+  private ledgerOf(key: string): Ledger | undefined {
+    return this.busy.get(key) ?? this.idle.peek(key);
   }
 
   /** The current sequence number: a read with `notBefore` above it is sent after everything known now. */
@@ -147,7 +178,7 @@ export class UsageBook {
     if (newest && newest.seq >= snapshot.seq) return;
     this.newest.set(key, snapshot);
     if ((this.invalidatedAt.peek(key) ?? Infinity) < snapshot.seq) this.invalidatedAt.delete(key);
-    const ledger = this.ledgers.get(key);
+    const ledger = this.ledgerOf(key);
     if (ledger) {
       ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
       ledger.finishedCount = ledger.finished.reduce((sum, write) => sum + write.count, 0);
@@ -161,7 +192,7 @@ export class UsageBook {
     // A newer snapshot may have pruned finished writes this older one does not include.
     const newest = this.newest.peek(key);
     const base = newest && newest.seq > snapshot.seq ? newest : snapshot;
-    const ledger = this.ledgers.get(key);
+    const ledger = this.ledgerOf(key);
     if (!ledger) return { count: base.count, bytes: base.bytes };
     const finished = this.finishedSince(ledger, base, newest);
     return { count: base.count + ledger.reservedCount + finished.count, bytes: base.bytes + ledger.reservedBytes + finished.bytes };
@@ -189,48 +220,78 @@ export class UsageBook {
   settled(key: string): Usage | undefined {
     const newest = this.newest.peek(key);
     if (!newest || (this.invalidatedAt.peek(key) ?? -1) > newest.seq) return undefined;
-    const ledger = this.ledgers.get(key);
+    const ledger = this.ledgerOf(key);
     if (!ledger) return { count: newest.count, bytes: newest.bytes };
     return { count: newest.count + ledger.finishedCount, bytes: newest.bytes + ledger.finishedBytes };
   }
 
   /** Whether writes finished after this snapshot was asked for (it may or may not include them). */
   hasWritesSince(key: string, snapshot: Snapshot): boolean {
-    const ledger = this.ledgers.get(key);
+    const ledger = this.ledgerOf(key);
     if (!ledger || ledger.finished.length === 0) return false;
     return ledger.finished[ledger.finished.length - 1]!.seq > snapshot.seq;
   }
 
-  private ledger(key: string): Ledger {
-    let ledger = this.ledgers.get(key);
+  /** The ledger of a key that is about to hold a write in flight. */
+  private busyLedger(key: string): Ledger {
+    let ledger = this.busy.get(key);
     if (!ledger) {
-      ledger = { reservedCount: 0, reservedBytes: 0, open: 0, finished: [], finishedCount: 0, finishedBytes: 0 };
-      this.ledgers.set(key, ledger);
+      ledger = this.idle.peek(key);
+      if (ledger) this.idle.delete(key);
+      else ledger = { reservedCount: 0, reservedBytes: 0, open: 0, targets: new Map(), finished: [], finishedCount: 0, finishedBytes: 0 };
+      this.busy.set(key, ledger);
     }
     return ledger;
   }
 
+  /** A ledger whose last write in flight ended: kept while it has finished writes to count, else dropped. */
   private dropIfIdle(key: string, ledger: Ledger): void {
-    if (ledger.open === 0 && ledger.finished.length === 0) this.ledgers.delete(key);
+    if (ledger.open > 0) return;
+    if (this.busy.get(key) === ledger) this.busy.delete(key);
+    if (ledger.finished.length === 0) this.idle.delete(key);
+    else if (this.idle.peek(key) !== ledger) this.idle.set(key, ledger);
   }
 
   /** Holds quota for an admitted write. Must be called in the same tick as the decision that admitted it. */
-  reserve(key: string, add: Usage): Reservation {
-    const ledger = this.ledger(key);
+  reserve(key: string, add: Usage, target?: string): Reservation {
+    const ledger = this.busyLedger(key);
     ledger.reservedCount += add.count;
     ledger.reservedBytes += add.bytes;
     ledger.open++;
+    if (target !== undefined) {
+      const hold = ledger.targets.get(target) ?? { count: 0, bytes: 0, open: 0 };
+      hold.count += add.count;
+      hold.bytes += add.bytes;
+      hold.open++;
+      ledger.targets.set(target, hold);
+    }
     this.openReservations++;
     this.options.onReservationsChanged?.(this.openReservations);
-    return { key, count: add.count, bytes: add.bytes, settled: false };
+    return { key, target, count: add.count, bytes: add.bytes, settled: false };
   }
 
-  /** Changes a reservation in flight: bytes of an upload streaming in now, or an object count it turned out not to add. */
+  /**
+   * What other writes in flight hold for the same target: of several writes of one object (or container), only
+   * one version remains, so a write need not find room for the others' holds on its target as well as its own.
+   */
+  heldFor(key: string, target: string, except?: Reservation): Usage {
+    const hold = this.busy.get(key)?.targets.get(target);
+    if (!hold) return { count: 0, bytes: 0 };
+    const own = except && !except.settled && except.key === key && except.target === target ? except : { count: 0, bytes: 0 };
+    return { count: hold.count - own.count, bytes: hold.bytes - own.bytes };
+  }
+
+  /** Changes a reservation in flight: bytes of an upload streaming in now. */
   adjust(reservation: Reservation, change: Usage): void {
     if (reservation.settled) return;
-    const ledger = this.ledger(reservation.key);
+    const ledger = this.busyLedger(reservation.key);
     ledger.reservedCount += change.count;
     ledger.reservedBytes += change.bytes;
+    const hold = reservation.target === undefined ? undefined : ledger.targets.get(reservation.target);
+    if (hold) {
+      hold.count += change.count;
+      hold.bytes += change.bytes;
+    }
     reservation.count += change.count;
     reservation.bytes += change.bytes;
   }
@@ -238,7 +299,7 @@ export class UsageBook {
   /** The write finished in Swift: its usage becomes a finished write, counted until a newer read covers it. */
   commit(reservation: Reservation, actual: Usage = reservation): void {
     if (reservation.settled) return;
-    const ledger = this.ledger(reservation.key);
+    const ledger = this.busyLedger(reservation.key);
     if (actual.count !== 0 || actual.bytes !== 0) {
       ledger.finished.push({ seq: ++this.seq, count: actual.count, bytes: actual.bytes });
       ledger.finishedCount += actual.count;
@@ -251,10 +312,16 @@ export class UsageBook {
   release(reservation: Reservation): void {
     if (reservation.settled) return;
     reservation.settled = true;
-    const ledger = this.ledger(reservation.key);
+    const ledger = this.busyLedger(reservation.key);
     ledger.reservedCount -= reservation.count;
     ledger.reservedBytes -= reservation.bytes;
     ledger.open--;
+    const hold = reservation.target === undefined ? undefined : ledger.targets.get(reservation.target);
+    if (hold) {
+      hold.count -= reservation.count;
+      hold.bytes -= reservation.bytes;
+      if (--hold.open === 0) ledger.targets.delete(reservation.target!);
+    }
     this.openReservations--;
     this.options.onReservationsChanged?.(this.openReservations);
     this.dropIfIdle(reservation.key, ledger);

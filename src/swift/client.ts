@@ -35,6 +35,25 @@ export interface SwiftClientOptions {
   metrics: Metrics;
 }
 
+/** A body larger than the proxy would read (a manifest past Swift's own limit). */
+export class BodyTooLargeError extends Error {
+  readonly code = 'SQP_ERR_BODY_TOO_LARGE';
+}
+
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += (chunk as Buffer).length;
+    if (length > maxBytes) {
+      body.destroy();
+      throw new BodyTooLargeError(`response body over ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 function flatten(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -49,7 +68,14 @@ export class SwiftClient {
 
   constructor(private readonly options: SwiftClientOptions) {}
 
-  private async send(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody = false): Promise<HeadResult & { body?: string }> {
+  private async send(
+    method: 'GET' | 'HEAD' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    target: HeadTarget,
+    keepBody: 'ok' | 'always' | false = false,
+    maxBody = Infinity,
+  ): Promise<HeadResult & { body?: Buffer }> {
     const { metrics } = this.options;
     const stopTimer = metrics.lookupSeconds.startTimer({ target });
     try {
@@ -63,7 +89,8 @@ export class SwiftClient {
         // with one); Swift does not, and a new connection per usage read costs both sides.
         reset: false,
       });
-      const body = keepBody && response.statusCode < 300 ? await response.body.text() : (await response.body.dump(), undefined);
+      const wanted = keepBody === 'always' || (keepBody === 'ok' && response.statusCode < 300);
+      const body = wanted ? await readBody(response.body, maxBody) : (await response.body.dump(), undefined);
       const outcome = response.statusCode >= 500 ? 'error' : response.statusCode === 404 ? 'not_found' : 'ok';
       metrics.lookups.inc({ target, outcome });
       if (response.statusCode >= 500) {
@@ -71,12 +98,20 @@ export class SwiftClient {
       }
       return { status: response.statusCode, headers: flatten(response.headers), ...(body !== undefined ? { body } : {}) };
     } catch (error) {
-      if (error instanceof UpstreamUnavailableError) throw error;
+      if (error instanceof UpstreamUnavailableError || error instanceof BodyTooLargeError) throw error;
       metrics.lookups.inc({ target, outcome: 'error' });
       throw new UpstreamUnavailableError(`cannot reach Swift for ${method} ${path}: ${(error as Error).message}`, { cause: error });
     } finally {
       stopTimer();
     }
+  }
+
+  /**
+   * A request with the caller's own credentials (or none): Swift decides what the caller may see or do,
+   * and its answer (status, headers, body) is what the caller would have got.
+   */
+  asCaller(method: 'GET' | 'HEAD' | 'POST', path: string, credentials: Readonly<Record<string, string>>, target: HeadTarget, maxBody = 64 * 1024): Promise<HeadResult & { body?: Buffer }> {
+    return this.send(method, path, { ...credentials }, target, method === 'HEAD' ? false : 'always', maxBody);
   }
 
   /** A HEAD with the caller's own token (or none): Swift decides what the caller may see. */
@@ -90,7 +125,7 @@ export class SwiftClient {
   }
 
   /** A request as the service identity, renewing its token once if Swift no longer accepts it. */
-  private async asService(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody = false) {
+  private async asService(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody: 'ok' | false = false) {
     const result = await this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
     if (result.status !== 401) return result;
     this.token = undefined;
@@ -104,10 +139,10 @@ export class SwiftClient {
 
   /** A JSON listing (account: containers, container: objects); undefined when it does not exist. */
   async getJson<T>(path: string): Promise<{ headers: Record<string, string>; items: T[] } | undefined> {
-    const result = await this.asService('GET', path, { accept: 'application/json' }, 'listing', true);
+    const result = await this.asService('GET', path, { accept: 'application/json' }, 'listing', 'ok');
     if (result.status === 404 || result.status === 410) return undefined;
     if (result.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${result.status} to GET ${path}`);
-    return { headers: result.headers, items: result.status === 204 || !result.body ? [] : (JSON.parse(result.body) as T[]) };
+    return { headers: result.headers, items: result.status === 204 || !result.body ? [] : (JSON.parse(result.body.toString('utf8')) as T[]) };
   }
 
   private serviceToken(): Promise<string> {

@@ -1,73 +1,65 @@
 /**
- * Splits a Swift API request target into version, account, container and object, the way Swift's proxy
- * does (`split_path(path, 1, 4, True)`). Pure.
+ * Splits a Swift API request target into version, account, container and object the way Swift's proxy
+ * server does: eventlet unquotes the path to bytes (Python's `unquote`, which keeps `%`, `%z`, `%2` as
+ * literal text), the proxy refuses bytes that are not UTF-8 or hold NUL (412), and `split_path(path, 1, 4,
+ * True)` picks the controller. Pure.
  */
+import { SwiftQuery, unquoteName } from './request.js';
 
 export interface SwiftPath {
   readonly version: string;
-  /** Names are percent-decoded: one container is one key, however a client chose to encode its name. */
+  /** Names are as Swift reads them: one container is one key, however a client chose to encode its name. */
   readonly account: string;
   readonly container?: string;
   readonly object?: string;
-  readonly query: URLSearchParams;
+  readonly query: SwiftQuery;
+  /** The query string as sent (after the first `?`), for requests the proxy makes on the client's behalf. */
+  readonly rawQuery: string | undefined;
 }
 
 // Swift's default `valid_api_versions`.
 const API_VERSIONS = new Set(['v1', 'v1.0']);
 
-export class BadPathError extends Error {
-  readonly code = 'SQP_ERR_BAD_PATH';
-  readonly statusCode = 400;
+/** Python's `str.split(sep, maxsplit)`. */
+function splitN(value: string, separator: string, maxSplit: number): string[] {
+  const out: string[] = [];
+  let rest = value;
+  while (out.length < maxSplit) {
+    const at = rest.indexOf(separator);
+    if (at < 0) break;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at + separator.length);
+  }
+  out.push(rest);
+  return out;
 }
 
 /**
- * Percent-decoding as Python's `urllib.parse.unquote`, which Swift applies to copy headers (`X-Copy-From`,
- * `Destination`, `*-Account`): a `%` that does not start a valid escape is kept as it is, so that the proxy
- * reads the same name Swift does.
+ * The account, container or object a request target reaches in Swift's proxy server; undefined for
+ * anything no storage controller handles: auth, /info, /healthcheck, other versions, and paths Swift
+ * refuses itself (invalid UTF-8 or NUL: 412; an empty account or container: 412 Bad URL). What middleware
+ * in front of the proxy server makes of other paths (S3, host-based addressing) is read elsewhere.
  */
-export function unquote(value: string): string {
-  return value.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
-    try {
-      return decodeURIComponent(run);
-    } catch {
-      return run;
-    }
-  });
-}
-
-/** Returns undefined for anything that is not an account, container or object request (auth, info, ...). */
 export function parseSwiftPath(rawUrl: string): SwiftPath | undefined {
   const queryAt = rawUrl.indexOf('?');
-  const path = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
-  const query = new URLSearchParams(queryAt < 0 ? '' : rawUrl.slice(queryAt + 1));
-  if (!path.startsWith('/')) return undefined;
-
-  // Swift splits the decoded path (eventlet unquotes PATH_INFO first): an encoded "/" separates names too.
-  let decoded: string;
-  let badEncoding = false;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    decoded = unquote(path);
-    badEncoding = true;
-  }
-  const first = decoded.indexOf('/', 1);
-  if (first < 0) return undefined;
-  const version = decoded.slice(1, first);
-  if (!API_VERSIONS.has(version)) return undefined;
-  if (badEncoding) throw new BadPathError('Invalid percent-encoding or UTF-8 in the request path');
-
-  const rest = decoded.slice(first + 1);
-  const [account, container, ...objectParts] = rest.split('/');
-  if (!account) return undefined;
-  const object = objectParts.length > 0 ? objectParts.join('/') : undefined;
+  const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+  const rawQuery = queryAt < 0 ? undefined : rawUrl.slice(queryAt + 1);
+  const decoded = unquoteName(rawPath);
+  if (decoded === undefined || decoded === '' || decoded.includes('\0')) return undefined;
+  // An encoded "/" separates names too: Swift splits the decoded path.
+  const segments = splitN(decoded, '/', 4);
+  if (segments[0] !== '' || segments.length < 2 || segments[1] === '') return undefined;
+  const [, version, account, container, object] = segments as [string, string, string?, string?, string?];
+  if (!account || !API_VERSIONS.has(version)) return undefined;
+  if (!container && object) return undefined; // /v1/a//o: Swift answers 412 Bad URL
   return {
     version,
     account,
-    // `/v1/AUTH_x/` is an account request, as in Swift.
+    // `/v1/AUTH_x/` is an account request and `/v1/AUTH_x/c/` a container request, as in Swift.
     ...(container ? { container } : {}),
-    ...(object ? { object } : {}),
-    query,
+    ...(container && object ? { object } : {}),
+    query: SwiftQuery.parse(rawQuery),
+    rawQuery,
   };
 }
 
@@ -80,13 +72,23 @@ export function encodePath(version: string, account: string, container?: string,
 }
 
 /**
- * A copy source or destination header (`X-Copy-From: c/o`, `Destination: /c/o`), relative to an account:
- * Swift unquotes it and strips one leading slash.
+ * A copy source or destination header (`X-Copy-From: c/o`, `Destination: /c/o`), relative to an account,
+ * as Swift's `check_path_header` reads it: unquoted, one leading "/" added if missing, then container and
+ * object, both non-empty. Undefined where Swift answers 412 (or the name is not UTF-8, which Swift cannot
+ * store either).
  */
 export function parseContainerObject(value: string): { container: string; object: string } | undefined {
-  const decoded = unquote(value.trim());
-  const path = decoded.startsWith('/') ? decoded.slice(1) : decoded;
-  const slash = path.indexOf('/');
-  if (slash <= 0 || slash === path.length - 1) return undefined;
-  return { container: path.slice(0, slash), object: path.slice(slash + 1) };
+  const decoded = unquoteName(value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''));
+  if (decoded === undefined) return undefined;
+  const path = decoded.startsWith('/') ? decoded : `/${decoded}`;
+  const [first, container, object] = splitN(path, '/', 2);
+  if (first !== '' || !container || !object) return undefined;
+  return { container, object };
+}
+
+/** An account header (`X-Copy-From-Account`, `Destination-Account`) as Swift's `check_account_format` reads it. */
+export function parseAccountName(value: string): string | undefined {
+  const decoded = unquoteName(value);
+  if (!decoded || decoded.includes('/')) return undefined;
+  return decoded;
 }

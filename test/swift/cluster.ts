@@ -33,6 +33,14 @@ function quotaTestUsers(): TempauthUser[] {
   ]).flat();
 }
 
+/** The adversarial suite's tenants adv1..adv80 (test/adversarial/): an account admin and a reader without any group. */
+function adversarialUsers(): TempauthUser[] {
+  return Array.from({ length: 80 }, (_, i) => [
+    { account: `adv${i + 1}`, user: 'admin', key: `adv${i + 1}pass`, groups: ['.admin'] },
+    { account: `adv${i + 1}`, user: 'reader', key: `adv${i + 1}read`, groups: [] },
+  ]).flat();
+}
+
 export const TEMPAUTH_USERS: TempauthUser[] = [
   // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
   // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
@@ -44,6 +52,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   { account: 'reseller', user: 'reseller', key: 'reseller', groups: ['.reseller_admin'] },
   { account: 'system', user: 'root', key: 'testpass', groups: ['.admin'] },
   ...quotaTestUsers(),
+  ...adversarialUsers(),
 ];
 
 /** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */
@@ -139,9 +148,12 @@ use = egg:swift#healthcheck
 `;
 }
 
+// As an operator runs it: tempurl, formpost and the S3 API in front of the auth filter (they authenticate their
+// own requests), and both kinds of object versioning allowed. Every middleware here can store data, and each
+// is a way around the quota the proxy must close (test/adversarial/).
 const PROXY_PIPELINE =
-  'catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempauth copy slo dlo ' +
-  'versioned_writes symlink proxy-logging proxy-server';
+  'catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl formpost s3api tempauth ' +
+  'copy slo dlo versioned_writes symlink proxy-logging proxy-server';
 
 // Filters whose config is only `use = egg:swift#<entry point>`.
 const PLAIN_FILTERS: ReadonlyArray<[string, string]> = [
@@ -151,6 +163,9 @@ const PLAIN_FILTERS: ReadonlyArray<[string, string]> = [
   ['proxy-logging', 'proxy_logging'],
   ['listing_formats', 'listing_formats'],
   ['bulk', 'bulk'],
+  ['tempurl', 'tempurl'],
+  ['formpost', 'formpost'],
+  ['s3api', 's3api'],
   ['copy', 'copy'],
   ['dlo', 'dlo'],
   ['symlink', 'symlink'],
@@ -188,6 +203,7 @@ allow_async_delete = true
 [filter:versioned_writes]
 use = egg:swift#versioned_writes
 allow_versioned_writes = true
+allow_object_versioning = true
 `;
 }
 

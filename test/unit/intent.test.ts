@@ -1,13 +1,25 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncomingHttpHeaders } from 'node:http';
-import { headerValues, requestIntent, swiftHeaderName, type Intent } from '../../src/quota/intent.js';
+import { requestIntent, type Intent } from '../../src/quota/intent.js';
 import { parseSwiftPath } from '../../src/swift/path.js';
+import { SwiftHeaders, swiftHeaderName } from '../../src/swift/request.js';
 
-function intent(method: string, url: string, headers: IncomingHttpHeaders = {}): Intent {
+type Headers = Record<string, string | string[] | undefined>;
+
+/** A request's intent; framing (Content-Length, Transfer-Encoding) as Node reads it, from the exact names. */
+function intent(method: string, url: string, headers: Headers = {}): Intent {
   const path = parseSwiftPath(url);
   assert.ok(path, `${url} should be a Swift path`);
-  return requestIntent(method, path, headers);
+  const single = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  return requestIntent({
+    method,
+    path,
+    headers: SwiftHeaders.from(headers),
+    framing: { contentLength: single('content-length'), transferEncoding: single('transfer-encoding') },
+  });
 }
 
 const PASS = { type: 'pass' };
@@ -25,11 +37,11 @@ describe('header names as Swift reads them', () => {
     assert.equal(swiftHeaderName('Content-Length'), 'content-length');
   });
 
-  test('headerValues collects every spelling and array values', () => {
-    const headers = { 'x-account-meta-quota': 'L1', x_account_meta_quota: ['L2', 'L3'], 'x-other': 'no' } as IncomingHttpHeaders;
-    assert.deepEqual(headerValues(headers, 'x-account-meta-quota'), ['L1', 'L2', 'L3']);
-    assert.deepEqual(headerValues({}, 'x-account-meta-quota'), []);
-    assert.deepEqual(headerValues({ 'x-account-meta-quota': undefined }, 'x-account-meta-quota'), []);
+  test('every spelling is one header, its values joined with "," as eventlet joins them', () => {
+    const headers = SwiftHeaders.from({ 'x-account-meta-quota': 'L1', x_account_meta_quota: ['L2', 'L3'], 'x-other': 'no' });
+    assert.equal(headers.get('x-account-meta-quota'), 'L1,L2,L3');
+    assert.equal(SwiftHeaders.from({}).get('x-account-meta-quota'), undefined);
+    assert.equal(SwiftHeaders.from({ 'x-account-meta-quota': undefined }).get('x-account-meta-quota'), undefined);
   });
 });
 
@@ -54,14 +66,15 @@ describe('requestIntent: account', () => {
     assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '  L1 ' }), { type: 'level-change', account: 'AUTH_a', level: 'L1' });
   });
 
-  test('an empty value removes the level, as in Swift', () => {
+  test('an empty value removes the level, as in Swift (blanks around a value are not part of it)', () => {
     assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '' }), { type: 'level-change', account: 'AUTH_a', level: undefined });
     assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': '   ' }), { type: 'level-change', account: 'AUTH_a', level: undefined });
   });
 
-  test('the first non-empty value of several spellings is the level', () => {
-    const headers = { 'x-account-meta-quota': '', x_account_meta_quota: 'L2' } as IncomingHttpHeaders;
-    assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: 'L2' });
+  test('several spellings make one value, as Swift stores it (and an unknown level is refused later)', () => {
+    const headers = { 'x-account-meta-quota': '', x_account_meta_quota: 'L2' };
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: ',L2' });
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': 'L1', X_Account_Meta_Quota: 'L2' }), { type: 'level-change', account: 'AUTH_a', level: 'L1,L2' });
   });
 
   test('X-Remove-Account-Meta-Quota removes the level, whatever its value and spelling', () => {
@@ -69,7 +82,7 @@ describe('requestIntent: account', () => {
       { 'x-remove-account-meta-quota': 'x' },
       { 'x-remove-account-meta-quota': '' },
       { X_Remove_Account_Meta_Quota: '1' },
-    ] as IncomingHttpHeaders[]) {
+    ] as Headers[]) {
       assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: undefined });
     }
   });
@@ -224,43 +237,58 @@ describe('requestIntent: PUT with X-Copy-From', () => {
       type: 'object-write',
       target,
       size: undefined,
-      copyFrom: { account: 'AUTH_a', container: 'src', object: 'obj' },
+      copy: { ref: { account: 'AUTH_a', container: 'src', object: 'obj' }, query: undefined },
     });
+  });
+
+  test('a copy with a body is refused by Swift (400) and passes; a chunked one (held, maybe empty) is a copy', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'content-length': '5' }), PASS);
+    const chunked = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'transfer-encoding': 'chunked' });
+    assert.equal(chunked.type === 'object-write' && chunked.copy?.ref.object, 'obj');
+  });
+
+  test('raw UTF-8 bytes in a copy header (latin-1 on the wire) name the same object as its percent-encoding', () => {
+    const raw = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/caf\u00c3\u00a9', 'content-length': '0' });
+    assert.equal(raw.type === 'object-write' && raw.copy?.ref.object, 'café');
+  });
+
+  test('X-Copy-From-Account naming no account (empty after decoding, or with "/") is refused by Swift: it passes', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'x-copy-from-account': 'a/b', 'content-length': '0' }), PASS);
   });
 
   test('a leading slash is allowed and the value is percent-decoded', () => {
     const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '/my%20src/dir/caf%C3%A9' });
-    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_a', container: 'my src', object: 'dir/café' });
+    assert.deepEqual(result.type === 'object-write' && result.copy?.ref, { account: 'AUTH_a', container: 'my src', object: 'dir/café' });
   });
 
   test('a "%" that is no escape is kept, as Swift unquotes (the copy is still sized)', () => {
     const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '/src/big%zz', 'content-length': '0' });
-    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_a', container: 'src', object: 'big%zz' });
+    assert.deepEqual(result.type === 'object-write' && result.copy?.ref, { account: 'AUTH_a', container: 'src', object: 'big%zz' });
   });
 
   test('X-Copy-From-Account names the source account, percent-decoded as Swift does', () => {
     const result = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'x-copy-from-account': ' AUTH_other ' });
-    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_other', container: 'src', object: 'obj' });
+    assert.deepEqual(result.type === 'object-write' && result.copy?.ref, { account: 'AUTH_other', container: 'src', object: 'obj' });
     const encoded = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/obj', 'x-copy-from-account': 'AUTH_t%C3%A9st' });
-    assert.equal(encoded.type === 'object-write' && encoded.copyFrom?.account, 'AUTH_tést');
+    assert.equal(encoded.type === 'object-write' && encoded.copy?.ref.account, 'AUTH_tést');
   });
 
   test('underscore spellings of the copy headers count', () => {
-    const result = intent('PUT', '/v1/AUTH_a/c/copy', { x_copy_from: 'src/obj', x_copy_from_account: 'AUTH_b' } as IncomingHttpHeaders);
-    assert.deepEqual(result.type === 'object-write' && result.copyFrom, { account: 'AUTH_b', container: 'src', object: 'obj' });
+    const result = intent('PUT', '/v1/AUTH_a/c/copy', { x_copy_from: 'src/obj', x_copy_from_account: 'AUTH_b' });
+    assert.deepEqual(result.type === 'object-write' && result.copy?.ref, { account: 'AUTH_b', container: 'src', object: 'obj' });
   });
 
-  test('multipart-manifest=get copies the manifest: the source is read with that query', () => {
-    const result = intent('PUT', '/v1/AUTH_a/c/copy?multipart-manifest=get', { 'x-copy-from': 'src/slo' });
-    assert.equal(result.type === 'object-write' && result.copyQuery, 'multipart-manifest=get');
-    const plain = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/slo' });
-    assert.equal(plain.type === 'object-write' && 'copyQuery' in plain, false);
-    const put = intent('PUT', '/v1/AUTH_a/c/copy?multipart-manifest=put', { 'x-copy-from': 'src/slo' });
-    assert.equal(put.type === 'object-write' && 'copyQuery' in put, false);
+  test('the source is read with the request\'s own query, as Swift reads it (multipart-manifest=get, symlink=get)', () => {
+    const result = intent('PUT', '/v1/AUTH_a/c/copy?multipart-manifest=get', { 'x-copy-from': 'src/slo', 'content-length': '0' });
+    assert.equal(result.type === 'object-write' && result.copy?.query, 'multipart-manifest=get');
+    const plain = intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'src/slo', 'content-length': '0' });
+    assert.equal(plain.type === 'object-write' && plain.copy?.query, undefined);
+    const link = intent('PUT', '/v1/AUTH_a/c/copy?symlink=get', { 'x-copy-from': 'src/link', 'content-length': '0' });
+    assert.equal(link.type === 'object-write' && link.copy?.query, 'symlink=get');
   });
 
-  test('an X-Copy-From without container and object is an ordinary PUT (Swift answers 412)', () => {
-    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'justone', 'content-length': '7' }), { type: 'object-write', target, size: 7 });
+  test('an X-Copy-From without container and object is refused by Swift (412); an empty one is no copy', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': 'justone', 'content-length': '0' }), PASS);
     assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/copy', { 'x-copy-from': '', 'content-length': '7' }), { type: 'object-write', target, size: 7 });
   });
 });
@@ -273,7 +301,7 @@ describe('requestIntent: COPY', () => {
       type: 'object-write',
       target: { account: 'AUTH_a', container: 'c2', object: 'new/name' },
       size: undefined,
-      copyFrom: source,
+      copy: { ref: source, query: undefined },
     });
   });
 
@@ -285,19 +313,18 @@ describe('requestIntent: COPY', () => {
   test('Destination-Account names the target account, percent-decoded as Swift does', () => {
     const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': 'AUTH_b' });
     assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_b', container: 'c2', object: 'o2' });
-    assert.deepEqual(result.type === 'object-write' && result.copyFrom, source);
+    assert.deepEqual(result.type === 'object-write' && result.copy?.ref, source);
     const encoded = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': 'AUTH_%74est' });
     assert.equal(encoded.type === 'object-write' && encoded.target.account, 'AUTH_test');
   });
 
-  test('an empty Destination-Account means the source account', () => {
-    const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': ' ' });
-    assert.equal(result.type === 'object-write' && result.target.account, 'AUTH_a');
+  test('an empty Destination-Account is refused by Swift (412 "Account name cannot be empty"): it passes', () => {
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': ' ' }), PASS);
   });
 
   test('multipart-manifest=get on a COPY is passed on to the source read', () => {
     const result = intent('COPY', '/v1/AUTH_a/c/slo?multipart-manifest=get', { destination: '/c2/o2' });
-    assert.equal(result.type === 'object-write' && result.copyQuery, 'multipart-manifest=get');
+    assert.equal(result.type === 'object-write' && result.copy?.query, 'multipart-manifest=get');
   });
 
   test('a COPY without a usable Destination passes (Swift answers 412 itself)', () => {
