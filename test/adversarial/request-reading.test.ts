@@ -1,0 +1,111 @@
+/**
+ * The proxy reads every request the way Swift reads it: names percent-decoded with Python's unquote (which
+ * keeps malformed escapes), every spelling of a header as the one header eventlet makes of it, raw bytes as
+ * UTF-8, any spelling of a path Swift routes to the same object. No shape of request is waved through.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
+import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+
+const ACCOUNTS = { 'cached mode': [41, 42, 43, 44, 45, 46], 'precise mode': [47, 48, 49, 50, 51, 52] } as const;
+
+for (const mode of MODES) {
+  describe(`requests read as Swift reads them, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
+    });
+    after(() => arena.close());
+
+    /** A request through the proxy with the target and header names exactly as given. */
+    function send(tenant: Tenant, method: string, target: string, headers: HeaderList, body = ''): Promise<RawResponse> {
+      const host = new URL(arena.proxy.url).host;
+      return rawRequest(arena.proxy.url, method, target, [['Host', host], ['X-Auth-Token', tenant.token], ['Content-Length', String(Buffer.byteLength(body))], ...headers], body).response;
+    }
+
+    test('object names with malformed escapes (%, %z, %2, %%) are names Swift stores, and they count', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      const names = ['o%', 'o%z', 'o%2', 'o%%', 'o%zz', 'o%g1', 'o%2%', '%'];
+      const answers = [];
+      for (const name of names) answers.push(await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/${name}`, [], 'x'));
+      assert.ok((await arena.usage(tenant, 'c')).objects <= LIMITS.objects, answers.map((a) => a.status).join(' '));
+      assert.equal(answers.filter((a) => a.status === 201).length, LIMITS.objects);
+      assert.ok((await arena.listing(tenant, 'c')).includes('o%zz'), 'Swift stored the literal name');
+    });
+
+    test('containers named with malformed escapes count against the container limit', async () => {
+      const tenant = await arena.tenant();
+      const answers = [];
+      for (const name of ['%', 'c%z', 'c%2', 'c%%', 'c%zz']) answers.push(await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/${name}`, []));
+      assert.ok((await arena.containers(tenant)) <= LIMITS.containers, answers.map((a) => a.status).join(' '));
+    });
+
+    test('every spelling of a path Swift routes to one container counts in that container', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      const targets = [
+        `/v1/${tenant.swiftAccount}/c/a`,
+        `/v1.0/${tenant.swiftAccount}/c/b`,
+        `/%76%31/${tenant.swiftAccount}/c/c`,
+        `/v1/${tenant.swiftAccount}/%63/d`,
+        `/v1/${tenant.swiftAccount}/c%2Fe`,
+        `/v1%2F${tenant.swiftAccount}%2Fc%2Ff`,
+        `/v1/${tenant.swiftAccount}/c//g`,
+        `/v1/${tenant.swiftAccount.replace('AUTH_', 'AUTH%5F')}/c/h`,
+      ];
+      const answers = [];
+      for (const target of targets) answers.push(await send(tenant, 'PUT', target, [], 'x'));
+      assert.equal((await arena.usage(tenant, 'c')).objects, LIMITS.objects, answers.map((a) => a.status).join(' '));
+    });
+
+    test('copy headers in any spelling, and with raw UTF-8 names, are sized from the object Swift copies', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'src');
+      await makeContainer(tenant, 'dst');
+      await putDirect(tenant, '/src/big', Buffer.alloc(6000, 'b'));
+      await putDirect(tenant, `/src/${encodeURIComponent('é')}`, Buffer.alloc(6000, 'e'));
+      await putDirect(tenant, '/dst/base', Buffer.alloc(5000, 'd'));
+      const rawName = Buffer.from('src/é', 'utf8').toString('latin1');
+      const attempts: Array<[string, string, HeaderList]> = [
+        ['PUT', `/v1/${tenant.swiftAccount}/dst/c1`, [['X_Copy_From', 'src/big']]],
+        ['PUT', `/v1/${tenant.swiftAccount}/dst/c2`, [['x-copy_FROM', '/src/big'], ['X_Copy_From_Account', tenant.swiftAccount]]],
+        ['PUT', `/v1/${tenant.swiftAccount}/dst/c3`, [['X-Copy-From', rawName]]],
+        ['PUT', `/v1/${tenant.swiftAccount}/dst/c4`, [['X-Copy-From', 'src/%C3%A9']]],
+        ['COPY', `/v1/${tenant.swiftAccount}/src/big`, [['destination', 'dst/c5']]],
+        ['COPY', `/v1/${tenant.swiftAccount}/src/big`, [['Destination', `dst/${Buffer.from('ü', 'utf8').toString('latin1')}`]]],
+        ['COPY', `/v1/${tenant.swiftAccount}/src/big`, [['Destination', 'dst/c7'], ['Destination_Account', tenant.swiftAccount]]],
+      ];
+      for (const [method, target, headers] of attempts) {
+        const answer = await send(tenant, method, target, headers);
+        assert.equal(answer.status, 413, `${method} ${target} ${JSON.stringify(headers)}: ${answer.status} ${answer.body}`);
+      }
+      assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 });
+    });
+
+    test('a request target in absolute form, or a doubled token, writes nothing past the limits', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/c/o${i}`, 'x');
+      const host = new URL(arena.proxy.url).host;
+      const answers = [
+        await send(tenant, 'PUT', `http://${host}/v1/${tenant.swiftAccount}/c/abs`, [], 'x'),
+        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/dup`, [['x_auth_token', tenant.token]], 'x'),
+      ];
+      assert.equal((await arena.usage(tenant, 'c')).objects, LIMITS.objects, answers.map((a) => `${a.status}`).join(' '));
+    });
+
+    test('Content-Length or Transfer-Encoding in other spellings do not change what is counted', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      await putDirect(tenant, '/c/base', Buffer.alloc(9000, 'b'));
+      const body = Buffer.alloc(2000, 'x').toString();
+      const answers = [
+        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/a`, [['Transfer_Encoding', 'chunked']], body),
+        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/b`, [['Content_Length', '1']], body),
+      ];
+      assert.ok((await arena.usage(tenant, 'c')).bytes <= LIMITS.bytes, answers.map((a) => `${a.status}`).join(' '));
+    });
+  });
+}
