@@ -106,7 +106,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         },
         onUpstreamResponse: (request, reply, statusCode, headers) => {
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);
-          gate.onUpstreamResponse(request, reply, statusCode, headers);
+          return gate.onUpstreamResponse(request, reply, statusCode, headers);
         },
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;

@@ -21,8 +21,8 @@ export const FORWARDED_METHODS: readonly string[] = METHODS.filter((method) => m
 export interface ForwardHooks {
   /** Runs after routing, before Swift is contacted; the request body has not been read yet. */
   preHandler(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** Swift answered (status and headers known); runs before the answer is sent on. */
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): void;
+  /** Swift answered (status and headers known); runs before the answer is sent on. Returns true if it answered the client itself. */
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): boolean;
   /** Swift could not be reached or the request failed mid-way; returns true if it answered the client itself. */
   onUpstreamError(request: FastifyRequest, reply: FastifyReply, error: Error): boolean;
 }
@@ -124,8 +124,11 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
       onResponse: (request, reply, response) => {
         // reply-from's typings describe a Node response; it hands us undici's status, headers and body.
         const { statusCode, headers, stream } = response as unknown as UpstreamResponse;
+        if (hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers)) {
+          stream.resume();
+          return;
+        }
         copyUpstreamHeaders(reply as FastifyReply, headers, request.upstreamHeaderNames);
-        hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers);
         if (statusCode === 204 || statusCode === 304) {
           // No body to send, whatever the stream holds; sent without one, Fastify keeps Swift's headers as they are.
           stream.resume();

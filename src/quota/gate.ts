@@ -10,7 +10,8 @@ import type { Limits } from '../config/quota-levels.js';
 import type { Metrics } from '../metrics.js';
 import { ResellerCheck } from '../auth/reseller.js';
 import { Authority, callerCredentials, callerToken, type Credentials, type SwiftAnswer, type Verdict } from '../auth/authority.js';
-import { checkTempUrl, tempUrlParams } from '../auth/signatures.js';
+import { checkFormPost, checkTempUrl, tempUrlParams } from '../auth/signatures.js';
+import { createFormLimiter, type FormAttributes } from './formpost.js';
 import { encodePath } from '../swift/path.js';
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
 import { readUsage } from '../swift/usage.js';
@@ -28,7 +29,13 @@ import { swiftView, type SwiftView } from '../proxy/swift-view.js';
 
 /** What the gate remembers about a request between admission and Swift's answer. */
 interface RequestState {
-  reservation?: Reservation;
+  /** What the request holds: one write, or each file of a form upload. */
+  reservations?: Reservation[];
+  /**
+   * Swift may have stored some of the request's writes whatever it answers (a form stores each file as it
+   * arrives): what was held is counted as written, and Swift's usage read afresh settles it.
+   */
+  partial?: boolean;
   /** Keys whose cached usage is wrong once Swift has done this request. */
   invalidates?: string[];
   /** Only a 201 (new container) counts; Swift answers 202 to a PUT of an existing container. */
@@ -40,6 +47,11 @@ interface RequestState {
   shrinks?: { account: string; container?: string };
   /** The proxy's own metadata was changed (by a reseller admin): forget what we held of it. */
   forgets?: string[];
+  /**
+   * A form upload was cut (formpost.ts): Swift's answer to the shortened form is replaced with this refusal,
+   * and a file Swift stored only in part is removed.
+   */
+  cut?: { refusal: FormRefusal; partial: ObjectRef | undefined; unknownPartial: boolean };
 }
 
 declare module 'fastify' {
@@ -69,6 +81,14 @@ const PRECONDITION_FAILED: SwiftAnswer = Object.freeze({
   headers: { 'content-type': 'text/html; charset=UTF-8' },
   body: Buffer.from('<html><h1>Precondition Failed</h1><p>A precondition for this request was not met.</p></html>'),
 });
+
+/** Why a form upload is cut: a refusal of Swift's own (the form's signature), or a quota. */
+type FormRefusal = { readonly answer: SwiftAnswer } | { readonly decision: Denied };
+
+/** formpost's answer to a form it refuses, as it words it. */
+function formAnswer(status: 400 | 401, message: string): SwiftAnswer {
+  return { status, headers: { 'content-type': 'text/plain' }, body: Buffer.from(`FormPost: ${message}`) };
+}
 
 /** An ETag no object has: Swift refuses a copy pinned to it (412), whatever the source has become. */
 const NO_SUCH_ETAG = '"quota-proxy-unknown-source"';
@@ -144,7 +164,8 @@ export class QuotaGate {
   async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const view = swiftView(request.raw);
     if (!view.path) return;
-    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing });
+    const formpost = this.capabilities().has('formpost');
+    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost });
     if (intent.type === 'pass') return;
 
     try {
@@ -208,6 +229,8 @@ export class QuotaGate {
         return;
       case 'object-write':
         return this.admitObjectWrite(intent, view, request, reply);
+      case 'form-upload':
+        return this.admitFormUpload(intent, view, request, reply);
     }
   }
 
@@ -292,7 +315,7 @@ export class QuotaGate {
     });
     if (!result.admitted) return this.reject(reply, result.decision);
     request.quota = {
-      reservation: this.hold(request, reply, result.reservation),
+      reservations: [this.hold(request, reply, result.reservation)],
       commitOnlyOn: 201,
       invalidates: [containerKey(account, container)],
       watched: { scope, persisted: result.snapshot.persisted },
@@ -365,7 +388,7 @@ export class QuotaGate {
 
     const reservation = this.hold(request, reply, result.reservation);
     request.quota = {
-      reservation,
+      reservations: [reservation],
       watched: { scope, persisted: result.snapshot.persisted },
       // What a copy stores may differ from what was held (a large object's segments, a manifest): read again.
       ...(intent.copy ? { invalidates: [scope.key] } : {}),
@@ -391,6 +414,83 @@ export class QuotaGate {
     return reservation;
   }
 
+  /**
+   * A FormPost upload: formpost (before any auth filter) PUTs each file of the form as the form streams in,
+   * once the form's signature checks out with the account's or container's tempurl keys. Each file is admitted
+   * as it begins, its signature checked as formpost checks it; each chunk of it must fit; the form is cut at
+   * the first file or chunk that does not. The form goes to Swift chunked, so that a cut reaches formpost as a
+   * broken upload (the file it was writing is not stored), never as the end of a shorter file.
+   */
+  private async admitFormUpload(intent: Extract<Intent, { type: 'form-upload' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container } = intent;
+    const levelInfo = await this.admissions.levelOf(account);
+    const scope = this.admissions.scope(account, container, levelInfo);
+    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (!this.admissions.enforces(scope)) return;
+    const state: RequestState = { reservations: [], partial: true, invalidates: [scope.key] };
+    request.quota = state;
+    request.quotaDecision = 'admitted';
+    reply.raw.once('close', () => this.settleUnanswered(request));
+    view.upstream.set('content-length', undefined);
+
+    const write: Write = {
+      scope,
+      add: { count: 1, bytes: 0 },
+      target: undefined,
+      context: () => this.eventContext(request),
+      alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
+    };
+    let current: Reservation | undefined;
+    const noCredit = { bytes: 0, looked: true };
+    const source = request.raw;
+    const signatureRefusal = async (attributes: FormAttributes): Promise<SwiftAnswer | undefined> => {
+      const check = async (fresh: boolean) => {
+        const notBefore = fresh ? this.book.now() + 1 : 0;
+        const [accountUsage, containerUsage] = await Promise.all([this.book.read(accountKey(account), notBefore), this.book.read(scope.key, notBefore)]);
+        return checkFormPost({
+          path: intent.path,
+          attributes,
+          keys: [...(accountUsage.tempUrlKeys ?? []), ...(containerUsage.tempUrlKeys ?? [])],
+          digests: this.capabilities().formpostDigests,
+          nowSeconds: Date.now() / 1000,
+        });
+      };
+      const problem = (await check(false)) && (await check(true));
+      if (problem === undefined) return undefined;
+      if (problem === 'expired not an integer') return formAnswer(400, problem);
+      return formAnswer(401, problem.replace(/\b\w/g, (c) => c.toUpperCase()));
+    };
+    const limiter = createFormLimiter<FormRefusal>(intent.boundary, {
+      file: async (attributes) => {
+        const answer = await signatureRefusal(attributes);
+        if (answer) return { answer };
+        const result = await this.admissions.admit(write);
+        if (!result.admitted) return { decision: result.decision };
+        current = result.reservation;
+        state.reservations!.push(current);
+        return undefined;
+      },
+      fileBytes: async (bytes) => {
+        const decision = current ? await this.admissions.grow(write, current, bytes, noCredit) : undefined;
+        return decision ? { decision } : undefined;
+      },
+      cut: (refusal, partial) => {
+        // formpost names a file's object: the form's path (with a "/" after a bare container) and the filename.
+        const prefix = intent.object === undefined ? '' : intent.object;
+        state.cut = {
+          refusal,
+          partial: partial?.filename === undefined ? undefined : { account, container, object: `${prefix}${partial.filename}` },
+          unknownPartial: partial !== undefined && partial.filename === undefined,
+        };
+        source.unpipe(limiter);
+      },
+    });
+    source.on('error', (error) => limiter.destroy(error));
+    source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
+    source.pipe(limiter);
+    request.body = limiter;
+  }
+
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
   private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
     const credit = { bytes: 0, looked: false };
@@ -404,14 +504,20 @@ export class QuotaGate {
 
   // ---- Swift's answer ----------------------------------------------------------------------------------
 
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): void {
+  /** Swift answered; returns true when the gate answered the client instead (a cut form upload). */
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): boolean {
     const state = request.quota;
-    if (!state) return;
+    if (!state) return false;
+    if (state.cut) {
+      this.settle(request, statusCode);
+      void this.answerCut(reply, state.cut);
+      return true;
+    }
     if (state.describe && statusCode >= 200 && statusCode < 300) {
       for (const [name, value] of Object.entries(quotaHeaders(state.describe))) reply.header(name, value);
     }
     this.settle(request, statusCode);
-    if (statusCode < 200 || statusCode >= 300) return;
+    if (statusCode < 200 || statusCode >= 300) return false;
     const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
     for (const key of state.forgets ?? []) this.watch.forget(key);
     if (state.watched) {
@@ -421,6 +527,24 @@ export class QuotaGate {
       if (usage) this.watch.observe(scope, persisted, usage, () => this.eventContext(request, transactionId));
     }
     if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, () => this.eventContext(request, transactionId));
+    return false;
+  }
+
+  /** The refusal of a cut form upload; the file Swift stored in part (as far as it was admitted) goes. */
+  private async answerCut(reply: FastifyReply, cut: NonNullable<RequestState['cut']>): Promise<void> {
+    if (cut.partial) {
+      const { account, container, object } = cut.partial;
+      try {
+        await this.swift.delete(encodePath('v1', account, container, object));
+      } catch (error) {
+        reply.log.warn({ err: error, object: cut.partial }, 'the part of a cut form file Swift stored could not be removed');
+      }
+      this.book.invalidate(containerKey(account, container));
+    } else if (cut.unknownPartial) {
+      reply.log.warn('a form was cut inside a file whose name the proxy could not read: Swift keeps that file as far as it came');
+    }
+    if ('answer' in cut.refusal) this.answer(reply, cut.refusal.answer);
+    else this.reject(reply, cut.refusal.decision);
   }
 
   /**
@@ -445,11 +569,12 @@ export class QuotaGate {
     const state = request.quota;
     if (!state) return;
     const ok = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
-    if (state.reservation) {
-      if (ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode)) this.book.commit(state.reservation);
-      else this.book.release(state.reservation);
+    const written = ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode);
+    for (const reservation of state.reservations ?? []) {
+      if (written || state.partial) this.book.commit(reservation);
+      else this.book.release(reservation);
     }
-    if (ok) for (const key of state.invalidates ?? []) this.book.invalidate(key);
+    if (ok || state.partial) for (const key of state.invalidates ?? []) this.book.invalidate(key);
   }
 
   /**
@@ -458,15 +583,26 @@ export class QuotaGate {
    * otherwise Swift cannot have stored anything.
    */
   settleUnanswered(request: FastifyRequest): void {
-    const reservation = request.quota?.reservation;
-    if (!reservation || reservation.settled) return;
-    if (request.raw.complete) this.book.commit(reservation);
-    else this.book.release(reservation);
+    const state = request.quota;
+    const open = (state?.reservations ?? []).filter((reservation) => !reservation.settled);
+    if (open.length === 0) return;
+    // A form's files are stored as they arrive: those already sent may be in Swift.
+    const written = request.raw.complete || state!.partial;
+    for (const reservation of open) {
+      if (written) this.book.commit(reservation);
+      else this.book.release(reservation);
+    }
+    if (state!.partial) for (const key of state!.invalidates ?? []) this.book.invalidate(key);
   }
 
   /** An upload cut by the limiter reaches us as an upstream error: answer it with the refusal. */
   answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean {
     this.settle(request, undefined);
+    const formCut = request.quota?.cut;
+    if (formCut) {
+      void this.answerCut(reply, formCut);
+      return true;
+    }
     const cut = error instanceof UploadLimitError ? error : (error as { cause?: unknown })?.cause;
     if (!(cut instanceof UploadLimitError)) return false;
     this.reject(reply, cut.rejection as Denied);

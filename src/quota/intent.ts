@@ -5,6 +5,7 @@
 import type { SwiftHeaders } from '../swift/request.js';
 import { parseAccountName, parseContainerObject, type SwiftPath } from '../swift/path.js';
 import { isProtectedMetadataHeader } from '../swift/quota-metadata.js';
+import { formBoundary } from './formpost.js';
 
 export interface ObjectRef {
   readonly account: string;
@@ -37,7 +38,18 @@ export type Intent =
       /** An SLO manifest (`?multipart-manifest=put`): Swift stores its own, rewritten manifest, not the body. */
       readonly manifest?: boolean;
     }
-  | { readonly type: 'object-delete'; readonly account: string; readonly container: string };
+  | { readonly type: 'object-delete'; readonly account: string; readonly container: string }
+  /** A FormPost upload: every file of the form becomes an object in the container (formpost.ts). */
+  | {
+      readonly type: 'form-upload';
+      readonly account: string;
+      readonly container: string;
+      /** What follows the container in the form's path: the prefix of every file's object name. */
+      readonly object: string | undefined;
+      /** The form's path as formpost signs it. */
+      readonly path: string;
+      readonly boundary: Buffer;
+    };
 
 export const LEVEL_HEADER = 'x-account-meta-quota';
 export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
@@ -114,6 +126,21 @@ export interface RequestFacts {
   readonly path: SwiftPath;
   readonly headers: SwiftHeaders;
   readonly framing: Framing;
+  /** Whether Swift runs formpost, which takes every multipart/form-data POST for a form upload. */
+  readonly formpost?: boolean;
+}
+
+/**
+ * formpost answers every `POST` with Content-Type exactly `multipart/form-data; boundary=...`, whatever else the
+ * request carries, before any auth filter: its files are stored under the path it was posted to. Without a
+ * container in the path it finds no key and stores nothing.
+ */
+function formUpload(facts: RequestFacts): Intent | undefined {
+  if (!facts.formpost || facts.method !== 'POST') return undefined;
+  const boundary = formBoundary(facts.headers.get('content-type'));
+  if (!boundary) return undefined;
+  const { account, container, object } = facts.path;
+  return container === undefined ? PASS : { type: 'form-upload', account, container, object, path: facts.path.decoded, boundary };
 }
 
 function accountIntent({ method, path, headers }: RequestFacts): Intent {
@@ -207,6 +234,8 @@ function objectIntent(facts: RequestFacts & { path: { container: string; object:
 }
 
 export function requestIntent(facts: RequestFacts): Intent {
+  const form = formUpload(facts);
+  if (form) return form;
   const { path } = facts;
   if (path.container === undefined) return accountIntent(facts);
   if (path.object === undefined) return containerIntent({ ...facts, path: { ...path, container: path.container } });

@@ -69,7 +69,7 @@ export class SwiftClient {
   constructor(private readonly options: SwiftClientOptions) {}
 
   private async send(
-    method: 'GET' | 'HEAD' | 'POST',
+    method: 'GET' | 'HEAD' | 'POST' | 'DELETE',
     path: string,
     headers: Record<string, string>,
     target: HeadTarget,
@@ -125,11 +125,16 @@ export class SwiftClient {
   }
 
   /** A request as the service identity, renewing its token once if Swift no longer accepts it. */
-  private async asService(method: 'GET' | 'HEAD' | 'POST', path: string, headers: Record<string, string>, target: HeadTarget, keepBody: 'ok' | false = false) {
+  private async asService(method: 'GET' | 'HEAD' | 'POST' | 'DELETE', path: string, headers: Record<string, string>, target: HeadTarget, keepBody: 'ok' | false = false) {
     const result = await this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
     if (result.status !== 401) return result;
     this.token = undefined;
     return this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
+  }
+
+  /** Deletes an object as the service identity (what remains of an upload the proxy cut). */
+  async delete(path: string): Promise<HeadResult> {
+    return this.asService('DELETE', path, {}, 'metadata');
   }
 
   /** Sets or removes metadata (the proxy's own quota state) on an account or container. */

@@ -13,6 +13,8 @@ export interface SwiftPath {
   readonly container?: string;
   readonly object?: string;
   readonly query: SwiftQuery;
+  /** The whole path as Swift reads it (PATH_INFO, decoded), for what middleware sign or build from it. */
+  readonly decoded: string;
   /** The query string as sent (after the first `?`), for requests the proxy makes on the client's behalf. */
   readonly rawQuery: string | undefined;
 }
@@ -59,6 +61,7 @@ export function parseSwiftPath(rawUrl: string): SwiftPath | undefined {
     ...(container ? { container } : {}),
     ...(container && object ? { object } : {}),
     query: SwiftQuery.parse(rawQuery),
+    decoded,
     rawQuery,
   };
 }

@@ -6,7 +6,7 @@ import { encodePath, parseAccountName, parseContainerObject, parseSwiftPath } fr
 function parts(url: string) {
   const path = parseSwiftPath(url);
   if (!path) return undefined;
-  const { query: _query, rawQuery: _raw, ...rest } = path;
+  const { query: _query, rawQuery: _raw, decoded: _decoded, ...rest } = path;
   return rest;
 }
 
