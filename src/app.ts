@@ -102,7 +102,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       hooks: {
         preHandler: async (request, reply) => {
           await gate.admit(request, reply);
-          if (!reply.sent && expectsContinue(request.headers)) reply.raw.writeContinue();
+          if (!reply.sent && !request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
         },
         onUpstreamResponse: (request, reply, statusCode, headers) => {
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);

@@ -13,6 +13,7 @@ import { Authority, callerCredentials, callerToken, type Credentials, type Swift
 import { checkFormPost, checkTempUrl, tempUrlParams } from '../auth/signatures.js';
 import { createFormLimiter, type FormAttributes } from './formpost.js';
 import { encodePath } from '../swift/path.js';
+import { SwiftQuery } from '../swift/request.js';
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
 import { readUsage } from '../swift/usage.js';
 import type { SwiftCapabilities } from '../swift/capabilities.js';
@@ -26,6 +27,11 @@ import type { PersistedQuotaState } from '../swift/quota-metadata.js';
 import type { TokenIdentities } from '../auth/identities.js';
 import type { ContextSource, EventContext, QuotaWatch, Scope } from './watch.js';
 import { swiftView, type SwiftView } from '../proxy/swift-view.js';
+import { expectsContinue } from '../proxy/request-headers.js';
+import { ObjectPins } from './pins.js';
+import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import { PassThrough, Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 
 /** What the gate remembers about a request between admission and Swift's answer. */
 interface RequestState {
@@ -52,6 +58,13 @@ interface RequestState {
    * and a file Swift stored only in part is removed.
    */
   cut?: { refusal: FormRefusal; partial: ObjectRef | undefined; unknownPartial: boolean };
+  /** Lets writes to the segments of a manifest go on once Swift has answered it (pins.ts). */
+  unpin?: () => void;
+  /**
+   * Swift answers before it has done the write (a manifest with `heartbeat=on` answers 202 at once and reports
+   * in the body): the request is settled when the answer ends, as a write that may have happened.
+   */
+  settleAtEnd?: boolean;
 }
 
 declare module 'fastify' {
@@ -59,7 +72,48 @@ declare module 'fastify' {
     quota?: RequestState;
     /** What the gate decided, for the access log: admitted, rejected:<kind>, refused:<status>, unchecked. */
     quotaDecision?: string;
+    /** The gate has sent `100 Continue` itself (it had to read the body to decide). */
+    quotaContinued?: boolean;
   }
+}
+
+/**
+ * The first `limit` bytes of a request body, and a stream of the whole body to send on in its place (the bytes
+ * read, then the rest). `complete` when the body ended within the limit.
+ */
+async function readBodyHead(raw: IncomingMessage, limit: number): Promise<{ head: Buffer; complete: boolean; body: Readable }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const complete = await new Promise<boolean>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > limit) {
+        raw.pause();
+        cleanup();
+        resolve(false);
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(true);
+    };
+    const onError = () => {
+      cleanup();
+      reject(new Error('the client went away before its manifest was read'));
+    };
+    const cleanup = () => {
+      raw.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onError);
+    };
+    raw.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onError);
+  });
+  const read = Buffer.concat(chunks);
+  if (complete) return { head: read, complete, body: Readable.from([read]) };
+  const body = new PassThrough();
+  body.write(read);
+  raw.pipe(body);
+  raw.resume();
+  return { head: read.subarray(0, limit), complete, body };
 }
 
 /** How the caller of a write is authorised, as far as the proxy's own lookups for it go. */
@@ -114,6 +168,7 @@ export class QuotaGate {
   readonly watch: QuotaWatch;
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
+  private readonly pins = new ObjectPins();
 
   constructor({ config, swift, metrics, log, watch, identities, capabilities }: QuotaGateOptions) {
     this.config = config;
@@ -223,7 +278,11 @@ export class QuotaGate {
           shrinks: { account: intent.account },
         };
         return;
+      case 'object-update':
+        await this.unpinned(intent.account, intent.container, intent.object);
+        return;
       case 'object-delete':
+        await this.unpinned(intent.account, intent.container, intent.object);
         if (await this.refusedForVersioning(intent.account, intent.container, reply)) return;
         request.quota = { invalidates: [containerKey(intent.account, intent.container)], shrinks: { account: intent.account, container: intent.container } };
         return;
@@ -287,13 +346,19 @@ export class QuotaGate {
   }
 
   /** A HEAD on the caller's behalf, with its own rights: it learns nothing it could not read itself. */
-  private headFor(caller: Caller, ref: { account: string; container: string; object?: string }, query: string): Promise<{ status: number; headers: Record<string, string> }> {
-    const path = encodePath('v1', ref.account, ref.container, ref.object) + (query ? `?${query}` : '');
-    if (caller.kind === 'credentials') return this.swift.asCaller('HEAD', path, caller.credentials.headers, ref.object === undefined ? 'container' : 'object');
+  private headFor(caller: Caller, ref: { account: string; container: string; object?: string }, query: string, version = 'v1'): Promise<{ status: number; headers: Record<string, string> }> {
+    return this.readFor(caller, 'HEAD', ref, query, version);
+  }
+
+  /** A HEAD or GET on the caller's behalf (a GET's body up to `maxBody` bytes, the rest left unread). */
+  private readFor(caller: Caller, method: 'HEAD' | 'GET', ref: { account: string; container: string; object?: string }, query: string, version = 'v1', maxBody = 0): Promise<{ status: number; headers: Record<string, string>; body?: Buffer }> {
+    const path = encodePath(version, ref.account, ref.container, ref.object) + (query ? `?${query}` : '');
+    const target = ref.object === undefined ? 'container' : 'object';
+    if (caller.kind === 'credentials') return this.swift.asCaller(method, path, caller.credentials.headers, target, maxBody, true);
     // A tempurl signature lets Swift read within its scope (the account, or the one container).
     const inScope = ref.account === caller.account && (caller.container === undefined || caller.container === ref.container);
     if (!inScope) return Promise.resolve({ status: 401, headers: {} });
-    return this.swift.head(path, ref.object === undefined ? 'container' : 'object');
+    return method === 'HEAD' ? this.swift.head(path, target) : this.swift.getAsService(path, target, maxBody);
   }
 
   private async admitContainerCreate(account: string, container: string, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -340,7 +405,7 @@ export class QuotaGate {
    * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
    * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
    */
-  private async sizeCopy(copy: CopySource, caller: Caller, view: SwiftView): Promise<{ size: number } | 'unsizable' | 'precondition-failed'> {
+  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
     const { status, headers } = await this.headFor(caller, copy.ref, copy.query ?? '');
     const etag = headers.etag;
     if (status < 200 || status >= 300 || !etag) {
@@ -355,11 +420,37 @@ export class QuotaGate {
       if (!tags.includes('*') && !tags.includes(quoted.replace(/^W\//, '').replace(/^"|"$/g, ''))) return 'precondition-failed';
     }
     view.upstream.set('if-match', quoted);
-    return { size: countHeader(headers['content-length']) };
+    // A manifest copied as a manifest (multipart-manifest=get of an SLO), or a copy made into one
+    // (multipart-manifest=put): SLO stores a manifest of its own, built from what the copy reads.
+    const query = SwiftQuery.parse(copy.query);
+    const manifestGet = query.last('multipart-manifest') === 'get' && /^(true|1|yes|on|t|y)$/i.test(headers['x-static-large-object'] ?? '');
+    if (!manifestPut && !manifestGet) return { size: countHeader(headers['content-length']) };
+    const limit = this.capabilities().maxManifestSize;
+    const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit);
+    if (read.status < 200 || read.status >= 300 || read.body === undefined) return 'unsizable';
+    // The manifest is the copy's: its segments are looked up in the account copied into.
+    const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller);
+    if ('refused' in sized) {
+      sized.unpin();
+      return 'unsizable';
+    }
+    return { size: sized.stored, unpin: sized.unpin };
+  }
+
+  /** Waits while a manifest on its way to Swift rests on this object (pins.ts). */
+  private async unpinned(account: string, container: string, object: string): Promise<void> {
+    const wait = this.pins.waitFor(ObjectPins.key(account, container, object));
+    if (wait) await wait;
+  }
+
+  /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
+  private manifestSize(body: Buffer, account: string, version: string, caller: Caller): Promise<ManifestSize> {
+    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version));
   }
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent.target;
+    await this.unpinned(account, container, object);
     const { verdict, caller } = await this.authorise(view, account, container, object);
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
@@ -368,13 +459,36 @@ export class QuotaGate {
     if (!this.admissions.enforces(scope)) return;
 
     let size = intent.size;
+    let unpin: (() => void) | undefined;
+    const version = view.path!.version;
     if (intent.copy) {
-      const sized = await this.sizeCopy(intent.copy, caller, view);
+      const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true);
       if (sized === 'precondition-failed') return this.answer(reply, PRECONDITION_FAILED);
-      // Nothing to count: pinned to no version, Swift refuses the copy.
+      // Nothing to count: pinned to no version, or a manifest SLO refuses, Swift stores nothing.
       if (sized === 'unsizable') return;
       size = sized.size;
+      unpin = sized.unpin;
+    } else if (intent.manifest) {
+      // SLO stores its own manifest, not the body: read the body (SLO reads at most max_manifest_size of it).
+      const limit = this.capabilities().maxManifestSize;
+      if (intent.size !== undefined && intent.size > limit) return; // Swift: 413 "Manifest File > ..."
+      if (expectsContinue(request.headers)) {
+        reply.raw.writeContinue();
+        request.quotaContinued = true;
+      }
+      const { head, body } = await readBodyHead(request.raw, limit);
+      request.body = body;
+      const sized = await this.manifestSize(head, account, version, caller);
+      if ('refused' in sized) {
+        // SLO refuses it (400) once Swift has it: nothing is stored. The segments stay pinned till then.
+        request.quota = { unpin: sized.unpin };
+        reply.raw.once('close', sized.unpin);
+        return;
+      }
+      size = sized.stored;
+      unpin = sized.unpin;
     }
+    if (unpin) reply.raw.once('close', unpin);
     const write: Write = {
       scope,
       add: { count: 1, bytes: size ?? 0 },
@@ -384,17 +498,23 @@ export class QuotaGate {
       alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
     };
     const result = await this.admissions.admit(write);
-    if (!result.admitted) return this.reject(reply, result.decision);
+    if (!result.admitted) {
+      unpin?.();
+      return this.reject(reply, result.decision);
+    }
 
     const reservation = this.hold(request, reply, result.reservation);
+    const heartbeat = intent.manifest === true && /^(true|1|yes|on|t|y)$/i.test(view.path!.query.last('heartbeat') ?? '');
     request.quota = {
       reservations: [reservation],
       watched: { scope, persisted: result.snapshot.persisted },
-      // What a copy stores may differ from what was held (a large object's segments, a manifest): read again.
-      ...(intent.copy ? { invalidates: [scope.key] } : {}),
+      // What a copy or a manifest stores is read again from Swift once it is done.
+      ...(intent.copy || intent.manifest ? { invalidates: [scope.key] } : {}),
+      ...(unpin ? { unpin } : {}),
+      ...(heartbeat ? { settleAtEnd: true, partial: true } : {}),
     };
     request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copy) this.limitChunkedUpload(request, write, reservation);
+    if (size === undefined && !intent.copy && !intent.manifest) this.limitChunkedUpload(request, write, reservation);
   }
 
   /** The object a write replaces, as stored (a manifest or symlink itself, not what it points to). */
@@ -513,6 +633,10 @@ export class QuotaGate {
       void this.answerCut(reply, state.cut);
       return true;
     }
+    if (state.settleAtEnd) {
+      reply.raw.once('close', () => this.settle(request, statusCode));
+      return false;
+    }
     if (state.describe && statusCode >= 200 && statusCode < 300) {
       for (const [name, value] of Object.entries(quotaHeaders(state.describe))) reply.header(name, value);
     }
@@ -568,6 +692,7 @@ export class QuotaGate {
   settle(request: FastifyRequest, statusCode: number | undefined): void {
     const state = request.quota;
     if (!state) return;
+    state.unpin?.();
     const ok = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
     const written = ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode);
     for (const reservation of state.reservations ?? []) {

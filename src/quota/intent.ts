@@ -38,7 +38,9 @@ export type Intent =
       /** An SLO manifest (`?multipart-manifest=put`): Swift stores its own, rewritten manifest, not the body. */
       readonly manifest?: boolean;
     }
-  | { readonly type: 'object-delete'; readonly account: string; readonly container: string }
+  | { readonly type: 'object-delete'; readonly account: string; readonly container: string; readonly object: string }
+  /** An object's metadata (content type, expiry) changes: nothing grows, but a manifest being checked may rest on it. */
+  | { readonly type: 'object-update'; readonly account: string; readonly container: string; readonly object: string }
   /** A FormPost upload: every file of the form becomes an object in the container (formpost.ts). */
   | {
       readonly type: 'form-upload';
@@ -218,7 +220,11 @@ function objectIntent(facts: RequestFacts & { path: { container: string; object:
   const copy = copyOf(facts, here);
   // Swift refuses these copies before writing anything (412 or 400).
   if (copy === 'refused') return PASS;
-  if (copy) return { type: 'object-write', target: copy.target, size: undefined, copy: copy.copy };
+  if (copy) {
+    // A copy with multipart-manifest=put makes an SLO manifest of what it copies.
+    const manifest = path.query.last('multipart-manifest') === 'put';
+    return { type: 'object-write', target: copy.target, size: undefined, copy: copy.copy, ...(manifest ? { manifest } : {}) };
+  }
   switch (method) {
     case 'PUT': {
       const framing = framingRefusal(facts.framing);
@@ -227,7 +233,9 @@ function objectIntent(facts: RequestFacts & { path: { container: string; object:
       return { type: 'object-write', target: here, size: bodySize(facts.framing), ...(manifest ? { manifest } : {}) };
     }
     case 'DELETE':
-      return { type: 'object-delete', account: path.account, container: path.container };
+      return { type: 'object-delete', ...here };
+    case 'POST':
+      return { type: 'object-update', ...here };
     default:
       return PASS;
   }

@@ -40,16 +40,18 @@ export class BodyTooLargeError extends Error {
   readonly code = 'SQP_ERR_BODY_TOO_LARGE';
 }
 
-async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer> {
+/** A response body, at most `maxBytes` of it: past that, an error, or (`truncate`) the first `maxBytes`. */
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, truncate = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of body) {
     length += (chunk as Buffer).length;
+    chunks.push(chunk as Buffer);
     if (length > maxBytes) {
       body.destroy();
-      throw new BodyTooLargeError(`response body over ${maxBytes} bytes`);
+      if (!truncate) throw new BodyTooLargeError(`response body over ${maxBytes} bytes`);
+      return Buffer.concat(chunks).subarray(0, maxBytes);
     }
-    chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
 }
@@ -75,6 +77,7 @@ export class SwiftClient {
     target: HeadTarget,
     keepBody: 'ok' | 'always' | false = false,
     maxBody = Infinity,
+    truncate = false,
   ): Promise<HeadResult & { body?: Buffer }> {
     const { metrics } = this.options;
     const stopTimer = metrics.lookupSeconds.startTimer({ target });
@@ -90,7 +93,7 @@ export class SwiftClient {
         reset: false,
       });
       const wanted = keepBody === 'always' || (keepBody === 'ok' && response.statusCode < 300);
-      const body = wanted ? await readBody(response.body, maxBody) : (await response.body.dump(), undefined);
+      const body = wanted ? await readBody(response.body, maxBody, truncate) : (await response.body.dump(), undefined);
       const outcome = response.statusCode >= 500 ? 'error' : response.statusCode === 404 ? 'not_found' : 'ok';
       metrics.lookups.inc({ target, outcome });
       if (response.statusCode >= 500) {
@@ -110,8 +113,17 @@ export class SwiftClient {
    * A request with the caller's own credentials (or none): Swift decides what the caller may see or do,
    * and its answer (status, headers, body) is what the caller would have got.
    */
-  asCaller(method: 'GET' | 'HEAD' | 'POST', path: string, credentials: Readonly<Record<string, string>>, target: HeadTarget, maxBody = 64 * 1024): Promise<HeadResult & { body?: Buffer }> {
-    return this.send(method, path, { ...credentials }, target, method === 'HEAD' ? false : 'always', maxBody);
+  asCaller(method: 'GET' | 'HEAD' | 'POST', path: string, credentials: Readonly<Record<string, string>>, target: HeadTarget, maxBody = 64 * 1024, truncate = false): Promise<HeadResult & { body?: Buffer }> {
+    return this.send(method, path, { ...credentials }, target, method === 'HEAD' ? false : 'always', maxBody, truncate);
+  }
+
+  /** A GET as the service identity, reading at most `maxBody` bytes of a successful answer. */
+  async getAsService(path: string, target: HeadTarget, maxBody: number): Promise<HeadResult & { body?: Buffer }> {
+    const send = async () => this.send('GET', path, { 'x-auth-token': await this.serviceToken() }, target, 'ok', maxBody, true);
+    const result = await send();
+    if (result.status !== 401) return result;
+    this.token = undefined;
+    return send();
   }
 
   /** A HEAD with the caller's own token (or none): Swift decides what the caller may see. */

@@ -12,9 +12,9 @@ import { accountUrl, call, login, type Answer } from '../helpers/http.js';
 export const LIMITS = { containers: 3, objects: 5, bytes: 10_000 } as const;
 
 export const ADVERSARIAL_QUOTA = {
-  container_count: { default: LIMITS.containers, roomy: 1000 },
-  object_count: { default: LIMITS.objects, roomy: 100_000 },
-  container_usage: { default: LIMITS.bytes, roomy: 10 ** 12 },
+  container_count: { default: LIMITS.containers, roomy: 1000, manifests: 10 },
+  object_count: { default: LIMITS.objects, roomy: 100_000, manifests: 1000 },
+  container_usage: { default: LIMITS.bytes, roomy: 10 ** 12, manifests: LIMITS.bytes },
 };
 
 export const MODES = [
@@ -38,7 +38,8 @@ export interface Arena {
   readonly swift: string;
   readonly proxy: RunningProxy;
   readonly resellerToken: string;
-  tenant(): Promise<Tenant>;
+  /** A fresh tenant, at `level` if given (set straight in Swift before the proxy sees the account). */
+  tenant(level?: string): Promise<Tenant>;
   /** Objects and bytes of a container, as Swift has them (HEAD straight to Swift, as the reseller). */
   usage(tenant: Tenant, container: string): Promise<{ objects: number; bytes: number }>;
   /** Containers of an account, as Swift has them. */
@@ -65,10 +66,11 @@ export async function openArena(mode: { precise: boolean }, accounts: number[], 
     swift,
     proxy,
     resellerToken: reseller.token,
-    async tenant() {
+    async tenant(level?: string) {
       const number = free.shift();
       assert.ok(number !== undefined, 'the test file ran out of adversarial accounts');
       const account = `adv${number}`;
+      if (level) assert.equal((await call('POST', `${accountUrl(swift, account)}`, { ...asReseller, 'x-account-meta-quota': level })).status, 204);
       const admin = await login(swift, `${account}:admin`, `${account}pass`);
       const reader = await login(swift, `${account}:reader`, `${account}read`);
       return {

@@ -217,11 +217,27 @@ describe('requestIntent: object writes', () => {
   });
 
   test('DELETE deletes an object from its container', () => {
-    assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c/o'), { type: 'object-delete', account: 'AUTH_a', container: 'c' });
+    assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c/o'), { type: 'object-delete', account: 'AUTH_a', container: 'c', object: 'o' });
   });
 
-  test('GET, HEAD, POST and OPTIONS on an object pass', () => {
-    for (const method of ['GET', 'HEAD', 'POST', 'OPTIONS']) assert.deepEqual(intent(method, '/v1/AUTH_a/c/o', { 'content-length': '5' }), PASS, method);
+  test('GET, HEAD and OPTIONS on an object pass; a POST updates its metadata', () => {
+    for (const method of ['GET', 'HEAD', 'OPTIONS']) assert.deepEqual(intent(method, '/v1/AUTH_a/c/o', { 'content-length': '5' }), PASS, method);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c/o', { 'content-type': 'text/x' }), { type: 'object-update', account: 'AUTH_a', container: 'c', object: 'o' });
+  });
+
+  test('PUT ?multipart-manifest=put is an SLO manifest, read as swob reads the query (the last value)', () => {
+    const put = intent('PUT', '/v1/AUTH_a/c/m?multipart-manifest=put', { 'content-length': '10' });
+    assert.equal(put.type === 'object-write' && put.manifest, true);
+    const last = intent('PUT', '/v1/AUTH_a/c/m?multipart-manifest=put&multipart-manifest=get', { 'content-length': '10' });
+    assert.equal(last.type === 'object-write' && last.manifest, undefined);
+    const laterPut = intent('PUT', '/v1/AUTH_a/c/m?multipart-manifest=get&multipart-manifest=put', { 'content-length': '10' });
+    assert.equal(laterPut.type === 'object-write' && laterPut.manifest, true);
+  });
+
+  test('X-Container-Sync-To in any spelling is refused: the sync daemon writes from inside Swift', () => {
+    assertRefused(intent('PUT', '/v1/AUTH_a/c', { x_container_sync_to: '//realm/cluster/AUTH_b/c' }), 400, /Container sync/);
+    assertRefused(intent('POST', '/v1/AUTH_a/c', { 'X-Container-Sync-To': 'http://127.0.0.1/v1/AUTH_b/c' }), 400, /Container sync/);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-sync-to': '' }), PASS);
   });
 
   test('extract-archive below a container is refused', () => {
@@ -375,6 +391,6 @@ describe('requestIntent: the proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) is f
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-bytes': '10' }), PASS);
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-count': '10' }), PASS);
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-proxyish': '1' }), PASS);
-    assert.deepEqual(intent('POST', '/v1/AUTH_a/c/o', { 'x-object-meta-quota-proxy-hits': '1' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c/o', { 'x-object-meta-quota-proxy-hits': '1' }), { type: 'object-update', account: 'AUTH_a', container: 'c', object: 'o' });
   });
 });

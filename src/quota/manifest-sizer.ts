@@ -1,0 +1,56 @@
+/**
+ * What Swift stores for an SLO manifest, found out before it is stored: the manifest is read as SLO reads
+ * it, its segments are HEADed with the caller's own rights (as SLO HEADs them) and pinned (pins.ts) so that
+ * they stay as read until Swift has validated them, and the stored manifest's size is computed
+ * (slo-manifest.ts).
+ */
+import { countHeader } from '../swift/client.js';
+import { ObjectPins } from './pins.js';
+import { parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
+
+/** HEADs an object of the manifest's account with the caller's rights. */
+export type HeadAsCaller = (container: string, object: string) => Promise<{ status: number; headers: Record<string, string> }>;
+
+export type ManifestSize =
+  /** What SLO stores; `unpin` lets writes to the segments go on (once Swift has answered). */
+  | { readonly stored: number; readonly unpin: () => void }
+  /** SLO refuses this manifest (400): nothing is stored. */
+  | { readonly refused: true; readonly unpin: () => void };
+
+const HEAD_CONCURRENCY = 8;
+
+export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller): Promise<ManifestSize> {
+  const manifest = parseManifest(body);
+  if (!manifest.valid) return { refused: true, unpin: () => {} };
+  const paths = [...new Set(manifest.entries.flatMap((entry) => (entry.kind === 'object' ? [entry.path] : [])))];
+  const refs = new Map(paths.map((path) => [path, segmentRef(path)] as const));
+  const unpin = pins.pin([...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : [])));
+  try {
+    const heads = new Map<string, SegmentHead>();
+    let next = 0;
+    const worker = async () => {
+      while (next < paths.length) {
+        const path = paths[next++]!;
+        const ref = refs.get(path);
+        if (!ref) {
+          heads.set(path, { status: 404, contentLength: 0, etag: undefined, contentType: undefined, staticLargeObject: false });
+          continue;
+        }
+        const { status, headers } = await head(ref.container, ref.object);
+        heads.set(path, {
+          status,
+          contentLength: countHeader(headers['content-length']),
+          etag: headers.etag,
+          contentType: headers['content-type'],
+          staticLargeObject: /^(true|1|yes|on|t|y)$/i.test(headers['x-static-large-object'] ?? ''),
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, paths.length) }, worker));
+    const stored = storedManifestSize(manifest.entries, heads);
+    return stored === undefined ? { refused: true, unpin } : { stored, unpin };
+  } catch (error) {
+    unpin();
+    throw error;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Objects a decision rests on, held still until Swift has acted on it. An SLO manifest's stored size depends
+ * on its segments as Swift finds them when it validates the manifest (their sizes, ETags, content types); the
+ * proxy reads them first and decides on what it read. While such a manifest is on its way, writes, metadata
+ * changes and deletes of its segments that come through this proxy wait for it to be answered, so what was
+ * read is what Swift finds.
+ */
+interface Pin {
+  count: number;
+  released: Promise<void>;
+  release(): void;
+}
+
+export class ObjectPins {
+  private readonly pins = new Map<string, Pin>();
+
+  static key(account: string, container: string, object: string): string {
+    return `${account}/${container}/${object}`;
+  }
+
+  /** Pins every key; the function returned releases them (once). */
+  pin(keys: Iterable<string>): () => void {
+    const held = [...new Set(keys)];
+    for (const key of held) {
+      let pin = this.pins.get(key);
+      if (!pin) {
+        let release: () => void = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        pin = { count: 0, released, release };
+        this.pins.set(key, pin);
+      }
+      pin.count++;
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const key of held) {
+        const pin = this.pins.get(key);
+        if (!pin || --pin.count > 0) continue;
+        this.pins.delete(key);
+        pin.release();
+      }
+    };
+  }
+
+  /** Resolves once `key` is not pinned (undefined when it is not pinned now). */
+  waitFor(key: string): Promise<void> | undefined {
+    const pin = this.pins.get(key);
+    if (!pin) return undefined;
+    return (async () => {
+      for (let current = this.pins.get(key); current; current = this.pins.get(key)) await current.released;
+    })();
+  }
+
+  get size(): number {
+    return this.pins.size;
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Static large object manifests (`PUT ?multipart-manifest=put`): Swift does not store the manifest it is
+ * sent. Its SLO middleware HEADs every segment and stores its own manifest, one JSON object per segment with
+ * the segment's name, size, ETag, content type and modification time (slo.py `handle_multipart_put`,
+ * `validate_seg_dict`), which is far larger than what was sent. This module reads a manifest as SLO reads it
+ * (`parse_and_validate_input`) and computes, byte for byte, the size of what SLO will store, given the
+ * segments' HEADs. Pure.
+ */
+
+/** A segment entry as the client sent it. */
+export type ManifestEntry =
+  | { readonly kind: 'object'; readonly path: string; readonly range: string | undefined }
+  | { readonly kind: 'data'; readonly data: string };
+
+export type ParsedManifest = { readonly valid: true; readonly entries: readonly ManifestEntry[] } | { readonly valid: false };
+
+/** A segment as Swift's HEAD of it (with the caller's rights, as SLO makes it) answers. */
+export interface SegmentHead {
+  readonly status: number;
+  readonly contentLength: number;
+  readonly etag: string | undefined;
+  readonly contentType: string | undefined;
+  readonly staticLargeObject: boolean;
+}
+
+const STANDARD_BASE64 = /^[A-Za-z0-9+/]*$/;
+
+/**
+ * The manifest's segments, or `valid: false` where Swift answers 400 (not JSON, not a list, a bad entry).
+ * Only what decides the stored size is kept: the client's etag and size_bytes are checked by Swift, which
+ * refuses the manifest when a segment does not match them.
+ */
+export function parseManifest(body: Buffer): ParsedManifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { valid: false };
+  }
+  if (!Array.isArray(parsed)) return { valid: false };
+  const entries: ManifestEntry[] = [];
+  for (const item of parsed) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return { valid: false };
+    const record = item as Record<string, unknown>;
+    if ('data' in record) {
+      if (Object.keys(record).length !== 1 || typeof record.data !== 'string') return { valid: false };
+      const stripped = record.data.replace(/^=+|=+$/g, '');
+      if (!STANDARD_BASE64.test(stripped) || stripped.length % 4 === 1) return { valid: false };
+      const data = Buffer.from(stripped, 'base64');
+      if (data.length < 1) return { valid: false };
+      entries.push({ kind: 'data', data: data.toString('base64') });
+      continue;
+    }
+    if (!('path' in record) || typeof record.path !== 'string') return { valid: false };
+    if (Object.keys(record).some((key) => !['path', 'range', 'etag', 'size_bytes'].includes(key))) return { valid: false };
+    if (!record.path.replace(/^\/+|\/+$/g, '').includes('/')) return { valid: false };
+    const range = record.range;
+    if (range !== undefined && range !== null && typeof range !== 'string') return { valid: false };
+    entries.push({ kind: 'object', path: record.path, range: range ? range : undefined });
+  }
+  if (entries.length > 0 && entries.every((entry) => entry.kind === 'data')) return { valid: false };
+  return { valid: true, entries };
+}
+
+/** Where SLO looks for a segment: `/<version>/<manifest's account>/<path without leading slashes>`. */
+export function segmentRef(path: string): { container: string; object: string } | undefined {
+  const trimmed = path.replace(/^\/+/, '');
+  const slash = trimmed.indexOf('/');
+  if (slash <= 0 || slash === trimmed.length - 1) return undefined;
+  return { container: trimmed.slice(0, slash), object: trimmed.slice(slash + 1) };
+}
+
+/** Python's `json.dumps` of a string (ensure_ascii): the stored manifest is written that way. */
+export function pyJsonString(value: string): string {
+  let out = '"';
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    const char = value[i]!;
+    if (char === '"') out += '\\"';
+    else if (char === '\\') out += '\\\\';
+    else if (char === '\n') out += '\\n';
+    else if (char === '\r') out += '\\r';
+    else if (char === '\t') out += '\\t';
+    else if (char === '\b') out += '\\b';
+    else if (char === '\f') out += '\\f';
+    else if (code < 0x20 || code > 0x7e) out += code === 0x7f ? char : `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += char;
+  }
+  return `${out}"`;
+}
+
+/**
+ * SLO's normalised range of a segment of `length` bytes (swob's Range and `ranges_for_length`): `"a-b"`,
+ * `null` for the whole segment, 'refused' where SLO refuses the manifest, and 'unknown' for a spelling the
+ * proxy does not read as Python would (Unicode digits, "_" in numbers): counted at its longest.
+ */
+export function segmentRange(range: string, length: number): string | null | 'refused' | 'unknown' {
+  const value = range.replaceAll(' ', '');
+  if (value.includes(',')) return 'refused'; // several ranges
+  const dash = value.indexOf('-');
+  if (dash < 0) return 'refused';
+  const [first, last] = [value.slice(0, dash), value.slice(dash + 1)];
+  if (!/^(\+?[0-9]+)?$/.test(first) || !/^[0-9]*$/.test(last)) return /^[+]?[\p{Nd}_]*$/u.test(first) && /^[\p{Nd}]*$/u.test(last) ? 'unknown' : 'refused';
+  if (first === '' && last === '') return 'refused';
+  let start: number;
+  let end: number;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) return 'refused';
+    start = Math.max(0, length - suffix);
+    end = length - 1;
+  } else {
+    start = Number(first);
+    if (last !== '' && Number(last) < start) return 'refused';
+    end = last === '' ? length - 1 : Math.min(Number(last), length - 1);
+  }
+  if (start >= length || end < start) return 'refused';
+  return start === 0 && end === length - 1 ? null : `${start}-${end}`;
+}
+
+/** A range the proxy could not read as SLO does: the longest SLO could store. */
+const LONGEST_RANGE = '99999999999999999999-99999999999999999999';
+/** `last_modified` is always `%Y-%m-%dT%H:%M:%S.%f`: 26 characters. */
+const LAST_MODIFIED = '2000-01-01T00:00:00.000000';
+
+/**
+ * The size of the manifest SLO stores (`json.dumps` of its list), or undefined when SLO would refuse it (a
+ * segment missing, unreadable, empty where it may not be, or an unsatisfiable range).
+ */
+export function storedManifestSize(entries: readonly ManifestEntry[], heads: ReadonlyMap<string, SegmentHead>): number | undefined {
+  const items: string[] = [];
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index]!;
+    if (entry.kind === 'data') {
+      items.push(`{"data": ${pyJsonString(entry.data)}}`);
+      continue;
+    }
+    const head = heads.get(entry.path);
+    if (!head || head.status < 200 || head.status >= 300) return undefined;
+    let range: string | null | undefined;
+    let length = head.contentLength;
+    if (entry.range !== undefined) {
+      const normalised = segmentRange(entry.range, head.contentLength);
+      if (normalised === 'refused') return undefined;
+      range = normalised === 'unknown' ? LONGEST_RANGE : normalised;
+      if (normalised !== null && normalised !== 'unknown') {
+        const [a, b] = normalised.split('-').map(Number) as [number, number];
+        length = b - a + 1;
+      }
+    }
+    if (length < 1 && index !== entries.length - 1 && range !== LONGEST_RANGE) return undefined;
+    const fields = [
+      `"name": ${pyJsonString(`/${entry.path.replace(/^\/+/, '')}`)}`,
+      `"bytes": ${head.contentLength}`,
+      `"hash": ${head.etag === undefined ? 'null' : pyJsonString(head.etag.replaceAll('"', ''))}`,
+      `"content_type": ${head.contentType === undefined ? 'null' : pyJsonString(head.contentType.split(';')[0]!)}`,
+      `"last_modified": ${pyJsonString(LAST_MODIFIED)}`,
+    ];
+    if (range) fields.push(`"range": ${pyJsonString(range)}`);
+    if (head.staticLargeObject) fields.push('"sub_slo": true');
+    items.push(`{${fields.join(', ')}}`);
+  }
+  return Buffer.byteLength(`[${items.join(', ')}]`, 'utf8');
+}

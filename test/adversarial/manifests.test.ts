@@ -1,0 +1,104 @@
+/**
+ * SLO manifests are counted as Swift stores them: SLO rewrites every manifest it is sent into one of its own,
+ * far larger (each segment's name, size, ETag, content type and date). Manifests sent directly, copied as
+ * manifests, or made by a copy are all counted at the size Swift stores, and the segments they rest on cannot
+ * change (through the proxy) between the check and Swift's own.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call } from '../helpers/http.js';
+import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+import { sizeManifest } from '../../src/quota/manifest-sizer.js';
+import { ObjectPins } from '../../src/quota/pins.js';
+
+const ACCOUNTS = { 'cached mode': [67, 68, 69, 70, 71], 'precise mode': [72, 73, 74, 75, 76] } as const;
+
+/** A client manifest of `count` segments seg/s0, seg/s1, ... (each ~24 bytes sent, ~170 stored). */
+function manifestOf(count: number, container = 'seg'): string {
+  return JSON.stringify(Array.from({ length: count }, (_, i) => ({ path: `/${container}/s${i}` })));
+}
+
+for (const mode of MODES) {
+  describe(`SLO manifests, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
+    });
+    after(() => arena.close());
+
+    const auth = (tenant: Tenant) => ({ 'x-auth-token': tenant.token });
+
+    /** A tenant (10000 bytes per container) with `count` 1-byte segments in container seg. */
+    async function withSegments(count: number): Promise<Tenant> {
+      const tenant = await arena.tenant('manifests');
+      await makeContainer(tenant, 'seg');
+      await makeContainer(tenant, 'm');
+      // A few at a time: Swift's memcache client gives up (and with it every token check) under hundreds at once.
+      for (let i = 0; i < count; i += 10) await Promise.all(Array.from({ length: Math.min(10, count - i) }, (_, j) => putDirect(tenant, `/seg/s${i + j}`, 'x')));
+      return tenant;
+    }
+
+    test('a manifest sent as 7 KB but stored as 50 KB is refused; one stored under the limit is counted at its stored size', async () => {
+      const tenant = await withSegments(300);
+      const big = manifestOf(300);
+      assert.ok(big.length < LIMITS.bytes, 'what is sent fits');
+      const refused = await call('PUT', tenant.viaProxy('/m/big?multipart-manifest=put'), auth(tenant), big);
+      assert.equal(refused.status, 413, refused.body);
+      assert.equal(refused.headers['x-quota-exceeded'], 'container_usage');
+      assert.deepEqual(await arena.usage(tenant, 'm'), { objects: 0, bytes: 0 });
+
+      const small = await call('PUT', tenant.viaProxy('/m/small?multipart-manifest=put'), auth(tenant), manifestOf(30));
+      assert.equal(small.status, 201, small.body);
+      const stored = (await arena.usage(tenant, 'm')).bytes;
+      assert.ok(stored > manifestOf(30).length, `Swift stored ${stored} bytes`);
+      // The proxy's computation of what SLO stores is exact, not just an upper bound.
+      const predicted = await sizeManifest(Buffer.from(manifestOf(30)), tenant.swiftAccount, new ObjectPins(), async (container, object) => {
+        const head = await call('HEAD', tenant.direct(`/${container}/${object}`), auth(tenant));
+        return { status: head.status, headers: head.headers };
+      });
+      assert.equal('stored' in predicted && predicted.stored, stored);
+      // Room is what Swift has stored, not what was sent: 30 more entries fit only if the stored size says so.
+      const room = LIMITS.bytes - stored;
+      const next = await call('PUT', tenant.viaProxy('/m/next?multipart-manifest=put'), auth(tenant), manifestOf(Math.floor((room / stored) * 30) + 5));
+      assert.equal(next.status, 413);
+      assert.ok((await arena.usage(tenant, 'm')).bytes <= LIMITS.bytes);
+    });
+
+    test('any spelling swob reads as multipart-manifest=put is a manifest: the last of repeated parameters, heartbeat on', async () => {
+      const tenant = await withSegments(300);
+      for (const query of ['multipart-manifest=get&multipart-manifest=put', 'multipart%2Dmanifest=put', 'multipart-manifest=put&heartbeat=on']) {
+        const answer = await call('PUT', tenant.viaProxy(`/m/x?${query}`), auth(tenant), manifestOf(300));
+        assert.equal(answer.status, 413, `${query}: ${answer.status} ${answer.body}`);
+      }
+      assert.deepEqual(await arena.usage(tenant, 'm'), { objects: 0, bytes: 0 });
+    });
+
+    test('copies that store a manifest are counted at the manifest Swift stores: multipart-manifest=get of an SLO, multipart-manifest=put of JSON', async () => {
+      const tenant = await withSegments(300);
+      await makeContainer(tenant, 'other');
+      // An SLO made where there is room for it.
+      assert.equal((await call('PUT', tenant.direct('/other/slo?multipart-manifest=put'), auth(tenant), manifestOf(300))).status, 201);
+      await putDirect(tenant, '/other/plain.json', manifestOf(300));
+      const attempts = [
+        await call('COPY', tenant.viaProxy('/other/slo?multipart-manifest=get'), { ...auth(tenant), destination: 'm/copied' }),
+        await call('PUT', tenant.viaProxy('/m/made?multipart-manifest=put'), { ...auth(tenant), 'x-copy-from': 'other/plain.json', 'content-length': '0' }),
+      ];
+      for (const answer of attempts) assert.equal(answer.status, 413, answer.body);
+      assert.deepEqual(await arena.usage(tenant, 'm'), { objects: 0, bytes: 0 });
+    });
+
+    test('segments cannot grow their content types between the check and Swift\'s own: their POSTs wait for the manifest', async () => {
+      // 5 entries store ~850 bytes with short content types, ~16 KB with 3000-byte ones.
+      const tenant = await withSegments(5);
+      const longType = `application/${'x'.repeat(3000)}`;
+      for (let round = 0; round < 4; round++) {
+        await Promise.all(Array.from({ length: 5 }, (_, i) => call('POST', tenant.direct(`/seg/s${i}`), { ...auth(tenant), 'content-type': 'text/plain' })));
+        const manifest = call('PUT', tenant.viaProxy(`/m/r${round}?multipart-manifest=put`), auth(tenant), manifestOf(5));
+        const posts = Array.from({ length: 5 }, (_, i) => call('POST', tenant.viaProxy(`/seg/s${i}`), { ...auth(tenant), 'content-type': longType }));
+        const [answer] = await Promise.all([manifest, ...posts]);
+        const stored = (await arena.usage(tenant, 'm')).bytes;
+        assert.ok(stored <= LIMITS.bytes, `round ${round}: manifest ${answer!.status}, ${stored} bytes stored`);
+      }
+    });
+  });
+}

@@ -1,0 +1,83 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseManifest, pyJsonString, segmentRange, segmentRef, storedManifestSize, type SegmentHead } from '../../src/quota/slo-manifest.js';
+
+const head = (contentLength: number, extra: Partial<SegmentHead> = {}): SegmentHead => ({
+  status: 200,
+  contentLength,
+  etag: 'd41d8cd98f00b204e9800998ecf8427e',
+  contentType: 'application/octet-stream',
+  staticLargeObject: false,
+  ...extra,
+});
+
+describe('pyJsonString: Python json.dumps of a string', () => {
+  test('escapes as Python does (ensure_ascii): quotes, backslash, controls, non-ASCII, astral pairs', () => {
+    assert.equal(pyJsonString('a"b\\c'), '"a\\"b\\\\c"');
+    assert.equal(pyJsonString('\n\r\t\b\f\u0001\u007f'), '"\\n\\r\\t\\b\\f\\u0001\u007f"');
+    assert.equal(pyJsonString('café'), '"caf\\u00e9"');
+    assert.equal(pyJsonString('😀'), '"\\ud83d\\ude00"');
+  });
+});
+
+describe('parseManifest: as SLO validates what it is sent', () => {
+  test('object and data segments; anything SLO refuses is invalid', () => {
+    assert.deepEqual(parseManifest(Buffer.from('[{"path": "/c/o", "etag": null, "size_bytes": "5"}, {"data": "YWJj"}]')), {
+      valid: true,
+      entries: [{ kind: 'object', path: '/c/o', range: undefined }, { kind: 'data', data: 'YWJj' }],
+    });
+    for (const bad of ['{}', 'not json', '[1]', '[{"path": "/c"}]', '[{"path": "/c/o", "x": 1}]', '[{"data": "YWJj"}]', '[{"data": "!!"}]', '[{"data": ""}]']) {
+      assert.equal(parseManifest(Buffer.from(bad)).valid, false, bad);
+    }
+  });
+
+  test('segment paths are read relative to the manifest\'s account, leading slashes dropped', () => {
+    assert.deepEqual(segmentRef('/c/o/p'), { container: 'c', object: 'o/p' });
+    assert.deepEqual(segmentRef('c//o'), { container: 'c', object: '/o' });
+    assert.equal(segmentRef('/c/'), undefined);
+  });
+});
+
+describe('segmentRange: swob Range and ranges_for_length', () => {
+  test('normalised, the whole segment as null, unsatisfiable and multiple refused, odd spellings unknown', () => {
+    assert.equal(segmentRange('0-4', 10), '0-4');
+    assert.equal(segmentRange('2-', 10), '2-9');
+    assert.equal(segmentRange('-3', 10), '7-9');
+    assert.equal(segmentRange('0-100', 10), null);
+    assert.equal(segmentRange(' 1 - 2 ', 10), '1-2');
+    assert.equal(segmentRange('10-', 10), 'refused');
+    assert.equal(segmentRange('5-3', 10), 'refused');
+    assert.equal(segmentRange('-0', 10), 'refused');
+    assert.equal(segmentRange('1-2,3-4', 10), 'refused');
+    assert.equal(segmentRange('x-1', 10), 'refused');
+    assert.equal(segmentRange('\u0661-2', 10), 'unknown');
+  });
+});
+
+describe('storedManifestSize: the bytes SLO stores', () => {
+  test('json.dumps of SLO\'s entries: name, bytes, hash, content type (no parameters), date, range, sub_slo', () => {
+    const entries = parseManifest(Buffer.from('[{"path": "c/a"}, {"path": "/c/b", "range": "0-1"}, {"data": "YWJj"}]'));
+    assert.ok(entries.valid);
+    const heads = new Map([
+      ['c/a', head(5, { contentType: 'text/plain; charset=utf-8' })],
+      ['/c/b', head(7, { etag: '"abc"', staticLargeObject: true })],
+    ]);
+    const expected =
+      '[{"name": "/c/a", "bytes": 5, "hash": "d41d8cd98f00b204e9800998ecf8427e", "content_type": "text/plain", "last_modified": "2000-01-01T00:00:00.000000"}, ' +
+      '{"name": "/c/b", "bytes": 7, "hash": "abc", "content_type": "application/octet-stream", "last_modified": "2000-01-01T00:00:00.000000", "range": "0-1", "sub_slo": true}, ' +
+      '{"data": "YWJj"}]';
+    assert.equal(storedManifestSize(entries.entries, heads), Buffer.byteLength(expected));
+  });
+
+  test('undefined where SLO refuses: a missing segment, an empty one before the last, an unsatisfiable range', () => {
+    const parsed = (text: string) => {
+      const result = parseManifest(Buffer.from(text));
+      assert.ok(result.valid);
+      return result.entries;
+    };
+    assert.equal(storedManifestSize(parsed('[{"path": "c/a"}]'), new Map([['c/a', head(1, { status: 404 })]])), undefined);
+    assert.equal(storedManifestSize(parsed('[{"path": "c/a"}, {"path": "c/b"}]'), new Map([['c/a', head(0)], ['c/b', head(1)]])), undefined);
+    assert.notEqual(storedManifestSize(parsed('[{"path": "c/b"}, {"path": "c/a"}]'), new Map([['c/a', head(0)], ['c/b', head(1)]])), undefined);
+    assert.equal(storedManifestSize(parsed('[{"path": "c/a", "range": "9-"}]'), new Map([['c/a', head(5)]])), undefined);
+  });
+});
