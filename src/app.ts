@@ -19,6 +19,7 @@ import { Notifier } from './notify/notifier.js';
 import { QuotaWatch } from './quota/watch.js';
 import { reportRoute } from './http/report-route.js';
 import { CapabilitiesWatch } from './swift/capabilities.js';
+import { FallbackStateStore } from './quota/state-store.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -66,7 +67,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await agent.close();
     throw error;
   }
-  const watch = new QuotaWatch({ quota: config.quota, swift, notifier, metrics, log: app.log });
+  const fallback = new FallbackStateStore(swift, `${config.resellerPrefix}${config.quota.serviceUser.account}`);
+  const watch = new QuotaWatch({ quota: config.quota, swift, fallback, notifier, metrics, log: app.log });
   const identities = new TokenIdentities();
   // What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request
   // when Swift answers in time, assumed (conservatively) until then.
@@ -83,7 +85,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   if (config.accessLog) accessLog(app);
-  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher });
+  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, otherPaths: [config.reportPath], upstream: config.upstream, dispatcher });
   await app.register(reportRoute, { config, swift, gate });
 
   app.addHook('onResponse', async (request, reply) => {

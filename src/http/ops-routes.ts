@@ -13,6 +13,8 @@ const READY_TIMEOUT_MS = 2_000;
 export interface OpsRoutesOptions {
   metrics: Metrics;
   metricsPath: string;
+  /** More of the proxy's own (GET) paths, defined elsewhere, that take no other method. */
+  otherPaths: string[];
   upstream: URL;
   dispatcher: Dispatcher;
 }
@@ -48,5 +50,16 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     const problem = await swiftAnswers(options.upstream, options.dispatcher);
     reply.type('text/plain');
     return problem === undefined ? reply.send('ready\n') : reply.code(503).send(`not ready: ${problem}\n`);
+  });
+  for (const path of [options.metricsPath, HEALTH_PATH, READY_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
+}
+
+/** The proxy's own paths are never forwarded: other methods than GET and HEAD get 405 here. */
+function refuseOtherMethods(app: FastifyInstance, path: string): void {
+  const methods = app.supportedMethods.filter((method) => method !== 'GET' && method !== 'HEAD');
+  app.route({
+    method: methods,
+    url: path,
+    handler: async (_request, reply) => reply.code(405).header('allow', 'GET, HEAD').type('text/plain').send('Method Not Allowed\n'),
   });
 }

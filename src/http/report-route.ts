@@ -5,7 +5,8 @@
  * decides (a HEAD of the account with that token).
  */
 import type { FastifyInstance } from 'fastify';
-import { requestToken } from '../auth/identities.js';
+import { callerToken } from '../auth/authority.js';
+import { SwiftHeaders } from '../swift/request.js';
 import type { Config } from '../config/load.js';
 import type { QuotaGate } from '../quota/gate.js';
 import { accountName, collectReport, configuredAccounts } from '../report/collect.js';
@@ -26,13 +27,14 @@ export async function reportRoute(app: FastifyInstance, { config, swift, gate }:
     return accounts.filter((_, i) => answers[i]!.status >= 200 && answers[i]!.status < 300);
   };
 
-  app.get<{ Querystring: { account?: string; format?: string } }>(config.reportPath, async (request, reply) => {
-    const token = requestToken(request.headers);
+  app.get<{ Querystring: Record<string, unknown> }>(config.reportPath, async (request, reply) => {
+    const token = callerToken(SwiftHeaders.fromRaw(request.raw.rawHeaders));
     reply.header('cache-control', 'no-store');
     if (!token) return reply.code(401).type('text/plain').send('Unauthorized: send X-Auth-Token.\n');
-    const format = request.query.format ?? 'json';
-    if (format !== 'json' && format !== 'text') return reply.code(400).type('text/plain').send('format must be json or text\n');
-    const asked = request.query.account ? [accountName(config, request.query.account)] : undefined;
+    const { account, format = 'json' } = request.query;
+    if (format !== 'json' && format !== 'text') return reply.code(400).type('text/plain').send('format must be given once, as json or text\n');
+    if (account !== undefined && typeof account !== 'string') return reply.code(400).type('text/plain').send('account must be given once\n');
+    const asked = account ? [accountName(config, account)] : undefined;
     try {
       let accounts: string[];
       if (await gate.isResellerAdmin(token)) {

@@ -128,6 +128,7 @@ export class Admissions {
     };
 
     let snapshot = await this.book.read(key, this.firstReadNotBefore());
+    await this.watch.load(scope, snapshot.persisted, this.book.settled(key) ?? snapshot);
     this.observe(scope, snapshot, write.context);
     let decision = decide(snapshot);
     if (this.needsLiveRead(decision, key, snapshot, scope.limits, kinds, add)) {

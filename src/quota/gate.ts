@@ -129,6 +129,13 @@ const TEMPURL_INVALID: SwiftAnswer = Object.freeze({
   body: Buffer.from('401 Unauthorized: Temp URL invalid\n'),
 });
 
+/** Swift's answer to a path it does not know. */
+const NOT_FOUND: SwiftAnswer = Object.freeze({
+  status: 404,
+  headers: { 'content-type': 'text/html; charset=UTF-8' },
+  body: Buffer.from('<html><h1>Not Found</h1><p>The resource could not be found.</p></html>'),
+});
+
 /** Swift's answer to a request whose If-Match the object does not meet. */
 const PRECONDITION_FAILED: SwiftAnswer = Object.freeze({
   status: 412,
@@ -218,6 +225,8 @@ export class QuotaGate {
 
   async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const view = swiftView(request.raw);
+    // `OPTIONS *` and the like: no URL undici can send, and one Swift answers 404 to.
+    if (!view.target.startsWith('/') && !/^https?:\/\//i.test(view.target)) return this.answer(reply, NOT_FOUND);
     if (!view.path) return;
     const formpost = this.capabilities().has('formpost');
     const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost });

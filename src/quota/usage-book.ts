@@ -116,6 +116,11 @@ export class UsageBook {
     });
   }
 
+  /** How many keys have writes in flight (busy) or finished writes still to be counted (idle). */
+  get ledgerCounts(): { busy: number; idle: number } {
+    return { busy: this.busy.size, idle: this.idle.size };
+  }
+
   private ledgerOf(key: string): Ledger | undefined {
     return this.busy.get(key) ?? this.idle.peek(key);
   }

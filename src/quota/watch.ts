@@ -30,6 +30,7 @@ import {
 } from '../swift/quota-metadata.js';
 import type { ExpiredSoftLimits, Usage } from './decide.js';
 import { graceEndsAt, graceHasExpired, observeRefusal, observeUsage, type Crossing, type KindState, type Observed } from './soft-state.js';
+import type { FallbackStateStore, StoredState } from './state-store.js';
 
 /** An account (container_count) or a container (object_count, container_usage), with the limits that apply. */
 export interface Scope {
@@ -56,6 +57,10 @@ const NONE_EXPIRED: ExpiredSoftLimits = Object.freeze({});
 
 interface ScopeState {
   scope: Scope;
+  /** The state is kept in the fallback store (Swift refused it as metadata): keep it there up to date. */
+  inFallback: boolean;
+  /** Refusals already in the fallback store's counter. */
+  fallbackHits: number;
   kinds: Partial<Record<QuotaKind, KindState>>;
   lastUsage: Partial<Record<QuotaKind, number>>;
   /** Refusals counted and not yet added to the counter in Swift. */
@@ -69,6 +74,8 @@ interface ScopeState {
 export interface QuotaWatchOptions {
   quota: QuotaConfig;
   swift: SwiftClient;
+  /** Where the state goes when Swift refuses it as metadata (state-store.ts). */
+  fallback: FallbackStateStore;
   notifier: Notifier;
   metrics: Metrics;
   log: FastifyBaseLogger;
@@ -94,9 +101,12 @@ export class QuotaWatch {
   private readonly graceMs: number;
   private readonly now: () => number;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Scopes whose fallback state was looked for lately (and not found): not looked for again meanwhile. */
+  private readonly fallbackChecked: LRUCache<string, true>;
 
   constructor(private readonly options: QuotaWatchOptions) {
     this.states = new LRUCache({ max: options.quota.cacheMaxEntries });
+    this.fallbackChecked = new LRUCache({ max: options.quota.cacheMaxEntries, ttl: Math.max(options.quota.cacheTimeoutSeconds, 1) * 1000 });
     this.graceMs = options.quota.gracePeriodSeconds * 1000;
     this.now = options.now ?? Date.now;
     const flush = setInterval(() => void this.flush(), options.quota.hitFlushIntervalSeconds * 1000);
@@ -116,11 +126,36 @@ export class QuotaWatch {
         const hardHitAt = persisted?.hardHits[kind];
         kinds[kind] = { ...(soft ? { soft } : {}), ...(hardHitAt !== undefined ? { hardHitAt } : {}) };
       }
-      state = { scope, kinds, lastUsage: {}, hitsPending: 0, stateDirty: false, writing: Promise.resolve() };
+      state = { scope, kinds, lastUsage: {}, hitsPending: 0, stateDirty: false, writing: Promise.resolve(), inFallback: false, fallbackHits: 0 };
       this.states.set(scope.key, state);
     }
     state.scope = scope; // the level may have changed
     return state;
+  }
+
+  /**
+   * Before a scope is first watched: when usage is over a soft limit and its metadata holds no record of when
+   * that began, the record may be in the fallback store (its owner filled the metadata). Read it from there, so
+   * that a grace period keeps running from when it began, never anew.
+   */
+  async load(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage): Promise<void> {
+    if (this.dirty.has(scope.key) || this.states.has(scope.key) || this.fallbackChecked.has(scope.key)) return;
+    const unrecorded = kindsOf(scope.type).some((kind) => {
+      const soft = scope.soft[kind];
+      return soft !== undefined && usageOfKind(kind, usage) > soft && persisted?.soft[kind] === undefined;
+    });
+    if (!unrecorded) return;
+    this.fallbackChecked.set(scope.key, true);
+    const stored = await this.options.fallback.load(scope.key);
+    if (!stored || this.dirty.has(scope.key) || this.states.has(scope.key)) return;
+    const merged: PersistedQuotaState = {
+      soft: { ...stored.soft, ...(persisted?.soft ?? {}) },
+      hardHits: { ...stored.hardHits, ...(persisted?.hardHits ?? {}) },
+      hits: persisted?.hits ?? 0,
+    };
+    const state = this.state(scope, merged);
+    state.inFallback = true;
+    state.fallbackHits = stored.hits;
   }
 
   /** Whether a delete in this scope could end something being watched (worth a usage read to find out). */
@@ -187,7 +222,20 @@ export class QuotaWatch {
   private countHit(state: ScopeState): void {
     state.hitsPending++;
     this.options.metrics.hitsPending.inc();
+    this.markDirty(state);
+  }
+
+  /**
+   * States waiting to be written stay in memory whatever the LRU does, but not without bound: past
+   * `cache_max_entries` (Swift unreachable for long, under many refusals), the oldest counts are given up.
+   */
+  private markDirty(state: ScopeState): void {
     this.dirty.set(state.scope.key, state);
+    if (this.dirty.size <= this.options.quota.cacheMaxEntries) return;
+    const [oldestKey, oldest] = this.dirty.entries().next().value as [string, ScopeState];
+    this.dirty.delete(oldestKey);
+    this.options.metrics.hitsPending.dec(oldest.hitsPending);
+    this.options.log.warn({ account: oldest.scope.account, container: oldest.scope.container, hits: oldest.hitsPending }, 'too many quota states waiting to be written to Swift: the oldest refusal counts are dropped');
   }
 
   /** Refusals counted but not yet written to Swift (the report adds them to what Swift has). */
@@ -201,8 +249,8 @@ export class QuotaWatch {
     for (const crossing of observed.crossings) this.emit(state.scope, kind, crossing, observed.state.soft ?? before.soft, context);
     if (before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt) {
       state.stateDirty = true;
-      this.dirty.set(state.scope.key, state);
-      this.write(state);
+      this.markDirty(state);
+      void this.write(state);
     }
   }
 
@@ -278,18 +326,37 @@ export class QuotaWatch {
       const { status } = await this.options.swift.post(path, headers);
       if (status === 404 || status === 410) return this.forget(scope.key); // deleted: its metadata went with it
       if (status === 400) {
-        // Swift refuses metadata past its per-account/container limits (count or size of metadata): retrying
-        // cannot help, so this batch is given up rather than retried forever.
-        this.options.log.error({ account: scope.account, container: scope.container, status }, 'Swift refused the quota state metadata (metadata limits?); dropped');
+        // Swift refuses metadata past its per-account/container limits, which the owner can fill: the state
+        // goes where no owner reaches instead.
+        await this.saveFallback(state, hits);
         this.markWritten(state, hits);
         return;
       }
       if (status >= 300) throw new Error(`Swift answered ${status}`);
+      if (state.inFallback && stateChanged) {
+        // The metadata holds the state again: the fallback's copy would be stale.
+        await this.options.fallback.remove(scope.key);
+        state.inFallback = false;
+      }
       this.markWritten(state, hits);
     } catch (error) {
       state.stateDirty ||= stateChanged; // tried again at the next flush
       this.options.log.warn({ err: error, account: scope.account, container: scope.container }, 'cannot write quota state to Swift metadata; will retry');
     }
+  }
+
+  private async saveFallback(state: ScopeState, hits: number): Promise<void> {
+    const soft: StoredState['soft'] = {};
+    const hardHits: StoredState['hardHits'] = {};
+    for (const kind of kindsOf(state.scope.type)) {
+      const record = state.kinds[kind];
+      if (record?.soft) soft[kind] = record.soft;
+      if (record?.hardHitAt !== undefined) hardHits[kind] = record.hardHitAt;
+    }
+    await this.options.fallback.save(state.scope.key, { soft, hardHits, hits: state.fallbackHits + hits });
+    state.fallbackHits += hits;
+    if (!state.inFallback) this.options.log.warn({ account: state.scope.account, container: state.scope.container }, 'Swift refused the quota state as metadata (its owner filled the metadata): kept in the service account instead');
+    state.inFallback = true;
   }
 
   private markWritten(state: ScopeState, hits: number): void {

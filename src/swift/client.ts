@@ -64,6 +64,17 @@ function flatten(headers: Dispatcher.ResponseData['headers']): Record<string, st
   return out;
 }
 
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+
+interface SendOptions {
+  /** Read the answer's body: of successful answers only ('ok'), or of every answer ('always'). */
+  keepBody?: 'ok' | 'always' | false;
+  maxBody?: number;
+  /** Past `maxBody`, keep the first `maxBody` bytes instead of failing. */
+  truncate?: boolean;
+  body?: Buffer;
+}
+
 export class SwiftClient {
   private token: { value: string; renewAt: number } | undefined;
   private tokenRequest: Promise<string> | undefined;
@@ -71,13 +82,11 @@ export class SwiftClient {
   constructor(private readonly options: SwiftClientOptions) {}
 
   private async send(
-    method: 'GET' | 'HEAD' | 'POST' | 'DELETE',
+    method: Method,
     path: string,
     headers: Record<string, string>,
     target: HeadTarget,
-    keepBody: 'ok' | 'always' | false = false,
-    maxBody = Infinity,
-    truncate = false,
+    { keepBody = false, maxBody = Infinity, truncate = false, body: requestBody }: SendOptions = {},
   ): Promise<HeadResult & { body?: Buffer }> {
     const { metrics } = this.options;
     const stopTimer = metrics.lookupSeconds.startTimer({ target });
@@ -87,6 +96,7 @@ export class SwiftClient {
         path,
         method,
         headers: { host: this.options.upstream.host, ...headers },
+        ...(requestBody !== undefined ? { body: requestBody } : {}),
         signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
         // undici closes the connection after every HEAD unless told not to (for servers that send a body
         // with one); Swift does not, and a new connection per usage read costs both sides.
@@ -114,12 +124,12 @@ export class SwiftClient {
    * and its answer (status, headers, body) is what the caller would have got.
    */
   asCaller(method: 'GET' | 'HEAD' | 'POST', path: string, credentials: Readonly<Record<string, string>>, target: HeadTarget, maxBody = 64 * 1024, truncate = false): Promise<HeadResult & { body?: Buffer }> {
-    return this.send(method, path, { ...credentials }, target, method === 'HEAD' ? false : 'always', maxBody, truncate);
+    return this.send(method, path, { ...credentials }, target, { keepBody: method === 'HEAD' ? false : 'always', maxBody, truncate });
   }
 
   /** A GET as the service identity, reading at most `maxBody` bytes of a successful answer. */
   async getAsService(path: string, target: HeadTarget, maxBody: number): Promise<HeadResult & { body?: Buffer }> {
-    const send = async () => this.send('GET', path, { 'x-auth-token': await this.serviceToken() }, target, 'ok', maxBody, true);
+    const send = async () => this.send('GET', path, { 'x-auth-token': await this.serviceToken() }, target, { keepBody: 'ok', maxBody, truncate: true });
     const result = await send();
     if (result.status !== 401) return result;
     this.token = undefined;
@@ -137,16 +147,21 @@ export class SwiftClient {
   }
 
   /** A request as the service identity, renewing its token once if Swift no longer accepts it. */
-  private async asService(method: 'GET' | 'HEAD' | 'POST' | 'DELETE', path: string, headers: Record<string, string>, target: HeadTarget, keepBody: 'ok' | false = false) {
-    const result = await this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
+  private async asService(method: Method, path: string, headers: Record<string, string>, target: HeadTarget, options: SendOptions = {}) {
+    const result = await this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, options);
     if (result.status !== 401) return result;
     this.token = undefined;
-    return this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, keepBody);
+    return this.send(method, path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, options);
   }
 
   /** Deletes an object as the service identity (what remains of an upload the proxy cut). */
   async delete(path: string): Promise<HeadResult> {
     return this.asService('DELETE', path, {}, 'metadata');
+  }
+
+  /** Stores an object (or makes a container) as the service identity: the proxy's own state. */
+  async putAsService(path: string, body: Buffer): Promise<HeadResult> {
+    return this.asService('PUT', path, { 'content-length': String(body.length) }, 'metadata', { body });
   }
 
   /** Sets or removes metadata (the proxy's own quota state) on an account or container. */
@@ -156,8 +171,9 @@ export class SwiftClient {
 
   /** A JSON listing (account: containers, container: objects); undefined when it does not exist. */
   async getJson<T>(path: string): Promise<{ headers: Record<string, string>; items: T[] } | undefined> {
-    const result = await this.asService('GET', path, { accept: 'application/json' }, 'listing', 'ok');
-    if (result.status === 404 || result.status === 410) return undefined;
+    const result = await this.asService('GET', path, { accept: 'application/json' }, 'listing', { keepBody: 'ok' });
+    // Not there, or no name Swift takes (400, 412): nothing to list.
+    if (result.status >= 400 && result.status < 500) return undefined;
     if (result.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${result.status} to GET ${path}`);
     return { headers: result.headers, items: result.status === 204 || !result.body ? [] : (JSON.parse(result.body.toString('utf8')) as T[]) };
   }

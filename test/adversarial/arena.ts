@@ -1,6 +1,6 @@
 /**
  * The adversarial suite's setting: a proxy (cached or precise mode) in front of the shared test Swift, and
- * tenants (adv1..adv80, one set of accounts per test file and mode) whose every outcome is checked on Swift
+ * tenants (adv1..adv100, one set of accounts per test file and mode) whose every outcome is checked on Swift
  * directly, never through the proxy. Limits as in the issue that found the holes: 3 containers per account,
  * 5 objects and 10000 bytes per container.
  */
@@ -46,6 +46,8 @@ export interface Arena {
   containers(tenant: Tenant): Promise<number>;
   /** Object names of a container, as Swift lists them. */
   listing(tenant: Tenant, container: string): Promise<string[]>;
+  /** Another proxy with the same settings (a restart, or a second replica). */
+  another(): Promise<RunningProxy>;
   /** The proxy's own state metadata on an account or container, as Swift has it. */
   proxyMetadata(tenant: Tenant, container?: string): Promise<Record<string, string>>;
   close(): Promise<void>;
@@ -57,7 +59,8 @@ export interface Arena {
  */
 export async function openArena(mode: { precise: boolean }, accounts: number[], options: Partial<ProxyOptions> = {}): Promise<Arena> {
   const swift = await swiftUrl();
-  const proxy = await startProxy({ upstream: swift, quota: ADVERSARIAL_QUOTA, preciseMode: mode.precise, cacheTimeout: 30, ...options });
+  const settings: ProxyOptions = { upstream: swift, quota: ADVERSARIAL_QUOTA, preciseMode: mode.precise, cacheTimeout: 30, ...options };
+  const proxy = await startProxy(settings);
   const reseller = await login(swift, 'reseller:reseller', 'reseller');
   const free = [...accounts];
   const asReseller = { 'x-auth-token': reseller.token };
@@ -100,6 +103,7 @@ export async function openArena(mode: { precise: boolean }, accounts: number[], 
       const head = await call('HEAD', tenant.direct(container === undefined ? '' : `/${encodeURIComponent(container)}`), asReseller);
       return Object.fromEntries(Object.entries(head.headers).filter(([name]) => /^x-(account|container)-meta-quota-proxy-/.test(name)));
     },
+    another: () => startProxy(settings),
     close: () => proxy.close(),
   };
   return arena;

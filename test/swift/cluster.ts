@@ -33,9 +33,9 @@ function quotaTestUsers(): TempauthUser[] {
   ]).flat();
 }
 
-/** The adversarial suite's tenants adv1..adv80 (test/adversarial/): an account admin and a reader without any group. */
+/** The adversarial suite's tenants adv1..adv100 (test/adversarial/): an account admin and a reader without any group. */
 function adversarialUsers(): TempauthUser[] {
-  return Array.from({ length: 80 }, (_, i) => [
+  return Array.from({ length: 100 }, (_, i) => [
     { account: `adv${i + 1}`, user: 'admin', key: `adv${i + 1}pass`, groups: ['.admin'] },
     { account: `adv${i + 1}`, user: 'reader', key: `adv${i + 1}read`, groups: [] },
   ]).flat();

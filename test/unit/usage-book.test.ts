@@ -458,3 +458,27 @@ describe('UsageBook.settled: usage as far as finished requests go', () => {
     assert.equal(usage.settled(KEY), undefined);
   });
 });
+
+describe('UsageBook: bounded', () => {
+  test('finished writes of containers never read again do not pile up: idle ledgers are bounded, and one pushed out is read afresh', async () => {
+    const source = instantSource(data(1, 10));
+    const { usage } = book(source.read, { maxEntries: 10 });
+    const first = await usage.read('c/AUTH_a/c0');
+    usage.commit(usage.reserve('c/AUTH_a/c0', { count: 1, bytes: 1 }));
+    for (let i = 1; i < 100; i++) usage.commit(usage.reserve(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
+    assert.deepEqual(usage.ledgerCounts, { busy: 0, idle: 10 });
+    // c0's ledger was pushed out: its cached reading (which does not hold that write) is not served again.
+    const calls = source.calls.length;
+    const again = await usage.read('c/AUTH_a/c0');
+    assert.equal(source.calls.length, calls + 1);
+    assert.ok(again.seq > first.seq);
+  });
+
+  test('writes in flight are never pushed out, however many there are', () => {
+    const { usage } = book(instantSource().read, { maxEntries: 5 });
+    const held = Array.from({ length: 50 }, (_, i) => usage.reserve(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
+    assert.deepEqual(usage.ledgerCounts, { busy: 50, idle: 0 });
+    for (const reservation of held) usage.release(reservation);
+    assert.deepEqual(usage.ledgerCounts, { busy: 0, idle: 0 });
+  });
+});

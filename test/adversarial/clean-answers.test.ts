@@ -1,0 +1,67 @@
+/**
+ * Clean answers to odd input: the proxy's own endpoints never answer 500, and requests the proxy has no
+ * quota business with get Swift's own answer, never a 5xx of the proxy's making.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, login } from '../helpers/http.js';
+import { rawRequest } from '../helpers/raw-http.js';
+import { MODES, openArena, type Arena } from './arena.js';
+
+const ACCOUNTS = { 'cached mode': [79, 81], 'precise mode': [80, 82] } as const;
+
+for (const mode of MODES) {
+  describe(`clean answers, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
+    });
+    after(() => arena.close());
+
+    test('the proxy\'s own endpoints answer odd input with 4xx, never 500, and never forward it', async () => {
+      const tenant = await arena.tenant();
+      const reseller = await login(arena.proxy.url, 'reseller:reseller', 'reseller');
+      const base = arena.proxy.url;
+      const attempts: Array<[string, string, Record<string, string>]> = [
+        ['GET', '/quota/report?account=a&account=b', { 'x-auth-token': reseller.token }],
+        ['GET', '/quota/report?account=a&account=b', { 'x-auth-token': tenant.token }],
+        ['GET', '/quota/report?format=json&format=text', { 'x-auth-token': reseller.token }],
+        ['GET', '/quota/report?format[x]=1', { 'x-auth-token': reseller.token }],
+        ['GET', `/quota/report?account=${'x'.repeat(4000)}`, { 'x-auth-token': reseller.token }],
+        ['GET', '/quota/report?account=%zz%', { 'x-auth-token': reseller.token }],
+        ['GET', '/quota/report?account=a%2Fb', { 'x-auth-token': reseller.token }],
+        ['GET', '/quota/report', { 'x-auth-token': 'AUTH_tkbogus' }],
+        ['POST', '/quota/report', { 'x-auth-token': reseller.token }],
+        ['DELETE', '/metrics', {}],
+        ['PUT', '/healthz', {}],
+        ['POST', '/readyz', {}],
+        ['GET', '/metrics?%zz=%zz', {}],
+      ];
+      for (const [method, path, headers] of attempts) {
+        const answer = await call(method as 'GET', `${base}${path}`, headers);
+        assert.ok(answer.status < 500, `${method} ${path.slice(0, 60)}: ${answer.status} ${answer.body.slice(0, 100)}`);
+        assert.equal(answer.headers['x-trans-id'], undefined, `${method} ${path.slice(0, 60)} went to Swift`);
+      }
+    });
+
+    test('requests with no quota business get Swift\'s own answer: odd targets, methods, headers', async () => {
+      const tenant = await arena.tenant();
+      const host = new URL(arena.proxy.url).host;
+      const targets: Array<[string, string, Array<[string, string]>]> = [
+        ['OPTIONS', '*', []],
+        ['GET', `/v1/${tenant.swiftAccount}/%FF`, [['X-Auth-Token', tenant.token]]],
+        ['GET', `/v1/${tenant.swiftAccount}/c/%00`, [['X-Auth-Token', tenant.token]]],
+        ['GET', `//v1/${tenant.swiftAccount}`, [['X-Auth-Token', tenant.token]]],
+        ['HEAD', `/v1/${tenant.swiftAccount}/c/o`, [['X-Auth-Token', tenant.token], ['X_Auth_Token', 'other']]],
+        ['DELETE', `/v1/${tenant.swiftAccount}/nothing/here`, [['X-Auth-Token', tenant.token]]],
+        ['GET', `/v1/${tenant.swiftAccount}?format=%zz&limit=-1`, [['X-Auth-Token', tenant.token]]],
+        ['POST', `/v1/${tenant.swiftAccount}/c/o`, [['X-Auth-Token', tenant.token], ['Content-Type', 'multipart/form-data']]],
+        ['PUT', `/v1/${tenant.swiftAccount}/c/o`, [['X-Auth-Token', tenant.token], ['Content-Length', '0'], ['X-Copy-From', '%']]],
+      ];
+      for (const [method, target, headers] of targets) {
+        const answer = await rawRequest(arena.proxy.url, method, target, [['Host', host], ...headers]).response;
+        assert.ok(answer.status < 500, `${method} ${target}: ${answer.status} ${answer.body.slice(0, 100)}`);
+      }
+    });
+  });
+}
