@@ -4,7 +4,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent } from 'undici';
-import type { Config } from './config/load.js';
+import { accountOfUser, type Config } from './config/load.js';
 import { createMetrics, statusClass, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
@@ -67,7 +67,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await agent.close();
     throw error;
   }
-  const fallback = new FallbackStateStore(swift, `${config.resellerPrefix}${config.quota.serviceUser.account}`);
+  const fallback = new FallbackStateStore(swift, accountOfUser(config.quota.serviceUser, config.resellerPrefix));
   const watch = new QuotaWatch({ quota: config.quota, swift, fallback, notifier, metrics, log: app.log });
   const identities = new TokenIdentities();
   // What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request

@@ -25,7 +25,8 @@ export interface Credentials {
   readonly key: string;
 }
 
-export function callerCredentials(headers: SwiftHeaders): Credentials {
+export function callerCredentials(headers: SwiftHeaders, s3?: { credentials: Credentials }): Credentials {
+  if (s3) return s3.credentials;
   const out: Record<string, string> = {};
   for (const name of CREDENTIAL_HEADERS) {
     const value = headers.get(name);

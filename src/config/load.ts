@@ -7,10 +7,12 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
+import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
 
 export const PROXY_SECTION = 'quota-proxy';
 export const QUOTA_SECTION = 'filter:quota';
 export const TEMPAUTH_SECTION = 'filter:tempauth';
+export const S3API_SECTION = 'filter:s3api';
 
 export const DEFAULT_BIND_IP = '127.0.0.1';
 export const DEFAULT_BIND_PORT = 8081;
@@ -35,6 +37,8 @@ export interface TempauthUser {
   readonly user: string;
   readonly key: string;
   readonly groups: readonly string[];
+  /** The storage URL tempauth hands this user, when the config names one (its last segment is the account). */
+  readonly storageUrl?: string;
 }
 
 export interface QuotaConfig {
@@ -111,6 +115,8 @@ export interface Config {
   readonly quota: QuotaConfig;
   /** `[notify:<name>]` sections: where quota events go. */
   readonly notifiers: readonly NotifierConfig[];
+  /** Swift's `[filter:s3api]` settings that decide how S3 requests are read (addressing, signatures). */
+  readonly s3: S3Config;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -264,9 +270,16 @@ function parseTempauth(reader: SectionReader | undefined): { resellerPrefix: str
     const words = reader.string(key, '').trim().split(/\s+/).filter(Boolean);
     const userKey = words.shift() ?? reader.fail(key, 'needs a key (password) as its first word');
     const groups = words.filter((w) => !/^https?:\/\//.test(w));
-    users.push(Object.freeze({ account: account!, user: user!, key: userKey, groups: Object.freeze(groups) }));
+    const storageUrl = words.find((w) => /^https?:\/\//.test(w));
+    users.push(Object.freeze({ account: account!, user: user!, key: userKey, groups: Object.freeze(groups), ...(storageUrl ? { storageUrl } : {}) }));
   }
   return { resellerPrefix, users };
+}
+
+/** The account tempauth acts on for a user: its storage URL's last segment, or the reseller prefix and its account. */
+export function accountOfUser(user: TempauthUser, resellerPrefix: string): string {
+  if (user.storageUrl) return decodeURIComponent(user.storageUrl.replace(/\/+$/, '').split('/').pop() ?? '');
+  return `${resellerPrefix}${user.account}`;
 }
 
 function pickServiceUser(reader: SectionReader, users: TempauthUser[]): TempauthUser {
@@ -328,6 +341,17 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
 }
 
 const WEBHOOK_KEYS = ['type', 'url', 'bearer_token', 'secret', 'timeout', 'queue_dir', 'queue_max_bytes', 'retry_min', 'retry_max'];
+
+/** `[filter:s3api]`, as s3api reads it (a Swift proxy-server.conf's own section can be used as it is). */
+function parseS3(reader: SectionReader | undefined): S3Config {
+  if (!reader) return DEFAULT_S3_CONFIG;
+  const domains = reader.string('storage_domain', '').split(',').map((d) => d.trim()).filter(Boolean);
+  return Object.freeze({
+    storageDomains: Object.freeze(domains),
+    location: reader.string('location', DEFAULT_S3_CONFIG.location).trim(),
+    clockSkewSeconds: reader.integer('allowable_clock_skew', DEFAULT_S3_CONFIG.clockSkewSeconds, 0, 86_400 * 365, 'seconds'),
+  });
+}
 
 function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
   const name = reader.name.slice(NOTIFY_SECTION_PREFIX.length).trim();
@@ -438,6 +462,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     users: Object.freeze(tempauth.users),
     quota,
     notifiers: Object.freeze(notifiers),
+    s3: parseS3(section(doc, S3API_SECTION)),
     warnings: Object.freeze(warnings),
   });
 }

@@ -8,6 +8,7 @@ import { SwiftHeaders } from '../swift/request.js';
 import { parseSwiftPath, type SwiftPath } from '../swift/path.js';
 import type { Framing } from '../quota/intent.js';
 import { rawTarget } from '../server.js';
+import type { Credentials } from '../auth/authority.js';
 
 const VIEW = Symbol('swift-quota-proxy.swift-view');
 
@@ -21,6 +22,11 @@ export interface SwiftView {
   readonly framing: Framing;
   /** Headers the proxy sets (a value) or removes (undefined) on the request it forwards. */
   readonly upstream: Map<string, string | undefined>;
+  /**
+   * An S3 request, read as the Swift request s3api makes of it: the caller is the tempauth user whose key
+   * signed it (the proxy asks Swift with that user's own token), and answers are S3's.
+   */
+  readonly s3?: { readonly credentials: Credentials; readonly copyRange?: number };
 }
 
 type WithView = IncomingMessage & { [VIEW]?: SwiftView };

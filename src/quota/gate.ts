@@ -28,6 +28,10 @@ import type { TokenIdentities } from '../auth/identities.js';
 import type { ContextSource, EventContext, QuotaWatch, Scope } from './watch.js';
 import { swiftView, type SwiftView } from '../proxy/swift-view.js';
 import { expectsContinue } from '../proxy/request-headers.js';
+import { isS3Request, s3Action, s3Address, SEGMENTS_SUFFIX } from '../s3/request.js';
+import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js';
+import { accountOfUser, type TempauthUser } from '../config/load.js';
+import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import { PassThrough, Readable } from 'node:stream';
@@ -74,7 +78,27 @@ declare module 'fastify' {
     quotaDecision?: string;
     /** The gate has sent `100 Continue` itself (it had to read the body to decide). */
     quotaContinued?: boolean;
+    /** An S3 request: the gate's own answers are S3's (XML errors). */
+    quotaS3?: boolean;
   }
+}
+
+/** The query string of a request target (after the first "?"), or undefined. */
+function queryOf(target: string): string | undefined {
+  const at = target.indexOf('?');
+  return at < 0 ? undefined : target.slice(at + 1);
+}
+
+function pathOf(target: string): string {
+  const at = target.indexOf('?');
+  return at < 0 ? target : target.slice(0, at);
+}
+
+
+/** An S3 error answer (s3response.py's XML). */
+function s3ErrorBody(error: S3Error, resource?: string): string {
+  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return `<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>${error.code}</Code><Message>${escape(error.message)}</Message>${resource ? `<Resource>${escape(resource)}</Resource>` : ''}</Error>`;
 }
 
 /**
@@ -227,16 +251,22 @@ export class QuotaGate {
     const view = swiftView(request.raw);
     // `OPTIONS *` and the like: no URL undici can send, and one Swift answers 404 to.
     if (!view.target.startsWith('/') && !/^https?:\/\//i.test(view.target)) return this.answer(reply, NOT_FOUND);
-    if (!view.path) return;
-    const formpost = this.capabilities().has('formpost');
-    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost });
-    if (intent.type === 'pass') return;
-
+    const capabilities = this.capabilities();
+    const query = queryOf(view.target);
+    // s3api takes any request with S3 credentials, whatever its path (/v1/... included).
+    const s3 = capabilities.has('s3api') && isS3Request(view.headers, query);
+    let intent: Intent | undefined;
+    if (!s3) {
+      if (!view.path) return;
+      intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost') });
+      if (intent.type === 'pass') return;
+    }
     try {
-      await this.admitIntent(intent, view, request, reply);
+      if (s3) await this.admitS3(view, query, request, reply);
+      else await this.admitIntent(intent as Exclude<Intent, { type: 'pass' }>, view, request, reply);
     } catch (error) {
       this.settle(request, undefined);
-      if (intent.type === 'describe') {
+      if (intent?.type === 'describe') {
         // Reads never fail because the proxy could not read usage: they go on without quota headers.
         request.log.debug({ err: error }, 'quota headers left out');
         return;
@@ -253,6 +283,201 @@ export class QuotaGate {
     }
   }
 
+  // ---- S3 --------------------------------------------------------------------------------------------
+
+  /**
+   * An S3 request (s3api): read as the Swift requests s3api makes of it, and admitted as those. The caller is
+   * the tempauth user whose access key signed it (`account:user`, the key is the secret): the signature is
+   * checked as s3api checks it, and the proxy asks Swift with that user's own token.
+   */
+  private async admitS3(view: SwiftView, query: string | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const rawPath = pathOf(view.target);
+    const address = s3Address(rawPath, view.headers.get('host'), this.config.s3);
+    if (!address) return; // s3api: 400 InvalidURI
+    const action = s3Action(view.method, address, query, view.headers);
+    if (action.kind === 'refuse') {
+      request.quotaS3 = true;
+      return this.answerS3(reply, action.error);
+    }
+    const header = (name: string) => view.headers.get(name);
+    const credential = s3Credential({ method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost }, header);
+    if ('code' in credential) return; // s3api answers it, before anything is written
+    const user = this.s3User(credential.accessKey);
+    if (action.kind === 'pass') {
+      if (action.shrinks && user) {
+        const account = accountOfUser(user, this.config.resellerPrefix);
+        request.quota = {
+          invalidates: [containerKey(account, action.shrinks.bucket), containerKey(account, `${action.shrinks.bucket}${SEGMENTS_SUFFIX}`), accountKey(account)],
+          shrinks: { account },
+        };
+      }
+      return;
+    }
+    request.quotaS3 = true;
+    if (!user) {
+      // Access keys tempauth does not know (Keystone's, through s3token) cannot be tied to an account here.
+      return this.answerS3(reply, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users only: this access key is not one.' });
+    }
+    const signed = { method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost };
+    const error = checkS3Signature(signed, header, credential, user.key, this.config.s3, Date.now() / 1000);
+    if (error) return this.answerS3(reply, error);
+    const account = accountOfUser(user, this.config.resellerPrefix);
+    const credentials: Credentials = { headers: { 'x-auth-token': await this.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` };
+
+    // The Swift request s3api makes: its path, the client's headers (s3api passes them on), no client query.
+    const swiftRequest = (method: string, container: string, object: string | undefined, headers: SwiftHeaders, rawQuery?: string, copyRange?: number): SwiftView => {
+      const decoded = `/v1/${account}/${container}${object === undefined ? '' : `/${object}`}`;
+      return {
+        method,
+        target: view.target,
+        headers,
+        path: { version: 'v1', account, container, ...(object === undefined ? {} : { object }), query: SwiftQuery.parse(rawQuery), decoded, rawQuery },
+        framing: view.framing,
+        upstream: view.upstream,
+        s3: { credentials, ...(copyRange !== undefined ? { copyRange } : {}) },
+      };
+    };
+    const admitAs = async (swift: SwiftView) => {
+      const intent = requestIntent({ method: swift.method, path: swift.path!, headers: swift.headers, framing: swift.framing });
+      if (intent.type !== 'pass') await this.admitIntent(intent, swift, request, reply);
+    };
+    switch (action.kind) {
+      case 'bucket-create':
+        return admitAs(swiftRequest('PUT', action.bucket, undefined, view.headers));
+      case 'bucket-update':
+        return admitAs(swiftRequest('POST', action.bucket, undefined, view.headers));
+      case 'object-put': {
+        if (!action.copy) return admitAs(swiftRequest('PUT', action.container, action.object, view.headers));
+        const from = `/${encodeURIComponent(action.copy.container)}/${action.copy.object.split('/').map(encodeURIComponent).join('/')}`;
+        const versionQuery = action.copy.versionId === undefined ? undefined : `version-id=${encodeURIComponent(action.copy.versionId)}`;
+        return admitAs(swiftRequest('PUT', action.container, action.object, view.headers.with({ 'x-copy-from': from }), versionQuery, action.copyRange));
+      }
+      case 'initiate':
+        return this.admitS3Initiate(swiftRequest('PUT', `${action.bucket}${SEGMENTS_SUFFIX}`, undefined, view.headers), action.key, request, reply);
+      case 'complete':
+        return this.admitS3Complete(swiftRequest('PUT', action.bucket, action.key, view.headers), action.uploadId, request, reply);
+    }
+  }
+
+  private s3User(accessKey: string): TempauthUser | undefined {
+    return this.config.users.find((user) => `${user.account}:${user.user}` === accessKey);
+  }
+
+  /**
+   * POST ?uploads: s3api makes `<bucket>+segments` if it is missing (one more container) and stores a 0-byte
+   * marker object in it (one more object). Both are admitted.
+   */
+  private async admitS3Initiate(segments: SwiftView, key: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container } = segments.path as { account: string; container: string };
+    const { verdict, caller } = await this.authorise(segments, account, undefined, undefined);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const accountScope = this.admissions.scope(account, undefined, levelInfo);
+    const containerScope = this.admissions.scope(account, container, levelInfo);
+    if (await this.refusedForVersioning(account, container, reply)) return;
+    const reservations: Reservation[] = [];
+    if (this.admissions.enforces(accountScope)) {
+      const made = await this.admissions.admit({
+        scope: accountScope,
+        add: { count: 1, bytes: 0 },
+        target: container,
+        replaced: async () => {
+          const { status } = await this.headFor(caller, { account, container }, '');
+          return status >= 200 && status < 300 ? { count: 1, bytes: 0 } : undefined;
+        },
+        context: () => this.eventContext(request),
+      });
+      if (!made.admitted) return this.reject(reply, made.decision);
+      reservations.push(this.hold(request, reply, made.reservation));
+    }
+    if (this.admissions.enforces(containerScope)) {
+      const marker = await this.admissions.admit({ scope: containerScope, add: { count: 1, bytes: 0 }, target: key, context: () => this.eventContext(request) });
+      if (!marker.admitted) {
+        for (const reservation of reservations) this.book.release(reservation);
+        return this.reject(reply, marker.decision);
+      }
+      reservations.push(this.hold(request, reply, marker.reservation));
+    }
+    request.quota = { reservations, invalidates: [accountKey(account), containerScope.key], partial: true };
+    request.quotaDecision = 'admitted';
+  }
+
+  /**
+   * POST ?uploadId: s3api stores an SLO manifest of the parts the request lists, as the bucket's object.
+   * Which parts it lists is in the body; a manifest lists each part at most once (part numbers strictly
+   * increase), so the manifest of every part the upload has is the largest it can be: that is what is held.
+   * The upload's parts are pinned (no part is added or changed meanwhile through this proxy).
+   */
+  private async admitS3Complete(target: SwiftView, uploadId: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container, object } = target.path as { account: string; container: string; object: string };
+    await this.unpinned(account, container, object);
+    const { verdict, caller } = await this.authorise(target, account, container, object);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const scope = this.admissions.scope(account, container, levelInfo);
+    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (!this.admissions.enforces(scope)) return;
+    const segments = `${container}${SEGMENTS_SUFFIX}`;
+    const prefix = `${object}/${uploadId}/`;
+    const unpinPrefix = this.pins.pin([], [ObjectPins.key(account, segments, prefix)]);
+    let unpin = unpinPrefix;
+    try {
+      const parts = await this.uploadParts(caller, account, segments, prefix);
+      const manifest = Buffer.from(JSON.stringify(parts.map((part) => ({ path: `/${segments}/${part}` }))));
+      const sized = await this.manifestSize(manifest, account, 'v1', caller);
+      unpin = () => {
+        sized.unpin();
+        unpinPrefix();
+      };
+      if ('refused' in sized) {
+        unpin();
+        return;
+      }
+      const result = await this.admissions.admit({
+        scope,
+        add: { count: 1, bytes: sized.stored },
+        target: object,
+        replaced: () => this.replacedObject(caller, { account, container, object }),
+        context: () => this.eventContext(request),
+        alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
+      });
+      if (!result.admitted) {
+        unpin();
+        return this.reject(reply, result.decision);
+      }
+      request.quota = {
+        reservations: [this.hold(request, reply, result.reservation)],
+        watched: { scope, persisted: result.snapshot.persisted },
+        invalidates: [scope.key, containerKey(account, segments)],
+        unpin,
+        // s3api answers 200 at once and reports the outcome in the streamed body.
+        settleAtEnd: true,
+        partial: true,
+      };
+      reply.raw.once('close', unpin);
+      request.quotaDecision = 'admitted';
+    } catch (error) {
+      unpin();
+      throw error;
+    }
+  }
+
+  /** The part objects of a multipart upload (`<key>/<uploadId>/<n>`), as the caller may list them. */
+  private async uploadParts(caller: Caller, account: string, segments: string, prefix: string): Promise<string[]> {
+    if (caller.kind !== 'credentials') return [];
+    const parts: string[] = [];
+    for (let marker = ''; ; ) {
+      const path = `${encodePath('v1', account, segments)}?format=json&prefix=${encodeURIComponent(prefix)}&marker=${encodeURIComponent(marker)}`;
+      const page = await this.swift.asCaller('GET', path, { ...caller.credentials.headers, accept: 'application/json' }, 'listing', 16 * 1024 * 1024);
+      if (page.status === 204 || page.status === 404 || !page.body) return parts;
+      if (page.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${page.status} to listing the parts of ${prefix}`);
+      const items = JSON.parse(page.body.toString('utf8')) as Array<{ name: string }>;
+      parts.push(...items.map((item) => item.name).filter((name) => /^\d+$/.test(name.slice(prefix.length))));
+      if (items.length === 0) return parts;
+      marker = items[items.length - 1]!.name;
+    }
+  }
+
   private async admitIntent(intent: Exclude<Intent, { type: 'pass' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     switch (intent.type) {
       case 'refuse':
@@ -261,7 +486,7 @@ export class QuotaGate {
         return this.admitLevelChange(intent.account, intent.level, view, request, reply);
       case 'protected-metadata': {
         if (!(await this.resellers.isResellerAdmin(callerToken(view.headers)))) {
-          const verdict = await this.authority.mayWrite(callerCredentials(view.headers), intent.account);
+          const verdict = await this.authority.mayWrite(callerCredentials(view.headers, view.s3), intent.account);
           if (!verdict.allowed) return this.answer(reply, verdict.answer);
           return this.refuse(reply, 403, 'Forbidden: the quota proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) may be changed by reseller admins only.');
         }
@@ -274,7 +499,7 @@ export class QuotaGate {
       case 'describe': {
         const { level, limits, soft } = await this.admissions.levelOf(intent.account);
         // A container's reader need not be the account's: quota details go to those Swift lets read the account.
-        if (intent.container !== undefined && !(await this.authority.mayReadAccount(callerCredentials(view.headers), intent.account))) return;
+        if (intent.container !== undefined && !(await this.authority.mayReadAccount(callerCredentials(view.headers, view.s3), intent.account))) return;
         request.quota = { describe: { level, limits, soft, container: intent.container !== undefined } };
         return;
       }
@@ -304,7 +529,7 @@ export class QuotaGate {
 
   private async admitLevelChange(account: string, level: string | undefined, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (!(await this.resellers.isResellerAdmin(callerToken(view.headers)))) {
-      const verdict = await this.authority.mayWrite(callerCredentials(view.headers), account);
+      const verdict = await this.authority.mayWrite(callerCredentials(view.headers, view.s3), account);
       if (!verdict.allowed) return this.answer(reply, verdict.answer);
       this.metrics.levelChanges.inc({ outcome: 'forbidden' });
       return this.refuse(reply, 403, 'Forbidden: only a reseller admin may set or remove an account quota level.');
@@ -325,7 +550,7 @@ export class QuotaGate {
     const capabilities = this.capabilities();
     const params = capabilities.has('tempurl') && view.method !== 'OPTIONS' ? tempUrlParams(view.path!.query) : undefined;
     if (!params) {
-      const credentials = callerCredentials(view.headers);
+      const credentials = callerCredentials(view.headers, view.s3);
       return { verdict: await this.authority.mayWrite(credentials, account, container), caller: { kind: 'credentials', credentials } };
     }
     const denied = { verdict: { allowed: false, answer: TEMPURL_INVALID } as Verdict, caller: { kind: 'tempurl', account } as Caller };
@@ -390,7 +615,8 @@ export class QuotaGate {
     if (!result.admitted) return this.reject(reply, result.decision);
     request.quota = {
       reservations: [this.hold(request, reply, result.reservation)],
-      commitOnlyOn: 201,
+      // s3api answers 200 to a new bucket and 409 to an existing one.
+      commitOnlyOn: view.s3 ? 200 : 201,
       invalidates: [containerKey(account, container)],
       watched: { scope, persisted: result.snapshot.persisted },
     };
@@ -416,6 +642,7 @@ export class QuotaGate {
    */
   private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
     const { status, headers } = await this.headFor(caller, copy.ref, copy.query ?? '');
+    if (view.s3) return this.boundS3Copy(view, status, countHeader(headers['content-length']));
     const etag = headers.etag;
     if (status < 200 || status >= 300 || !etag) {
       view.upstream.set('if-match', NO_SUCH_ETAG);
@@ -455,6 +682,21 @@ export class QuotaGate {
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
   private manifestSize(body: Buffer, account: string, version: string, caller: Caller): Promise<ManifestSize> {
     return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version));
+  }
+
+  /**
+   * An S3 copy cannot be pinned with If-Match (s3api refuses conditional PUTs), but a Range bounds what Swift
+   * copies whatever the source has become: at most the size read now (or the part's copy range, which s3api
+   * puts in a Range itself), and at most one byte of a source the caller cannot read now.
+   */
+  private boundS3Copy(view: SwiftView, status: number, sourceSize: number): { size: number } {
+    const copyRange = view.s3!.copyRange;
+    if (copyRange !== undefined) return { size: copyRange };
+    const asked = /^bytes=(\d+)-(\d+)$/.exec(view.headers.get('range') ?? '');
+    if (asked && Number(asked[2]) >= Number(asked[1])) return { size: Number(asked[2]) - Number(asked[1]) + 1 };
+    const size = status >= 200 && status < 300 ? Math.max(sourceSize, 1) : 1;
+    view.upstream.set('range', `bytes=0-${size - 1}`);
+    return { size };
   }
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -750,11 +992,29 @@ export class QuotaGate {
     this.metrics.rejections.inc({ kind: decision.kind, level: decision.level });
     const { status, body, headers } = rejectionResponse(decision as Rejection);
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+    if (reply.request.quotaS3) {
+      // As s3api words Swift's own quota refusals: EntityTooLarge for objects, TooManyBuckets for buckets.
+      const code = decision.kind === 'container_count' ? 'TooManyBuckets' : 'EntityTooLarge';
+      return this.answerS3(reply, { status: 400, code, message: body.trim().replace(/\n/g, ' ') });
+    }
     this.refuse(reply, status, body);
+  }
+
+  /** An S3 error, as s3api would answer it. */
+  private answerS3(reply: FastifyReply, error: S3Error): void {
+    reply.request.quotaDecision ??= `refused:${error.status}`;
+    reply.code(error.status).header('content-type', 'application/xml');
+    if (!reply.request.raw.complete) reply.header('connection', 'close');
+    reply.send(s3ErrorBody(error));
   }
 
   /** Swift's own answer to the caller (a refusal it gave the proxy's question with the caller's credentials). */
   private answer(reply: FastifyReply, answer: SwiftAnswer): void {
+    if (reply.request.quotaS3) {
+      // s3api turns Swift's refusals into its own: 401 → SignatureDoesNotMatch, 403 → AccessDenied, ...
+      const code = answer.status === 401 ? 'SignatureDoesNotMatch' : answer.status === 403 ? 'AccessDenied' : answer.status === 404 ? 'NoSuchBucket' : answer.status === 412 ? 'PreconditionFailed' : 'InvalidRequest';
+      return this.answerS3(reply, { status: answer.status === 401 ? 403 : answer.status, code, message: answer.body.toString('utf8').replace(/<[^>]*>/g, ' ').trim() || code });
+    }
     reply.request.quotaDecision ??= `refused:${answer.status}`;
     reply.code(answer.status);
     for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
@@ -763,6 +1023,7 @@ export class QuotaGate {
   }
 
   private refuse(reply: FastifyReply, status: number, body: string): void {
+    if (reply.request.quotaS3) return this.answerS3(reply, { status, code: status === 503 ? 'ServiceUnavailable' : status === 411 ? 'MissingContentLength' : 'InvalidRequest', message: body.trim() });
     reply.request.quotaDecision ??= `refused:${status}`;
     reply.code(status).header('content-type', 'text/plain; charset=utf-8');
     // The client may still be sending a body we will not read: close rather than drain it.

@@ -13,23 +13,26 @@ interface Pin {
 
 export class ObjectPins {
   private readonly pins = new Map<string, Pin>();
+  /** Pins of every object whose key starts with a prefix (the parts of a multipart upload being completed). */
+  private readonly prefixes = new Map<string, Pin>();
 
   static key(account: string, container: string, object: string): string {
     return `${account}/${container}/${object}`;
   }
 
   /** Pins every key; the function returned releases them (once). */
-  pin(keys: Iterable<string>): () => void {
+  pin(keys: Iterable<string>, prefixes: Iterable<string> = []): () => void {
     const held = [...new Set(keys)];
-    for (const key of held) {
-      let pin = this.pins.get(key);
+    const heldPrefixes = [...new Set(prefixes)];
+    for (const [map, key] of [...held.map((k) => [this.pins, k] as const), ...heldPrefixes.map((k) => [this.prefixes, k] as const)]) {
+      let pin = map.get(key);
       if (!pin) {
         let release: () => void = () => {};
         const released = new Promise<void>((resolve) => {
           release = resolve;
         });
         pin = { count: 0, released, release };
-        this.pins.set(key, pin);
+        map.set(key, pin);
       }
       pin.count++;
     }
@@ -37,21 +40,27 @@ export class ObjectPins {
     return () => {
       if (done) return;
       done = true;
-      for (const key of held) {
-        const pin = this.pins.get(key);
+      for (const [map, key] of [...held.map((k) => [this.pins, k] as const), ...heldPrefixes.map((k) => [this.prefixes, k] as const)]) {
+        const pin = map.get(key);
         if (!pin || --pin.count > 0) continue;
-        this.pins.delete(key);
+        map.delete(key);
         pin.release();
       }
     };
   }
 
+  private pinOf(key: string): Pin | undefined {
+    const exact = this.pins.get(key);
+    if (exact) return exact;
+    for (const [prefix, pin] of this.prefixes) if (key.startsWith(prefix)) return pin;
+    return undefined;
+  }
+
   /** Resolves once `key` is not pinned (undefined when it is not pinned now). */
   waitFor(key: string): Promise<void> | undefined {
-    const pin = this.pins.get(key);
-    if (!pin) return undefined;
+    if (!this.pinOf(key)) return undefined;
     return (async () => {
-      for (let current = this.pins.get(key); current; current = this.pins.get(key)) await current.released;
+      for (let current = this.pinOf(key); current; current = this.pinOf(key)) await current.released;
     })();
   }
 

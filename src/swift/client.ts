@@ -3,6 +3,7 @@
  * from [filter:tempauth]) so that a quota check never depends on what the caller may read.
  */
 import type { Dispatcher } from 'undici';
+import { LRUCache } from 'lru-cache';
 import type { TempauthUser } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 
@@ -77,6 +78,7 @@ interface SendOptions {
 
 export class SwiftClient {
   private token: { value: string; renewAt: number } | undefined;
+  private readonly userTokens = new LRUCache<string, { value: string; renewAt: number }>({ max: 10_000 });
   private tokenRequest: Promise<string> | undefined;
 
   constructor(private readonly options: SwiftClientOptions) {}
@@ -176,6 +178,22 @@ export class SwiftClient {
     if (result.status >= 400 && result.status < 500) return undefined;
     if (result.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${result.status} to GET ${path}`);
     return { headers: result.headers, items: result.status === 204 || !result.body ? [] : (JSON.parse(result.body.toString('utf8')) as T[]) };
+  }
+
+  /**
+   * A token of a tempauth user (an S3 caller: the proxy asks Swift with that user's own rights), logged in
+   * with the user's key and kept until it is about to expire.
+   */
+  async userToken(user: TempauthUser): Promise<string> {
+    const name = `${user.account}:${user.user}`;
+    const cached = this.userTokens.get(name);
+    if (cached && Date.now() < cached.renewAt) return cached.value;
+    const result = await this.send('GET', '/auth/v1.0', { 'x-auth-user': name, 'x-auth-key': user.key }, 'auth');
+    const token = result.headers['x-auth-token'];
+    if (result.status >= 300 || !token) throw new UpstreamUnavailableError(`Swift refused the tempauth user ${name} (status ${result.status})`);
+    const expiresInMs = Number(result.headers['x-auth-token-expires'] ?? 3600) * 1000;
+    this.userTokens.set(name, { value: token, renewAt: Date.now() + Math.max(expiresInMs - TOKEN_RENEW_MARGIN_MS, expiresInMs / 2) });
+    return token;
   }
 
   private serviceToken(): Promise<string> {

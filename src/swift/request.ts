@@ -61,6 +61,16 @@ export class SwiftHeaders {
   names(): IterableIterator<string> {
     return this.values.keys();
   }
+
+  /** The same headers with some set (a value) or removed (undefined), by Swift name. */
+  with(changes: Readonly<Record<string, string | undefined>>): SwiftHeaders {
+    const values = new Map(this.values);
+    for (const [name, value] of Object.entries(changes)) {
+      if (value === undefined) values.delete(name);
+      else values.set(name, value);
+    }
+    return new SwiftHeaders(values);
+  }
 }
 
 function add(values: Map<string, string>, name: string, value: string): void {

@@ -71,6 +71,8 @@ const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
   { pkg: 'memcached', file: '/usr/bin/memcached' },
   { pkg: 'python3-pytest', file: '/usr/lib/python3/dist-packages/pytest/__init__.py' },
   { pkg: 'python3-mock', file: '/usr/lib/python3/dist-packages/mock/__init__.py' },
+  // The adversarial suite's S3 client (test/adversarial/s3_client.py): a signer that is not the proxy's.
+  { pkg: 'python3-boto3', file: '/usr/lib/python3/dist-packages/boto3/__init__.py' },
 ];
 
 const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not

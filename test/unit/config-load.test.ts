@@ -126,6 +126,7 @@ describe('loadConfig: files', () => {
       user: 'reader',
       key: 'readerpass',
       groups: ['.reseller_admin'],
+      storageUrl: 'http://127.0.0.1:8080/v1/SWIFT_ops',
     });
     assert.deepEqual(config.warnings, []);
   });
@@ -363,7 +364,7 @@ describe('configFromText: command-line overrides', () => {
 });
 
 describe('configFromText: tempauth', () => {
-  test('user_<account>_<user> = key groups [storage url]: the URL is dropped', () => {
+  test('user_<account>_<user> = key groups [storage url]: the URL is kept apart from the groups', () => {
     const config = load(text(PROXY, QUOTA, [
       '[filter:tempauth]',
       'user_admin_admin = adminpass .admin .reseller_admin http://127.0.0.1:8080/v1/AUTH_admin',
@@ -372,8 +373,8 @@ describe('configFromText: tempauth', () => {
       'user_team_dev = devpass group-a group-b',
     ]));
     assert.deepEqual(config.users.map((u) => ({ ...u, groups: [...u.groups] })), [
-      { account: 'admin', user: 'admin', key: 'adminpass', groups: ['.admin', '.reseller_admin'] },
-      { account: 'test', user: 'tester', key: 'testing', groups: ['.admin'] },
+      { account: 'admin', user: 'admin', key: 'adminpass', groups: ['.admin', '.reseller_admin'], storageUrl: 'http://127.0.0.1:8080/v1/AUTH_admin' },
+      { account: 'test', user: 'tester', key: 'testing', groups: ['.admin'], storageUrl: 'https://swift.example/v1/AUTH_test' },
       { account: 'test', user: 'guest', key: 'guestpass', groups: [] },
       { account: 'team', user: 'dev', key: 'devpass', groups: ['group-a', 'group-b'] },
     ]);

@@ -1,0 +1,136 @@
+/**
+ * The S3 API (s3api, in front of tempauth): buckets are containers and objects are objects, whatever path
+ * they come by, so the quota holds for S3 requests as for Swift's own: bucket creation, object PUTs, copies
+ * (x-amz-copy-source, and raw X-Copy-From headers s3api passes on), multipart parts, presigned URLs, held
+ * bodies. Only requests whose signature Swift accepts count; versioning stays off. Requests are made and
+ * signed by boto3 (s3_client.py), outcomes read straight from Swift.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { call } from '../helpers/http.js';
+import { rawRequest } from '../helpers/raw-http.js';
+import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+
+const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89], 'precise mode': [90, 91, 92, 93, 94, 95, 96] } as const;
+const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
+
+interface S3Answer {
+  ok: boolean;
+  status?: number;
+  code?: string;
+  url?: string;
+  stage?: string;
+}
+
+/** Runs boto3 commands (in order) and returns their answers. */
+async function s3(commands: Array<Record<string, unknown>>): Promise<S3Answer[]> {
+  const child = spawn('/usr/bin/python3', [CLIENT], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const out: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  for (const command of commands) child.stdin.write(`${JSON.stringify(command)}\n`);
+  child.stdin.end();
+  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`s3_client exited ${code}`)))));
+  return Buffer.concat(out).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as S3Answer);
+}
+
+for (const mode of MODES) {
+  describe(`S3 API, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
+    });
+    after(() => arena.close());
+
+    const as = (tenant: Tenant, extra: Record<string, unknown> = {}) => ({ endpoint: arena.proxy.url, access: `${tenant.account}:admin`, secret: `${tenant.account}pass`, ...extra });
+
+    test('bucket creation counts against the container limit, in both signature versions', async () => {
+      const tenant = await arena.tenant();
+      const answers = await s3([
+        ...[1, 2, 3, 4].map((i) => ({ ...as(tenant), op: 'create_bucket', bucket: `bucket-${i}` })),
+        { ...as(tenant, { signature: 's3' }), op: 'create_bucket', bucket: 'bucket-v2' },
+      ]);
+      assert.equal(answers.filter((a) => a.ok).length, LIMITS.containers, JSON.stringify(answers));
+      assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'TooManyBuckets'), JSON.stringify(answers));
+      assert.equal(await arena.containers(tenant), LIMITS.containers);
+    });
+
+    test('object PUTs count against objects and bytes; a bucket named like a Swift path (v1.0) is a bucket', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'objs');
+      await makeContainer(tenant, 'v1.0');
+      const answers = await s3([
+        ...Array.from({ length: 7 }, (_, i) => ({ ...as(tenant), op: 'put_object', bucket: 'objs', key: `k${i}`, size: 10 })),
+        ...Array.from({ length: 3 }, (_, i) => ({ ...as(tenant, { signature: 's3' }), op: 'put_object', bucket: 'v1.0', key: `AUTH_x/c/o${i}`, size: 4000 })),
+      ]);
+      assert.equal((await arena.usage(tenant, 'objs')).objects, LIMITS.objects, JSON.stringify(answers));
+      assert.ok((await arena.usage(tenant, 'v1.0')).bytes <= LIMITS.bytes, JSON.stringify(answers));
+      assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'EntityTooLarge'), JSON.stringify(answers));
+    });
+
+    test('copies are sized from their source: x-amz-copy-source, and a raw X-Copy-From s3api passes on', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'src');
+      await makeContainer(tenant, 'dst');
+      await putDirect(tenant, '/src/big', Buffer.alloc(6000, 'b'));
+      await putDirect(tenant, '/dst/base', Buffer.alloc(5000, 'd'));
+      const answers = await s3([
+        { ...as(tenant), op: 'copy_object', bucket: 'dst', key: 'c1', src_bucket: 'src', src_key: 'big' },
+        { ...as(tenant, { headers: { 'X-Copy-From': '/src/big' } }), op: 'put_object', bucket: 'dst', key: 'c2', size: 0 },
+        { ...as(tenant, { headers: { 'X_Copy_From': '/src/big' } }), op: 'put_object', bucket: 'dst', key: 'c3', size: 0 },
+      ]);
+      assert.ok(answers.every((a) => !a.ok), JSON.stringify(answers));
+      assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 });
+    });
+
+    test('multipart parts count in <bucket>+segments; a completed upload counts its manifest', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'mpu');
+      const answers = await s3([
+        { ...as(tenant), op: 'multipart', bucket: 'mpu', key: 'fits', parts: [3000] },
+        { ...as(tenant), op: 'multipart', bucket: 'mpu', key: 'too-big', parts: [9000] },
+      ]);
+      assert.equal(answers[0]!.ok, true, JSON.stringify(answers));
+      assert.equal(answers[1]!.ok, false, JSON.stringify(answers));
+      assert.ok((await arena.usage(tenant, 'mpu+segments')).bytes <= LIMITS.bytes);
+      assert.ok((await arena.usage(tenant, 'mpu')).objects === 1);
+      assert.ok(await arena.containers(tenant) <= LIMITS.containers);
+    });
+
+    test('versioning cannot be turned on by S3 (its versions would bypass the quotas)', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'ver');
+      const [answer] = await s3([{ ...as(tenant), op: 'put_versioning', bucket: 'ver' }]);
+      assert.equal(answer!.ok, false);
+      const head = await call('HEAD', tenant.direct('/ver'), { 'x-auth-token': arena.resellerToken });
+      assert.notEqual(head.headers['x-versions-enabled'], 'True');
+    });
+
+    test('S3 writes Swift refuses (bad secret, unknown key) hold nothing: the owner still fills the bucket', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'bkt');
+      const forged = await s3([
+        ...[0, 1, 2].map((i) => ({ ...as(tenant, { secret: 'wrong' }), op: 'put_object', bucket: 'bkt', key: `f${i}`, size: 10 })),
+        { ...as(tenant, { access: 'nobody:here' }), op: 'put_object', bucket: 'bkt', key: 'n', size: 10 },
+      ]);
+      assert.ok(forged.every((a) => !a.ok && (a.code === 'SignatureDoesNotMatch' || a.code === 'AccessDenied')), JSON.stringify(forged));
+      const owner = await s3(Array.from({ length: 5 }, (_, i) => ({ ...as(tenant), op: 'put_object', bucket: 'bkt', key: `o${i}`, size: 10 })));
+      assert.ok(owner.every((a) => a.ok), JSON.stringify(owner));
+      assert.equal((await arena.usage(tenant, 'bkt')).objects, LIMITS.objects);
+    });
+
+    test('presigned URLs count, also when their body is held while the bucket is made', async () => {
+      const tenant = await arena.tenant();
+      const urls = await s3(Array.from({ length: 8 }, (_, i) => ({ ...as(tenant), op: 'presign', bucket: 'late', key: `p${i}` })));
+      const held = urls.map((answer) => {
+        const url = new URL(answer.url!);
+        return rawRequest(arena.proxy.url, 'PUT', url.pathname + url.search, [['Host', url.host], ['Content-Length', '10'], ['Expect', '100-continue']]);
+      });
+      const verdicts = await Promise.all(held.map((request) => request.admitted));
+      await makeContainer(tenant, 'late');
+      await Promise.all(held.map((request, i) => (verdicts[i] === 'continue' ? request.finish('0123456789') : request.response)));
+      assert.ok((await arena.usage(tenant, 'late')).objects <= LIMITS.objects, verdicts.join(' '));
+    });
+  });
+}
