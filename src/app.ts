@@ -19,6 +19,7 @@ import { Notifier } from './notify/notifier.js';
 import { QuotaWatch } from './quota/watch.js';
 import { reportRoute } from './http/report-route.js';
 import { CapabilitiesWatch } from './swift/capabilities.js';
+import { HostAddresser } from './proxy/host-addresser.js';
 import { FallbackStateStore } from './quota/state-store.js';
 
 export interface AppOptions {
@@ -74,11 +75,19 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // when Swift answers in time, assumed (conservatively) until then.
   const capabilities = new CapabilitiesWatch(config.upstream, dispatcher, (error) => app.log.warn({ err: error }, 'cannot read Swift\'s /info; assuming every middleware that can write'));
   await capabilities.refresh();
+  for (const [middleware, section] of [['domain_remap', config.domainRemap], ['cname_lookup', config.cnameLookup]] as const) {
+    if (capabilities.current.known && capabilities.current.has(middleware) && !section) {
+      app.log.warn(`Swift runs ${middleware} but the config has no [filter:${middleware}] section: writes addressed by a host name are refused until it has`);
+    }
+  }
+  // Where a request stores, read before anything else (Host-based addressing included).
+  const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
   const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current });
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {
     capabilities.close();
+    addresser.close();
     await watch.close();
     await notifier.close();
     await agent.close();
@@ -95,8 +104,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(async (scope) => {
     // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Without the
     // header, routing makes every body a pass-through stream; Swift gets it from the raw headers (swift-view.ts).
-    scope.addHook('onRequest', async (request) => {
+    scope.addHook('onRequest', async (request, reply) => {
       if (request.headers['content-type'] !== undefined) delete request.headers['content-type'];
+      const failure = await addresser.address(request.raw);
+      // cname_lookup's own answer to a host name it cannot resolve to the storage domain.
+      if (failure !== undefined) return reply.code(400).header('content-type', 'text/plain; charset=UTF-8').send(failure);
     });
     await scope.register(forwardPlugin, {
       upstream: config.upstream,

@@ -25,7 +25,7 @@ const only = process.argv.slice(2);
 const selected = only.length > 0 ? files.filter((file) => only.some((pattern) => file.includes(pattern))) : files;
 
 await ensureSwiftInstalled();
-const swift = await startSwift({ log: (line) => process.stdout.write(`${line}\n`) });
+const swift = await startSwift({ log: (line) => process.stdout.write(`${line}\n`), hostAddressing: true });
 let code = 1;
 try {
   code = await new Promise<number>((resolve) => {
@@ -33,7 +33,7 @@ try {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...selected], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, SWIFT_URL: swift.url },
+      env: { ...process.env, SWIFT_URL: swift.url, SWIFT_DNS: swift.dns },
     });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
   });

@@ -3,16 +3,20 @@
  * Pure apart from reading the file; every problem stops start-up with file, line and key.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
 import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
+import { listFromCsv, storageDomainList, type CnameLookupConfig, type DomainRemapConfig } from '../swift/host-addressing.js';
 
 export const PROXY_SECTION = 'quota-proxy';
 export const QUOTA_SECTION = 'filter:quota';
 export const TEMPAUTH_SECTION = 'filter:tempauth';
 export const S3API_SECTION = 'filter:s3api';
+export const DOMAIN_REMAP_SECTION = 'filter:domain_remap';
+export const CNAME_LOOKUP_SECTION = 'filter:cname_lookup';
 
 export const DEFAULT_BIND_IP = '127.0.0.1';
 export const DEFAULT_BIND_PORT = 8081;
@@ -117,6 +121,10 @@ export interface Config {
   readonly notifiers: readonly NotifierConfig[];
   /** Swift's `[filter:s3api]` settings that decide how S3 requests are read (addressing, signatures). */
   readonly s3: S3Config;
+  /** Swift's `[filter:domain_remap]`, when Swift runs it: host names that address accounts and containers. */
+  readonly domainRemap: DomainRemapConfig | undefined;
+  /** Swift's `[filter:cname_lookup]`, when Swift runs it: host names that are CNAMEs of storage-domain names. */
+  readonly cnameLookup: CnameLookupConfig | undefined;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -353,6 +361,36 @@ function parseS3(reader: SectionReader | undefined): S3Config {
   });
 }
 
+/** `[filter:domain_remap]`, with domain_remap's defaults. */
+function parseDomainRemap(reader: SectionReader | undefined): DomainRemapConfig | undefined {
+  if (!reader) return undefined;
+  const pathRoot = `${reader.string('path_root', 'v1').replace(/^\/+|\/+$/g, '')}/`;
+  return Object.freeze({
+    storageDomains: Object.freeze(storageDomainList(reader.raw('storage_domain'))),
+    pathRoot,
+    resellerPrefixes: Object.freeze(listFromCsv(reader.string('reseller_prefixes', 'AUTH'))),
+    defaultResellerPrefix: reader.raw('default_reseller_prefix') || undefined,
+    mangleClientPaths: reader.boolean('mangle_client_paths', false),
+  });
+}
+
+/** `[filter:cname_lookup]`, with cname_lookup's defaults; nameservers as it accepts them (IP, optional port). */
+function parseCnameLookup(reader: SectionReader | undefined): CnameLookupConfig | undefined {
+  if (!reader) return undefined;
+  const nameservers = listFromCsv(reader.raw('nameservers')).map((server) => {
+    const match = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(server);
+    const ip = match?.[1] ?? match?.[2] ?? match?.[3];
+    if (!ip || isIP(ip) === 0) return reader.fail('nameservers', `must be IPv4 or IPv6 addresses, each with an optional :<port>, got "${server}"`);
+    const port = match![4];
+    return isIP(ip) === 6 ? (port ? `[${ip}]:${port}` : ip) : port ? `${ip}:${port}` : ip;
+  });
+  return Object.freeze({
+    storageDomains: Object.freeze(storageDomainList(reader.raw('storage_domain'))),
+    lookupDepth: reader.integer('lookup_depth', 1, 0, 100),
+    nameservers: Object.freeze(nameservers),
+  });
+}
+
 function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
   const name = reader.name.slice(NOTIFY_SECTION_PREFIX.length).trim();
   if (name === '') reader.fail(undefined, 'needs a name: [notify:<name>]');
@@ -463,6 +501,8 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     quota,
     notifiers: Object.freeze(notifiers),
     s3: parseS3(section(doc, S3API_SECTION)),
+    domainRemap: parseDomainRemap(section(doc, DOMAIN_REMAP_SECTION)),
+    cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
     warnings: Object.freeze(warnings),
   });
 }

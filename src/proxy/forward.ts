@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { forwardedRequestHeaders } from './request-headers.js';
 import { WIRE } from './wire.js';
 import { swiftView } from './swift-view.js';
+import { restoreLocation } from '../swift/host-addressing.js';
 
 /**
  * Every method Node can parse goes to Swift, which answers those it does not implement (405) itself; COPY
@@ -91,6 +92,17 @@ function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknow
   if (!reply.hasHeader('connection') && reply.request.headers.connection === undefined) raw.removeHeader('connection');
 }
 
+/**
+ * Where the proxy sent Swift the host name a CNAME pointed to, the Location headers Swift built from it go
+ * back on the client's own host name, as cname_lookup does.
+ */
+function restoreLocations(headers: Record<string, unknown>, pinnedHost: string, requestedHost: string): void {
+  for (const name of ['location', 'content-location']) {
+    const value = headers[name];
+    if (typeof value === 'string') headers[name] = restoreLocation(value, pinnedHost, requestedHost);
+  }
+}
+
 export async function forwardPlugin(app: FastifyInstance, options: ForwardOptions): Promise<void> {
   const { upstream, hooks } = options;
   // Built-in parsers (text/plain, application/json) would buffer bodies; http-proxy adds pass-through ones.
@@ -128,6 +140,8 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
           stream.resume();
           return;
         }
+        const addressing = swiftView(request.raw as IncomingMessage).hostAddressing;
+        if (addressing?.kind === 'host' && addressing.pinnedHost !== undefined) restoreLocations(headers, addressing.pinnedHost, addressing.requestedHost);
         copyUpstreamHeaders(reply as FastifyReply, headers, request.upstreamHeaderNames);
         if (statusCode === 204 || statusCode === 304) {
           // No body to send, whatever the stream holds; sent without one, Fastify keeps Swift's headers as they are.

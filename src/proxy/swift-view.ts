@@ -27,22 +27,46 @@ export interface SwiftView {
    * signed it (the proxy asks Swift with that user's own token), and answers are S3's.
    */
   readonly s3?: { readonly credentials: Credentials; readonly copyRange?: number };
+  /** How the Host header addressed the request (cname_lookup, domain_remap); absent for a plain Swift path. */
+  readonly hostAddressing?: HostAddressing;
 }
+
+export type HostAddressing =
+  /**
+   * The Host decided: domain_remap gave the request the path of the Host's account and container (`path` is
+   * that one), and/or the proxy resolved the Host's CNAME and sends Swift the name it found (`pinnedHost`).
+   */
+  | { readonly kind: 'host'; readonly remapped: boolean; readonly requestedHost: string; readonly pinnedHost?: string }
+  /** Swift runs domain_remap or cname_lookup, the proxy's config lacks its section, and Host is a name: where it stores is unknown. */
+  | { readonly kind: 'unknown'; readonly middleware: string };
 
 type WithView = IncomingMessage & { [VIEW]?: SwiftView };
 
+/** The request's view, read from its target alone when host-addressing.ts has not read it first. */
 export function swiftView(request: IncomingMessage): SwiftView {
-  const cached = (request as WithView)[VIEW];
-  if (cached) return cached;
+  return (request as WithView)[VIEW] ?? createSwiftView(request, (target) => ({ path: parseSwiftPath(target) }));
+}
+
+/**
+ * Builds and keeps the request's view; `address` says which path Swift will act on (the target's own, or
+ * the one host-based addressing gives it) and may change the Host Swift gets.
+ */
+export function createSwiftView(
+  request: IncomingMessage,
+  address: (target: string, headers: SwiftHeaders) => { path: SwiftPath | undefined; hostAddressing?: HostAddressing; upstreamHost?: string },
+): SwiftView {
   const target = rawTarget(request);
+  const headers = SwiftHeaders.fromRaw(request.rawHeaders);
   const te = request.headers['transfer-encoding'];
+  const { path, hostAddressing, upstreamHost } = address(target, headers);
   const view: SwiftView = {
     method: request.method ?? 'GET',
     target,
-    headers: SwiftHeaders.fromRaw(request.rawHeaders),
-    path: parseSwiftPath(target),
+    headers,
+    path,
     framing: { contentLength: request.headers['content-length'], transferEncoding: Array.isArray(te) ? te.join(',') : te },
-    upstream: new Map(),
+    upstream: new Map(upstreamHost === undefined ? [] : [['host', upstreamHost]]),
+    ...(hostAddressing ? { hostAddressing } : {}),
   };
   (request as WithView)[VIEW] = view;
   return view;

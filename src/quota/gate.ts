@@ -89,6 +89,9 @@ function queryOf(target: string): string | undefined {
   return at < 0 ? undefined : target.slice(at + 1);
 }
 
+/** Methods that can store something (a COPY is a PUT at its Destination). */
+const STORING_METHODS = new Set(['PUT', 'POST', 'COPY']);
+
 function pathOf(target: string): string {
   const at = target.indexOf('?');
   return at < 0 ? target : target.slice(0, at);
@@ -255,6 +258,17 @@ export class QuotaGate {
     const query = queryOf(view.target);
     // s3api takes any request with S3 credentials, whatever its path (/v1/... included).
     const s3 = capabilities.has('s3api') && isS3Request(view.headers, query);
+    const writes = STORING_METHODS.has(view.method);
+    if (writes && view.hostAddressing?.kind === 'unknown') {
+      const { middleware } = view.hostAddressing;
+      return this.refuse(reply, 501, `Not Implemented: Swift runs ${middleware}, so this host name may address any account, and the quota proxy's config has no [filter:${middleware}] section to read it with. Use the storage URL (/v1/...) on the proxy's address, or ask the operator to add the section.`);
+    }
+    if (s3 && writes && view.hostAddressing?.kind === 'host') {
+      // Which of s3api and domain_remap reads the request first depends on Swift's pipeline order, and a
+      // CNAME'd host changes what s3api signs: neither can be read for certain.
+      request.quotaS3 = true;
+      return this.answerS3(reply, { status: 501, code: 'NotImplemented', message: 'S3 writes on a host name that domain_remap or cname_lookup maps are not supported through the quota proxy: use the S3 endpoint itself.' });
+    }
     let intent: Intent | undefined;
     if (!s3) {
       if (!view.path) return;

@@ -4,7 +4,7 @@
  * literal text), the proxy refuses bytes that are not UTF-8 or hold NUL (412), and `split_path(path, 1, 4,
  * True)` picks the controller. Pure.
  */
-import { SwiftQuery, unquoteName } from './request.js';
+import { SwiftQuery, strictUtf8, unquoteName } from './request.js';
 
 export interface SwiftPath {
   readonly version: string;
@@ -46,7 +46,17 @@ export function parseSwiftPath(rawUrl: string): SwiftPath | undefined {
   const queryAt = rawUrl.indexOf('?');
   const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
   const rawQuery = queryAt < 0 ? undefined : rawUrl.slice(queryAt + 1);
-  const decoded = unquoteName(rawPath);
+  return pathFromDecoded(unquoteName(rawPath), rawQuery);
+}
+
+/**
+ * The same, for a path middleware made (domain_remap): PATH_INFO as bytes, and the query as sent.
+ */
+export function parsePathInfo(pathInfo: Uint8Array, rawQuery: string | undefined): SwiftPath | undefined {
+  return pathFromDecoded(strictUtf8(pathInfo), rawQuery);
+}
+
+function pathFromDecoded(decoded: string | undefined, rawQuery: string | undefined): SwiftPath | undefined {
   if (decoded === undefined || decoded === '' || decoded.includes('\0')) return undefined;
   // An encoded "/" separates names too: Swift splits the decoded path.
   const segments = splitN(decoded, '/', 4);

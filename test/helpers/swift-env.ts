@@ -4,12 +4,21 @@
  */
 import { startSwift } from '../swift/cluster.js';
 
-let shared: Promise<string> | undefined;
+let shared: Promise<{ url: string; dns: string | undefined }> | undefined;
 
-export function swiftUrl(): Promise<string> {
+function swift(): Promise<{ url: string; dns: string | undefined }> {
   const fromRunner = process.env.SWIFT_URL;
-  if (fromRunner) return Promise.resolve(fromRunner);
+  if (fromRunner) return Promise.resolve({ url: fromRunner, dns: process.env.SWIFT_DNS });
   // Stopped by cluster.ts's exit handler when the test process ends.
-  shared ??= startSwift().then((cluster) => cluster.url);
+  shared ??= startSwift({ hostAddressing: true }).then((cluster) => ({ url: cluster.url, dns: cluster.dns }));
   return shared;
+}
+
+export async function swiftUrl(): Promise<string> {
+  return (await swift()).url;
+}
+
+/** The DNS server the test Swift's cname_lookup asks (`127.0.0.1:<port>`), if it runs cname_lookup. */
+export async function swiftDns(): Promise<string | undefined> {
+  return (await swift()).dns;
 }

@@ -10,12 +10,33 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { killGroup, runChecked, tail } from './run-command.js';
 import { freePorts } from '../helpers/ports.js';
+import { startDnsServer, STORAGE_DOMAIN } from './dns-server.js';
 
 export interface SwiftCluster {
   url: string; // 'http://127.0.0.1:<proxyPort>' of Swift's proxy-server
   authUrl: string; // url + '/auth/v1.0'
   dir: string; // temp dir holding configs, rings, device, logs
   stop(): Promise<void>; // kills all servers + memcached, removes dir; idempotent
+  /** With `hostAddressing`: the loopback DNS server (dns-server.ts) cname_lookup asks, `127.0.0.1:<port>`. */
+  dns?: string;
+}
+
+/**
+ * Swift's `[filter:domain_remap]` and `[filter:cname_lookup]` in the test pipeline (`hostAddressing`), in the
+ * spelling the quota proxy reads them from its own config too. cname_lookup answers 400 to any host name that is
+ * neither an IP nor a CNAME of the storage domain (`localhost` included), so the demo runs without them.
+ */
+export function hostAddressingSections(dns: string): string {
+  return `[filter:domain_remap]
+use = egg:swift#domain_remap
+storage_domain = ${STORAGE_DOMAIN}
+
+[filter:cname_lookup]
+use = egg:swift#cname_lookup
+storage_domain = ${STORAGE_DOMAIN}
+lookup_depth = 2
+nameservers = ${dns}
+`;
 }
 
 export interface TempauthUser {
@@ -33,9 +54,9 @@ function quotaTestUsers(): TempauthUser[] {
   ]).flat();
 }
 
-/** The adversarial suite's tenants adv1..adv100 (test/adversarial/): an account admin and a reader without any group. */
+/** The adversarial suite's tenants adv1..adv110 (test/adversarial/): an account admin and a reader without any group. */
 function adversarialUsers(): TempauthUser[] {
-  return Array.from({ length: 100 }, (_, i) => [
+  return Array.from({ length: 110 }, (_, i) => [
     { account: `adv${i + 1}`, user: 'admin', key: `adv${i + 1}pass`, groups: ['.admin'] },
     { account: `adv${i + 1}`, user: 'reader', key: `adv${i + 1}read`, groups: [] },
   ]).flat();
@@ -73,6 +94,8 @@ const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
   { pkg: 'python3-mock', file: '/usr/lib/python3/dist-packages/mock/__init__.py' },
   // The adversarial suite's S3 client (test/adversarial/s3_client.py): a signer that is not the proxy's.
   { pkg: 'python3-boto3', file: '/usr/lib/python3/dist-packages/boto3/__init__.py' },
+  // cname_lookup's DNS client (eventlet pulls it in today; named because the test pipeline needs it).
+  { pkg: 'python3-dnspython', file: '/usr/lib/python3/dist-packages/dns/resolver.py' },
 ];
 
 const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not
@@ -153,8 +176,9 @@ use = egg:swift#healthcheck
 // As an operator runs it: tempurl, formpost and the S3 API in front of the auth filter (they authenticate their
 // own requests), and both kinds of object versioning allowed. Every middleware here can store data, and each
 // is a way around the quota the proxy must close (test/adversarial/).
-const PROXY_PIPELINE =
-  'catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl formpost s3api tempauth ' +
+// cname_lookup and domain_remap where Swift documents them: after cache, before everything that reads the path.
+const proxyPipeline = (hostAddressing: boolean) =>
+  `catch_errors gatekeeper healthcheck proxy-logging cache listing_formats ${hostAddressing ? 'cname_lookup domain_remap ' : ''}bulk tempurl formpost s3api tempauth ` +
   'copy slo dlo versioned_writes symlink proxy-logging proxy-server';
 
 // Filters whose config is only `use = egg:swift#<entry point>`.
@@ -173,13 +197,13 @@ const PLAIN_FILTERS: ReadonlyArray<[string, string]> = [
   ['symlink', 'symlink'],
 ];
 
-function proxyServerConf(dir: string, ports: Ports): string {
+function proxyServerConf(dir: string, ports: Ports, dns: string | undefined): string {
   const plain = PLAIN_FILTERS.map(([name, egg]) => `[filter:${name}]\nuse = egg:swift#${egg}\n`).join('\n');
   // Settings as in Swift's SAIO (doc/saio/swift/proxy-server.conf), which its functional tests assume.
   // The timeouts are Swift's defaults, spelled out so a test can see what the proxy in front must outlast.
   return `${commonDefaults(dir, ports.proxy)}
 [pipeline:main]
-pipeline = ${PROXY_PIPELINE}
+pipeline = ${proxyPipeline(dns !== undefined)}
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -206,7 +230,7 @@ allow_async_delete = true
 use = egg:swift#versioned_writes
 allow_versioned_writes = true
 allow_object_versioning = true
-`;
+${dns === undefined ? '' : `\n${hostAddressingSections(dns)}`}`;
 }
 
 function swiftConf(): string {
@@ -221,12 +245,12 @@ default = yes
 `;
 }
 
-async function writeConfigs(dir: string, ports: Ports): Promise<void> {
+async function writeConfigs(dir: string, ports: Ports, dns: string | undefined): Promise<void> {
   await mkdir(path.join(dir, 'devices', 'd1'), { recursive: true });
   await mkdir(path.join(dir, 'logs'));
   await writeFile(path.join(dir, 'swift.conf'), swiftConf());
   await writeFile(path.join(dir, 'run-server.py'), SERVER_LAUNCHER);
-  await writeFile(path.join(dir, 'proxy-server.conf'), proxyServerConf(dir, ports));
+  await writeFile(path.join(dir, 'proxy-server.conf'), proxyServerConf(dir, ports, dns));
   for (const server of ['account', 'container', 'object'] as const) {
     await writeFile(path.join(dir, `${server}-server.conf`), backendServerConf(dir, server, ports[server]));
   }
@@ -298,6 +322,7 @@ function installCleanupHandlers(): void {
 class RunningCluster {
   private readonly daemons: Daemon[] = [];
   private stopping: Promise<void> | undefined;
+  private dns: { close(): Promise<void> } | undefined;
 
   constructor(readonly dir: string) {
     installCleanupHandlers();
@@ -320,6 +345,13 @@ class RunningCluster {
     } finally {
       await log.close();
     }
+  }
+
+  /** The loopback DNS server cname_lookup asks, in this process; its `127.0.0.1:<port>`. */
+  async startDns(): Promise<string> {
+    const server = await startDnsServer();
+    this.dns = server;
+    return server.address;
   }
 
   /** Throws if a daemon has died, e.g. on a bad config or a port taken meanwhile. */
@@ -345,6 +377,7 @@ class RunningCluster {
 
   private async shutdown(): Promise<void> {
     await Promise.all(this.daemons.map((d) => terminate(d)));
+    await this.dns?.close();
     await rm(this.dir, { recursive: true, force: true });
     liveClusters.delete(this);
   }
@@ -447,7 +480,7 @@ async function waitForPort(cluster: RunningCluster, port: number): Promise<void>
   }
 }
 
-export async function startSwift(opts: { log?: (line: string) => void } = {}): Promise<SwiftCluster> {
+export async function startSwift(opts: { log?: (line: string) => void; hostAddressing?: boolean } = {}): Promise<SwiftCluster> {
   const log = opts.log ?? (() => {});
   await ensureSwiftInstalled();
   const startedAt = Date.now();
@@ -455,7 +488,8 @@ export async function startSwift(opts: { log?: (line: string) => void } = {}): P
   const { dir } = cluster;
   try {
     const ports = await allocatePorts();
-    await writeConfigs(dir, ports);
+    const dns = opts.hostAddressing ? await cluster.startDns() : undefined;
+    await writeConfigs(dir, ports, dns);
     await buildRings(dir, ports);
     const memcachedArgs = ['-l', '127.0.0.1', '-p', String(ports.memcached), '-U', '0'];
     // memcached refuses to run as root without -u.
@@ -471,7 +505,7 @@ export async function startSwift(opts: { log?: (line: string) => void } = {}): P
     const url = `http://127.0.0.1:${ports.proxy}`;
     await waitUntilReady(cluster, url);
     log(`swift: proxy ${url} ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (dir ${dir})`);
-    return { url, authUrl: `${url}/auth/v1.0`, dir, stop: () => cluster.stop() };
+    return { url, authUrl: `${url}/auth/v1.0`, dir, stop: () => cluster.stop(), ...(dns ? { dns } : {}) };
   } catch (err) {
     const logs = await cluster.logTails();
     await cluster.stop();

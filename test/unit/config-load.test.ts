@@ -417,3 +417,28 @@ describe('configFromText: tempauth', () => {
     assert.equal(config.quota.serviceUser.key, 'r');
   });
 });
+
+describe('configFromText: Swift\'s host-addressing sections', () => {
+  test('absent: no host-based addressing is read', () => {
+    const config = load(text(PROXY, QUOTA, TEMPAUTH));
+    assert.equal(config.domainRemap, undefined);
+    assert.equal(config.cnameLookup, undefined);
+  });
+
+  test('[filter:domain_remap] and [filter:cname_lookup] as the middleware read them, defaults included', () => {
+    const config = load(
+      text(PROXY, QUOTA, TEMPAUTH, ['[filter:domain_remap]', 'use = egg:swift#domain_remap', 'storage_domain = a.test, .b.test', 'path_root = /v1.0/', 'reseller_prefixes = AUTH, SERVICE'], [
+        '[filter:cname_lookup]',
+        'use = egg:swift#cname_lookup',
+        'nameservers = 127.0.0.1:5353, ::1, [::1]:53',
+      ]),
+    );
+    assert.deepEqual(config.domainRemap, { storageDomains: ['.a.test', '.b.test'], pathRoot: 'v1.0/', resellerPrefixes: ['AUTH', 'SERVICE'], defaultResellerPrefix: undefined, mangleClientPaths: false });
+    assert.deepEqual(config.cnameLookup, { storageDomains: ['.example.com'], lookupDepth: 1, nameservers: ['127.0.0.1:5353', '::1', '[::1]:53'] });
+  });
+
+  test('a nameserver that is not an IP address stops start-up, naming the key', () => {
+    const source = text(PROXY, QUOTA, TEMPAUTH, ['[filter:cname_lookup]', 'nameservers = dns.example:53']);
+    configError(() => load(source), { line: lineOf(source, 'nameservers'), section: 'filter:cname_lookup', key: 'nameservers', reason: /IPv4 or IPv6/ });
+  });
+});
