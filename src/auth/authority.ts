@@ -6,8 +6,8 @@
  * The question is a request Swift authorises exactly as the write, with the caller's own credentials, that
  * changes nothing: a POST to an object (or container) name that does not exist. Swift authorises object POSTs
  * with the container's write ACL as it does PUTs, and container POSTs as container PUTs; an authorised caller
- * gets 404, any other Swift's own 401 or 403, which is then the caller's answer. Verdicts are kept for a few
- * seconds per credentials and container, so a burst of uploads costs one question.
+ * gets 404, any other Swift's own 401 or 403, which is then the caller's answer. Grants are kept for a few
+ * seconds per credentials and container, so a burst of uploads costs one question; refusals are not kept.
  */
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -67,18 +67,24 @@ export class Authority {
     this.verdicts = new LRUCache<string, Verdict>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
-      fetchMethod: async (cacheKey) => {
+      fetchMethod: async (cacheKey, _stale, { options }) => {
         const { path, headers } = JSON.parse(cacheKey) as { path: string; headers: Record<string, string> };
-        return this.ask(path, headers);
+        const verdict = await this.ask(path, headers);
+        // Only a grant is kept: a caller Swift refused may be granted the next moment (an ACL set, a token
+        // issued), and must not be refused by the proxy after Swift would take it. Concurrent asks still share one question.
+        if (!verdict.allowed) options.ttl = 1;
+        return verdict;
       },
     });
     this.readers = new LRUCache<string, boolean>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
-      fetchMethod: async (cacheKey) => {
+      fetchMethod: async (cacheKey, _stale, { options }) => {
         const { path, headers } = JSON.parse(cacheKey) as { path: string; headers: Record<string, string> };
         const { status } = await this.swift.asCaller('HEAD', path, headers, 'auth');
-        return status >= 200 && status < 300;
+        const readable = status >= 200 && status < 300;
+        if (!readable) options.ttl = 1;
+        return readable;
       },
     });
   }

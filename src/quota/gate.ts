@@ -178,6 +178,9 @@ function formAnswer(status: 400 | 401, message: string): SwiftAnswer {
   return { status, headers: { 'content-type': 'text/plain' }, body: Buffer.from(`FormPost: ${message}`) };
 }
 
+/** A copy source as the caller's own HEAD found it. */
+type SourceHead = { readonly status: number; readonly headers: Record<string, string> };
+
 /** An ETag no object has: Swift refuses a copy pinned to it (412), whatever the source has become. */
 const NO_SUCH_ETAG = '"quota-proxy-unknown-source"';
 
@@ -654,8 +657,8 @@ export class QuotaGate {
    * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
    * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
    */
-  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
-    const { status, headers } = await this.headFor(caller, copy.ref, copy.query ?? '');
+  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean, source?: SourceHead): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
+    const { status, headers } = source ?? (await this.headFor(caller, copy.ref, copy.query ?? ''));
     if (view.s3) return this.boundS3Copy(view, status, countHeader(headers['content-length']));
     const etag = headers.etag;
     if (status < 200 || status >= 300 || !etag) {
@@ -716,6 +719,17 @@ export class QuotaGate {
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent.target;
     await this.unpinned(account, container, object);
+    let source: SourceHead | undefined;
+    if (intent.copy && !view.s3 && !tempUrlParams(view.path!.query)) {
+      // Swift's copy reads its source before it asks whether the caller may write the destination: a
+      // source the caller cannot read ends the copy with that answer (404, 403), which Swift gives itself.
+      // Pinned to no version, the copy stores nothing whatever the source becomes meanwhile.
+      source = await this.headFor({ kind: 'credentials', credentials: callerCredentials(view.headers) }, intent.copy.ref, intent.copy.query ?? '');
+      if (source.status < 200 || source.status >= 300 || !source.headers.etag) {
+        view.upstream.set('if-match', NO_SUCH_ETAG);
+        return;
+      }
+    }
     const { verdict, caller } = await this.authorise(view, account, container, object);
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
@@ -727,7 +741,7 @@ export class QuotaGate {
     let unpin: (() => void) | undefined;
     const version = view.path!.version;
     if (intent.copy) {
-      const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true);
+      const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true, source);
       if (sized === 'precondition-failed') return this.answer(reply, PRECONDITION_FAILED);
       // Nothing to count: pinned to no version, or a manifest SLO refuses, Swift stores nothing.
       if (sized === 'unsizable') return;

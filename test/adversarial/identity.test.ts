@@ -169,5 +169,19 @@ for (const mode of MODES) {
       assert.equal(overwrite.status, 413, 'replacing a 0-byte symlink with 5000 bytes passes 10000');
       assert.ok((await arena.usage(attacker, 'c')).bytes <= LIMITS.bytes);
     });
+
+    test('a refusal is not remembered: a reader granted write access right after a refused write writes, and is counted', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'shared');
+      for (let i = 0; i < LIMITS.objects - 1; i++) await putDirect(tenant, `/shared/o${i}`, 'x');
+      const reader = { 'x-auth-token': tenant.readerToken };
+      assert.equal((await call('PUT', tenant.viaProxy('/shared/r1'), reader, 'x')).status, 403);
+      assert.equal((await call('POST', tenant.direct('/shared'), { ...auth(tenant), 'x-container-write': `${tenant.account}:reader` })).status, 204);
+      const granted = await call('PUT', tenant.viaProxy('/shared/r1'), reader, 'x');
+      assert.equal(granted.status, 201, granted.body);
+      // Counted: the container is now full for the reader as for anyone.
+      assert.equal((await call('PUT', tenant.viaProxy('/shared/r2'), reader, 'x')).status, 413);
+      assert.equal((await arena.usage(tenant, 'shared')).objects, LIMITS.objects);
+    });
   });
 }
