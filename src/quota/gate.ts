@@ -394,16 +394,7 @@ export class QuotaGate {
     if (await this.refusedForVersioning(account, container, reply)) return;
     const reservations: Reservation[] = [];
     if (this.admissions.enforces(accountScope)) {
-      const made = await this.admissions.admit({
-        scope: accountScope,
-        add: { count: 1, bytes: 0 },
-        target: container,
-        replaced: async () => {
-          const { status } = await this.headFor(caller, { account, container }, '');
-          return status >= 200 && status < 300 ? { count: 1, bytes: 0 } : undefined;
-        },
-        context: () => this.eventContext(request),
-      });
+      const made = await this.admissions.admit(this.containerWrite(accountScope, container, caller, request));
       if (!made.admitted) return this.reject(reply, made.decision);
       reservations.push(this.hold(request, reply, made.reservation));
     }
@@ -612,23 +603,30 @@ export class QuotaGate {
     return method === 'HEAD' ? this.swift.head(path, target) : this.swift.getAsService(path, target, maxBody);
   }
 
+  /**
+   * One more container in an account (`scope`). A PUT of an existing container is an update (Swift answers
+   * 202), not a new container: it may pass on that credit, but holds its place until Swift has answered.
+   */
+  private containerWrite(scope: Scope, container: string, caller: Caller, request: FastifyRequest): Write {
+    return {
+      scope,
+      add: { count: 1, bytes: 0 },
+      target: container,
+      replaced: async () => {
+        const { status } = await this.headFor(caller, { account: scope.account, container }, '');
+        return status >= 200 && status < 300 ? { count: 1, bytes: 0 } : undefined;
+      },
+      context: () => this.eventContext(request),
+    };
+  }
+
   private async admitContainerCreate(account: string, container: string, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { verdict, caller } = await this.authorise(view, account, undefined, undefined);
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, undefined, levelInfo);
     if (!this.admissions.enforces(scope)) return;
-    const result = await this.admissions.admit({
-      scope,
-      add: { count: 1, bytes: 0 },
-      target: container,
-      // A re-PUT of an existing container is an update (Swift answers 202), not a new container.
-      replaced: async () => {
-        const { status } = await this.headFor(caller, { account, container }, '');
-        return status >= 200 && status < 300 ? { count: 1, bytes: 0 } : undefined;
-      },
-      context: () => this.eventContext(request),
-    });
+    const result = await this.admissions.admit(this.containerWrite(scope, container, caller, request));
     if (!result.admitted) return this.reject(reply, result.decision);
     request.quota = {
       reservations: [this.hold(request, reply, result.reservation)],
