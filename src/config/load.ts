@@ -119,8 +119,11 @@ export interface Config {
   readonly quota: QuotaConfig;
   /** `[notify:<name>]` sections: where quota events go. */
   readonly notifiers: readonly NotifierConfig[];
-  /** Swift's `[filter:s3api]` settings that decide how S3 requests are read (addressing, signatures). */
-  readonly s3: S3Config;
+  /**
+   * Swift's `[filter:s3api]` settings that decide how S3 requests are read (addressing, signatures); undefined
+   * without the section (then a host name may name a bucket the proxy cannot tell).
+   */
+  readonly s3: S3Config | undefined;
   /** Swift's `[filter:domain_remap]`, when Swift runs it: host names that address accounts and containers. */
   readonly domainRemap: DomainRemapConfig | undefined;
   /** Swift's `[filter:cname_lookup]`, when Swift runs it: host names that are CNAMEs of storage-domain names. */
@@ -351,8 +354,8 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
 const WEBHOOK_KEYS = ['type', 'url', 'bearer_token', 'secret', 'timeout', 'queue_dir', 'queue_max_bytes', 'retry_min', 'retry_max'];
 
 /** `[filter:s3api]`, as s3api reads it (a Swift proxy-server.conf's own section can be used as it is). */
-function parseS3(reader: SectionReader | undefined): S3Config {
-  if (!reader) return DEFAULT_S3_CONFIG;
+function parseS3(reader: SectionReader | undefined): S3Config | undefined {
+  if (!reader) return undefined;
   const domains = reader.string('storage_domain', '').split(',').map((d) => d.trim()).filter(Boolean);
   return Object.freeze({
     storageDomains: Object.freeze(domains),

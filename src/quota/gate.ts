@@ -4,6 +4,7 @@
  * before anything is held, refused or recorded (auth/authority.ts), admits the write (admission.ts) and
  * answers a refusal; when Swift has answered, it settles what the request held.
  */
+import { isIP } from 'node:net';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
 import type { Limits } from '../config/quota-levels.js';
@@ -28,7 +29,8 @@ import type { TokenIdentities } from '../auth/identities.js';
 import type { ContextSource, EventContext, QuotaWatch, Scope } from './watch.js';
 import { swiftView, type SwiftView } from '../proxy/swift-view.js';
 import { expectsContinue } from '../proxy/request-headers.js';
-import { isS3Request, s3Action, s3Address, SEGMENTS_SUFFIX } from '../s3/request.js';
+import { DEFAULT_S3_CONFIG, isS3Request, s3Action, s3Address, SEGMENTS_SUFFIX } from '../s3/request.js';
+import { splitHostPort } from '../swift/host-addressing.js';
 import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js';
 import { accountOfUser, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
@@ -264,7 +266,10 @@ export class QuotaGate {
     const writes = STORING_METHODS.has(view.method);
     if (writes && view.hostAddressing?.kind === 'unknown') {
       const { middleware } = view.hostAddressing;
-      return this.refuse(reply, 501, `Not Implemented: Swift runs ${middleware}, so this host name may address any account, and the quota proxy's config has no [filter:${middleware}] section to read it with. Use the storage URL (/v1/...) on the proxy's address, or ask the operator to add the section.`);
+      const why = `Swift runs ${middleware}, so this host name may address any account, and the quota proxy's config has no [filter:${middleware}] section to read it with. Use the proxy's address, or ask the operator to add the section.`;
+      if (!s3) return this.refuse(reply, 501, `Not Implemented: ${why}`);
+      request.quotaS3 = true;
+      return this.answerS3(reply, { status: 501, code: 'NotImplemented', message: why });
     }
     if (s3 && writes && view.hostAddressing?.kind === 'host') {
       // Which of s3api and domain_remap reads the request first depends on Swift's pipeline order, and a
@@ -309,7 +314,18 @@ export class QuotaGate {
    */
   private async admitS3(view: SwiftView, query: string | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const rawPath = pathOf(view.target);
-    const address = s3Address(rawPath, view.headers.get('host'), this.config.s3);
+    const host = view.upstream.get('host') ?? view.headers.get('host') ?? this.config.upstream.host;
+    if (!this.config.s3 && STORING_METHODS.has(view.method) && isIP(splitHostPort(host).domain) === 0) {
+      // s3api's storage_domain is not in /info: without its section, a host name may be a bucket's.
+      request.quotaS3 = true;
+      return this.answerS3(reply, {
+        status: 501,
+        code: 'NotImplemented',
+        message: "S3 writes on a host name need Swift's [filter:s3api] section in the quota proxy's config (its storage_domain says which host names are buckets).",
+      });
+    }
+    const s3Config = this.config.s3 ?? DEFAULT_S3_CONFIG;
+    const address = s3Address(rawPath, host, s3Config);
     if (!address) return; // s3api: 400 InvalidURI
     const action = s3Action(view.method, address, query, view.headers);
     if (action.kind === 'refuse') {
@@ -336,7 +352,7 @@ export class QuotaGate {
       return this.answerS3(reply, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users only: this access key is not one.' });
     }
     const signed = { method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost };
-    const error = checkS3Signature(signed, header, credential, user.key, this.config.s3, Date.now() / 1000);
+    const error = checkS3Signature(signed, header, credential, user.key, s3Config, Date.now() / 1000);
     if (error) return this.answerS3(reply, error);
     const account = accountOfUser(user, this.config.resellerPrefix);
     const credentials: Credentials = { headers: { 'x-auth-token': await this.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` };

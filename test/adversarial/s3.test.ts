@@ -11,9 +11,12 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { call } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+import { startProxy } from '../helpers/proxy.js';
+import { swiftDns } from '../helpers/swift-env.js';
+import { hostAddressingSections } from '../swift/cluster.js';
+import { ADVERSARIAL_QUOTA, LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89], 'precise mode': [90, 91, 92, 93, 94, 95, 96] } as const;
+const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89, 109], 'precise mode': [90, 91, 92, 93, 94, 95, 96, 110] } as const;
 const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
 
 interface S3Answer {
@@ -131,6 +134,28 @@ for (const mode of MODES) {
       await makeContainer(tenant, 'late');
       await Promise.all(held.map((request, i) => (verdicts[i] === 'continue' ? request.finish('0123456789') : request.response)));
       assert.ok((await arena.usage(tenant, 'late')).objects <= LIMITS.objects, verdicts.join(' '));
+    });
+
+    test('a host name may be a bucket: without Swift\'s [filter:s3api] section the proxy refuses S3 writes on host names, with it reads them as s3api does', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'named');
+      for (let i = 0; i < LIMITS.objects - 1; i++) await putDirect(tenant, `/named/o${i}`, 'x');
+      // `swift.test` is the test Swift's storage domain itself: neither remapped nor looked up, so only s3api reads it.
+      const sections = [hostAddressingSections((await swiftDns())!)];
+      const withoutS3 = await startProxy({ upstream: arena.swift, quota: ADVERSARIAL_QUOTA, preciseMode: mode.precise, extraSections: sections });
+      const withS3 = await startProxy({ upstream: arena.swift, quota: ADVERSARIAL_QUOTA, preciseMode: mode.precise, extraSections: [...sections, '[filter:s3api]\nuse = egg:swift#s3api\n'] });
+      try {
+        const onName = (endpoint: string, key: string) => ({ ...as(tenant), endpoint, headers: { Host: `swift.test:${new URL(endpoint).port}` }, op: 'put_object', bucket: 'named', key, size: 10 });
+        const [refused] = await s3([onName(withoutS3.url, 'n1')]);
+        assert.deepEqual([refused!.ok, refused!.code], [false, 'NotImplemented'], JSON.stringify(refused));
+        const answers = await s3([onName(withS3.url, 'n2'), onName(withS3.url, 'n3')]);
+        // The fifth object is stored, the sixth refused: counted in the bucket s3api reads.
+        assert.deepEqual(answers.map((a) => (a.ok ? 'ok' : a.code)), ['ok', 'EntityTooLarge'], JSON.stringify(answers));
+      } finally {
+        await withoutS3.close();
+        await withS3.close();
+      }
+      assert.equal((await arena.usage(tenant, 'named')).objects, LIMITS.objects);
     });
   });
 }
