@@ -80,6 +80,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       app.log.warn(`Swift runs ${middleware} but the config has no [filter:${middleware}] section: writes addressed by a host name are refused until it has`);
     }
   }
+  if (capabilities.current.known && capabilities.current.has('s3api') && !config.s3) {
+    app.log.warn('Swift runs s3api but the config has no [filter:s3api] section: S3 writes addressed by a host name (virtual-hosted buckets) are refused until it has');
+  }
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
   const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current });

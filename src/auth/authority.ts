@@ -79,12 +79,11 @@ export class Authority {
     this.readers = new LRUCache<string, boolean>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
-      fetchMethod: async (cacheKey, _stale, { options }) => {
+      // Both answers are kept: a caller refused here only goes without quota headers for a few seconds.
+      fetchMethod: async (cacheKey) => {
         const { path, headers } = JSON.parse(cacheKey) as { path: string; headers: Record<string, string> };
         const { status } = await this.swift.asCaller('HEAD', path, headers, 'auth');
-        const readable = status >= 200 && status < 300;
-        if (!readable) options.ttl = 1;
-        return readable;
+        return status >= 200 && status < 300;
       },
     });
   }

@@ -14,7 +14,7 @@ import { Authority, callerCredentials, callerToken, type Credentials, type Swift
 import { checkFormPost, checkTempUrl, tempUrlParams } from '../auth/signatures.js';
 import { createFormLimiter, type FormAttributes } from './formpost.js';
 import { encodePath } from '../swift/path.js';
-import { SwiftQuery } from '../swift/request.js';
+import { SwiftQuery, swiftTrue } from '../swift/request.js';
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
 import { readUsage } from '../swift/usage.js';
 import type { SwiftCapabilities } from '../swift/capabilities.js';
@@ -35,6 +35,7 @@ import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js
 import { accountOfUser, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
+import { LRUCache } from 'lru-cache';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import { PassThrough, Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
@@ -208,6 +209,11 @@ export class QuotaGate {
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
   private readonly pins = new ObjectPins();
+  /**
+   * Whether a container has object versioning on, as last read: kept apart from its usage, which every delete
+   * makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
+   */
+  private readonly versioned: LRUCache<string, boolean>;
 
   constructor({ config, swift, metrics, log, watch, identities, capabilities }: QuotaGateOptions) {
     this.config = config;
@@ -230,6 +236,7 @@ export class QuotaGate {
       onReservationsChanged: (open) => metrics.reservations.set(open),
     });
     this.admissions = new Admissions({ config, book: this.book, watch, log });
+    this.versioned = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
   }
 
   /** Whether the token's holder is a reseller admin (asked of Swift; see auth/reseller.ts). */
@@ -659,8 +666,13 @@ export class QuotaGate {
    * proxy does not count yet: such containers take no writes through it.
    */
   private async refusedForVersioning(account: string, container: string, reply: FastifyReply): Promise<boolean> {
-    const usage = await this.book.read(containerKey(account, container));
-    if (!usage.versioned) return false;
+    const key = containerKey(account, container);
+    let versioned = this.versioned.get(key);
+    if (versioned === undefined) {
+      versioned = (await this.book.read(key)).versioned === true;
+      this.versioned.set(key, versioned);
+    }
+    if (!versioned) return false;
     this.refuse(reply, 400, 'Object versioning is on for this container: its archived versions would bypass the container quotas, so the quota proxy takes no writes or deletes into it.');
     return true;
   }
@@ -690,7 +702,7 @@ export class QuotaGate {
     // A manifest copied as a manifest (multipart-manifest=get of an SLO), or a copy made into one
     // (multipart-manifest=put): SLO stores a manifest of its own, built from what the copy reads.
     const query = SwiftQuery.parse(copy.query);
-    const manifestGet = query.last('multipart-manifest') === 'get' && /^(true|1|yes|on|t|y)$/i.test(headers['x-static-large-object'] ?? '');
+    const manifestGet = query.last('multipart-manifest') === 'get' && swiftTrue(headers['x-static-large-object']);
     if (!manifestPut && !manifestGet) return { size: countHeader(headers['content-length']) };
     const limit = this.capabilities().maxManifestSize;
     const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit);
@@ -797,7 +809,7 @@ export class QuotaGate {
     }
 
     const reservation = this.hold(request, reply, result.reservation);
-    const heartbeat = intent.manifest === true && /^(true|1|yes|on|t|y)$/i.test(view.path!.query.last('heartbeat') ?? '');
+    const heartbeat = intent.manifest === true && swiftTrue(view.path!.query.last('heartbeat'));
     request.quota = {
       reservations: [reservation],
       watched: { scope, persisted: result.snapshot.persisted },
@@ -936,7 +948,10 @@ export class QuotaGate {
     this.settle(request, statusCode);
     if (statusCode < 200 || statusCode >= 300) return false;
     const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
-    for (const key of state.forgets ?? []) this.watch.forget(key);
+    for (const key of state.forgets ?? []) {
+      this.watch.forget(key);
+      this.versioned.delete(key);
+    }
     if (state.watched) {
       // The write is in Swift's usage now: a soft limit it went past is reported by this request.
       const { scope, persisted } = state.watched;

@@ -2,7 +2,7 @@
  * What a request means for quotas, read from its method, path and headers as Swift reads them
  * (swift/request.ts). Pure: no I/O, no state.
  */
-import type { SwiftHeaders } from '../swift/request.js';
+import { swiftTrue, type SwiftHeaders } from '../swift/request.js';
 import { parseAccountName, parseContainerObject, type SwiftPath } from '../swift/path.js';
 import { isProtectedMetadataHeader } from '../swift/quota-metadata.js';
 import { formBoundary } from './formpost.js';
@@ -59,12 +59,10 @@ export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 /** Container headers that turn on object versioning, which writes archive copies elsewhere. */
 const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-versions-enabled'];
 
-/** Swift's config_true_value: the only values of X-Versions-Enabled that turn versioning on. */
-const TRUE_VALUES = ['true', '1', 'yes', 'on', 't', 'y'];
 
 /** A location header names a container (even one called "false"): any non-empty value turns versioning on. */
 function turnsVersioningOn(name: string, value: string): boolean {
-  return name === 'x-versions-enabled' ? TRUE_VALUES.includes(value.toLowerCase()) : value !== '';
+  return name === 'x-versions-enabled' ? swiftTrue(value) : value !== '';
 }
 
 /** Swift's bulk middleware extracts an archive into an account (creating containers) or a container. */

@@ -5,6 +5,7 @@
  * (slo-manifest.ts).
  */
 import { countHeader } from '../swift/client.js';
+import { swiftTrue } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
 import { parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
 
@@ -42,7 +43,7 @@ export async function sizeManifest(body: Buffer, account: string, pins: ObjectPi
           contentLength: countHeader(headers['content-length']),
           etag: headers.etag,
           contentType: headers['content-type'],
-          staticLargeObject: /^(true|1|yes|on|t|y)$/i.test(headers['x-static-large-object'] ?? ''),
+          staticLargeObject: swiftTrue(headers['x-static-large-object']),
         });
       }
     };

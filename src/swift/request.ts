@@ -20,6 +20,13 @@ export function swiftHeaderName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
+/** Swift's `config_true_value` of a header or parameter: one of its true spellings, any case. */
+export function swiftTrue(value: string | undefined): boolean {
+  return value !== undefined && TRUE_VALUES.has(value.toLowerCase());
+}
+
+const TRUE_VALUES = new Set(['true', '1', 'yes', 'on', 't', 'y']);
+
 /** Headers eventlet reads by their exact names, never from an `HTTP_*` key. */
 const EXACT_ONLY = new Set(['content-type', 'content-length']);
 

@@ -5,11 +5,9 @@
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from './client.js';
 import { encodePath } from './path.js';
 import { readPersistedState } from './quota-metadata.js';
+import { swiftTrue } from './request.js';
 import type { SnapshotData } from '../quota/usage-book.js';
 import { LEVEL_HEADER } from '../quota/intent.js';
-
-/** Swift's config_true_value. */
-const TRUE_VALUES = new Set(['true', '1', 'yes', 'on', 't', 'y']);
 
 function tempUrlKeys(headers: Readonly<Record<string, string>>, type: 'account' | 'container'): readonly string[] {
   return [headers[`x-${type}-meta-temp-url-key`], headers[`x-${type}-meta-temp-url-key-2`]].filter((key): key is string => key !== undefined);
@@ -33,7 +31,7 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
     };
   }
   const versioned =
-    Boolean(headers['x-versions-location']) || Boolean(headers['x-history-location']) || TRUE_VALUES.has((headers['x-versions-enabled'] ?? '').toLowerCase());
+    Boolean(headers['x-versions-location']) || Boolean(headers['x-history-location']) || swiftTrue(headers['x-versions-enabled']);
   return {
     exists: true,
     count: countHeader(headers['x-container-object-count']),
