@@ -31,6 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../src/config/load.js';
 import { startSwift, type SwiftCluster } from '../test/swift/cluster.js';
+import { startRedis, type RedisServer } from '../test/swift/redis.js';
 import { freePort } from '../test/helpers/ports.js';
 
 const exec = promisify(execFile);
@@ -107,6 +108,7 @@ async function waitForProxy(container: string, url: string, probePath: string): 
 }
 
 let swift: SwiftCluster | undefined;
+let redis: RedisServer | undefined;
 const container = `sqp-verify-${process.pid}`;
 let containerStarted = false;
 const swiftContainer = `sqp-verify-swift-${process.pid}`;
@@ -192,6 +194,12 @@ async function main(): Promise<void> {
     'run', '-d', '--name', container, ...PODMAN_RUN_FLAGS, '--network', 'host',
     '-v', `${COMPOSE_CONFIG}:${CONFIG_IN_IMAGE}:ro`,
   ];
+  if (composeConfig.ledger.kind === 'redis') {
+    // The compose config's workers share the compose Redis: here a loopback one, named by the environment.
+    redis = await startRedis();
+    say(`Redis for the ledger on ${redis.url} (${composeConfig.workers} workers)`);
+    runArgs.push('-e', `SWIFT_QUOTA_PROXY_LEDGER=${redis.url}`);
+  }
   if (swiftImage) runArgs.push('--add-host', `${composeConfig.upstream.hostname}:127.0.0.1`);
   if (opts['cli-flags']) {
     runArgs.push(image, 'node', 'dist/src/main.js', '--config', CONFIG_IN_IMAGE, '--listen', listen);
@@ -319,5 +327,6 @@ try {
   if (swiftContainerStarted) await podman(['rm', '-f', '-t', '2', swiftContainer], { allowFail: true });
   if (swiftVolumeCreated) await podman(['volume', 'rm', '-f', swiftContainer], { allowFail: true });
   await swift?.stop();
+  await redis?.stop();
 }
 process.exit(failed ? 1 : 0);

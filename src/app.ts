@@ -13,6 +13,8 @@ import { createProxyServer, onClientError } from './server.js';
 import { opsRoutes } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
+import { createLedger } from './quota/ledger/create.js';
+import { clusterMetricsText } from './cluster.js';
 import { SwiftClient } from './swift/client.js';
 import { TokenIdentities, isLoginPath } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
@@ -85,7 +87,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current });
+  const { ledger, ready: ledgerReady } = await createLedger(config, swift, metrics, app.log);
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current, ledger });
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {
@@ -93,11 +96,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     addresser.close();
     await watch.close();
     await notifier.close();
+    await ledger.close();
     await agent.close();
   });
 
   if (config.accessLog) accessLog(app);
-  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, otherPaths: [config.reportPath], upstream: config.upstream, dispatcher });
+  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, otherPaths: [config.reportPath], upstream: config.upstream, dispatcher, ledgerReady, metricsText: clusterMetricsText(metrics.registry) });
   await app.register(reportRoute, { config, swift, gate });
 
   app.addHook('onResponse', async (request, reply) => {

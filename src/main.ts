@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
  * The command line: `swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]`.
- * The only module with process side effects: reads the config, listens, and drains on SIGTERM/SIGINT.
+ * The only module with process side effects: reads the config, listens, and drains on SIGTERM/SIGINT; with
+ * `workers` > 1 it is the primary that forks the workers (cluster.ts), each of which runs this again.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { runPrimary } from './cluster.js';
 import { buildApp } from './app.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
@@ -19,7 +22,13 @@ its soft and hard limits, grace state and refusal counts, read from Swift, as a 
 Environment (for containers; the flags win over it, it wins over the file):
   SWIFT_QUOTA_PROXY_CONFIG    config file, when --config is not given
   SWIFT_QUOTA_PROXY_LISTEN    HOST:PORT to listen on
-  SWIFT_QUOTA_PROXY_UPSTREAM  base URL of the Swift proxy`;
+  SWIFT_QUOTA_PROXY_UPSTREAM  base URL of the Swift proxy
+  SWIFT_QUOTA_PROXY_LEDGER    "memory" or the Redis URL of the shared usage ledger (it may carry a password)`;
+
+/** A log line of the primary, shaped like the workers' (pino's JSON). */
+function primaryLog(level: number, msg: string): void {
+  process.stdout.write(`${JSON.stringify({ level, time: Date.now(), pid: process.pid, role: 'primary', msg })}\n`);
+}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`swift-quota-proxy: ${message}\n`);
@@ -59,6 +68,7 @@ async function main(argv: string[]): Promise<void> {
     config = loadConfig(configFile, {
       listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
       upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
+      ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
     });
   } catch (error) {
     if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
@@ -73,6 +83,13 @@ async function main(argv: string[]): Promise<void> {
       throw error;
     }
     return;
+  }
+
+  if (config.workers > 1 && cluster.isPrimary) {
+    // The primary only supervises: the workers load the same config, listen and answer.
+    for (const warning of config.warnings) primaryLog(40, warning);
+    const code = await runPrimary(config.workers, { info: (m) => primaryLog(30, m), warn: (m) => primaryLog(40, m), error: (m) => primaryLog(50, m) });
+    process.exit(code);
   }
 
   let built;

@@ -1,6 +1,6 @@
 /**
- * `npm test`: installs what the suite needs (Debian's Swift and memcached, as root), starts one real Swift
- * for the whole run, runs every unit and integration test file against it with node's test runner, and
+ * `npm test`: installs what the suite needs (Debian's Swift, memcached and Redis, as root), starts one real Swift
+ * and one Redis for the whole run, runs every unit and integration test file against it with node's test runner, and
  * stops Swift. One Swift per run keeps the suite inside CI's time on a 2-core machine.
  */
 import { spawn } from 'node:child_process';
@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSwiftInstalled, startSwift } from './swift/cluster.js';
+import { startRedis } from './swift/redis.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,6 +27,7 @@ const selected = only.length > 0 ? files.filter((file) => only.some((pattern) =>
 
 await ensureSwiftInstalled();
 const swift = await startSwift({ log: (line) => process.stdout.write(`${line}\n`), hostAddressing: true });
+const redis = await startRedis();
 let code = 1;
 try {
   code = await new Promise<number>((resolve) => {
@@ -33,11 +35,12 @@ try {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...selected], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, SWIFT_URL: swift.url, SWIFT_DNS: swift.dns },
+      env: { ...process.env, SWIFT_URL: swift.url, SWIFT_DNS: swift.dns, REDIS_URL: redis.url },
     });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
   });
 } finally {
+  await redis.stop();
   await swift.stop();
 }
 process.exit(code);

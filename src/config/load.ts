@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
@@ -128,13 +129,34 @@ export interface Config {
   readonly domainRemap: DomainRemapConfig | undefined;
   /** Swift's `[filter:cname_lookup]`, when Swift runs it: host names that are CNAMEs of storage-domain names. */
   readonly cnameLookup: CnameLookupConfig | undefined;
+  /** Where usage, reservations and finished writes are kept: this process, or a Redis shared by proxies. */
+  readonly ledger: LedgerConfig;
+  /** Worker processes sharing the port (Swift's own name for it); more than one needs a Redis ledger. */
+  readonly workers: number;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
 
+export type LedgerConfig =
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'redis';
+      /** `redis://[user:pass@]host:port[/db]` or `rediss://` (TLS). */
+      readonly url: string;
+      /** How long a reservation outlives the proxy that held it (it renews it while alive). */
+      readonly leaseSeconds: number;
+      /** Prefix of every Redis key: proxies sharing a prefix share quotas. */
+      readonly prefix: string;
+    };
+
+export const DEFAULT_LEDGER_LEASE = 30; // seconds
+export const DEFAULT_LEDGER_PREFIX = 'swift-quota-proxy:';
+
 export interface ConfigOverrides {
   listen?: string; // HOST:PORT
   upstream?: string;
+  /** `memory` or a Redis URL, in place of the file's `ledger` (the URL carries the password: kept out of files). */
+  ledger?: string;
 }
 
 class SectionReader {
@@ -483,6 +505,9 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     failProxy('report_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, /healthz, /readyz or metrics_path, got "${reportPath}"`);
   }
 
+  const ledger = parseLedger(proxy, overrides.ledger);
+  const workers = parseWorkers(proxy, ledger);
+
   const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
   const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth.users, file, warnings);
   const notifiers = Object.keys(doc.sections)
@@ -506,7 +531,49 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     s3: parseS3(section(doc, S3API_SECTION)),
     domainRemap: parseDomainRemap(section(doc, DOMAIN_REMAP_SECTION)),
     cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
+    ledger,
+    workers,
     warnings: Object.freeze(warnings),
+  });
+}
+
+/** `workers = N | auto` (auto: one per core). */
+function parseWorkers(proxy: SectionReader | undefined, ledger: LedgerConfig): number {
+  if (!proxy || proxy.string('workers', '1').trim() === 'auto') return proxy ? autoWorkers(ledger) : 1;
+  const workers = proxy.integer('workers', 1, 1, 1024);
+  if (workers > 1 && ledger.kind === 'memory') {
+    proxy.fail('workers', `${workers} workers need a shared ledger: each worker is a process with its own memory, so set ledger = redis://... (or workers = 1)`);
+  }
+  return workers;
+}
+
+/** One per core with a shared ledger; one without (each process would be exact only for itself). */
+function autoWorkers(ledger: LedgerConfig): number {
+  return ledger.kind === 'memory' ? 1 : Math.max(1, availableParallelism());
+}
+
+/** `ledger = memory | redis://... | rediss://...` and its settings in [quota-proxy]. */
+function parseLedger(proxy: SectionReader | undefined, override: string | undefined): LedgerConfig {
+  const text = override?.trim() ?? proxy?.string('ledger', 'memory').trim() ?? 'memory';
+  const bad = (reason: string): never => {
+    if (override === undefined && proxy) return proxy.fail('ledger', reason);
+    throw new ConfigError('SWIFT_QUOTA_PROXY_LEDGER', undefined, undefined, undefined, reason);
+  };
+  if (text === 'memory') return Object.freeze({ kind: 'memory' });
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad(`must be "memory" or a redis://[user:password@]host:port[/db] (or rediss://) URL, got "${text}"`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return bad(`must be "memory" or a redis:// or rediss:// URL, got "${text}"`);
+  if (!url.hostname) return bad(`needs a host, got "${text}"`);
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d+$/.test(url.pathname)) return bad(`the path names a database number (/0, /1, ...), got "${url.pathname}"`);
+  return Object.freeze({
+    kind: 'redis',
+    url: text,
+    leaseSeconds: proxy?.integer('ledger_lease', DEFAULT_LEDGER_LEASE, 1, 86_400, 'seconds') ?? DEFAULT_LEDGER_LEASE,
+    prefix: proxy?.string('ledger_prefix', DEFAULT_LEDGER_PREFIX) ?? DEFAULT_LEDGER_PREFIX,
   });
 }
 

@@ -17,6 +17,10 @@ export interface OpsRoutesOptions {
   otherPaths: string[];
   upstream: URL;
   dispatcher: Dispatcher;
+  /** Whether the usage ledger answers (a shared Redis); always for the in-process one. */
+  ledgerReady: () => Promise<boolean>;
+  /** The metrics text: this process's registry, or with workers every worker's added up (cluster.ts). */
+  metricsText?: () => Promise<string>;
 }
 
 /** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200. */
@@ -40,14 +44,15 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   const { metrics } = options;
   app.get(options.metricsPath, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return options.metricsText ? options.metricsText() : metrics.registry.metrics();
   });
   // Liveness: the process answers. Never depends on Swift, so that an orchestrator does not restart
   // proxies because Swift is down.
   app.get(HEALTH_PATH, async (_request, reply) => reply.type('text/plain').send('ok\n'));
-  // Readiness: the config is loaded (it is, or we would not be running) and Swift answers.
+  // Readiness: the config is loaded (it is, or we would not be running), Swift answers, and so does the ledger.
   app.get(READY_PATH, async (_request, reply) => {
-    const problem = await swiftAnswers(options.upstream, options.dispatcher);
+    const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
+    const problem = swiftProblem ?? (ledgerReady ? undefined : 'the usage ledger (Redis) cannot be reached');
     reply.type('text/plain');
     return problem === undefined ? reply.send('ready\n') : reply.code(503).send(`not ready: ${problem}\n`);
   });

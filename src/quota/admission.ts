@@ -13,8 +13,8 @@ import type { Config } from '../config/load.js';
 import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-levels.js';
 import { LRUCache } from 'lru-cache';
 import type { FastifyBaseLogger } from 'fastify';
-import { decideWrite, isNearLimit, type Decision, type Usage } from './decide.js';
-import { accountKey, scopeKey, type Reservation, type Snapshot, type UsageBook } from './usage-book.js';
+import { decideWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
+import { accountKey, rulesFor, scopeKey, type Projection, type Reservation, type Rules, type Snapshot, type UsageLedger } from './ledger/ledger.js';
 import { kindsOf } from '../swift/quota-metadata.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 
@@ -23,6 +23,8 @@ export type Denied = Extract<Decision, { allow: false }>;
 const ZERO: Usage = Object.freeze({ count: 0, bytes: 0 });
 /** How many times a refusal resting on writes that finished during a live read is decided again. */
 const LIVE_RECHECKS = 3;
+/** How many times a reservation the ledger refused, on a projection that allows it, is tried again. */
+const RESERVE_ATTEMPTS = 3;
 
 export interface LevelInfo {
   readonly level: string;
@@ -52,21 +54,21 @@ export type Admission =
 
 export interface AdmissionsOptions {
   config: Config;
-  book: UsageBook;
+  ledger: UsageLedger;
   watch: QuotaWatch;
   log: FastifyBaseLogger;
 }
 
 export class Admissions {
   private readonly config: Config;
-  readonly book: UsageBook;
+  readonly ledger: UsageLedger;
   private readonly watch: QuotaWatch;
   private readonly log: FastifyBaseLogger;
   private readonly unknownLevelsLogged = new LRUCache<string, true>({ max: 10_000 });
 
-  constructor({ config, book, watch, log }: AdmissionsOptions) {
+  constructor({ config, ledger, watch, log }: AdmissionsOptions) {
     this.config = config;
-    this.book = book;
+    this.ledger = ledger;
     this.watch = watch;
     this.log = log;
   }
@@ -75,7 +77,7 @@ export class Admissions {
 
   /** The account's level and limits. A level no longer configured is held to `default`, never unlimited. */
   async levelOf(account: string): Promise<LevelInfo> {
-    const snapshot = await this.book.read(accountKey(account));
+    const snapshot = await this.ledger.read(accountKey(account));
     const levels = this.config.quota.levels.byLevel;
     const stored = snapshot.level;
     const own = stored === undefined ? undefined : levels.get(stored);
@@ -108,7 +110,7 @@ export class Admissions {
 
   /** The earliest read a check may use: any fresh cache entry, or in precise mode one sent after now. */
   private firstReadNotBefore(): number {
-    return this.config.quota.preciseMode ? this.book.now() + 1 : 0;
+    return this.config.quota.preciseMode ? this.ledger.now() + 1 : 0;
   }
 
   /**
@@ -120,33 +122,49 @@ export class Admissions {
     const { key } = scope;
     const kinds = kindsOf(scope.type);
     let credit = ZERO;
-    const decide = (on: Snapshot): Decision => {
-      const used = this.book.projected(key, on);
-      const held = target === undefined ? ZERO : this.book.heldFor(key, target);
-      const net = { count: add.count - credit.count - held.count, bytes: add.bytes - credit.bytes - held.bytes };
-      return decideWrite(kinds, scope.limits, scope.level, used, net, this.watch.expiredSoftLimits(scope, used));
+    let creditLooked = false;
+    const decide = (view: Projection): Decision => {
+      const net = { count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes };
+      return decideWrite(kinds, scope.limits, scope.level, view.used, net, this.watch.expiredSoftLimits(scope, view.used));
     };
 
-    let snapshot = await this.book.read(key, this.firstReadNotBefore());
-    await this.watch.load(scope, snapshot.persisted, this.book.settled(key) ?? snapshot);
-    this.observe(scope, snapshot, write.context);
-    let decision = decide(snapshot);
-    if (this.needsLiveRead(decision, key, snapshot, scope.limits, kinds, add)) {
-      snapshot = await this.liveSnapshot(key, decide);
-      this.observe(scope, snapshot, write.context);
-      decision = decide(snapshot);
+    let snapshot = await this.ledger.read(key, this.firstReadNotBefore());
+    let view = await this.ledger.project(key, snapshot, target);
+    await this.watch.load(scope, snapshot.persisted, view.settled ?? snapshot);
+    this.observe(scope, snapshot, view, write.context);
+    let decision = decide(view);
+    if (this.needsLiveRead(decision, view, scope.limits, kinds, add)) {
+      ({ snapshot, view } = await this.liveView(key, target, decide));
+      this.observe(scope, snapshot, view, write.context);
+      decision = decide(view);
     }
-    if (!decision.allow && write.replaced) {
-      // Only now does it matter what the write replaces.
-      credit = (await write.replaced()) ?? ZERO;
-      decision = decide(snapshot);
+    for (let attempt = 0; ; attempt++) {
+      if (!decision.allow && write.replaced && !creditLooked) {
+        // Only now does it matter what the write replaces.
+        creditLooked = true;
+        credit = (await write.replaced()) ?? ZERO;
+        decision = decide(view);
+      }
+      if (!decision.allow) {
+        this.watch.refused(scope, snapshot.persisted, decision, write.context, (write.alsoCounted ?? []).map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted })));
+        return { admitted: false, decision };
+      }
+      // The ledger checks again and reserves in one atomic step: other admissions (of this proxy or others)
+      // may have come between the decision above and now.
+      const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
+      const reserved = await this.ledger.reserve({ key, snapshot, add, credit, target, rules });
+      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot };
+      view = reserved.projection;
+      decision = decide(view);
+      if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
+        // Writes finished meanwhile: the refusal may rest on them being counted on top of a reading that has them.
+        ({ snapshot, view } = await this.liveView(key, target, decide));
+        decision = decide(view);
+      }
+      // Both said yes and the ledger no: the rules moved between them (a soft limit's grace ran out). Its
+      // refusal stands after a few rounds.
+      if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(kinds, scope.limits, scope.level, view.used, { count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes }, rulesAsExpired(rules));
     }
-    if (!decision.allow) {
-      this.watch.refused(scope, snapshot.persisted, decision, write.context, (write.alsoCounted ?? []).map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted })));
-      return { admitted: false, decision };
-    }
-    // Decided and reserved in one tick: no other admission can come between.
-    return { admitted: true, reservation: this.book.reserve(key, add, target), snapshot };
   }
 
   /**
@@ -157,63 +175,79 @@ export class Admissions {
     const { scope, target } = write;
     const { key } = scope;
     const usageOnly: readonly QuotaKind[] = ['container_usage'];
-    const decide = (on: Snapshot): Decision => {
+    const usedBy = (view: Projection): Usage => ({ count: view.used.count, bytes: view.used.bytes - view.held.bytes - credit.bytes });
+    const decide = (view: Projection): Decision => {
       // Usage with this write as far as it has come (less what it replaces; other writes of the same target
       // are replaced by it or replace it), and the new bytes on top.
-      const projected = this.book.projected(key, on);
-      const held = target === undefined ? ZERO : this.book.heldFor(key, target, reservation);
-      const used = { count: projected.count, bytes: projected.bytes - held.bytes - credit.bytes };
+      const used = usedBy(view);
       return decideWrite(usageOnly, scope.limits, scope.level, used, { count: 0, bytes }, this.watch.expiredSoftLimits(scope, used));
     };
-    let snapshot = await this.book.read(key);
-    let decision = decide(snapshot);
+    let snapshot = await this.ledger.read(key);
+    let view = await this.ledger.project(key, snapshot, target, reservation);
+    let decision = decide(view);
     if (!decision.allow) {
-      snapshot = await this.liveSnapshot(key, decide);
-      decision = decide(snapshot);
+      ({ snapshot, view } = await this.liveView(key, target, decide, reservation));
+      decision = decide(view);
     }
-    if (!decision.allow && !credit.looked && write.replaced) {
-      credit.looked = true;
-      credit.bytes = (await write.replaced())?.bytes ?? 0;
-      decision = decide(snapshot);
+    for (let attempt = 0; ; attempt++) {
+      if (!decision.allow && !credit.looked && write.replaced) {
+        credit.looked = true;
+        credit.bytes = (await write.replaced())?.bytes ?? 0;
+        decision = decide(view);
+      }
+      if (!decision.allow) {
+        this.watch.refused(scope, snapshot.persisted, decision, write.context);
+        return decision;
+      }
+      const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));
+      const grown = await this.ledger.grow({ reservation, snapshot, bytes, creditBytes: credit.bytes, rules });
+      if (grown.ok) return undefined;
+      view = grown.projection;
+      decision = decide(view);
+      if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
+        ({ snapshot, view } = await this.liveView(key, target, decide, reservation));
+        decision = decide(view);
+      }
+      if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(usageOnly, scope.limits, scope.level, usedBy(view), { count: 0, bytes }, rulesAsExpired(rules));
     }
-    if (!decision.allow) {
-      this.watch.refused(scope, snapshot.persisted, decision, write.context);
-      return decision;
-    }
-    this.book.adjust(reservation, { count: 0, bytes });
-    return undefined;
   }
 
   /**
    * Brings the watch up to date with usage at a check, so that crossings this proxy did not cause (other
    * clients, deletes elsewhere) are noticed, and an expired grace period is known before deciding.
    */
-  private observe(scope: Scope, snapshot: Snapshot, context: ContextSource): void {
-    this.watch.observe(scope, snapshot.persisted, this.book.settled(scope.key) ?? snapshot, context);
+  private observe(scope: Scope, snapshot: Snapshot, view: Projection, context: ContextSource): void {
+    this.watch.observe(scope, snapshot.persisted, view.settled ?? snapshot, context);
   }
 
   /**
    * In cached mode a check close to a limit (or failing) is repeated on live usage; in both modes a refusal
    * that rests on writes which may already be in the snapshot is repeated on a read sent after them.
    */
-  private needsLiveRead(decision: Decision, key: string, snapshot: Snapshot, limits: Limits, kinds: readonly QuotaKind[], add: Usage): boolean {
-    if (!decision.allow && this.book.hasWritesSince(key, snapshot)) return true;
+  private needsLiveRead(decision: Decision, view: Projection, limits: Limits, kinds: readonly QuotaKind[], add: Usage): boolean {
+    if (!decision.allow && view.writesSince) return true;
     if (this.config.quota.preciseMode) return false;
-    return isNearLimit(limits, kinds, this.book.projected(key, snapshot), add, this.config.quota.nearLimitRatio);
+    return isNearLimit(limits, kinds, view.used, add, this.config.quota.nearLimitRatio);
   }
 
   /**
    * Live usage to decide on: a read sent now. Writes that finish while that read is under way may or may not be
    * in it and are counted on top, so a refusal that rests on them is tried again on a read sent after them (a
    * few times at most: under a steady stream of finishing writes the last answer stands). Returns the
-   * snapshot, not the decision: the caller decides again and reserves in the tick it resumes in, as a decision
-   * carried across this function's own return would be stale by the reservations made meanwhile.
+   * projection, not the decision: the caller decides again, and the ledger checks once more as it reserves.
    */
-  private async liveSnapshot(key: string, decide: (snapshot: Snapshot) => Decision): Promise<Snapshot> {
-    let snapshot = await this.book.read(key, this.book.now() + 1);
-    for (let again = 0; again < LIVE_RECHECKS && !decide(snapshot).allow && this.book.hasWritesSince(key, snapshot); again++) {
-      snapshot = await this.book.read(key, this.book.now() + 1);
+  private async liveView(key: string, target: string | undefined, decide: (view: Projection) => Decision, except?: Reservation): Promise<{ snapshot: Snapshot; view: Projection }> {
+    let snapshot = await this.ledger.read(key, this.ledger.now() + 1);
+    let view = await this.ledger.project(key, snapshot, target, except);
+    for (let again = 0; again < LIVE_RECHECKS && !decide(view).allow && view.writesSince; again++) {
+      snapshot = await this.ledger.read(key, this.ledger.now() + 1);
+      view = await this.ledger.project(key, snapshot, target, except);
     }
-    return snapshot;
+    return { snapshot, view };
   }
+}
+
+/** The soft limits a set of rules enforces, for a refusal built from them. */
+function rulesAsExpired(rules: Rules): ExpiredSoftLimits {
+  return { ...(rules.count.soft === undefined ? {} : { object_count: rules.count.soft, container_count: rules.count.soft }), ...(rules.bytes.soft === undefined ? {} : { container_usage: rules.bytes.soft }) };
 }

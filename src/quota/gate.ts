@@ -16,11 +16,10 @@ import { createFormLimiter, type FormAttributes } from './formpost.js';
 import { encodePath } from '../swift/path.js';
 import { SwiftQuery, swiftTrue } from '../swift/request.js';
 import { countHeader, UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
-import { readUsage } from '../swift/usage.js';
 import type { SwiftCapabilities } from '../swift/capabilities.js';
 import type { Usage } from './decide.js';
 import { requestIntent, type CopySource, type Intent, type ObjectRef } from './intent.js';
-import { accountKey, containerKey, scopeKey, UsageBook, type Reservation } from './usage-book.js';
+import { accountKey, containerKey, LedgerUnavailableError, scopeKey, type Reservation, type UsageLedger } from './ledger/ledger.js';
 import { Admissions, type Denied, type LevelInfo, type Write } from './admission.js';
 import { createUploadLimiter, UploadLimitError } from './upload-limiter.js';
 import { quotaHeaders, rejectionResponse, type Rejection } from './responses.js';
@@ -195,10 +194,11 @@ export interface QuotaGateOptions {
   watch: QuotaWatch;
   identities: TokenIdentities;
   capabilities: () => SwiftCapabilities;
+  ledger: UsageLedger;
 }
 
 export class QuotaGate {
-  readonly book: UsageBook;
+  readonly ledger: UsageLedger;
   readonly admissions: Admissions;
   private readonly resellers: ResellerCheck;
   private readonly authority: Authority;
@@ -215,7 +215,7 @@ export class QuotaGate {
    */
   private readonly versioned: LRUCache<string, boolean>;
 
-  constructor({ config, swift, metrics, log, watch, identities, capabilities }: QuotaGateOptions) {
+  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger }: QuotaGateOptions) {
     this.config = config;
     this.swift = swift;
     this.metrics = metrics;
@@ -224,18 +224,8 @@ export class QuotaGate {
     this.capabilities = capabilities;
     this.resellers = new ResellerCheck(swift, `${config.resellerPrefix}${config.quota.resellerProbeAccount}`);
     this.authority = new Authority(swift);
-    this.book = new UsageBook({
-      ttlMs: config.quota.cacheTimeoutSeconds * 1000,
-      maxEntries: config.quota.cacheMaxEntries,
-      read: (key) => {
-        const [account, container] = splitKey(key);
-        return readUsage(swift, account, container);
-      },
-      onRead: (key, source) =>
-        metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
-      onReservationsChanged: (open) => metrics.reservations.set(open),
-    });
-    this.admissions = new Admissions({ config, book: this.book, watch, log });
+    this.ledger = ledger;
+    this.admissions = new Admissions({ config, ledger, watch, log });
     this.versioned = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
   }
 
@@ -300,7 +290,7 @@ export class QuotaGate {
         request.log.debug({ err: error }, 'quota headers left out');
         return;
       }
-      if (!(error instanceof UpstreamUnavailableError)) throw error;
+      if (!(error instanceof UpstreamUnavailableError) && !(error instanceof LedgerUnavailableError)) throw error;
       if (this.config.quota.failMode === 'open') {
         request.quotaDecision = 'unchecked';
         request.log.warn({ err: error }, 'usage unavailable, letting the write through (fail_mode = open)');
@@ -308,7 +298,9 @@ export class QuotaGate {
       }
       request.log.warn({ err: error }, 'usage unavailable, refusing the write (fail_mode = closed)');
       reply.header('retry-after', String(this.config.quota.retryAfterSeconds));
-      this.refuse(reply, 503, 'Service Unavailable: the quota proxy cannot read usage from Swift; try again later.');
+      this.refuse(reply, 503, error instanceof LedgerUnavailableError
+        ? 'Service Unavailable: the quota proxy cannot reach its usage ledger; try again later.'
+        : 'Service Unavailable: the quota proxy cannot read usage from Swift; try again later.');
     }
   }
 
@@ -424,7 +416,7 @@ export class QuotaGate {
     if (this.admissions.enforces(containerScope)) {
       const marker = await this.admissions.admit({ scope: containerScope, add: { count: 1, bytes: 0 }, target: key, context: () => this.eventContext(request) });
       if (!marker.admitted) {
-        for (const reservation of reservations) this.book.release(reservation);
+        for (const reservation of reservations) this.ledger.release(reservation);
         return this.reject(reply, marker.decision);
       }
       reservations.push(this.hold(request, reply, marker.reservation));
@@ -588,8 +580,8 @@ export class QuotaGate {
     // tempurl signs object requests only (a container request with its parameters is refused).
     if (container === undefined || object === undefined) return denied;
     const check = async (fresh: boolean) => {
-      const notBefore = fresh ? this.book.now() + 1 : 0;
-      const [accountUsage, containerUsage] = await Promise.all([this.book.read(accountKey(account), notBefore), this.book.read(containerKey(account, container), notBefore)]);
+      const notBefore = fresh ? this.ledger.now() + 1 : 0;
+      const [accountUsage, containerUsage] = await Promise.all([this.ledger.read(accountKey(account), notBefore), this.ledger.read(containerKey(account, container), notBefore)]);
       return checkTempUrl({
         method: view.method,
         version: view.path!.version,
@@ -669,7 +661,7 @@ export class QuotaGate {
     const key = containerKey(account, container);
     let versioned = this.versioned.get(key);
     if (versioned === undefined) {
-      versioned = (await this.book.read(key)).versioned === true;
+      versioned = (await this.ledger.read(key)).versioned === true;
       this.versioned.set(key, versioned);
     }
     if (!versioned) return false;
@@ -870,8 +862,8 @@ export class QuotaGate {
     const source = request.raw;
     const signatureRefusal = async (attributes: FormAttributes): Promise<SwiftAnswer | undefined> => {
       const check = async (fresh: boolean) => {
-        const notBefore = fresh ? this.book.now() + 1 : 0;
-        const [accountUsage, containerUsage] = await Promise.all([this.book.read(accountKey(account), notBefore), this.book.read(scope.key, notBefore)]);
+        const notBefore = fresh ? this.ledger.now() + 1 : 0;
+        const [accountUsage, containerUsage] = await Promise.all([this.ledger.read(accountKey(account), notBefore), this.ledger.read(scope.key, notBefore)]);
         return checkFormPost({
           path: intent.path,
           attributes,
@@ -955,8 +947,12 @@ export class QuotaGate {
     if (state.watched) {
       // The write is in Swift's usage now: a soft limit it went past is reported by this request.
       const { scope, persisted } = state.watched;
-      const usage = this.book.settled(scope.key);
-      if (usage) this.watch.observe(scope, persisted, usage, () => this.eventContext(request, transactionId));
+      this.ledger.settled(scope.key).then(
+        (usage) => {
+          if (usage) this.watch.observe(scope, persisted, usage, () => this.eventContext(request, transactionId));
+        },
+        () => {}, // the next check will see it
+      );
     }
     if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, () => this.eventContext(request, transactionId));
     return false;
@@ -971,7 +967,7 @@ export class QuotaGate {
       } catch (error) {
         reply.log.warn({ err: error, object: cut.partial }, 'the part of a cut form file Swift stored could not be removed');
       }
-      this.book.invalidate(containerKey(account, container));
+      this.ledger.invalidate(containerKey(account, container));
     } else if (cut.unknownPartial) {
       reply.log.warn('a form was cut inside a file whose name the proxy could not read: Swift keeps that file as far as it came');
     }
@@ -988,9 +984,9 @@ export class QuotaGate {
     if (!this.watch.isWatching(key)) return;
     try {
       const levelInfo: LevelInfo = await this.admissions.levelOf(account);
-      const snapshot = await this.book.read(key, this.book.now() + 1);
+      const snapshot = await this.ledger.read(key, this.ledger.now() + 1);
       if (!snapshot.exists) return;
-      this.watch.observe(this.admissions.scope(account, container, levelInfo), snapshot.persisted, this.book.settled(key) ?? snapshot, context);
+      this.watch.observe(this.admissions.scope(account, container, levelInfo), snapshot.persisted, (await this.ledger.settled(key)) ?? snapshot, context);
     } catch {
       // The next check will see it.
     }
@@ -1004,10 +1000,10 @@ export class QuotaGate {
     const ok = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
     const written = ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode);
     for (const reservation of state.reservations ?? []) {
-      if (written || state.partial) this.book.commit(reservation);
-      else this.book.release(reservation);
+      if (written || state.partial) this.ledger.commit(reservation);
+      else this.ledger.release(reservation);
     }
-    if (ok || state.partial) for (const key of state.invalidates ?? []) this.book.invalidate(key);
+    if (ok || state.partial) for (const key of state.invalidates ?? []) this.ledger.invalidate(key);
   }
 
   /**
@@ -1022,10 +1018,10 @@ export class QuotaGate {
     // A form's files are stored as they arrive: those already sent may be in Swift.
     const written = request.raw.complete || state!.partial;
     for (const reservation of open) {
-      if (written) this.book.commit(reservation);
-      else this.book.release(reservation);
+      if (written) this.ledger.commit(reservation);
+      else this.ledger.release(reservation);
     }
-    if (state!.partial) for (const key of state!.invalidates ?? []) this.book.invalidate(key);
+    if (state!.partial) for (const key of state!.invalidates ?? []) this.ledger.invalidate(key);
   }
 
   /** An upload cut by the limiter reaches us as an upstream error: answer it with the refusal. */
@@ -1087,11 +1083,4 @@ export class QuotaGate {
     if (!reply.request.raw.complete) reply.header('connection', 'close');
     reply.send(body.endsWith('\n') ? body : `${body}\n`);
   }
-}
-
-function splitKey(key: string): [string, string | undefined] {
-  const rest = key.slice(2);
-  if (key.startsWith('a/')) return [rest, undefined];
-  const slash = rest.indexOf('/');
-  return [rest.slice(0, slash), rest.slice(slash + 1)];
 }

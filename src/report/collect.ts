@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import type { Limits, QuotaKind } from '../config/quota-levels.js';
 import { DEFAULT_LEVEL } from '../config/quota-levels.js';
 import { countHeader, type SwiftClient } from '../swift/client.js';
-import { accountKey, containerKey } from '../quota/usage-book.js';
+import { accountKey, containerKey } from '../quota/ledger/ledger.js';
 import { encodePath } from '../swift/path.js';
 import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
 

@@ -6,7 +6,7 @@ import { countHeader, UpstreamUnavailableError, type SwiftClient } from './clien
 import { encodePath } from './path.js';
 import { readPersistedState } from './quota-metadata.js';
 import { swiftTrue } from './request.js';
-import type { SnapshotData } from '../quota/usage-book.js';
+import type { SnapshotData } from '../quota/ledger/ledger.js';
 import { LEVEL_HEADER } from '../quota/intent.js';
 
 function tempUrlKeys(headers: Readonly<Record<string, string>>, type: 'account' | 'container'): readonly string[] {

@@ -22,3 +22,16 @@ export async function swiftUrl(): Promise<string> {
 export async function swiftDns(): Promise<string | undefined> {
   return (await swift()).dns;
 }
+
+let sharedRedis: Promise<string> | undefined;
+
+/**
+ * The Redis a test's shared ledgers use: `npm test` starts one for the run (REDIS_URL); a test file run on its
+ * own starts its own. Tests keep apart by their own key prefixes.
+ */
+export function redisUrl(): Promise<string> {
+  const fromRunner = process.env.REDIS_URL;
+  if (fromRunner) return Promise.resolve(fromRunner);
+  sharedRedis ??= import('../swift/redis.js').then(async ({ startRedis }) => (await startRedis()).url);
+  return sharedRedis;
+}

@@ -54,6 +54,11 @@ function quotaTestUsers(): TempauthUser[] {
   ]).flat();
 }
 
+/** The replica tests' accounts rep1..rep20 (test/integration/replicas.test.ts): an account admin. */
+function replicaUsers(): TempauthUser[] {
+  return Array.from({ length: 20 }, (_, i) => ({ account: `rep${i + 1}`, user: 'admin', key: `rep${i + 1}pass`, groups: ['.admin'] }));
+}
+
 /** The adversarial suite's tenants adv1..adv110 (test/adversarial/): an account admin and a reader without any group. */
 function adversarialUsers(): TempauthUser[] {
   return Array.from({ length: 110 }, (_, i) => [
@@ -74,6 +79,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   { account: 'system', user: 'root', key: 'testpass', groups: ['.admin'] },
   ...quotaTestUsers(),
   ...adversarialUsers(),
+  ...replicaUsers(),
 ];
 
 /** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */
@@ -96,6 +102,8 @@ const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
   { pkg: 'python3-boto3', file: '/usr/lib/python3/dist-packages/boto3/__init__.py' },
   // cname_lookup's DNS client (eventlet pulls it in today; named because the test pipeline needs it).
   { pkg: 'python3-dnspython', file: '/usr/lib/python3/dist-packages/dns/resolver.py' },
+  // The shared usage ledger of several proxies (ledger = redis://...).
+  { pkg: 'redis-server', file: '/usr/bin/redis-server' },
 ];
 
 const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not

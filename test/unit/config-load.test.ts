@@ -442,3 +442,43 @@ describe('configFromText: Swift\'s host-addressing sections', () => {
     configError(() => load(source), { line: lineOf(source, 'nameservers'), section: 'filter:cname_lookup', key: 'nameservers', reason: /IPv4 or IPv6/ });
   });
 });
+
+describe('[quota-proxy] ledger', () => {
+  test('memory by default; a redis:// or rediss:// URL with its lease and prefix', () => {
+    assert.deepEqual(load(text(PROXY, QUOTA, TEMPAUTH)).ledger, { kind: 'memory' });
+    const redis = load(text([...PROXY, 'ledger = redis://user:secret@10.0.0.5:6380/2', 'ledger_lease = 12', 'ledger_prefix = fleet-a:'], QUOTA, TEMPAUTH)).ledger;
+    assert.deepEqual(redis, { kind: 'redis', url: 'redis://user:secret@10.0.0.5:6380/2', leaseSeconds: 12, prefix: 'fleet-a:' });
+    const tls = load(text([...PROXY, 'ledger = rediss://cache.example:6379'], QUOTA, TEMPAUTH)).ledger;
+    assert.deepEqual(tls, { kind: 'redis', url: 'rediss://cache.example:6379', leaseSeconds: 30, prefix: 'swift-quota-proxy:' });
+  });
+
+  for (const [value, reason] of [
+    ['redis', /must be "memory" or a redis/],
+    ['http://127.0.0.1:6379', /must be "memory" or a redis/],
+    ['redis://127.0.0.1:6379/db', /database number/],
+  ] as const) {
+    test(`ledger = ${value} stops start-up naming the line`, () => {
+      const source = text([...PROXY, `ledger = ${value}`], QUOTA, TEMPAUTH);
+      configError(() => load(source), { line: lineOf(source, 'ledger ='), section: 'quota-proxy', key: 'ledger', reason });
+    });
+  }
+
+  test('ledger_lease must be a whole number of seconds from 1', () => {
+    const source = text([...PROXY, 'ledger = redis://127.0.0.1:6379', 'ledger_lease = 0'], QUOTA, TEMPAUTH);
+    configError(() => load(source), { line: lineOf(source, 'ledger_lease'), section: 'quota-proxy', key: 'ledger_lease', reason: /whole number/ });
+  });
+});
+
+describe('[quota-proxy] workers', () => {
+  test('1 by default; N with a shared ledger; auto is one per core with a shared ledger and 1 without', () => {
+    assert.equal(load(text(PROXY, QUOTA, TEMPAUTH)).workers, 1);
+    assert.equal(load(text([...PROXY, 'ledger = redis://127.0.0.1:6379', 'workers = 4'], QUOTA, TEMPAUTH)).workers, 4);
+    assert.ok(load(text([...PROXY, 'ledger = redis://127.0.0.1:6379', 'workers = auto'], QUOTA, TEMPAUTH)).workers >= 1);
+    assert.equal(load(text([...PROXY, 'workers = auto'], QUOTA, TEMPAUTH)).workers, 1);
+  });
+
+  test('more than one worker with the memory ledger stops start-up: each worker would be exact only for itself', () => {
+    const source = text([...PROXY, 'workers = 2'], QUOTA, TEMPAUTH);
+    configError(() => load(source), { line: lineOf(source, 'workers'), section: 'quota-proxy', key: 'workers', reason: /need a shared ledger/ });
+  });
+});

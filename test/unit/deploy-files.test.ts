@@ -347,6 +347,7 @@ export interface ComposeExpectations {
   proxyPort: string; // the port the image listens on (EXPOSE, SWIFT_QUOTA_PROXY_LISTEN)
   dashboardsPath: string; // where the Grafana dashboard provider reads JSON files
   composeDir: string; // to resolve the bind mounts' host paths
+  ledgerHost?: string; // the host of the compose config's Redis ledger, if it has one
 }
 
 export function composeProblems(compose: Yaml, expect: ComposeExpectations): string[] {
@@ -387,6 +388,13 @@ export function composeProblems(compose: Yaml, expect: ComposeExpectations): str
   }
   if (!asStrings(proxy.ports).some((p) => containerPortOf(p) === expect.proxyPort && p.split(':').includes(expect.proxyPort))) {
     problems.push(`proxy does not publish ${expect.proxyPort}:${expect.proxyPort}`);
+  }
+
+  if (expect.ledgerHost !== undefined) {
+    const ledger = services[expect.ledgerHost];
+    if (!isMap(ledger)) problems.push(`the proxy's ledger is on ${expect.ledgerHost}, which is no service`);
+    else if (typeof ledger.image !== 'string' || !/^(docker\.io\/)?redis:/.test(ledger.image)) problems.push(`${expect.ledgerHost} is not the official redis image`);
+    if (!Object.keys(asMap(proxy.depends_on)).includes(expect.ledgerHost)) problems.push(`proxy does not depend on ${expect.ledgerHost}, its ledger`);
   }
 
   const swift = asMap(services.swift);
@@ -441,7 +449,14 @@ const expectations: ComposeExpectations = {
   proxyPort: (imageEnv.SWIFT_QUOTA_PROXY_LISTEN ?? '').split(':').at(-1) ?? '',
   dashboardsPath,
   composeDir: DOCKER,
+  ...composeLedgerHost(),
 };
+
+/** The host of docker/proxy-server.conf's Redis ledger (a compose service), if it names one. */
+function composeLedgerHost(): { ledgerHost?: string } {
+  const { ledger } = loadConfig(join(DOCKER, 'proxy-server.conf'));
+  return ledger.kind === 'redis' ? { ledgerHost: new URL(ledger.url).hostname } : {};
+}
 const dashboardText = read('docker/grafana/dashboards/swift-quota-proxy.json');
 
 describe('the minimal YAML reader', () => {
@@ -551,8 +566,9 @@ describe('Grafana dashboard', () => {
 describe('docker/compose.yaml', () => {
   const compose = parseYaml(read('docker/compose.yaml'));
 
-  test('has swift, proxy, prometheus and grafana; publishes only the proxy and Grafana; mounts the config where the image reads it', () => {
+  test('has swift, redis, proxy, prometheus and grafana; publishes only the proxy and Grafana; mounts the config where the image reads it', () => {
     assert.equal(expectations.configPathInImage, '/etc/swift-quota-proxy/proxy-server.conf');
+    assert.equal(expectations.ledgerHost, 'redis', 'the compose proxy runs workers on the compose Redis');
     assert.equal(expectations.proxyPort, '8081');
     assert.deepEqual(composeProblems(compose, expectations), []);
   });
@@ -571,6 +587,9 @@ describe('docker/compose.yaml', () => {
       ['config writable', (s) => { asMap(s.proxy).volumes = [`./proxy-server.conf:${expectations.configPathInImage}`]; }, /read-only/],
       ['missing host file', (s) => { asMap(s.prometheus).volumes = ['./prometheus/missing.yml:/etc/prometheus/prometheus.yml:ro']; }, /does not exist|does not mount/],
       ['proxy on another port', (s) => { asMap(s.proxy).ports = ['8082:8082']; }, /does not publish 8081/],
+      ['redis published', (s) => { asMap(s.redis).ports = ['6379:6379']; }, /only proxy and grafana/],
+      ['redis missing', (s) => { delete s.redis; }, /which is no service/],
+      ['proxy starts before its ledger', (s) => { delete asMap(asMap(s.proxy).depends_on).redis; }, /does not depend on redis/],
     ];
     for (const [name, mutate, expected] of cases) {
       const problems = mutated(mutate);

@@ -1,7 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UsageBook, type ReadSource, type SnapshotData, type UsageBookOptions } from '../../src/quota/usage-book.js';
+import { MemoryLedger, type MemoryLedgerOptions } from '../../src/quota/ledger/memory.js';
+import type { SnapshotData } from '../../src/quota/ledger/ledger.js';
+import type { ReadSource } from '../../src/quota/ledger/snapshot-reader.js';
 
 const KEY = 'c/AUTH_a/c';
 
@@ -37,10 +39,10 @@ function instantSource(data: SnapshotData = { exists: true, count: 3, bytes: 300
   return source;
 }
 
-function book(read: UsageBookOptions['read'], options: Partial<UsageBookOptions> = {}) {
+function book(read: MemoryLedgerOptions['read'], options: Partial<MemoryLedgerOptions> = {}) {
   const sources: ReadSource[] = [];
   const open: number[] = [];
-  const usage = new UsageBook({
+  const usage = new MemoryLedger({
     ttlMs: 60_000,
     maxEntries: 100,
     read,
@@ -53,7 +55,7 @@ function book(read: UsageBookOptions['read'], options: Partial<UsageBookOptions>
 
 const data = (count: number, bytes: number, extra: Partial<SnapshotData> = {}): SnapshotData => ({ exists: true, count, bytes, ...extra });
 
-describe('UsageBook.read: coalescing and caching', () => {
+describe('MemoryLedger.read: coalescing and caching', () => {
   test('50 concurrent reads of one key make one read call and share its snapshot', async () => {
     const source = manualSource();
     const { usage, sources } = book(source.read);
@@ -80,7 +82,7 @@ describe('UsageBook.read: coalescing and caching', () => {
     const { usage } = book(source.read);
     const before = usage.now();
     const snapshot = await usage.read('a/AUTH_a');
-    assert.deepEqual(snapshot, { exists: true, count: 1, bytes: 2, level: 'L1', seq: before + 1 });
+    assert.deepEqual(snapshot, { exists: true, count: 1, bytes: 2, level: 'L1', seq: before + 1, sent: before + 1, gen: 'local' });
     assert.ok(Object.isFrozen(snapshot));
     assert.equal(usage.now(), before + 1);
   });
@@ -198,14 +200,14 @@ describe('UsageBook.read: coalescing and caching', () => {
   });
 });
 
-describe('UsageBook: reservations', () => {
+describe('MemoryLedger: reservations', () => {
   test('reservations add to projected usage until released', async () => {
     const { usage } = book(instantSource(data(3, 300)).read);
     const snapshot = await usage.read(KEY);
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 3, bytes: 300 });
-    const first = usage.reserve(KEY, { count: 1, bytes: 50 });
+    const first = usage.hold(KEY, { count: 1, bytes: 50 });
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 4, bytes: 350 });
-    const second = usage.reserve(KEY, { count: 1, bytes: 25 });
+    const second = usage.hold(KEY, { count: 1, bytes: 25 });
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 5, bytes: 375 });
     usage.release(first);
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 4, bytes: 325 });
@@ -216,14 +218,14 @@ describe('UsageBook: reservations', () => {
   test('reservations of one key do not count for another', async () => {
     const { usage } = book(instantSource(data(3, 300)).read);
     const snapshot = await usage.read(KEY);
-    usage.reserve('c/AUTH_a/other', { count: 1, bytes: 1000 });
+    usage.hold('c/AUTH_a/other', { count: 1, bytes: 1000 });
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 3, bytes: 300 });
   });
 
   test('release gives the quota back once: a second release, or a commit after it, changes nothing', async () => {
     const { usage, open } = book(instantSource(data(0, 0)).read);
     const snapshot = await usage.read(KEY);
-    const reservation = usage.reserve(KEY, { count: 1, bytes: 10 });
+    const reservation = usage.hold(KEY, { count: 1, bytes: 10 });
     usage.release(reservation);
     usage.release(reservation);
     usage.commit(reservation);
@@ -236,7 +238,7 @@ describe('UsageBook: reservations', () => {
   test('adjust changes a reservation in flight, and what its commit counts', async () => {
     const { usage } = book(instantSource(data(0, 0)).read);
     const snapshot = await usage.read(KEY);
-    const reservation = usage.reserve(KEY, { count: 1, bytes: 0 });
+    const reservation = usage.hold(KEY, { count: 1, bytes: 0 });
     usage.adjust(reservation, { count: 0, bytes: 100 });
     usage.adjust(reservation, { count: 0, bytes: 20 });
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 1, bytes: 120 });
@@ -252,7 +254,7 @@ describe('UsageBook: reservations', () => {
   test('release after adjust gives back the adjusted amount', async () => {
     const { usage } = book(instantSource(data(2, 20)).read);
     const snapshot = await usage.read(KEY);
-    const reservation = usage.reserve(KEY, { count: 1, bytes: 0 });
+    const reservation = usage.hold(KEY, { count: 1, bytes: 0 });
     usage.adjust(reservation, { count: 0, bytes: 500 });
     usage.release(reservation);
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 2, bytes: 20 });
@@ -260,23 +262,23 @@ describe('UsageBook: reservations', () => {
 
   test('onReservationsChanged reports the number of open reservations', async () => {
     const { usage, open } = book(instantSource().read);
-    const a = usage.reserve(KEY, { count: 1, bytes: 1 });
-    const b = usage.reserve('c/AUTH_a/other', { count: 1, bytes: 1 });
+    const a = usage.hold(KEY, { count: 1, bytes: 1 });
+    const b = usage.hold('c/AUTH_a/other', { count: 1, bytes: 1 });
     usage.commit(a);
     usage.commit(a);
     usage.release(b);
-    const c = usage.reserve(KEY, { count: 0, bytes: 0 });
+    const c = usage.hold(KEY, { count: 0, bytes: 0 });
     usage.release(c);
     assert.deepEqual(open, [1, 2, 1, 0, 1, 0]);
   });
 });
 
-describe('UsageBook: finished writes', () => {
+describe('MemoryLedger: finished writes', () => {
   test('a committed write is counted on an older snapshot until a read sent after it arrives', async () => {
     const source = instantSource(data(3, 300));
     const { usage } = book(source.read);
     const before = await usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 10 }));
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 10 }));
     assert.deepEqual(usage.projected(KEY, before), { count: 4, bytes: 310 });
     assert.equal(usage.hasWritesSince(KEY, before), true);
 
@@ -291,13 +293,13 @@ describe('UsageBook: finished writes', () => {
     const source = instantSource(data(3, 300));
     const { usage } = book(source.read);
     const before = await usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 10 }));
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 10 }));
     source.data = data(4, 310);
     await usage.read(KEY, usage.now() + 1); // prunes the finished write: no reservation is left open
     assert.deepEqual(usage.projected(KEY, before), { count: 4, bytes: 310 });
     // Writes after the newer read still count on top.
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 5 }));
-    const open = usage.reserve(KEY, { count: 1, bytes: 1 });
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 5 }));
+    const open = usage.hold(KEY, { count: 1, bytes: 1 });
     assert.deepEqual(usage.projected(KEY, before), { count: 6, bytes: 316 });
     usage.release(open);
   });
@@ -305,7 +307,7 @@ describe('UsageBook: finished writes', () => {
   test('the cached snapshot still gets the write added when served again', async () => {
     const { usage } = book(instantSource(data(3, 300)).read);
     await usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 10 }));
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 10 }));
     const cached = await usage.read(KEY);
     assert.deepEqual(usage.projected(KEY, cached), { count: 4, bytes: 310 });
   });
@@ -314,7 +316,7 @@ describe('UsageBook: finished writes', () => {
     const source = manualSource();
     const { usage } = book(source.read);
     const inFlight = usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 10 }));
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 10 }));
     source.pending[0]!.resolve(data(3, 300)); // may or may not include the write: it is counted on top
     const snapshot = await inFlight;
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 4, bytes: 310 });
@@ -324,7 +326,7 @@ describe('UsageBook: finished writes', () => {
   test('commit with the actual usage counts that, not the reservation', async () => {
     const { usage } = book(instantSource(data(0, 0)).read);
     const snapshot = await usage.read(KEY);
-    const reservation = usage.reserve(KEY, { count: 1, bytes: 100 });
+    const reservation = usage.hold(KEY, { count: 1, bytes: 100 });
     usage.commit(reservation, { count: 0, bytes: 40 });
     assert.deepEqual(usage.projected(KEY, snapshot), { count: 0, bytes: 40 });
   });
@@ -332,7 +334,7 @@ describe('UsageBook: finished writes', () => {
   test('a commit that adds nothing is no finished write', async () => {
     const { usage } = book(instantSource(data(0, 0)).read);
     const snapshot = await usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 0, bytes: 0 }));
+    usage.commit(usage.hold(KEY, { count: 0, bytes: 0 }));
     assert.equal(usage.hasWritesSince(KEY, snapshot), false);
   });
 
@@ -340,14 +342,14 @@ describe('UsageBook: finished writes', () => {
     const source = instantSource(data(0, 0));
     const { usage } = book(source.read);
     const first = await usage.read(KEY);
-    usage.commit(usage.reserve(KEY, { count: 1, bytes: 1 }));
+    usage.commit(usage.hold(KEY, { count: 1, bytes: 1 }));
     assert.ok(usage.now() > first.seq);
     await usage.read(KEY, usage.now() + 1);
     assert.equal(source.calls.length, 2);
   });
 });
 
-describe('UsageBook.invalidate', () => {
+describe('MemoryLedger.invalidate', () => {
   test('drops the cached snapshot: the next read asks Swift again', async () => {
     const source = instantSource(data(5, 500));
     const { usage } = book(source.read);
@@ -419,22 +421,22 @@ describe('UsageBook.invalidate', () => {
   });
 });
 
-describe('UsageBook.settled: usage as far as finished requests go', () => {
+describe('MemoryLedger.settled: usage as far as finished requests go', () => {
   test('nothing read yet: unknown', () => {
     const { usage } = book(instantSource().read);
-    assert.equal(usage.settled(KEY), undefined);
+    assert.equal(usage.settledUsage(KEY), undefined);
   });
 
   test('the reading plus finished writes, without writes still in flight', async () => {
     const source = instantSource(data(3, 300));
     const { usage } = book(source.read);
     await usage.read(KEY);
-    const done = usage.reserve(KEY, { count: 1, bytes: 10 });
-    const open = usage.reserve(KEY, { count: 1, bytes: 20 });
+    const done = usage.hold(KEY, { count: 1, bytes: 10 });
+    const open = usage.hold(KEY, { count: 1, bytes: 20 });
     usage.commit(done);
-    assert.deepEqual(usage.settled(KEY), { count: 4, bytes: 310 });
+    assert.deepEqual(usage.settledUsage(KEY), { count: 4, bytes: 310 });
     usage.release(open);
-    assert.deepEqual(usage.settled(KEY), { count: 4, bytes: 310 });
+    assert.deepEqual(usage.settledUsage(KEY), { count: 4, bytes: 310 });
   });
 
   test('a delete makes it unknown until a reading sent after the delete arrives', async () => {
@@ -442,10 +444,10 @@ describe('UsageBook.settled: usage as far as finished requests go', () => {
     const { usage } = book(source.read);
     await usage.read(KEY);
     usage.invalidate(KEY);
-    assert.equal(usage.settled(KEY), undefined);
+    assert.equal(usage.settledUsage(KEY), undefined);
     source.data = data(2, 200);
     await usage.read(KEY);
-    assert.deepEqual(usage.settled(KEY), { count: 2, bytes: 200 });
+    assert.deepEqual(usage.settledUsage(KEY), { count: 2, bytes: 200 });
   });
 
   test('a reading sent before the delete does not make it known again', async () => {
@@ -455,17 +457,17 @@ describe('UsageBook.settled: usage as far as finished requests go', () => {
     usage.invalidate(KEY);
     source.pending[0]!.resolve(data(3, 300));
     await early;
-    assert.equal(usage.settled(KEY), undefined);
+    assert.equal(usage.settledUsage(KEY), undefined);
   });
 });
 
-describe('UsageBook: bounded', () => {
+describe('MemoryLedger: bounded', () => {
   test('finished writes of containers never read again do not pile up: idle ledgers are bounded, and one pushed out is read afresh', async () => {
     const source = instantSource(data(1, 10));
     const { usage } = book(source.read, { maxEntries: 10 });
     const first = await usage.read('c/AUTH_a/c0');
-    usage.commit(usage.reserve('c/AUTH_a/c0', { count: 1, bytes: 1 }));
-    for (let i = 1; i < 100; i++) usage.commit(usage.reserve(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
+    usage.commit(usage.hold('c/AUTH_a/c0', { count: 1, bytes: 1 }));
+    for (let i = 1; i < 100; i++) usage.commit(usage.hold(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
     assert.deepEqual(usage.ledgerCounts, { busy: 0, idle: 10 });
     // c0's ledger was pushed out: its cached reading (which does not hold that write) is not served again.
     const calls = source.calls.length;
@@ -476,7 +478,7 @@ describe('UsageBook: bounded', () => {
 
   test('writes in flight are never pushed out, however many there are', () => {
     const { usage } = book(instantSource().read, { maxEntries: 5 });
-    const held = Array.from({ length: 50 }, (_, i) => usage.reserve(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
+    const held = Array.from({ length: 50 }, (_, i) => usage.hold(`c/AUTH_a/c${i}`, { count: 1, bytes: 1 }));
     assert.deepEqual(usage.ledgerCounts, { busy: 50, idle: 0 });
     for (const reservation of held) usage.release(reservation);
     assert.deepEqual(usage.ledgerCounts, { busy: 0, idle: 0 });

@@ -1,47 +1,21 @@
 /**
- * What the proxy knows about usage, per account and per container: the last snapshot read from Swift (kept
- * in an LRU cache for `cache_timeout`), writes this proxy finished since that snapshot was asked for, and
- * writes admitted but not finished (reservations). Their sum is what a check compares with a limit, so
- * neither a stale cache nor concurrent uploads let this proxy pass a limit.
- *
- * Ordering uses a sequence number, not the clock: every usage read takes one when it is *sent*, every
- * finished write takes one when Swift has *answered* it. Swift updates container and account usage before
- * it answers an object or container PUT, so a read sent after a write finished includes that write; a write
- * finished after the read was sent may or may not be included and is counted on top (never under-counted).
+ * The usage ledger of one process (the default: no service needed). Exact for the traffic of this process:
+ * a check and its reservation happen in one tick of its event loop.
  */
 import { LRUCache } from 'lru-cache';
-import type { Usage } from './decide.js';
-import type { PersistedQuotaState } from '../swift/quota-metadata.js';
-
-/** Keys of the book: an account's usage (its containers) and a container's (objects and bytes). */
-export const accountKey = (account: string) => `a/${account}`;
-export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
-export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
-
-export interface Snapshot extends Usage {
-  readonly exists: boolean;
-  /** Account metadata the gate needs (the quota level), when the key is an account. */
-  readonly level?: string;
-  /** The proxy's own quota state kept in the account's or container's metadata. */
-  readonly persisted?: PersistedQuotaState;
-  /** The account's or container's tempurl/formpost keys (X-*-Meta-Temp-URL-Key, -Key-2). */
-  readonly tempUrlKeys?: readonly string[];
-  /** The container has object versioning on: its overwrites and deletes write archive copies elsewhere. */
-  readonly versioned?: boolean;
-  /** Sequence number taken when the read was sent. */
-  readonly seq: number;
-}
-
-export type SnapshotData = Omit<Snapshot, 'seq'>;
-
-export interface Reservation {
-  readonly key: string;
-  /** The object (or container) the write creates or replaces; writes of one target replace each other. */
-  readonly target: string | undefined;
-  count: number;
-  bytes: number;
-  settled: boolean;
-}
+import type { Usage } from '../decide.js';
+import {
+  fits,
+  type GrowRequest,
+  type Projection,
+  type Reservation,
+  type Reserved,
+  type ReserveRequest,
+  type Snapshot,
+  type SnapshotData,
+  type UsageLedger,
+} from './ledger.js';
+import { SnapshotReader, type ReadSource } from './snapshot-reader.js';
 
 interface TargetHold {
   count: number;
@@ -49,7 +23,7 @@ interface TargetHold {
   open: number;
 }
 
-interface Ledger {
+interface KeyLedger {
   reservedCount: number;
   reservedBytes: number;
   open: number;
@@ -61,19 +35,7 @@ interface Ledger {
   finishedBytes: number;
 }
 
-interface InFlightRead {
-  seq: number;
-  promise: Promise<Snapshot>;
-  /** A delete finished while the read was under way: its answer may predate it, so it is not cached. */
-  outdated: boolean;
-  /** The read that goes out when this one ends, shared by every caller that needs a later one meanwhile. */
-  next?: Promise<Snapshot>;
-  nextNotBefore: number;
-}
-
-export type ReadSource = 'hit' | 'miss' | 'coalesced';
-
-export interface UsageBookOptions {
+export interface MemoryLedgerOptions {
   ttlMs: number;
   maxEntries: number;
   read(key: string): Promise<SnapshotData>;
@@ -81,31 +43,39 @@ export interface UsageBookOptions {
   onReservationsChanged?(open: number): void;
 }
 
-export class UsageBook {
+const ZERO: Usage = Object.freeze({ count: 0, bytes: 0 });
+
+export class MemoryLedger implements UsageLedger {
   private seq = 0;
-  private readonly cache: LRUCache<string, Snapshot>;
-  private readonly inFlight = new Map<string, InFlightRead>();
+  private nextId = 0;
+  private readonly reader: SnapshotReader;
   /** Ledgers with writes in flight: never dropped, bounded by the requests in flight. */
-  private readonly busy = new Map<string, Ledger>();
+  private readonly busy = new Map<string, KeyLedger>();
   /**
    * Ledgers with only finished writes, waiting for a read that includes them. Bounded: one pushed out is
    * forgotten together with every reading of its key, so the next check reads Swift afresh (which includes
    * those writes) instead of counting them on top of an older reading.
    */
-  private readonly idle: LRUCache<string, Ledger>;
+  private readonly idle: LRUCache<string, KeyLedger>;
   /**
    * The newest snapshot read of each key, cached or not, kept after its ledger went idle: a check that still
    * holds an older snapshot (across an await) is projected from it, as the finished writes the older one
    * lacks were pruned when it arrived.
    */
   private readonly newest: LRUCache<string, Snapshot>;
-  private openReservations = 0;
+  private open = 0;
   /** Keys whose usage went down by an unknown amount (a delete) after their newest snapshot was read. */
   private readonly invalidatedAt: LRUCache<string, number>;
 
-  constructor(private readonly options: UsageBookOptions) {
-    // ttl 0 would mean "no TTL" to lru-cache; cache_timeout = 0 means "never serve from cache".
-    this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
+  constructor(private readonly options: MemoryLedgerOptions) {
+    this.reader = new SnapshotReader({
+      ttlMs: options.ttlMs,
+      maxEntries: options.maxEntries,
+      read: options.read,
+      tick: () => ++this.seq,
+      recorded: (key, snapshot) => this.record(key, snapshot),
+      ...(options.onRead ? { onRead: options.onRead } : {}),
+    });
     this.newest = new LRUCache({ max: options.maxEntries });
     this.invalidatedAt = new LRUCache({ max: options.maxEntries });
     this.idle = new LRUCache({
@@ -116,69 +86,28 @@ export class UsageBook {
     });
   }
 
+  get openReservations(): number {
+    return this.open;
+  }
+
   /** How many keys have writes in flight (busy) or finished writes still to be counted (idle). */
   get ledgerCounts(): { busy: number; idle: number } {
     return { busy: this.busy.size, idle: this.idle.size };
   }
 
-  private ledgerOf(key: string): Ledger | undefined {
+  private ledgerOf(key: string): KeyLedger | undefined {
     return this.busy.get(key) ?? this.idle.peek(key);
   }
 
-  /** The current sequence number: a read with `notBefore` above it is sent after everything known now. */
   now(): number {
     return this.seq;
   }
 
-  /**
-   * A snapshot whose read was sent at or after `notBefore`: from the cache when it is fresh enough, else by
-   * joining a read already under way, else by a new HEAD. Concurrent callers share one HEAD.
-   */
-  async read(key: string, notBefore = 0): Promise<Snapshot> {
-    const cached = this.options.ttlMs > 0 ? this.cache.get(key) : undefined;
-    if (cached && cached.seq >= notBefore) {
-      this.options.onRead?.(key, 'hit');
-      return cached;
-    }
-    const running = this.inFlight.get(key);
-    // A read made outdated by invalidate() is not joined: its answer may predate the change.
-    if (running && !running.outdated) {
-      this.options.onRead?.(key, 'coalesced');
-      if (running.seq >= notBefore) return running.promise;
-      // The read under way was sent too early for this caller. Rather than one HEAD per caller (precise
-      // mode under load), every caller arriving meanwhile shares the one sent when it ends: sent after all
-      // of them arrived, it is fresh enough for each.
-      running.nextNotBefore = Math.max(running.nextNotBefore, notBefore);
-      running.next ??= running.promise.then(
-        () => this.read(key, running.nextNotBefore),
-        () => this.read(key, running.nextNotBefore),
-      );
-      return running.next;
-    }
-    this.options.onRead?.(key, 'miss');
-    const seq = ++this.seq;
-    const read: InFlightRead = { seq, outdated: false, nextNotBefore: 0, promise: undefined as unknown as Promise<Snapshot> };
-    read.promise = this.options.read(key).then(
-      (data) => {
-        const snapshot: Snapshot = Object.freeze({ ...data, seq });
-        if (this.inFlight.get(key) === read) this.inFlight.delete(key);
-        this.record(key, snapshot, read.outdated);
-        return snapshot;
-      },
-      (error: unknown) => {
-        if (this.inFlight.get(key) === read) this.inFlight.delete(key);
-        throw error;
-      },
-    );
-    this.inFlight.set(key, read);
-    return read.promise;
+  read(key: string, notBefore = 0): Promise<Snapshot> {
+    return this.reader.read(key, notBefore);
   }
 
-  private record(key: string, snapshot: Snapshot, outdated: boolean): void {
-    if (!outdated) {
-      const cached = this.cache.get(key);
-      if (!cached || cached.seq < snapshot.seq) this.cache.set(key, snapshot);
-    }
+  private record(key: string, snapshot: Snapshot): void {
     const newest = this.newest.peek(key);
     if (newest && newest.seq >= snapshot.seq) return;
     this.newest.set(key, snapshot);
@@ -192,6 +121,42 @@ export class UsageBook {
     }
   }
 
+  // ---- the contract (synchronous inside: one tick is atomic) --------------------------------------------
+
+  async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection> {
+    return this.projection(key, snapshot, target, except);
+  }
+
+  async settled(key: string): Promise<Usage | undefined> {
+    return this.settledUsage(key);
+  }
+
+  async reserve({ key, snapshot, add, credit, target, rules }: ReserveRequest): Promise<Reserved> {
+    const projection = this.projection(key, snapshot, target);
+    const requested = { count: add.count - credit.count - projection.held.count, bytes: add.bytes - credit.bytes - projection.held.bytes };
+    if (!fits(rules, projection.used, requested)) return { ok: false, projection };
+    return { ok: true, reservation: this.hold(key, add, target) };
+  }
+
+  async grow({ reservation, snapshot, bytes, creditBytes, rules }: GrowRequest): Promise<Reserved> {
+    const projection = this.projection(reservation.key, snapshot, reservation.target, reservation);
+    const used = { count: projection.used.count, bytes: projection.used.bytes - projection.held.bytes - creditBytes };
+    if (!fits(rules, used, { count: 0, bytes })) return { ok: false, projection };
+    this.adjust(reservation, { count: 0, bytes });
+    return { ok: true, reservation };
+  }
+
+  private projection(key: string, snapshot: Snapshot, target: string | undefined, except?: Reservation): Projection {
+    return {
+      used: this.projected(key, snapshot),
+      held: target === undefined ? ZERO : this.heldFor(key, target, except),
+      settled: this.settledUsage(key),
+      writesSince: this.hasWritesSince(key, snapshot),
+    };
+  }
+
+  // ---- the parts ------------------------------------------------------------------------------------------
+
   /** Snapshot + writes finished since it was asked for + writes in flight. */
   projected(key: string, snapshot: Snapshot): Usage {
     // A newer snapshot may have pruned finished writes this older one does not include.
@@ -204,7 +169,7 @@ export class UsageBook {
   }
 
   /** Writes finished after `base` was asked for: the running totals when `base` is the newest read. */
-  private finishedSince(ledger: Ledger, base: Snapshot, newest: Snapshot | undefined): Usage {
+  private finishedSince(ledger: KeyLedger, base: Snapshot, newest: Snapshot | undefined): Usage {
     // Every write still listed finished after the newest read was sent (record() prunes the others).
     if (newest && base.seq >= newest.seq) return { count: ledger.finishedCount, bytes: ledger.finishedBytes };
     let count = 0;
@@ -222,7 +187,7 @@ export class UsageBook {
    * Usage as far as finished requests go: the newest reading plus writes finished since (no reservations).
    * Undefined when nothing was read yet or a delete since made the reading unknown.
    */
-  settled(key: string): Usage | undefined {
+  settledUsage(key: string): Usage | undefined {
     const newest = this.newest.peek(key);
     if (!newest || (this.invalidatedAt.peek(key) ?? -1) > newest.seq) return undefined;
     const ledger = this.ledgerOf(key);
@@ -238,7 +203,7 @@ export class UsageBook {
   }
 
   /** The ledger of a key that is about to hold a write in flight. */
-  private busyLedger(key: string): Ledger {
+  private busyLedger(key: string): KeyLedger {
     let ledger = this.busy.get(key);
     if (!ledger) {
       ledger = this.idle.peek(key);
@@ -250,7 +215,7 @@ export class UsageBook {
   }
 
   /** A ledger whose last write in flight ended: kept while it has finished writes to count, else dropped. */
-  private dropIfIdle(key: string, ledger: Ledger): void {
+  private dropIfIdle(key: string, ledger: KeyLedger): void {
     if (ledger.open > 0) return;
     if (this.busy.get(key) === ledger) this.busy.delete(key);
     if (ledger.finished.length === 0) this.idle.delete(key);
@@ -258,7 +223,7 @@ export class UsageBook {
   }
 
   /** Holds quota for an admitted write. Must be called in the same tick as the decision that admitted it. */
-  reserve(key: string, add: Usage, target?: string): Reservation {
+  hold(key: string, add: Usage, target?: string): Reservation {
     const ledger = this.busyLedger(key);
     ledger.reservedCount += add.count;
     ledger.reservedBytes += add.bytes;
@@ -270,9 +235,9 @@ export class UsageBook {
       hold.open++;
       ledger.targets.set(target, hold);
     }
-    this.openReservations++;
-    this.options.onReservationsChanged?.(this.openReservations);
-    return { key, target, count: add.count, bytes: add.bytes, settled: false };
+    this.open++;
+    this.options.onReservationsChanged?.(this.open);
+    return { id: String(++this.nextId), key, target, count: add.count, bytes: add.bytes, settled: false };
   }
 
   /**
@@ -327,16 +292,16 @@ export class UsageBook {
       hold.bytes -= reservation.bytes;
       if (--hold.open === 0) ledger.targets.delete(reservation.target!);
     }
-    this.openReservations--;
-    this.options.onReservationsChanged?.(this.openReservations);
+    this.open--;
+    this.options.onReservationsChanged?.(this.open);
     this.dropIfIdle(reservation.key, ledger);
   }
 
   /** Usage went down by an amount we do not know (a delete): the next check reads Swift again. */
   invalidate(key: string): void {
     this.invalidatedAt.set(key, ++this.seq);
-    this.cache.delete(key);
-    const running = this.inFlight.get(key);
-    if (running) running.outdated = true;
+    this.reader.forget(key);
   }
+
+  async close(): Promise<void> {}
 }

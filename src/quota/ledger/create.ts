@@ -1,0 +1,62 @@
+/** The ledger the config asks for, reading usage from Swift and reporting to the metrics. */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../../config/load.js';
+import type { Metrics } from '../../metrics.js';
+import type { SwiftClient } from '../../swift/client.js';
+import { readUsage } from '../../swift/usage.js';
+import type { UsageLedger } from './ledger.js';
+import { MemoryLedger } from './memory.js';
+import { RedisLedger } from './redis.js';
+import type { ReadSource } from './snapshot-reader.js';
+
+export interface CreatedLedger {
+  readonly ledger: UsageLedger;
+  /** Whether the ledger can be used now (for /readyz); always for the memory ledger. */
+  readonly ready: () => Promise<boolean>;
+}
+
+export async function createLedger(config: Config, swift: SwiftClient, metrics: Metrics, log: FastifyBaseLogger): Promise<CreatedLedger> {
+  const common = {
+    ttlMs: config.quota.cacheTimeoutSeconds * 1000,
+    maxEntries: config.quota.cacheMaxEntries,
+    read: (key: string) => {
+      const [account, container] = splitKey(key);
+      return readUsage(swift, account, container);
+    },
+    onRead: (key: string, source: ReadSource) =>
+      metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
+    onReservationsChanged: (open: number) => metrics.reservations.set(open),
+  };
+  if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true };
+
+  const { url, prefix, leaseSeconds } = config.ledger;
+  let lastLogged = 0;
+  const ledger = new RedisLedger({
+    ...common,
+    url,
+    prefix,
+    leaseSeconds,
+    onError: (error, what) => {
+      // A Redis that is away says so on every command: once every ten seconds is enough.
+      const now = Date.now();
+      if (what === 'generation' || now - lastLogged > 10_000) {
+        lastLogged = now;
+        log.warn({ err: error }, `usage ledger (Redis): ${what}`);
+      }
+    },
+  });
+  try {
+    await ledger.connect();
+  } catch (error) {
+    log.warn({ err: error }, 'usage ledger (Redis) unreachable at start-up: writes that need a check get fail_mode until it answers');
+  }
+  return { ledger, ready: () => ledger.ready() };
+}
+
+/** `a/<account>` or `c/<account>/<container>` back into its parts. */
+function splitKey(key: string): [string, string | undefined] {
+  const rest = key.slice(2);
+  if (key.startsWith('a/')) return [rest, undefined];
+  const slash = rest.indexOf('/');
+  return [rest.slice(0, slash), rest.slice(slash + 1)];
+}

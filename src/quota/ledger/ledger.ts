@@ -1,0 +1,160 @@
+/**
+ * The usage ledger: the one place where what the proxy knows about usage lives — the last readings of Swift's
+ * usage, writes finished since a reading was asked for, and writes admitted but not finished (reservations).
+ * Their sum is what a check compares with a limit, so neither a stale reading nor concurrent uploads let a
+ * write pass a limit.
+ *
+ * Two implementations keep one contract (test/ledger/contract.ts): `MemoryLedger` (one process, no service)
+ * and `RedisLedger` (any number of proxies sharing one Redis). Readings are cached in each process; what must
+ * be shared to stay exact across proxies — finished writes, reservations, the newest reading — is in the
+ * ledger, and the check of a write against its limits and its reservation happen in one atomic step.
+ *
+ * Ordering uses the ledger's sequence numbers, not clocks: a usage read takes one when it is *sent*, a
+ * finished write one when Swift has *answered* it. Swift updates container and account usage before it answers
+ * an object or container PUT, so a read sent after a write finished includes that write; a write finished after
+ * the read was sent may or may not be included and is counted on top (never under-counted).
+ */
+import type { Limits, QuotaKind } from '../../config/quota-levels.js';
+import type { ExpiredSoftLimits, Usage } from '../decide.js';
+import type { PersistedQuotaState } from '../../swift/quota-metadata.js';
+
+/** Keys of the ledger: an account's usage (its containers) and a container's (objects and bytes). */
+export const accountKey = (account: string) => `a/${account}`;
+export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
+export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
+
+/** What a usage read of Swift returns. */
+export interface SnapshotData extends Usage {
+  readonly exists: boolean;
+  /** Account metadata the gate needs (the quota level), when the key is an account. */
+  readonly level?: string;
+  /** The proxy's own quota state kept in the account's or container's metadata. */
+  readonly persisted?: PersistedQuotaState;
+  /** The account's or container's tempurl/formpost keys (X-*-Meta-Temp-URL-Key, -Key-2). */
+  readonly tempUrlKeys?: readonly string[];
+  /** The container has object versioning on: its overwrites and deletes write archive copies elsewhere. */
+  readonly versioned?: boolean;
+}
+
+export interface Snapshot extends SnapshotData {
+  /** The ledger's sequence number taken when the read was sent. */
+  readonly seq: number;
+  /** The ledger generation `seq` belongs to (a Redis that lost its data starts a new one). */
+  readonly gen: string;
+  /** This process's order of sending: what `notBefore` of a read compares with. */
+  readonly sent: number;
+}
+
+export interface Reservation {
+  readonly id: string;
+  readonly key: string;
+  /** The object (or container) the write creates or replaces; writes of one target replace each other. */
+  readonly target: string | undefined;
+  count: number;
+  bytes: number;
+  settled: boolean;
+}
+
+/** Usage of a key as a check sees it. */
+export interface Projection {
+  /** The reading (or a newer one) + writes finished since it was asked for + writes in flight. */
+  readonly used: Usage;
+  /** What other writes in flight hold for the same target (only one version of a target remains). */
+  readonly held: Usage;
+  /** Usage as far as finished requests go (no reservations); undefined when unknown (a delete since). */
+  readonly settled: Usage | undefined;
+  /** Writes finished after the reading was asked for (it may or may not include them). */
+  readonly writesSince: boolean;
+}
+
+/** One dimension's rule, as plain data: a hard limit, and a soft limit past its grace period. */
+export interface Rule {
+  readonly limit?: number;
+  /** Usage over it may not grow. */
+  readonly soft?: number;
+}
+
+/** What an atomic check enforces: `count` (objects or containers) and `bytes`. */
+export interface Rules {
+  readonly count: Rule;
+  readonly bytes: Rule;
+}
+
+/** Admit a write: check `used + (add - credit - held)` against the rules and, if it fits, reserve `add`. */
+export interface ReserveRequest {
+  readonly key: string;
+  readonly snapshot: Snapshot;
+  readonly add: Usage;
+  /** What the write replaces (an overwritten object), when the decision needed it. */
+  readonly credit: Usage;
+  readonly target: string | undefined;
+  readonly rules: Rules;
+}
+
+/** Grow a reservation by `bytes` (an upload streaming in) if `used - held - credit + bytes` fits. */
+export interface GrowRequest {
+  readonly reservation: Reservation;
+  readonly snapshot: Snapshot;
+  readonly bytes: number;
+  readonly creditBytes: number;
+  readonly rules: Rules;
+}
+
+export type Reserved =
+  | { readonly ok: true; readonly reservation: Reservation }
+  /** It did not fit: the projection it was checked against, for the refusal. */
+  | { readonly ok: false; readonly projection: Projection };
+
+export interface UsageLedger {
+  /** This process's send order now: a read with `notBefore` above it is sent after this moment. */
+  now(): number;
+  /**
+   * A reading sent at or after `notBefore`: from this process's cache when fresh enough, else by joining a read
+   * already under way, else by a new HEAD. Concurrent callers share one HEAD.
+   */
+  read(key: string, notBefore?: number): Promise<Snapshot>;
+  /** Usage of `key` projected from `snapshot` (or the newest reading, whichever is newer). */
+  project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection>;
+  /** Usage as far as finished requests go; undefined when nothing was read or a delete made it unknown. */
+  settled(key: string): Promise<Usage | undefined>;
+  /** Checks and reserves in one atomic step. */
+  reserve(request: ReserveRequest): Promise<Reserved>;
+  grow(request: GrowRequest): Promise<Reserved>;
+  /** The write finished in Swift: counted as a finished write until a newer reading covers it. */
+  commit(reservation: Reservation, actual?: Usage): void;
+  /** The write did not happen (refused, failed, aborted): give its quota back. */
+  release(reservation: Reservation): void;
+  /** Usage went down by an amount only Swift knows (a delete): the next check reads Swift again. */
+  invalidate(key: string): void;
+  /** Reservations this process holds. */
+  readonly openReservations: number;
+  close(): Promise<void>;
+}
+
+/** The ledger cannot be reached: a check cannot be made (fail_mode decides). */
+export class LedgerUnavailableError extends Error {
+  override name = 'LedgerUnavailableError';
+}
+
+/** The rules a decision on `kinds` enforces: the same arithmetic as `decideWrite`, as data for an atomic step. */
+export function rulesFor(kinds: readonly QuotaKind[], limits: Limits, expired: ExpiredSoftLimits): Rules {
+  const count: { limit?: number; soft?: number } = {};
+  const bytes: { limit?: number; soft?: number } = {};
+  for (const kind of kinds) {
+    const rule = kind === 'container_usage' ? bytes : count;
+    if (limits[kind] !== undefined) rule.limit = limits[kind];
+    if (expired[kind] !== undefined) rule.soft = expired[kind];
+  }
+  return { count, bytes };
+}
+
+/** Whether `requested` on top of `used` keeps to the rules (as `decideWrite`: equal passes, no growth never fails). */
+export function fits(rules: Rules, used: Usage, requested: Usage): boolean {
+  return fitsRule(rules.count, used.count, requested.count) && fitsRule(rules.bytes, used.bytes, requested.bytes);
+}
+
+function fitsRule(rule: Rule, used: number, requested: number): boolean {
+  if (requested <= 0) return true;
+  if (rule.soft !== undefined && used > rule.soft) return false;
+  return rule.limit === undefined || used + requested <= rule.limit;
+}

@@ -1,0 +1,263 @@
+/**
+ * Several proxies in front of one Swift, sharing one usage ledger in Redis (`ledger = redis://...`): exact
+ * together as one proxy is alone, in both modes; a proxy killed mid-upload frees its reservation within its
+ * lease; a Redis that cannot be reached makes writes that need a check follow fail_mode. Every count is read
+ * from Swift directly, not through a proxy.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { proxyConfigText, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
+import { accountUrl, call, login, type Login } from '../helpers/http.js';
+import { rawRequest, until } from '../helpers/raw-http.js';
+import { freePort } from '../helpers/ports.js';
+
+const LIMITS = {
+  container_count: { default: 5 },
+  object_count: { default: 10 },
+  container_usage: { default: 10_000 },
+};
+
+const MODES = [
+  { name: 'cached mode', precise: false, accounts: ['rep1', 'rep2', 'rep3', 'rep4'] },
+  { name: 'precise mode', precise: true, accounts: ['rep5', 'rep6', 'rep7', 'rep8'] },
+] as const;
+
+async function logins(swift: string, accounts: readonly string[]): Promise<Map<string, Login>> {
+  const map = new Map<string, Login>();
+  for (const account of accounts) map.set(account, await login(swift, `${account}:admin`, `${account}pass`));
+  return map;
+}
+
+for (const mode of MODES) {
+  describe(`three proxies, one Redis ledger, ${mode.name}`, () => {
+    let swift: string;
+    let proxies: RunningProxy[];
+    let tokens: Map<string, Login>;
+    const auth = (account: string) => ({ 'x-auth-token': tokens.get(account)!.token });
+    const via = (i: number, account: string, path: string) => `${accountUrl(proxies[i % proxies.length]!.url, account)}${path}`;
+    const direct = (account: string, path: string) => `${accountUrl(swift, account)}${path}`;
+
+    before(async () => {
+      swift = await swiftUrl();
+      const ledger = await redisUrl();
+      const prefix = `replicas-${randomBytes(4).toString('hex')}:`;
+      proxies = await Promise.all(
+        Array.from({ length: 3 }, () =>
+          startProxy({ upstream: swift, quota: LIMITS, preciseMode: mode.precise, extraProxyLines: [`ledger = ${ledger}`, `ledger_prefix = ${prefix}`] }),
+        ),
+      );
+      tokens = await logins(swift, mode.accounts);
+    });
+    after(() => Promise.all(proxies.map((proxy) => proxy.close())));
+
+    async function usage(account: string, container: string): Promise<{ objects: number; bytes: number }> {
+      const head = await call('HEAD', direct(account, `/${container}`), auth(account));
+      assert.equal(head.status, 204);
+      return { objects: Number(head.headers['x-container-object-count']), bytes: Number(head.headers['x-container-bytes-used']) };
+    }
+
+    test('42 concurrent uploads spread over three proxies into a container with object_count 10: exactly 10 stored', async () => {
+      const account = mode.accounts[0];
+      assert.equal((await call('PUT', direct(account, '/race'), auth(account))).status, 201);
+      const answers = await Promise.all(Array.from({ length: 42 }, (_, i) => call('PUT', via(i, account, `/race/o${i}`), auth(account), `object ${i}`)));
+      const statuses = answers.map((a) => a.status);
+      assert.equal(statuses.filter((s) => s === 201).length, 10, statuses.join(' '));
+      assert.equal(statuses.filter((s) => s === 413).length, 32, statuses.join(' '));
+      assert.equal((await usage(account, 'race')).objects, 10);
+    });
+
+    test('40 concurrent 1000-byte uploads over three proxies into container_usage 10000, repeated: exactly 10000 bytes each round', async () => {
+      const account = mode.accounts[1];
+      for (let round = 0; round < 3; round++) {
+        const container = `bytes${round}`;
+        assert.equal((await call('PUT', direct(account, `/${container}`), auth(account))).status, 201);
+        const body = Buffer.alloc(1000, 'x');
+        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => call('PUT', via(i, account, `/${container}/o${i % 20}-${i}`), auth(account), body)));
+        assert.equal(answers.filter((a) => a.status === 201).length, 10, `round ${round}: ${answers.map((a) => a.status).join(' ')}`);
+        assert.deepEqual(await usage(account, container), { objects: 10, bytes: 10_000 });
+      }
+    });
+
+    test('chunked uploads over three proxies are cut at the shared limit: never past 10000 bytes', async () => {
+      const account = mode.accounts[2];
+      assert.equal((await call('PUT', direct(account, '/chunked'), auth(account))).status, 201);
+      const chunked = (size: number) => Readable.from((function* () {
+        for (let sent = 0; sent < size; sent += 500) yield Buffer.alloc(500, 'c');
+      })());
+      const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => call('PUT', via(i, account, `/chunked/o${i}`), auth(account), chunked(3000)).catch(() => ({ status: 0 }))));
+      const stored = await usage(account, 'chunked');
+      assert.ok(stored.bytes <= 10_000, `stored ${stored.bytes} bytes: ${answers.map((a) => a.status).join(' ')}`);
+      assert.equal(stored.bytes, answers.filter((a) => a.status === 201).length * 3000);
+      assert.ok(answers.some((a) => a.status !== 201), 'uploads past the limit were cut');
+    });
+
+    test('20 concurrent container creations over three proxies, container_count 5: exactly 5', async () => {
+      const account = mode.accounts[3];
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call('PUT', via(i, account, `/made${i}`), auth(account))));
+      assert.equal(answers.filter((a) => a.status === 201).length, 5, answers.map((a) => a.status).join(' '));
+      const head = await call('HEAD', accountUrl(swift, account), auth(account));
+      assert.equal(head.headers['x-account-container-count'], '5');
+    });
+  });
+}
+
+describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => {
+  let swift: string;
+  let dir: string;
+  let tokens: Map<string, Login>;
+  const auth = (account: string) => ({ 'x-auth-token': tokens.get(account)!.token });
+
+  before(async () => {
+    swift = await swiftUrl();
+    dir = await mkdtemp(join(tmpdir(), 'sqp-replicas-'));
+    tokens = await logins(swift, ['rep9', 'rep10']);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('kill -9 with an upload in flight: the other proxy refuses while it is held, and admits within the lease after the kill', async () => {
+    const account = 'rep9';
+    const ledger = await redisUrl();
+    const prefix = `killed-${randomBytes(4).toString('hex')}:`;
+    const lines = [`ledger = ${ledger}`, `ledger_prefix = ${prefix}`, 'ledger_lease = 2'];
+    const port = await freePort();
+    const file = join(dir, 'killed.conf');
+    await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port, extraProxyLines: lines }).replace('log_level = warn', 'log_level = info'));
+    const child = await startCli(['--config', file]);
+    const survivor = await startProxy({ upstream: swift, quota: LIMITS, extraProxyLines: lines });
+    try {
+      assert.equal((await call('PUT', `${accountUrl(swift, account)}/held`, auth(account))).status, 201);
+      for (let i = 0; i < 9; i++) assert.equal((await call('PUT', `${accountUrl(survivor.url, account)}/held/o${i}`, auth(account), 'x')).status, 201);
+      // The tenth object, held open on the proxy that will die.
+      const upload = rawRequest(child.url, 'PUT', `/v1/AUTH_${account}/held/slow`, [['Host', new URL(child.url).host], ['X-Auth-Token', tokens.get(account)!.token], ['Content-Length', '100'], ['Expect', '100-continue']]);
+      assert.equal(await upload.admitted, 'continue');
+      upload.send('x'.repeat(10));
+      assert.equal((await call('PUT', `${accountUrl(survivor.url, account)}/held/other`, auth(account), 'x')).status, 413, 'the held upload has the last place');
+      child.child.kill('SIGKILL');
+      upload.destroy();
+      const killed = Date.now();
+      await until(async () => (await call('PUT', `${accountUrl(survivor.url, account)}/held/other`, auth(account), 'x')).status === 201, 'the place freed', 10_000);
+      const freedAfter = Date.now() - killed;
+      assert.ok(freedAfter <= 3_000, `freed ${freedAfter} ms after the kill (lease 2 s)`);
+      const head = await call('HEAD', `${accountUrl(swift, account)}/held`, auth(account));
+      assert.equal(head.headers['x-container-object-count'], '10');
+    } finally {
+      child.child.kill('SIGKILL');
+      await survivor.close();
+    }
+  });
+
+  test('Redis unreachable: a write that needs a check gets 503 with Retry-After (fail_mode = closed) and nothing is stored; reads go on; /readyz says why', async () => {
+    const account = 'rep10';
+    const deadPort = await freePort();
+    const proxy = await startProxy({ upstream: swift, quota: LIMITS, extraProxyLines: [`ledger = redis://127.0.0.1:${deadPort}`] });
+    try {
+      assert.equal((await call('PUT', `${accountUrl(swift, account)}/c`, auth(account))).status, 201);
+      const refused = await call('PUT', `${accountUrl(proxy.url, account)}/c/o`, auth(account), 'data');
+      assert.equal(refused.status, 503, refused.body);
+      assert.equal(refused.headers['retry-after'], '3');
+      assert.match(refused.body, /usage ledger/);
+      assert.equal((await call('HEAD', `${accountUrl(swift, account)}/c/o`, auth(account))).status, 404);
+      assert.equal((await call('GET', `${accountUrl(proxy.url, account)}/c`, auth(account))).status, 204);
+      const ready = await call('GET', `${proxy.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.match(ready.body, /ledger/);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('workers = 2: one port, two processes, one ledger', () => {
+  test('exact across the workers, metrics added up, a killed worker replaced, SIGTERM drains them all', async () => {
+    const swift = await swiftUrl();
+    const dir = await mkdtemp(join(tmpdir(), 'sqp-workers-'));
+    const account = 'rep11';
+    const tokens = await logins(swift, [account]);
+    const auth = { 'x-auth-token': tokens.get(account)!.token };
+    const file = join(dir, 'workers.conf');
+    const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = workers-${randomBytes(4).toString('hex')}:`, 'workers = 2'];
+    await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
+    const started = await startCli(['--config', file]);
+    try {
+      const workerPids = async () => (await childPids(started.child.pid!)).sort();
+      await until(async () => (await workerPids()).length === 2, 'two workers', 20_000);
+
+      assert.equal((await call('PUT', `${accountUrl(swift, account)}/race`, auth)).status, 201);
+      const answers = await Promise.all(Array.from({ length: 42 }, (_, i) => call('PUT', `${accountUrl(started.url, account)}/race/o${i}`, auth, 'x')));
+      assert.equal(answers.filter((a) => a.status === 201).length, 10, answers.map((a) => a.status).join(' '));
+      const head = await call('HEAD', `${accountUrl(swift, account)}/race`, auth);
+      assert.equal(head.headers['x-container-object-count'], '10');
+
+      // Whichever worker answers the scrape, it counts every worker's requests.
+      const putLine = (text: string) => text.split('\n').filter((line) => line.startsWith('swift_quota_proxy_requests_total{method="PUT"'));
+      const puts = (text: string) => putLine(text).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+      for (let i = 0; i < 4; i++) assert.equal(puts((await call('GET', `${started.url}/metrics`)).body), 42);
+
+      const [first] = await workerPids();
+      process.kill(first!, 'SIGKILL');
+      await until(async () => {
+        const pids = await workerPids();
+        return pids.length === 2 && !pids.includes(first!);
+      }, 'the killed worker replaced', 20_000);
+      assert.equal((await call('GET', `${accountUrl(started.url, account)}/race`, auth)).status, 200);
+
+      const pids = await workerPids();
+      const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
+      started.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'every worker has exited');
+    } finally {
+      started.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The proxy processes (workers) whose parent is `pid`, from /proc (tsx's esbuild service is a child too). */
+async function childPids(pid: number): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pid && (await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('src/main.ts')) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+}
+
+/** Starts the CLI and waits for its "listening" line. */
+function startCli(args: string[]): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      const match = /listening on (http:\/\/[^,\s"]+)/.exec(output);
+      if (match) resolve({ child, url: match[1]! });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
+    setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
+    }, 30_000).unref();
+  });
+}
