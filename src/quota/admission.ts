@@ -217,7 +217,7 @@ export class Admissions {
    * clients, deletes elsewhere) are noticed, and an expired grace period is known before deciding.
    */
   private observe(scope: Scope, snapshot: Snapshot, view: Projection, context: ContextSource): void {
-    this.watch.observe(scope, snapshot.persisted, view.settled ?? snapshot, context);
+    this.watch.observe(scope, snapshot.persisted, view.settled ?? snapshot, context, view.used);
   }
 
   /**

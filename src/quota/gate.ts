@@ -948,8 +948,8 @@ export class QuotaGate {
       // The write is in Swift's usage now: a soft limit it went past is reported by this request.
       const { scope, persisted } = state.watched;
       this.ledger.settled(scope.key).then(
-        (usage) => {
-          if (usage) this.watch.observe(scope, persisted, usage, () => this.eventContext(request, transactionId));
+        (settled) => {
+          if (settled) this.watch.observe(scope, persisted, settled.usage, () => this.eventContext(request, transactionId), settled.inFlight);
         },
         () => {}, // the next check will see it
       );
@@ -986,7 +986,8 @@ export class QuotaGate {
       const levelInfo: LevelInfo = await this.admissions.levelOf(account);
       const snapshot = await this.ledger.read(key, this.ledger.now() + 1);
       if (!snapshot.exists) return;
-      this.watch.observe(this.admissions.scope(account, container, levelInfo), snapshot.persisted, (await this.ledger.settled(key)) ?? snapshot, context);
+      const settled = await this.ledger.settled(key);
+      this.watch.observe(this.admissions.scope(account, container, levelInfo), snapshot.persisted, settled?.usage ?? snapshot, context, settled?.inFlight ?? snapshot);
     } catch {
       // The next check will see it.
     }

@@ -41,7 +41,7 @@ export function graceEndsAt(record: SoftRecord, graceMs: number): number {
 }
 
 /** Usage has been seen (after a write, or read from Swift): the crossings since the state was last updated. */
-export function observeUsage(state: KindState, usage: number, limits: SoftHard, now: number, graceMs: number): Observed {
+export function observeUsage(state: KindState, usage: number, limits: SoftHard, now: number, graceMs: number, withInFlight = usage): Observed {
   const crossings: Crossing[] = [];
   let { soft, hardHitAt } = state;
   if (limits.soft !== undefined) {
@@ -59,7 +59,9 @@ export function observeUsage(state: KindState, usage: number, limits: SoftHard, 
   } else if (soft !== undefined) {
     soft = undefined; // the soft limit was removed from the config: nothing to be over any more
   }
-  if (hardHitAt !== undefined && usage < hardHitAt) {
+  // A refusal's usage counts the writes then in flight: so does the usage that ends its episode, or writes
+  // still in flight would look like usage going down.
+  if (hardHitAt !== undefined && withInFlight < hardHitAt) {
     hardHitAt = undefined;
     if (limits.hard !== undefined) crossings.push({ type: 'back_below_hard', limit: limits.hard, usage });
   }

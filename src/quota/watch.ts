@@ -31,6 +31,10 @@ import {
 import type { ExpiredSoftLimits, Usage } from './decide.js';
 import { graceEndsAt, graceHasExpired, observeRefusal, observeUsage, type Crossing, type KindState, type Observed } from './soft-state.js';
 import type { FallbackStateStore, StoredState } from './state-store.js';
+import { kindStateText, type SharedWatchState } from './shared-watch.js';
+
+/** How many times a transition another proxy got to first is looked at again from where that one left it. */
+const SHARED_RETRIES = 3;
 
 /** An account (container_count) or a container (object_count, container_usage), with the limits that apply. */
 export interface Scope {
@@ -80,6 +84,8 @@ export interface QuotaWatchOptions {
   metrics: Metrics;
   log: FastifyBaseLogger;
   now?: () => number;
+  /** With a shared ledger: the state other proxies see and move too (events once, counters without lost updates). */
+  shared?: SharedWatchState;
 }
 
 function hasSoftLimit(scope: Scope): boolean {
@@ -174,8 +180,11 @@ export class QuotaWatch {
     }
   }
 
-  /** Usage seen: at a check (from Swift plus finished writes), after a write finished, or after a delete. */
-  observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: ContextSource = NO_CONTEXT): void {
+  /**
+   * Usage seen: at a check (from Swift plus finished writes), after a write finished, or after a delete;
+   * `withInFlight` adds the writes in flight (what a refusal's usage counts).
+   */
+  observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: ContextSource = NO_CONTEXT, withInFlight: Usage = usage): void {
     // Most checks concern scopes with no soft limit and nothing recorded: nothing to track, nothing to keep.
     if (!this.dirty.has(scope.key) && !this.states.has(scope.key) && !hasSoftLimit(scope) && !hasRecordedState(persisted)) return;
     const state = this.state(scope, persisted);
@@ -183,8 +192,8 @@ export class QuotaWatch {
     for (const kind of kindsOf(scope.type)) {
       const used = usageOfKind(kind, usage);
       state.lastUsage[kind] = used;
-      const observed = observeUsage(state.kinds[kind] ?? {}, used, { soft: scope.soft[kind], hard: scope.limits[kind] }, now, this.graceMs);
-      this.apply(state, kind, observed, context);
+      const inFlight = Math.max(used, usageOfKind(kind, withInFlight));
+      this.apply(state, kind, (from) => observeUsage(from, used, { soft: scope.soft[kind], hard: scope.limits[kind] }, now, this.graceMs, inFlight), context);
     }
   }
 
@@ -216,7 +225,7 @@ export class QuotaWatch {
     const state = this.state(scope, persisted);
     this.countHit(state);
     for (const other of alsoCounted) this.countHit(this.state(other.scope, other.persisted));
-    if (refusal.enforced === 'hard') this.apply(state, refusal.kind, observeRefusal(state.kinds[refusal.kind] ?? {}, refusal.used, refusal.limit), context);
+    if (refusal.enforced === 'hard') this.apply(state, refusal.kind, (from) => observeRefusal(from, refusal.used, refusal.limit), context);
   }
 
   private countHit(state: ScopeState): void {
@@ -243,9 +252,52 @@ export class QuotaWatch {
     return (this.dirty.get(key) ?? this.states.peek(key))?.hitsPending ?? 0;
   }
 
-  private apply(state: ScopeState, kind: QuotaKind, observed: Observed, context: ContextSource): void {
+  /**
+   * Moves one kind's state as `observe` says from where it is, reports the crossings and keeps the state in
+   * Swift. With other proxies sharing the state, only the proxy whose move lands reports; one that finds the
+   * state moved already takes it and looks again from there (what is left to report, if anything).
+   */
+  private apply(state: ScopeState, kind: QuotaKind, observe: (from: KindState) => Observed, context: ContextSource): void {
     const before = state.kinds[kind] ?? {};
+    const observed = observe(before);
+    const changed = before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt;
+    if (!changed && observed.crossings.length === 0) return;
     state.kinds[kind] = observed.state;
+    if (!this.options.shared || !changed) return this.settleTransition(state, kind, before, observed, context);
+    void this.shareTransition(this.options.shared, state, kind, before, observed, observe, context, SHARED_RETRIES);
+  }
+
+  private async shareTransition(
+    shared: SharedWatchState,
+    state: ScopeState,
+    kind: QuotaKind,
+    before: KindState,
+    observed: Observed,
+    observe: (from: KindState) => Observed,
+    context: ContextSource,
+    retries: number,
+  ): Promise<void> {
+    let current: KindState | undefined;
+    try {
+      current = await shared.transition(state.scope.key, kind, before, observed.state);
+    } catch (error) {
+      // The ledger cannot be reached: reported from here (at least once rather than not at all).
+      this.options.log.warn({ err: error }, 'quota watch: the shared state cannot be reached; reporting this crossing from this proxy alone');
+      return this.settleTransition(state, kind, before, observed, context);
+    }
+    if (current === undefined) return this.settleTransition(state, kind, before, observed, context);
+    // Another proxy moved it first (and reported that). Unless this proxy moved it again meanwhile, take its
+    // state and see what, if anything, is left to report from there.
+    if (kindStateText(state.kinds[kind] ?? {}) !== kindStateText(observed.state)) return;
+    state.kinds[kind] = current;
+    const again = observe(current);
+    if (kindStateText(again.state) === kindStateText(current) || retries === 0) return;
+    state.kinds[kind] = again.state;
+    await this.shareTransition(shared, state, kind, current, again, observe, context, retries - 1);
+  }
+
+  /** A transition that is this proxy's to report: the events go out, the state to Swift. */
+  private settleTransition(state: ScopeState, kind: QuotaKind, before: KindState, observed: Observed, context: ContextSource): void {
     for (const crossing of observed.crossings) this.emit(state.scope, kind, crossing, observed.state.soft ?? before.soft, context);
     if (before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt) {
       state.stateDirty = true;
@@ -283,8 +335,7 @@ export class QuotaWatch {
         const used = state.lastUsage[kind];
         const current = state.kinds[kind];
         if (used === undefined || !current?.soft) continue;
-        const observed = observeUsage(current, used, { soft: state.scope.soft[kind], hard: state.scope.limits[kind] }, now, this.graceMs);
-        this.apply(state, kind, observed, NO_CONTEXT);
+        this.apply(state, kind, (from) => observeUsage(from, used, { soft: state.scope.soft[kind], hard: state.scope.limits[kind] }, now, this.graceMs), NO_CONTEXT);
       }
     }
   }
@@ -296,6 +347,18 @@ export class QuotaWatch {
   }
 
   private async writeNow(state: ScopeState): Promise<void> {
+    if (state.hitsPending === 0 && !state.stateDirty) return;
+    const shared = this.options.shared;
+    if (!shared) return this.writeState(state);
+    // Other proxies add to the same counter: one at a time reads and writes it, or an update would be lost.
+    try {
+      if (!(await shared.exclusive(state.scope.key, () => this.writeState(state)))) return; // the next flush tries again
+    } catch (error) {
+      this.options.log.warn({ err: error, account: state.scope.account, container: state.scope.container }, 'cannot take the shared lock to write quota state; will retry');
+    }
+  }
+
+  private async writeState(state: ScopeState): Promise<void> {
     const { scope } = state;
     const hits = state.hitsPending;
     const stateChanged = state.stateDirty;

@@ -137,8 +137,12 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
         const fresh = await b.read(KEY, b.now() + 1);
         assert.deepEqual((await b.project(KEY, fresh)).used, { count: 4, bytes: 40 }, 'not counted twice');
         assert.equal((await b.project(KEY, fresh)).writesSince, false);
-        await waitFor(async () => (await a.settled(KEY))?.count === 4);
-        assert.deepEqual(await a.settled(KEY), { count: 4, bytes: 40 });
+        await waitFor(async () => (await a.settled(KEY))?.usage.count === 4);
+        assert.deepEqual(await a.settled(KEY), { usage: { count: 4, bytes: 40 }, inFlight: { count: 4, bytes: 40 } });
+        const inFlight = await b.reserve({ key: KEY, snapshot: fresh, add: { count: 1, bytes: 5 }, credit: NONE, target: 'm', rules: countLimit(100) });
+        assert.ok(inFlight.ok);
+        assert.deepEqual(await a.settled(KEY), { usage: { count: 4, bytes: 40 }, inFlight: { count: 5, bytes: 45 } }, 'writes in flight, from any proxy, on top');
+        b.release(inFlight.reservation);
       } finally {
         await close();
       }
@@ -214,7 +218,7 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
         const after = await ledger.read(KEY);
         assert.equal(swift.reads, reads + 1, 'read again, not from the cache');
         assert.equal(after.count, 4);
-        await waitFor(async () => (await ledger.settled(KEY))?.count === 4);
+        await waitFor(async () => (await ledger.settled(KEY))?.usage.count === 4);
       } finally {
         await close();
       }

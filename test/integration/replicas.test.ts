@@ -17,6 +17,7 @@ import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login, type Login } from '../helpers/http.js';
 import { rawRequest, until } from '../helpers/raw-http.js';
 import { freePort } from '../helpers/ports.js';
+import { eventually, startReceiver } from '../helpers/receiver.js';
 
 const LIMITS = {
   container_count: { default: 5 },
@@ -170,6 +171,56 @@ describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => 
       assert.match(ready.body, /ledger/);
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe('three proxies, one Redis ledger: events and refusal counters', () => {
+  test('each crossing is reported once, whichever proxies see it; refusals are all counted', async () => {
+    const swift = await swiftUrl();
+    const account = 'rep12';
+    const tokens = await logins(swift, [account]);
+    const auth = { 'x-auth-token': tokens.get(account)!.token };
+    const receiver = await startReceiver();
+    const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = events-${randomBytes(4).toString('hex')}:`];
+    const queues = await mkdtemp(join(tmpdir(), 'sqp-events-'));
+    const proxies = await Promise.all(
+      Array.from({ length: 3 }, (_, i) =>
+        startProxy({
+          upstream: swift,
+          quota: LIMITS,
+          extraProxyLines: lines,
+          extraQuotaLines: ['soft_quota = {"object_count": {"default": 5}}', 'hit_flush_interval = 1'],
+          extraSections: ['[notify:hook]', 'type = webhook', `url = ${receiver.url}`, `queue_dir = ${join(queues, String(i))}`, ''],
+        }),
+      ),
+    );
+    try {
+      assert.equal((await call('PUT', `${accountUrl(swift, account)}/watched`, auth)).status, 201);
+      for (let round = 0; round < 2; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: 7 }, (_, i) => call('PUT', `${accountUrl(proxies[i % 3]!.url, account)}/watched/r${round}-${i}`, auth, 'x')),
+        );
+        assert.ok(answers.every((a) => a.status === 201 || a.status === 413), answers.map((a) => a.status).join(' '));
+      }
+      const head = await call('HEAD', `${accountUrl(swift, account)}/watched`, auth);
+      assert.equal(head.headers['x-container-object-count'], '10');
+      // Refused more, on every proxy.
+      const refused = await Promise.all(Array.from({ length: 9 }, (_, i) => call('PUT', `${accountUrl(proxies[i % 3]!.url, account)}/watched/late${i}`, auth, 'x')));
+      assert.ok(refused.every((a) => a.status === 413));
+
+      const ofType = (type: string) => receiver.received.filter((r) => r.event.type === type && r.event.container === 'watched');
+      await eventually(() => ofType('soft_limit_exceeded').length >= 1 && ofType('hard_limit_hit').length >= 1, 'the events');
+      await eventually(async () => (await call('HEAD', `${accountUrl(swift, account)}/watched`, auth)).headers['x-container-meta-quota-proxy-hits'] === '13', 'all 13 refusals counted (4 in the race, 9 late)', 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // anything late would be here by now
+      const all = JSON.stringify(receiver.received.filter((r) => r.event.container === 'watched').map((r) => [r.event.type, r.event.usage, r.event.limit]));
+      assert.equal(ofType('soft_limit_exceeded').length, 1, all);
+      assert.equal(ofType('hard_limit_hit').length, 1, all);
+      assert.equal((await call('HEAD', `${accountUrl(swift, account)}/watched`, auth)).headers['x-container-meta-quota-proxy-hits'], '13');
+    } finally {
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+      await receiver.close();
+      await rm(queues, { recursive: true, force: true });
     }
   });
 });

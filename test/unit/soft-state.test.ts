@@ -65,6 +65,14 @@ describe('hard limit hits', () => {
     assert.deepEqual(types(observeRefusal(down.state, 10, 10)), ['hard_limit_hit'], 'a new episode is reported again');
   });
 
+  test('stored usage below the refusal\'s while the writes it counted are in flight does not end the episode', () => {
+    // Refused at 10: 9 stored and one write in flight. Until that write ends, 9 is stored and 10 in flight.
+    const hit = observeRefusal({}, 10, 10);
+    assert.deepEqual(types(observeUsage(hit.state, 9, { soft: undefined, hard: 10 }, 0, GRACE, 10)), []);
+    // That write failed: usage with nothing in flight is 9, which is down.
+    assert.deepEqual(types(observeUsage(hit.state, 9, { soft: undefined, hard: 10 }, 0, GRACE, 9)), ['back_below_hard']);
+  });
+
   test('a refusal keeps the soft state, and usage that does not go down keeps the episode open', () => {
     const state: KindState = { soft: { since: 5, graceNotified: false } };
     const hit = observeRefusal(state, 10, 10);

@@ -8,11 +8,14 @@ import type { UsageLedger } from './ledger.js';
 import { MemoryLedger } from './memory.js';
 import { RedisLedger } from './redis.js';
 import type { ReadSource } from './snapshot-reader.js';
+import type { SharedWatchState } from '../shared-watch.js';
 
 export interface CreatedLedger {
   readonly ledger: UsageLedger;
   /** Whether the ledger can be used now (for /readyz); always for the memory ledger. */
   readonly ready: () => Promise<boolean>;
+  /** The quota watch's state shared with the other proxies, when the ledger is shared. */
+  readonly watchState?: SharedWatchState;
 }
 
 export async function createLedger(config: Config, swift: SwiftClient, metrics: Metrics, log: FastifyBaseLogger): Promise<CreatedLedger> {
@@ -50,7 +53,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   } catch (error) {
     log.warn({ err: error }, 'usage ledger (Redis) unreachable at start-up: writes that need a check get fail_mode until it answers');
   }
-  return { ledger, ready: () => ledger.ready() };
+  return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState() };
 }
 
 /** `a/<account>` or `c/<account>/<container>` back into its parts. */

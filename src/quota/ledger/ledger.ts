@@ -55,6 +55,13 @@ export interface Reservation {
   settled: boolean;
 }
 
+/** Usage as far as finished requests go, and with the writes in flight on top. */
+export interface Settled {
+  readonly usage: Usage;
+  /** A refusal's usage counts writes in flight: the end of its episode is judged on the same measure. */
+  readonly inFlight: Usage;
+}
+
 /** Usage of a key as a check sees it. */
 export interface Projection {
   /** The reading (or a newer one) + writes finished since it was asked for + writes in flight. */
@@ -116,7 +123,7 @@ export interface UsageLedger {
   /** Usage of `key` projected from `snapshot` (or the newest reading, whichever is newer). */
   project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection>;
   /** Usage as far as finished requests go; undefined when nothing was read or a delete made it unknown. */
-  settled(key: string): Promise<Usage | undefined>;
+  settled(key: string): Promise<Settled | undefined>;
   /** Checks and reserves in one atomic step. */
   reserve(request: ReserveRequest): Promise<Reserved>;
   grow(request: GrowRequest): Promise<Reserved>;

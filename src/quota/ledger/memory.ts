@@ -11,6 +11,7 @@ import {
   type Reservation,
   type Reserved,
   type ReserveRequest,
+  type Settled,
   type Snapshot,
   type SnapshotData,
   type UsageLedger,
@@ -127,8 +128,11 @@ export class MemoryLedger implements UsageLedger {
     return this.projection(key, snapshot, target, except);
   }
 
-  async settled(key: string): Promise<Usage | undefined> {
-    return this.settledUsage(key);
+  async settled(key: string): Promise<Settled | undefined> {
+    const usage = this.settledUsage(key);
+    if (!usage) return undefined;
+    const ledger = this.busy.get(key);
+    return { usage, inFlight: ledger ? { count: usage.count + ledger.reservedCount, bytes: usage.bytes + ledger.reservedBytes } : usage };
   }
 
   async reserve({ key, snapshot, add, credit, target, rules }: ReserveRequest): Promise<Reserved> {

@@ -32,11 +32,13 @@ import {
   type Reserved,
   type ReserveRequest,
   type Rules,
+  type Settled,
   type Snapshot,
   type SnapshotData,
   type UsageLedger,
 } from './ledger.js';
 import { SnapshotReader, type ReadSource, type Stamp } from './snapshot-reader.js';
+import { kindStateText, parseKindState, type SharedWatchState } from '../shared-watch.js';
 
 export interface RedisLedgerOptions {
   url: string;
@@ -221,12 +223,24 @@ touch(tonumber(ARGV[5]), KEYS[2], KEYS[3])
 return 1
 `;
 
-/** KEYS: gen, n. ARGV: gen. {known, count, bytes}: the newest reading plus writes finished after it. */
+/**
+ * KEYS: gen, n, r. ARGV: gen. {known, count, bytes, reserved count, reserved bytes}: the newest reading plus
+ * writes finished after it, and the reservations of writes in flight.
+ */
 const SETTLED = `${PRELUDE}
 if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
 local n = redis.call('HMGET', KEYS[2], 'seq', 'count', 'bytes', 'inv', 'fcount', 'fbytes')
-if not n[1] or (tonumber(n[4]) or -1) > tonumber(n[1]) then return { 0, 0, 0 } end
-return { 1, tonumber(n[2]) + tonumber(n[5] or 0), tonumber(n[3]) + tonumber(n[6] or 0) }
+if not n[1] or (tonumber(n[4]) or -1) > tonumber(n[1]) then return { 0, 0, 0, 0, 0 } end
+local rc, rb, now = 0, 0, now_ms()
+local res = redis.call('HGETALL', KEYS[3])
+for i = 1, #res, 2 do
+  local c, b, deadline = parse_reservation(res[i + 1])
+  if deadline >= now then
+    rc = rc + c
+    rb = rb + b
+  end
+end
+return { 1, tonumber(n[2]) + tonumber(n[5] or 0), tonumber(n[3]) + tonumber(n[6] or 0), rc, rb }
 `;
 
 /** KEYS: gen, r. ARGV: gen, id, "count:bytes:target" of the reservation, lease ms, key ttl ms. */
@@ -236,6 +250,21 @@ local c, b, t = string.match(ARGV[3], '^(%-?%d+):(%-?%d+):(.*)$')
 redis.call('HSET', KEYS[2], ARGV[2], c .. ':' .. b .. ':' .. (now_ms() + tonumber(ARGV[4])) .. ':' .. t)
 touch(tonumber(ARGV[5]), KEYS[2])
 return 1
+`;
+
+/** KEYS: the scope's watch hash. ARGV: kind, expected, next, ttl ms. Nil when moved, else the current state. */
+const TRANSITION = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current ~= ARGV[2] then return current end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return false
+`;
+
+/** KEYS: the lock. ARGV: its token. Deletes it only if it is still ours. */
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;
 
 type Arg = string | number;
@@ -252,6 +281,8 @@ interface LedgerScripts {
   ledgerRecord(...args: Arg[]): Promise<number>;
   ledgerSettled(...args: Arg[]): Promise<number[]>;
   ledgerRenew(...args: Arg[]): Promise<number>;
+  watchTransition(...args: Arg[]): Promise<string | null>;
+  watchUnlock(...args: Arg[]): Promise<number>;
 }
 
 const SCRIPTS = {
@@ -263,9 +294,16 @@ const SCRIPTS = {
   ledgerInvalidate: [3, INVALIDATE],
   ledgerStamp: [2, STAMP],
   ledgerRecord: [3, RECORD],
-  ledgerSettled: [2, SETTLED],
+  ledgerSettled: [3, SETTLED],
   ledgerRenew: [2, RENEW],
+  watchTransition: [1, TRANSITION],
+  watchUnlock: [1, UNLOCK],
 } as const;
+
+/** How long the shared watch state of a scope outlives its last change (Swift's metadata keeps it anyway). */
+const WATCH_STATE_TTL_MS = 7 * 86_400_000;
+/** Longest a metadata write of one scope may hold its lock (a proxy that died holding it). */
+const WATCH_LOCK_MS = 30_000;
 
 // ---- the ledger -------------------------------------------------------------------------------------------
 
@@ -448,9 +486,10 @@ export class RedisLedger implements UsageLedger {
     return projection(reply);
   }
 
-  async settled(key: string): Promise<Usage | undefined> {
-    const [known, count, bytes] = await this.run((gen) => this.scripts.ledgerSettled(this.keys.gen, this.k('n', key), gen));
-    return known === 1 ? { count: count!, bytes: bytes! } : undefined;
+  async settled(key: string): Promise<Settled | undefined> {
+    const [known, count, bytes, reservedCount, reservedBytes] = (await this.run((gen) => this.scripts.ledgerSettled(this.keys.gen, this.k('n', key), this.k('r', key), gen))) as number[];
+    if (known !== 1) return undefined;
+    return { usage: { count: count!, bytes: bytes! }, inFlight: { count: count! + reservedCount!, bytes: bytes! + reservedBytes! } };
   }
 
   async reserve({ key, snapshot, add, credit, target, rules }: ReserveRequest): Promise<Reserved> {
@@ -481,6 +520,30 @@ export class RedisLedger implements UsageLedger {
     if (reply[0] !== 1) return { ok: false, projection: projection(reply.slice(1)) };
     reservation.bytes += bytes;
     return { ok: true, reservation };
+  }
+
+  // ---- the quota watch's shared state ----------------------------------------------------------------------
+
+  /** The quota watch's state, shared by the proxies of this ledger (shared-watch.ts). */
+  watchState(): SharedWatchState {
+    const hash = (key: string) => `${this.options.prefix}w:${key}`;
+    return {
+      transition: async (key, kind, expected, next) => {
+        const current = await this.scripts.watchTransition(hash(key), kind, kindStateText(expected), kindStateText(next), WATCH_STATE_TTL_MS);
+        return current === null ? undefined : parseKindState(current);
+      },
+      exclusive: async (key, write) => {
+        const lock = `${this.options.prefix}lock:${key}`;
+        const token = randomBytes(8).toString('hex');
+        if ((await this.redis.set(lock, token, 'PX', WATCH_LOCK_MS, 'NX')) !== 'OK') return false;
+        try {
+          await write();
+        } finally {
+          await this.scripts.watchUnlock(lock, token).catch(() => undefined); // it expires anyway
+        }
+        return true;
+      },
+    };
   }
 
   // ---- settling -------------------------------------------------------------------------------------------
