@@ -40,6 +40,8 @@
  *                         (the main thread's is the larger file; tsx's loader thread writes one too)
  *   BENCH_PROXY_ENTRY     the proxy's entry module (default src/main.ts), e.g. a modified copy to compare
  *   BENCH_PROXY_IN_PROCESS=1  see above
+ *   BENCH_LEDGER=redis    the proxies keep usage in a Redis the benchmark starts (ledger = redis://...), as
+ *                         several proxies would; default: each its own memory
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
@@ -52,6 +54,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
+import { startRedis, type RedisServer } from '../swift/redis.js';
 import { startSwift, type SwiftCluster } from '../swift/cluster.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -99,7 +102,10 @@ const settings = {
   cpuProfDir: process.env.BENCH_CPU_PROF_DIR?.trim() || undefined,
   proxyInProcess: process.env.BENCH_PROXY_IN_PROCESS === '1',
   proxyEntry: process.env.BENCH_PROXY_ENTRY?.trim() || 'src/main.ts',
+  ledger: process.env.BENCH_LEDGER?.trim() === 'redis' ? ('redis' as const) : ('memory' as const),
 };
+/** The Redis of BENCH_LEDGER=redis, started with Swift. */
+let ledgerRedis: RedisServer | undefined;
 
 const OBJECT_SIZE = 4096;
 const USER = { name: 'qa16:admin', key: 'qa16pass' };
@@ -253,7 +259,8 @@ async function startProxyProcess(target: ProxyTarget, upstream: string, workDir:
   }
   const port = await freePort();
   const configFile = path.join(workDir, `${target}.conf`);
-  await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port }));
+  const ledgerLines = ledgerRedis ? [`ledger = ${ledgerRedis.url}`, `ledger_prefix = bench-${target}:`] : [];
+  await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port, extraProxyLines: ledgerLines }));
   const nodeArgs = ['--import', 'tsx'];
   if (settings.cpuProfDir) {
     // One directory per proxy: with tsx, the loader's worker thread writes a (nearly idle) profile of its own.
@@ -590,6 +597,7 @@ async function main(): Promise<void> {
   try {
     log(`bench: ${JSON.stringify({ ...settings })}`);
     swift = await startSwift({ log });
+    if (settings.ledger === 'redis') ledgerRedis = await startRedis();
     const auth = await authenticate(swift);
     const swiftProcesses = await swiftPids(swift.dir);
 
@@ -730,6 +738,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.allSettled([...proxies.values()].map((p) => p.stop()));
     await swift?.stop();
+    await ledgerRedis?.stop();
     await rm(workDir, { recursive: true, force: true });
   }
 }

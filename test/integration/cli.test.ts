@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -13,35 +13,9 @@ import { promisify } from 'node:util';
 import { proxyConfigText } from '../helpers/proxy.js';
 import { swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login } from '../helpers/http.js';
+import { MAIN, startCli } from '../helpers/cli.js';
 
 const run = promisify(execFile);
-const MAIN = ['--import', 'tsx', 'src/main.ts'];
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** Starts the CLI and waits for its "listening" line. */
-function startCli(args: string[], env: Record<string, string> = {}): Promise<Started> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let output = '';
-    const onData = (data: Buffer) => {
-      output += data.toString();
-      const match = /listening on (http:\/\/[^,\s]+)/.exec(output);
-      if (match) resolve({ child, url: match[1]!, output: () => output });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
-    }, 30_000).unref();
-  });
-}
 
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));

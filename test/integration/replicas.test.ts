@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +16,9 @@ import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login, type Login } from '../helpers/http.js';
 import { rawRequest, until } from '../helpers/raw-http.js';
 import { freePort } from '../helpers/ports.js';
+import { startCli } from '../helpers/cli.js';
 import { eventually, startReceiver } from '../helpers/receiver.js';
+import { startRedis } from '../swift/redis.js';
 
 const LIMITS = {
   container_count: { default: 5 },
@@ -175,6 +176,50 @@ describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => 
   });
 });
 
+describe('Redis restarted without its data, with a write in flight', () => {
+  test('no overshoot beyond the write then in flight: readings from before are not trusted, and the ledger starts again from Swift', async () => {
+    const swift = await swiftUrl();
+    const account = 'rep13';
+    const tokens = await logins(swift, [account]);
+    const token = tokens.get(account)!.token;
+    const auth = { 'x-auth-token': token };
+    const redis = await startRedis(); // its own: this test kills it
+    const lines = [`ledger = ${redis.url}`, 'ledger_lease = 3'];
+    const [a, b] = await Promise.all([0, 1].map(() => startProxy({ upstream: swift, quota: LIMITS, extraProxyLines: lines })));
+    const put = (proxy: RunningProxy, name: string) => call('PUT', `${accountUrl(proxy.url, account)}/lost/${name}`, auth, 'x');
+    let held: ReturnType<typeof rawRequest> | undefined;
+    try {
+      assert.equal((await call('PUT', `${accountUrl(swift, account)}/lost`, auth)).status, 201);
+      // B reads usage once (0) and counts its 8 writes on top of that reading, in the ledger.
+      for (let i = 0; i < 8; i++) assert.equal((await put(b!, `b${i}`)).status, 201);
+      // A holds a ninth open.
+      held = rawRequest(a!.url, 'PUT', `/v1/AUTH_${account}/lost/held`, [['Host', new URL(a!.url).host], ['X-Auth-Token', token], ['Content-Length', '2'], ['Expect', '100-continue']]);
+      assert.equal(await held.admitted, 'continue');
+
+      await redis.kill();
+      await redis.restart();
+      for (const proxy of [a!, b!]) await until(async () => (await call('GET', `${proxy.url}/readyz`)).status === 200, 'the proxy reconnected', 10_000);
+
+      // B's readings from before are of the lost generation, and the finished writes counted on top of them are
+      // gone: only Swift's 8 (and A's write in flight, once A has put it back) may count.
+      const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => put(b!, `after${i}`)));
+      const admitted = answers.filter((answer) => answer.status === 201).length;
+      assert.ok(admitted <= 2, `admitted ${admitted} with 8 stored: ${answers.map((answer) => answer.status).join(' ')}`);
+      assert.equal((await held.finish('xy')).status, 201);
+      const stored = Number((await call('HEAD', `${accountUrl(swift, account)}/lost`, auth)).headers['x-container-object-count']);
+      assert.ok(stored <= 11, `stored ${stored}: at most the limit and the one write in flight when Redis lost its data`);
+      assert.ok(stored >= 10, `stored ${stored}: the room there was got used`);
+      // And from here the limit holds again, on both.
+      assert.equal((await put(a!, 'later-a')).status, 413);
+      assert.equal((await put(b!, 'later-b')).status, 413);
+    } finally {
+      held?.destroy(); // a proxy waits for its open requests before it closes
+      await Promise.all([a!.close(), b!.close()]);
+      await redis.stop();
+    }
+  });
+});
+
 describe('three proxies, one Redis ledger: events and refusal counters', () => {
   test('each crossing is reported once, whichever proxies see it; refusals are all counted', async () => {
     const swift = await swiftUrl();
@@ -286,29 +331,4 @@ async function childPids(pid: number): Promise<number[]> {
     }
   }
   return pids;
-}
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Starts the CLI and waits for its "listening" line. */
-function startCli(args: string[]): Promise<Started> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const onData = (data: Buffer) => {
-      output += data.toString();
-      const match = /listening on (http:\/\/[^,\s"]+)/.exec(output);
-      if (match) resolve({ child, url: match[1]! });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
-    }, 30_000).unref();
-  });
 }

@@ -47,6 +47,7 @@ export async function startRedis(): Promise<RedisServer> {
     child = undefined;
     if (!running || running.exitCode !== null) return;
     const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.ref(); // waited for now
     running.kill('SIGKILL');
     await exited;
   };
