@@ -16,7 +16,7 @@ import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login, type Login } from '../helpers/http.js';
 import { rawRequest, until } from '../helpers/raw-http.js';
 import { freePort } from '../helpers/ports.js';
-import { startCli } from '../helpers/cli.js';
+import { startCli, type StartedCli } from '../helpers/cli.js';
 import { eventually, startReceiver } from '../helpers/receiver.js';
 import { startRedis } from '../swift/redis.js';
 
@@ -40,7 +40,8 @@ async function logins(swift: string, accounts: readonly string[]): Promise<Map<s
 for (const mode of MODES) {
   describe(`three proxies, one Redis ledger, ${mode.name}`, () => {
     let swift: string;
-    let proxies: RunningProxy[];
+    let dir: string;
+    let proxies: StartedCli[];
     let tokens: Map<string, Login>;
     const auth = (account: string) => ({ 'x-auth-token': tokens.get(account)!.token });
     const via = (i: number, account: string, path: string) => `${accountUrl(proxies[i % proxies.length]!.url, account)}${path}`;
@@ -48,16 +49,27 @@ for (const mode of MODES) {
 
     before(async () => {
       swift = await swiftUrl();
+      dir = await mkdtemp(join(tmpdir(), 'sqp-replicas-'));
       const ledger = await redisUrl();
       const prefix = `replicas-${randomBytes(4).toString('hex')}:`;
+      // Three proxy processes, as three replicas would be.
       proxies = await Promise.all(
-        Array.from({ length: 3 }, () =>
-          startProxy({ upstream: swift, quota: LIMITS, preciseMode: mode.precise, extraProxyLines: [`ledger = ${ledger}`, `ledger_prefix = ${prefix}`] }),
-        ),
+        Array.from({ length: 3 }, async (_, i) => {
+          const file = join(dir, `proxy${i}.conf`);
+          const lines = [`ledger = ${ledger}`, `ledger_prefix = ${prefix}`];
+          await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, preciseMode: mode.precise, port: await freePort(), extraProxyLines: lines }));
+          return startCli(['--config', file]);
+        }),
       );
       tokens = await logins(swift, mode.accounts);
     });
-    after(() => Promise.all(proxies.map((proxy) => proxy.close())));
+    after(async () => {
+      await Promise.all(proxies.map((proxy) => new Promise((resolve) => {
+        proxy.child.once('exit', resolve);
+        proxy.child.kill('SIGTERM');
+      })));
+      await rm(dir, { recursive: true, force: true });
+    });
 
     async function usage(account: string, container: string): Promise<{ objects: number; bytes: number }> {
       const head = await call('HEAD', direct(account, `/${container}`), auth(account));
@@ -176,7 +188,7 @@ describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => 
   });
 });
 
-describe('Redis restarted without its data, with a write in flight', () => {
+describe('Redis down, then up again without its data, with a write in flight', () => {
   test('no overshoot beyond the write then in flight: readings from before are not trusted, and the ledger starts again from Swift', async () => {
     const swift = await swiftUrl();
     const account = 'rep13';
@@ -197,6 +209,11 @@ describe('Redis restarted without its data, with a write in flight', () => {
       assert.equal(await held.admitted, 'continue');
 
       await redis.kill();
+      // Redis away: a write that needs a check is refused (fail_mode = closed), nothing is stored.
+      const away = await put(b!, 'while-away');
+      assert.equal(away.status, 503, away.body);
+      assert.equal(away.headers['retry-after'], '3');
+      assert.equal((await call('HEAD', `${accountUrl(swift, account)}/lost/while-away`, auth)).status, 404);
       await redis.restart();
       for (const proxy of [a!, b!]) await until(async () => (await call('GET', `${proxy.url}/readyz`)).status === 200, 'the proxy reconnected', 10_000);
 
