@@ -15,6 +15,8 @@ const METRICS_REPLY = 'swift-quota-proxy:metrics-reply';
 const QUICK_CRASH_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 const METRICS_TIMEOUT_MS = 5_000;
+/** A worker's exit code when it could not start (main.ts's `fail`). */
+const START_FAILURE = 2;
 
 interface Log {
   info(message: string): void;
@@ -47,6 +49,14 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
       startedAt.delete(worker);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        return;
+      }
+      if (code === START_FAILURE) {
+        // It could not start (its port taken, say): another would not either.
+        log.error(`worker ${worker.process.pid} could not start (exit ${code}); stopping`);
+        stopping = true;
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+        resolve(START_FAILURE);
         return;
       }
       restartDelay = lived < QUICK_CRASH_MS ? Math.min(Math.max(restartDelay * 2, 500), MAX_RESTART_DELAY_MS) : 0;

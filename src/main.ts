@@ -124,7 +124,15 @@ async function main(argv: string[]): Promise<void> {
   const listening = (address: string) =>
     `swift-quota-proxy listening on ${address}, upstream ${config.upstream.origin}, ` +
     `${config.quota.preciseMode ? 'precise mode' : `cached mode (cache_timeout ${config.quota.cacheTimeoutSeconds} s)`}`;
-  const address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening });
+  } catch (error) {
+    // A port taken or not ours to bind: one line saying so, not a stack trace (exit 2 tells a primary not to retry).
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${config.bindIp}:${config.bindPort}: ${message}`);
+    throw error;
+  }
   // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.
   if (!['trace', 'debug', 'info'].includes(app.log.level)) app.log.child({}, { level: 'info' }).info(listening(address));
 }

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { proxyConfigText } from '../helpers/proxy.js';
-import { swiftUrl } from '../helpers/swift-env.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
 import { accountUrl, call, login } from '../helpers/http.js';
 import { MAIN, startCli } from '../helpers/cli.js';
 
@@ -40,6 +41,27 @@ describe('command line', () => {
     );
     assert.equal(failed.code, 2);
     assert.match(failed.stderr, new RegExp(`${file.replaceAll('/', '\\/')}:6: \\[filter:quota\\] quota: .*object_count.*whole number >= 0`));
+  });
+
+  test('a port already taken is one clear line and exit 2, with one process or with workers', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      for (const workers of [[], ['workers = 2', `ledger = ${await redisUrl()}`]]) {
+        const file = join(dir, `taken${workers.length}.conf`);
+        await writeFile(file, proxyConfigText({ upstream: swift, port, extraProxyLines: workers }));
+        const failed = await run(process.execPath, [...MAIN, '--config', file], { timeout: 30_000 }).then(
+          () => assert.fail('should have exited non-zero'),
+          (error: { code: number; stderr: string }) => error,
+        );
+        assert.equal(failed.code, 2, `${workers.length ? 'workers' : 'one process'}: ${failed.stderr}`);
+        assert.match(failed.stderr, new RegExp(`swift-quota-proxy: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+        assert.doesNotMatch(failed.stderr, /\n\s+at /, 'no stack trace');
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   test('a missing file and a missing --config are clear errors too', async () => {
