@@ -474,7 +474,7 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
 
 export function configFromText(text: string, file: string, overrides: ConfigOverrides = {}): Config {
   const doc = parseSwiftIni(text, file);
-  const warnings: string[] = [];
+  const warnings: string[] = unknownKeyWarnings(doc);
   const proxy = section(doc, PROXY_SECTION);
   const failProxy = (key: string) => (reason: string): never => {
     if (proxy) proxy.fail(key, reason);
@@ -575,6 +575,61 @@ function parseLedger(proxy: SectionReader | undefined, override: string | undefi
     leaseSeconds: proxy?.integer('ledger_lease', DEFAULT_LEDGER_LEASE, 1, 86_400, 'seconds') ?? DEFAULT_LEDGER_LEASE,
     prefix: proxy?.string('ledger_prefix', DEFAULT_LEDGER_PREFIX) ?? DEFAULT_LEDGER_PREFIX,
   });
+}
+
+/** The keys each of the proxy's own sections reads; anything else there is most likely a typo. */
+const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  [PROXY_SECTION]: [
+    'bind_ip', 'bind_port', 'upstream', 'upstream_timeout', 'metrics_path', 'report_path', 'log_level', 'access_log',
+    'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
+  ],
+  [QUOTA_SECTION]: [
+    'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',
+    'service_user', 'reseller_probe_account', 'soft_quota', 'soft_ratio', 'grace_period', 'hit_flush_interval',
+  ],
+};
+
+/**
+ * A warning for each key of the proxy's own sections it does not read (`cache_timout = 30` would otherwise leave
+ * the default in force without a word), naming file, line and the nearest key it knows. Keys a Swift file puts
+ * in [DEFAULT] for every section, and Swift's logging options of a filter, are left alone.
+ */
+function unknownKeyWarnings(doc: IniDocument): string[] {
+  const inherited = new Set(Object.keys(doc.sections.DEFAULT ?? {}));
+  const warnings: string[] = [];
+  for (const [name, known] of Object.entries(KNOWN_KEYS)) {
+    for (const key of Object.keys(doc.sections[name] ?? {})) {
+      // Swift's own logging options (log_name, often as `set log_name = ...`, log_facility, ...) belong to any filter.
+      const swiftLogging = name.startsWith('filter:') && key.startsWith('log_');
+      if (known.includes(key) || inherited.has(key) || swiftLogging) continue;
+      const nearest = nearestKey(key, known);
+      const line = doc.lineOf(name, key);
+      warnings.push(`${doc.file}:${line ?? '?'}: [${name}] ${key}: not a key of this section, ignored${nearest ? ` (did you mean "${nearest}"?)` : ''}`);
+    }
+  }
+  return warnings;
+}
+
+/** The known key closest in spelling (Levenshtein distance at most 3), if any. */
+function nearestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key, candidate);
+    if (distance <= 3 && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 export function loadConfig(file: string, overrides: ConfigOverrides = {}): Config {

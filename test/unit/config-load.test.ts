@@ -482,3 +482,23 @@ describe('[quota-proxy] workers', () => {
     configError(() => load(source), { line: lineOf(source, 'workers'), section: 'quota-proxy', key: 'workers', reason: /need a shared ledger/ });
   });
 });
+
+describe('keys the proxy does not know in its own sections', () => {
+  test('a warning names file, line and the nearest known key; the value is not used', () => {
+    const source = text([...PROXY, 'bind_prot = 9999'], [...QUOTA, 'cache_timout = 5'], TEMPAUTH);
+    const config = load(source);
+    assert.equal(config.bindPort, 8081);
+    assert.equal(config.quota.cacheTimeoutSeconds, DEFAULT_CACHE_TIMEOUT);
+    assert.ok(config.warnings.includes(`${FILE}:${lineOf(source, 'bind_prot')}: [quota-proxy] bind_prot: not a key of this section, ignored (did you mean "bind_port"?)`), config.warnings.join('\n'));
+    assert.ok(config.warnings.includes(`${FILE}:${lineOf(source, 'cache_timout')}: [filter:quota] cache_timout: not a key of this section, ignored (did you mean "cache_timeout"?)`), config.warnings.join('\n'));
+  });
+
+  test('Swift\'s own keys are not warned about: use, its logging options, and what [DEFAULT] gives every section', () => {
+    const source = text(['[DEFAULT]', 'swift_dir = /etc/swift', 'user = swift'], PROXY, [...QUOTA, 'set log_name = quota', 'log_facility = LOG_LOCAL1'], TEMPAUTH);
+    assert.deepEqual(load(source).warnings.filter((w) => /not a key/.test(w)), []);
+  });
+
+  test('the shipped example config has no unknown key', () => {
+    assert.deepEqual(loadConfig(SHIPPED).warnings.filter((w) => /not a key/.test(w)), []);
+  });
+});
