@@ -14,9 +14,11 @@ import { runReport } from './report/cli.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
 const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
+       swift-quota-proxy --check-config FILE
        swift-quota-proxy report --config FILE [--account ACCOUNT] [--json] [--upstream URL]
 
-The first form runs the proxy. "report" prints every tempauth account's (or one account's) usage against
+The first form runs the proxy. --check-config loads the file as the proxy would and says what is wrong with it
+(exit 2), or "ok" with its warnings (exit 0), without starting anything. "report" prints every tempauth account's (or one account's) usage against
 its soft and hard limits, grace state and refusal counts, read from Swift, as a table or as JSON.
 
 Environment (for containers; the flags win over it, it wins over the file):
@@ -37,12 +39,13 @@ function fail(message: string, code = 2): never {
 
 async function main(argv: string[]): Promise<void> {
   const report = argv[0] === 'report';
-  let values: { config?: string; listen?: string; upstream?: string; help?: boolean; account?: string; json?: boolean };
+  let values: { config?: string; 'check-config'?: string; listen?: string; upstream?: string; help?: boolean; account?: string; json?: boolean };
   try {
     ({ values } = parseArgs({
       args: report ? argv.slice(1) : argv,
       options: {
         config: { type: 'string', short: 'c' },
+        'check-config': { type: 'string' },
         listen: { type: 'string' },
         upstream: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -60,6 +63,18 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const env = process.env;
+  const check = values['check-config'];
+  if (check !== undefined) {
+    try {
+      const checked = loadConfig(check, { ledger: env.SWIFT_QUOTA_PROXY_LEDGER });
+      for (const warning of checked.warnings) process.stderr.write(`warning: ${warning}\n`);
+      process.stdout.write(`${check}: ok\n`);
+      return;
+    } catch (error) {
+      if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
+      throw error;
+    }
+  }
   const configFile = values.config ?? env.SWIFT_QUOTA_PROXY_CONFIG;
   if (!configFile) fail(`--config is required\n${USAGE}`);
 

@@ -64,6 +64,22 @@ describe('command line', () => {
     }
   });
 
+  test('--check-config: "ok" and the warnings (exit 0), or what is wrong (exit 2); nothing started', async () => {
+    const good = join(dir, 'check-good.conf');
+    await writeFile(good, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, extraQuotaLines: ['cache_timout = 5'] }));
+    const ok = await run(process.execPath, [...MAIN, '--check-config', good]);
+    assert.equal(ok.stdout, `${good}: ok\n`);
+    assert.match(ok.stderr, /warning: .*\[filter:quota\] cache_timout: not a key of this section, ignored \(did you mean "cache_timeout"\?\)/);
+    const bad = join(dir, 'check-bad.conf');
+    await writeFile(bad, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, extraProxyLines: ['workers = 2'] }));
+    const failed = await run(process.execPath, [...MAIN, '--check-config', bad]).then(
+      () => assert.fail('should have exited non-zero'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failed.code, 2);
+    assert.match(failed.stderr, /bad config: .*\[quota-proxy\] workers: .*need a shared ledger/);
+  });
+
   test('a missing file and a missing --config are clear errors too', async () => {
     const missing = await run(process.execPath, [...MAIN, '--config', join(dir, 'nope.conf')]).catch((e: { code: number; stderr: string }) => e);
     assert.equal((missing as { code: number }).code, 2);
