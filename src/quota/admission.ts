@@ -123,10 +123,9 @@ export class Admissions {
     const kinds = kindsOf(scope.type);
     let credit = ZERO;
     let creditLooked = false;
-    const decide = (view: Projection): Decision => {
-      const net = { count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes };
-      return decideWrite(kinds, scope.limits, scope.level, view.used, net, this.watch.expiredSoftLimits(scope, view.used));
-    };
+    // What the write adds on top of `view`: less what it replaces, and less what other writes of its target hold.
+    const net = (view: Projection): Usage => ({ count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes });
+    const decide = (view: Projection): Decision => decideWrite(kinds, scope.limits, scope.level, view.used, net(view), this.watch.expiredSoftLimits(scope, view.used));
 
     let snapshot = await this.ledger.read(key, this.firstReadNotBefore());
     let view = await this.ledger.project(key, snapshot, target);
@@ -163,7 +162,7 @@ export class Admissions {
       }
       // Both said yes and the ledger no: the rules moved between them (a soft limit's grace ran out). Its
       // refusal stands after a few rounds.
-      if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(kinds, scope.limits, scope.level, view.used, { count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes }, rulesAsExpired(rules));
+      if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(kinds, scope.limits, scope.level, view.used, net(view), rulesAsExpired(rules));
     }
   }
 

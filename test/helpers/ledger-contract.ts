@@ -7,6 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Rules, SnapshotData, UsageLedger } from '../../src/quota/ledger/ledger.js';
+// Settles are sent without waiting in a shared ledger: what they change is waited for.
+import { until } from './raw-http.js';
 
 export interface FakeSwift {
   /** What Swift stores now, per key; what a usage read answers. */
@@ -130,14 +132,14 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
         assert.ok(reserved.ok);
         store(swift, KEY, { count: 1, bytes: 10 });
         a.commit(reserved.reservation);
-        await waitFor(async () => (await b.project(KEY, old)).used.count === 4);
+        await until(async () => (await b.project(KEY, old)).used.count === 4, 'the ledger caught up');
         const view = await b.project(KEY, old);
         assert.deepEqual(view.used, { count: 4, bytes: 40 });
         assert.equal(view.writesSince, true);
         const fresh = await b.read(KEY, b.now() + 1);
         assert.deepEqual((await b.project(KEY, fresh)).used, { count: 4, bytes: 40 }, 'not counted twice');
         assert.equal((await b.project(KEY, fresh)).writesSince, false);
-        await waitFor(async () => (await a.settled(KEY))?.usage.count === 4);
+        await until(async () => (await a.settled(KEY))?.usage.count === 4, 'the ledger caught up');
         assert.deepEqual(await a.settled(KEY), { usage: { count: 4, bytes: 40 }, inFlight: { count: 4, bytes: 40 } });
         const inFlight = await b.reserve({ key: KEY, snapshot: fresh, add: { count: 1, bytes: 5 }, credit: NONE, target: 'm', rules: countLimit(100) });
         assert.ok(inFlight.ok);
@@ -159,7 +161,7 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
         a.release(held.reservation);
         a.release(held.reservation);
         assert.equal(a.openReservations, 0);
-        await waitFor(async () => (await b.project(KEY, await b.read(KEY))).used.count === 9);
+        await until(async () => (await b.project(KEY, await b.read(KEY))).used.count === 9, 'the ledger caught up');
         assert.equal((await b.reserve({ key: KEY, snapshot: await b.read(KEY), add: { count: 1, bytes: 0 }, credit: NONE, target: 'y', rules: countLimit(10) })).ok, true);
       } finally {
         await close();
@@ -210,15 +212,15 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
       try {
         swift.stored.set(KEY, { count: 5, bytes: 50 });
         await ledger.read(KEY);
-        await waitFor(async () => (await ledger.settled(KEY)) !== undefined);
+        await until(async () => (await ledger.settled(KEY)) !== undefined, 'the ledger caught up');
         const reads = swift.reads;
         swift.stored.set(KEY, { count: 4, bytes: 40 });
         ledger.invalidate(KEY);
-        await waitFor(async () => (await ledger.settled(KEY)) === undefined);
+        await until(async () => (await ledger.settled(KEY)) === undefined, 'the ledger caught up');
         const after = await ledger.read(KEY);
         assert.equal(swift.reads, reads + 1, 'read again, not from the cache');
         assert.equal(after.count, 4);
-        await waitFor(async () => (await ledger.settled(KEY))?.usage.count === 4);
+        await until(async () => (await ledger.settled(KEY))?.usage.count === 4, 'the ledger caught up');
       } finally {
         await close();
       }
@@ -239,13 +241,4 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
       }
     });
   });
-}
-
-/** Settles are sent without waiting in a shared ledger: wait until the condition holds (or fail after 5 s). */
-export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

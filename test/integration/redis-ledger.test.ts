@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { fakeSwift, ledgerContract, waitFor } from '../helpers/ledger-contract.js';
+import { fakeSwift, ledgerContract } from '../helpers/ledger-contract.js';
+import { until } from '../helpers/raw-http.js';
 import { redisUrl } from '../helpers/swift-env.js';
 import { RedisLedger, type RedisLedgerOptions } from '../../src/quota/ledger/redis.js';
 import { LedgerUnavailableError, type SnapshotData, type UsageLedger } from '../../src/quota/ledger/ledger.js';
@@ -53,7 +54,7 @@ describe('redis ledger: what only a shared ledger has', () => {
       // Dead (no renewals, no release): gone within one lease.
       await dying.close();
       const started = Date.now();
-      await waitFor(async () => (await survivor.reserve({ key: KEY, snapshot: await survivor.read(KEY), add: { count: 1, bytes: 0 }, credit: NONE, target: 'y', rules: countLimit(10) })).ok, 3_000);
+      await until(async () => (await survivor.reserve({ key: KEY, snapshot: await survivor.read(KEY), add: { count: 1, bytes: 0 }, credit: NONE, target: 'y', rules: countLimit(10) })).ok, 'the dead proxy\'s reservation gone', 3_000);
       assert.ok(Date.now() - started <= 1_500, `freed after ${Date.now() - started} ms`);
     } finally {
       await survivor.close();
@@ -75,7 +76,7 @@ describe('redis ledger: what only a shared ledger has', () => {
       assert.ok(done.ok);
       swift.stored.set(KEY, { count: 6, bytes: 0 });
       a.commit(done.reservation);
-      await waitFor(async () => (await b.project(KEY, oldSnapshot)).used.count === 8);
+      await until(async () => (await b.project(KEY, oldSnapshot)).used.count === 8, 'the ledger caught up');
 
       // Every key of this ledger goes, as with a Redis restarted empty.
       const keys = await admin.keys(`${prefix}*`);
@@ -92,7 +93,7 @@ describe('redis ledger: what only a shared ledger has', () => {
       // limit once: they are put back only when a next renews).
       const admitted = results.filter((r) => r.ok).length;
       assert.ok(admitted <= 4, `admitted ${admitted}`);
-      await waitFor(async () => (await b.project(KEY, await b.read(KEY))).used.count === 6 + admitted + 2);
+      await until(async () => (await b.project(KEY, await b.read(KEY))).used.count === 6 + admitted + 2, 'the ledger caught up');
       const more = await b.reserve({ key: KEY, snapshot: await b.read(KEY), add: { count: 1, bytes: 0 }, credit: NONE, target: 'late', rules: countLimit(10) });
       assert.equal(more.ok, false, 'with the reservations back, the limit holds again');
     } finally {
