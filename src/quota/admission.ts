@@ -46,10 +46,13 @@ export interface Write {
   readonly context: ContextSource;
   /** Scopes whose refusal counters count a refusal of this write too (an object write's account). */
   readonly alsoCounted?: ReadonlyArray<{ scope: Scope; snapshot: Snapshot }>;
+  /** The send order the first usage read must have (`readNotBefore()` taken when the gate read the scope). */
+  readonly notBefore?: number;
 }
 
 export type Admission =
-  | { readonly admitted: true; readonly reservation: Reservation; readonly snapshot: Snapshot }
+  /** `credit`: what the decision took the write to replace (it rests on that staying so). */
+  | { readonly admitted: true; readonly reservation: Reservation; readonly snapshot: Snapshot; readonly credit: Usage }
   | { readonly admitted: false; readonly decision: Denied };
 
 export interface AdmissionsOptions {
@@ -109,7 +112,7 @@ export class Admissions {
   // ---- admission -------------------------------------------------------------------------------------
 
   /** The earliest read a check may use: any fresh cache entry, or in precise mode one sent after now. */
-  private firstReadNotBefore(): number {
+  readNotBefore(): number {
     return this.config.quota.preciseMode ? this.ledger.now() + 1 : 0;
   }
 
@@ -127,7 +130,7 @@ export class Admissions {
     const net = (view: Projection): Usage => ({ count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes });
     const decide = (view: Projection): Decision => decideWrite(kinds, scope.limits, scope.level, view.used, net(view), this.watch.expiredSoftLimits(scope, view.used));
 
-    let snapshot = await this.ledger.read(key, this.firstReadNotBefore());
+    let snapshot = await this.ledger.read(key, write.notBefore ?? this.readNotBefore());
     let view = await this.ledger.project(key, snapshot, target);
     await this.watch.load(scope, snapshot.persisted, view.settled ?? snapshot);
     this.observe(scope, snapshot, view, write.context);
@@ -152,7 +155,7 @@ export class Admissions {
       // may have come between the decision above and now.
       const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
       const reserved = await this.ledger.reserve({ key, snapshot, add, credit, target, rules });
-      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot };
+      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot, credit };
       view = reserved.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {

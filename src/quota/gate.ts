@@ -34,8 +34,10 @@ import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js
 import { accountOfUser, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
-import { LRUCache } from 'lru-cache';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import { LRUCache } from 'lru-cache';
+import type { Versioning } from './ledger/ledger.js';
+import { archivedByDelete, archivedByWrite, archivePrefix, overwriteCredit, restorable, versionsContainer } from './versioning.js';
 import { PassThrough, Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 
@@ -83,6 +85,11 @@ declare module 'fastify' {
     /** An S3 request: the gate's own answers are S3's (XML errors). */
     quotaS3?: boolean;
   }
+}
+
+/** Both releases, in order (either may be missing). */
+function chain(first: (() => void) | undefined, second: () => void): () => void {
+  return first ? () => (first(), second()) : second;
 }
 
 /** The query string of a request target (after the first "?"), or undefined. */
@@ -172,6 +179,13 @@ const PRECONDITION_FAILED: SwiftAnswer = Object.freeze({
   body: Buffer.from('<html><h1>Precondition Failed</h1><p>A precondition for this request was not met.</p></html>'),
 });
 
+/** Swift's answer to an upload announcing more than max_file_size (constraints.check_object_creation). */
+const TOO_LARGE: SwiftAnswer = Object.freeze({
+  status: 413,
+  headers: { 'content-type': 'text/plain' },
+  body: Buffer.from('Your request is too large.'),
+});
+
 /** Why a form upload is cut: a refusal of Swift's own (the form's signature), or a quota. */
 type FormRefusal = { readonly answer: SwiftAnswer } | { readonly decision: Denied };
 
@@ -209,11 +223,11 @@ export class QuotaGate {
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
   private readonly pins = new ObjectPins();
+  private readonly versionings: LRUCache<string, Versioning | 'none'>;
   /**
    * Whether a container has object versioning on, as last read: kept apart from its usage, which every delete
    * makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
    */
-  private readonly versioned: LRUCache<string, boolean>;
 
   constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger }: QuotaGateOptions) {
     this.config = config;
@@ -226,7 +240,7 @@ export class QuotaGate {
     this.authority = new Authority(swift);
     this.ledger = ledger;
     this.admissions = new Admissions({ config, ledger, watch, log });
-    this.versioned = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
+    this.versionings = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
   }
 
   /** Whether the token's holder is a reseller admin (asked of Swift; see auth/reseller.ts). */
@@ -406,7 +420,7 @@ export class QuotaGate {
     const levelInfo = await this.admissions.levelOf(account);
     const accountScope = this.admissions.scope(account, undefined, levelInfo);
     const containerScope = this.admissions.scope(account, container, levelInfo);
-    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (await this.refusedForArchiveVersioning(account, container, reply)) return;
     const reservations: Reservation[] = [];
     if (this.admissions.enforces(accountScope)) {
       const made = await this.admissions.admit(this.containerWrite(accountScope, container, caller, request));
@@ -438,7 +452,7 @@ export class QuotaGate {
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, container, levelInfo);
-    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (await this.refusedForArchiveVersioning(account, container, reply)) return;
     if (!this.admissions.enforces(scope)) return;
     const segments = `${container}${SEGMENTS_SUFFIX}`;
     const prefix = `${object}/${uploadId}/`;
@@ -539,10 +553,9 @@ export class QuotaGate {
         await this.unpinned(intent.account, intent.container, intent.object);
         return;
       case 'object-delete':
-        await this.unpinned(intent.account, intent.container, intent.object);
-        if (await this.refusedForVersioning(intent.account, intent.container, reply)) return;
-        request.quota = { invalidates: [containerKey(intent.account, intent.container)], shrinks: { account: intent.account, container: intent.container } };
-        return;
+        return this.admitObjectDelete(intent, view, request, reply);
+      case 'versioning-change':
+        return this.admitVersioningChange(intent, view, request, reply);
       case 'object-write':
         return this.admitObjectWrite(intent, view, request, reply);
       case 'form-upload':
@@ -654,18 +667,132 @@ export class QuotaGate {
   }
 
   /**
-   * Object versioning makes overwrites and deletes write archived versions into another container, which the
-   * proxy does not count yet: such containers take no writes through it.
+   * A container's versioning changes. Writes in flight through this proxy whose decision counted on an
+   * overwrite freeing the replaced object's bytes go first (under versioning those bytes stay). Turning
+   * object_versioning on for the first time makes the hidden versions container: one more in the account.
    */
-  private async refusedForVersioning(account: string, container: string, reply: FastifyReply): Promise<boolean> {
+  private async admitVersioningChange(intent: Extract<Intent, { type: 'versioning-change' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container } = intent;
     const key = containerKey(account, container);
-    let versioned = this.versioned.get(key);
-    if (versioned === undefined) {
-      versioned = (await this.ledger.read(key)).versioned === true;
-      this.versioned.set(key, versioned);
+    const credited = this.pins.waitFor(ObjectPins.versioningKey(account, container));
+    if (credited) await credited;
+    if (intent.then.type !== 'pass') await this.admitIntent(intent.then, view, request, reply);
+    if (reply.sent) return;
+    const reservations = [...(request.quota?.reservations ?? [])];
+    if (intent.enablesObjectVersioning && (await this.ledger.read(key, this.admissions.readNotBefore())).versioning?.kind !== 'object') {
+      const { verdict, caller } = await this.authorise(view, account, undefined, undefined);
+      if (!verdict.allowed) return this.answer(reply, verdict.answer);
+      const levelInfo = await this.admissions.levelOf(account);
+      const scope = this.admissions.scope(account, undefined, levelInfo);
+      if (this.admissions.enforces(scope)) {
+        const hidden = { ...this.containerWrite(scope, versionsContainer(container), caller, request), replaced: undefined };
+        const result = await this.admissions.admit(hidden);
+        if (!result.admitted) {
+          for (const reservation of reservations) this.ledger.release(reservation);
+          return this.reject(reply, result.decision);
+        }
+        reservations.push(this.hold(request, reply, result.reservation));
+        request.quotaDecision = 'admitted';
+      }
     }
-    if (!versioned) return false;
-    this.refuse(reply, 400, 'Object versioning is on for this container: its archived versions would bypass the container quotas, so the quota proxy takes no writes or deletes into it.');
+    const invalidates = [...(request.quota?.invalidates ?? []), key, accountKey(account)];
+    request.quota = { ...request.quota, reservations, invalidates, forgets: [...(request.quota?.forgets ?? []), key] };
+  }
+
+  /**
+   * An object delete frees usage, except where legacy versioning stores on a delete: history mode archives the
+   * object and a delete marker in the location; stack mode copies the newest version back over the object (the
+   * container may grow by it). Those are admitted, the object's writes and deletes taking turns as for an
+   * overwrite, and the stack's versions held still.
+   */
+  private async admitObjectDelete(intent: Extract<Intent, { type: 'object-delete' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, container, object } = intent;
+    await this.unpinned(account, container, object);
+    const key = containerKey(account, container);
+    const freed: RequestState = { invalidates: [key], shrinks: { account, container } };
+    const versioning = await this.versioningOf(key);
+    if (versioning?.kind !== 'archive') {
+      request.quota = freed;
+      return;
+    }
+    const notBefore = this.admissions.readNotBefore();
+    const { verdict, caller } = await this.authorise(view, account, container, object);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const scope = this.admissions.scope(account, container, levelInfo);
+    const invalidates = [key, containerKey(account, versioning.location)];
+    if (!this.admissions.enforces(scope)) {
+      request.quota = { ...freed, invalidates };
+      return;
+    }
+    const releases = [await this.pins.exclusive(ObjectPins.key(account, container, object))];
+    const unpin = () => releases.forEach((release) => release());
+    reply.raw.once('close', unpin);
+    try {
+      const current = await this.replacedObject(caller, { account, container, object });
+      let write: Write | undefined;
+      if (versioning.mode === 'history') {
+        write = { scope: this.admissions.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: () => this.eventContext(request) };
+      } else {
+        const prefix = archivePrefix(object);
+        releases.push(this.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)]));
+        const restored = restorable(await this.listVersions(account, versioning.location, prefix));
+        if (restored) write = { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: () => this.eventContext(request), notBefore };
+      }
+      const reservations: Reservation[] = [];
+      if (write) {
+        const result = await this.admissions.admit(write);
+        if (!result.admitted) {
+          unpin();
+          return this.reject(reply, result.decision);
+        }
+        reservations.push(this.hold(request, reply, result.reservation));
+        request.quotaDecision = 'admitted';
+      }
+      // Swift archives before it deletes, and writes a marker even for a missing object (then answers 404).
+      request.quota = { ...freed, reservations, invalidates, partial: true, unpin };
+    } catch (error) {
+      unpin();
+      throw error;
+    }
+  }
+
+  /** The versions of one object in a legacy location (`<prefix>`), as the service reads them. */
+  private async listVersions(account: string, container: string, prefix: string): Promise<Array<{ name: string; bytes: number; content_type?: string }>> {
+    const versions: Array<{ name: string; bytes: number; content_type?: string }> = [];
+    for (let marker = ''; ; ) {
+      const path = `${encodePath('v1', account, container)}?format=json&prefix=${encodeURIComponent(prefix)}&marker=${encodeURIComponent(marker)}`;
+      const page = await this.swift.getAsService(path, 'listing', 64 * 1024 * 1024);
+      if (page.status === 204 || page.status === 404 || !page.body) return versions;
+      if (page.status >= 300) throw new UpstreamUnavailableError(`Swift answered ${page.status} to listing the versions ${prefix} in ${container}`);
+      const items = JSON.parse(page.body.toString('utf8')) as Array<{ name: string; bytes: number; content_type?: string }>;
+      if (items.length === 0) return versions;
+      versions.push(...items);
+      marker = items[items.length - 1]!.name;
+    }
+  }
+
+  /**
+   * A container's versioning where no usage read is needed otherwise (deletes): remembered for cache_timeout,
+   * as a deletes' invalidation of the usage reading would otherwise cost a HEAD per delete; forgotten when the
+   * versioning changes through this proxy.
+   */
+  private async versioningOf(key: string): Promise<Versioning | undefined> {
+    const known = this.versionings.get(key);
+    if (known !== undefined) return known === 'none' ? undefined : known;
+    const { versioning } = await this.ledger.read(key);
+    this.versionings.set(key, versioning ?? 'none');
+    return versioning;
+  }
+
+  /**
+   * Form uploads and S3 multipart uploads into a container with legacy versioning would archive the objects
+   * they replace, file by file, inside Swift: not counted yet, so such containers take none through the proxy
+   * (object_versioning counts versions in the container itself and takes them).
+   */
+  private async refusedForArchiveVersioning(account: string, container: string, reply: FastifyReply): Promise<boolean> {
+    if ((await this.versioningOf(containerKey(account, container)))?.kind !== 'archive') return false;
+    this.refuse(reply, 400, 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form and S3 multipart uploads into it are not counted by the quota proxy yet; upload the objects one by one.');
     return true;
   }
 
@@ -750,10 +877,12 @@ export class QuotaGate {
     }
     const { verdict, caller } = await this.authorise(view, account, container, object);
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    if (await this.tooLarge(intent, view)) return this.answer(reply, TOO_LARGE);
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, container, levelInfo);
-    if (await this.refusedForVersioning(account, container, reply)) return;
     if (!this.admissions.enforces(scope)) return;
+    const notBefore = this.admissions.readNotBefore();
+    const { versioning } = await this.ledger.read(scope.key, notBefore);
 
     let size = intent.size;
     let unpin: (() => void) | undefined;
@@ -785,33 +914,86 @@ export class QuotaGate {
       size = sized.stored;
       unpin = sized.unpin;
     }
+    // Legacy versioning archives the object this write replaces: writes of the object take turns, so the
+    // object read now is the one Swift archives (versioning.ts).
+    let replaced = () => this.replacedObject(caller, intent.target);
+    let archived: Usage | undefined;
+    if (versioning?.kind === 'archive') {
+      unpin = chain(unpin, await this.pins.exclusive(ObjectPins.key(account, container, object)));
+      const current = await replaced().catch((error: unknown) => {
+        unpin!();
+        throw error;
+      });
+      replaced = () => Promise.resolve(current);
+      archived = archivedByWrite(versioning, current);
+    }
     if (unpin) reply.raw.once('close', unpin);
     const write: Write = {
       scope,
       add: { count: 1, bytes: size ?? 0 },
       target: object,
-      replaced: () => this.replacedObject(caller, intent.target),
+      replaced: async () => overwriteCredit(versioning, await replaced()),
       context: () => this.eventContext(request),
       alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
+      notBefore,
     };
     const result = await this.admissions.admit(write);
     if (!result.admitted) {
       unpin?.();
       return this.reject(reply, result.decision);
     }
+    const reservations = [this.hold(request, reply, result.reservation)];
+    if (archived && versioning?.kind === 'archive') {
+      const archive = await this.admissions.admit({
+        scope: this.admissions.scope(account, versioning.location, levelInfo),
+        add: archived,
+        target: undefined,
+        context: () => this.eventContext(request),
+      });
+      if (!archive.admitted) {
+        this.ledger.release(result.reservation);
+        unpin?.();
+        return this.reject(reply, archive.decision);
+      }
+      reservations.push(this.hold(request, reply, archive.reservation));
+    }
+    if (result.credit.bytes > 0 && !(versioning?.kind === 'object' && versioning.enabled)) {
+      // The decision counted on the replaced object's bytes being freed: versioning turned on meanwhile would
+      // keep them. A change of the container's versioning waits for this write (admitVersioningChange).
+      const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
+      unpin = chain(unpin, unpinCredit);
+      reply.raw.once('close', unpinCredit);
+    }
 
-    const reservation = this.hold(request, reply, result.reservation);
     const heartbeat = intent.manifest === true && swiftTrue(view.path!.query.last('heartbeat'));
     request.quota = {
-      reservations: [reservation],
+      reservations,
       watched: { scope, persisted: result.snapshot.persisted },
       // What a copy or a manifest stores is read again from Swift once it is done.
       ...(intent.copy || intent.manifest ? { invalidates: [scope.key] } : {}),
       ...(unpin ? { unpin } : {}),
       ...(heartbeat ? { settleAtEnd: true, partial: true } : {}),
+      // Swift archives the replaced object before it reads the body: kept whatever becomes of the write.
+      ...(reservations.length > 1 ? { partial: true, invalidates: [scope.key, containerKey(account, (versioning as { location: string }).location)] } : {}),
     };
     request.quotaDecision = 'admitted';
-    if (size === undefined && !intent.copy && !intent.manifest) this.limitChunkedUpload(request, write, reservation);
+    if (size === undefined && !intent.copy && !intent.manifest) {
+      this.limitChunkedUpload(request, write, result.reservation, () => {
+        const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
+        request.quota!.unpin = chain(request.quota!.unpin, unpinCredit);
+        reply.raw.once('close', unpinCredit);
+      });
+    }
+  }
+
+  /**
+   * Swift refuses an upload announcing more than its max_file_size as soon as it has the request's head (after
+   * authorising it, in a container that exists), and clients may wait for that answer before sending a body.
+   * The proxy's request reaches Swift with the body, so the proxy gives that answer itself.
+   */
+  private async tooLarge(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView): Promise<boolean> {
+    if (intent.copy || intent.manifest || view.s3 || intent.size === undefined || intent.size <= this.capabilities().maxFileSize) return false;
+    return (await this.ledger.read(containerKey(intent.target.account, intent.target.container))).exists;
   }
 
   /** The object a write replaces, as stored (a manifest or symlink itself, not what it points to). */
@@ -842,7 +1024,7 @@ export class QuotaGate {
     const { account, container } = intent;
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, container, levelInfo);
-    if (await this.refusedForVersioning(account, container, reply)) return;
+    if (await this.refusedForArchiveVersioning(account, container, reply)) return;
     if (!this.admissions.enforces(scope)) return;
     const state: RequestState = { reservations: [], partial: true, invalidates: [scope.key] };
     request.quota = state;
@@ -908,10 +1090,21 @@ export class QuotaGate {
     request.body = limiter;
   }
 
-  /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
-  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
+  /**
+   * Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not.
+   * `onCredit` once a decision counts on the replaced object's bytes being freed.
+   */
+  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation, onCredit: () => void): void {
     const credit = { bytes: 0, looked: false };
-    const limiter = createUploadLimiter<Denied>((bytes) => this.admissions.grow(write, reservation, bytes, credit));
+    let credited = false;
+    const limiter = createUploadLimiter<Denied>(async (bytes) => {
+      const refusal = await this.admissions.grow(write, reservation, bytes, credit);
+      if (!credited && credit.bytes > 0) {
+        credited = true;
+        onCredit();
+      }
+      return refusal;
+    });
     const source = request.raw;
     source.on('error', (error) => limiter.destroy(error));
     source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
@@ -942,7 +1135,7 @@ export class QuotaGate {
     const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
     for (const key of state.forgets ?? []) {
       this.watch.forget(key);
-      this.versioned.delete(key);
+      this.versionings.delete(key);
     }
     if (state.watched) {
       // The write is in Swift's usage now: a soft limit it went past is reported by this request.

@@ -28,6 +28,11 @@ export type Intent =
   | { readonly type: 'describe'; readonly account: string; readonly container?: string }
   | { readonly type: 'container-create'; readonly account: string; readonly container: string }
   | { readonly type: 'container-delete'; readonly account: string; readonly container: string }
+  /**
+   * A container's versioning changes (versioning.ts): writes in flight that counted on the old way wait, and
+   * turning object_versioning on makes one more container (the hidden one for versions); then `then` applies.
+   */
+  | { readonly type: 'versioning-change'; readonly account: string; readonly container: string; readonly enablesObjectVersioning: boolean; readonly then: Intent }
   | {
       readonly type: 'object-write';
       readonly target: ObjectRef;
@@ -56,14 +61,8 @@ export type Intent =
 export const LEVEL_HEADER = 'x-account-meta-quota';
 export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 
-/** Container headers that turn on object versioning, which writes archive copies elsewhere. */
-const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-versions-enabled'];
-
-
-/** A location header names a container (even one called "false"): any non-empty value turns versioning on. */
-function turnsVersioningOn(name: string, value: string): boolean {
-  return name === 'x-versions-enabled' ? swiftTrue(value) : value !== '';
-}
+/** Container headers of legacy versioned_writes (set, or removed). */
+const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-remove-versions-location', 'x-remove-history-location'];
 
 /** Swift's bulk middleware extracts an archive into an account (creating containers) or a container. */
 const EXTRACT_ARCHIVE_REFUSED: Intent = Object.freeze({
@@ -166,20 +165,21 @@ function containerIntent(facts: RequestFacts & { path: { container: string } }):
   if (method === 'DELETE') return { type: 'container-delete', account, container };
   if (method !== 'PUT' && method !== 'POST') return PASS;
   if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
-  const versioning = VERSIONING_HEADERS.find((name) => {
-    const value = headers.get(name);
-    return value !== undefined && turnsVersioningOn(name, value);
-  });
-  if (versioning) {
-    return {
-      type: 'refuse',
-      status: 400,
-      reason: `Object versioning (${versioning}) is not supported through the quota proxy: archived versions would bypass the container quotas.`,
-    };
-  }
   if (headers.get('x-container-sync-to')) return CONTAINER_SYNC_REFUSED;
-  const then: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
-  return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then } : then;
+  const create: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
+  const then: Intent = touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then: create } : create;
+  const versioning = versioningChange(headers);
+  return versioning ? { type: 'versioning-change', account, container, enablesObjectVersioning: versioning === 'enables-object-versioning', then } : then;
+}
+
+/**
+ * Whether a container PUT or POST changes how Swift versions the container's objects: sets or removes a
+ * legacy location, or sets object_versioning's flag (turning it on creates the hidden versions container).
+ */
+function versioningChange(headers: SwiftHeaders): 'enables-object-versioning' | 'changes' | undefined {
+  const enabled = headers.get('x-versions-enabled');
+  if (enabled !== undefined && swiftTrue(enabled)) return 'enables-object-versioning';
+  return enabled !== undefined || VERSIONING_HEADERS.some((name) => headers.has(name)) ? 'changes' : undefined;
 }
 
 /**

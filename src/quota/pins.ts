@@ -20,6 +20,20 @@ export class ObjectPins {
     return `${account}/${container}/${object}`;
   }
 
+  /** A container's versioning, held still while writes rest on what an overwrite frees (versioning.ts). */
+  static versioningKey(account: string, container: string): string {
+    return `${account}/${container}\u0000versioning`;
+  }
+
+  /**
+   * Waits until `key` is not pinned, then pins it: writes that take it one at a time (writes and deletes of an
+   * object whose replaced version Swift archives: what is archived is what was read).
+   */
+  async exclusive(key: string): Promise<() => void> {
+    for (let wait = this.waitFor(key); wait; wait = this.waitFor(key)) await wait;
+    return this.pin([key]);
+  }
+
   /** Pins every key; the function returned releases them (once). */
   pin(keys: Iterable<string>, prefixes: Iterable<string> = []): () => void {
     const held = [...new Set(keys)];

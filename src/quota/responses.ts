@@ -64,13 +64,15 @@ export function quotaHeaders({ level, limits, soft, container }: Described): Rec
     set('x-container-quota-soft-object-count', soft.object_count);
     set('x-container-quota-soft-bytes', soft.container_usage);
   } else {
+    // The per-container limits carry "Container" in their names: Swift's account_quotas gives
+    // X-Account-Quota-Bytes and X-Account-Quota-Count (and their -Policy-<name> forms) the account's totals.
     out['x-account-quota-level'] = level;
     set('x-account-quota-container-count', limits.container_count);
-    set('x-account-quota-object-count', limits.object_count);
-    set('x-account-quota-bytes', limits.container_usage);
+    set('x-account-quota-container-object-count', limits.object_count);
+    set('x-account-quota-container-bytes', limits.container_usage);
     set('x-account-quota-soft-container-count', soft.container_count);
-    set('x-account-quota-soft-object-count', soft.object_count);
-    set('x-account-quota-soft-bytes', soft.container_usage);
+    set('x-account-quota-soft-container-object-count', soft.object_count);
+    set('x-account-quota-soft-container-bytes', soft.container_usage);
   }
   return out;
 }

@@ -137,9 +137,10 @@ export function s3Action(method: string, address: S3Address, query: string | und
   }
   if (has('uploads')) return method === 'POST' && key ? { kind: 'initiate', bucket, key } : { kind: 'pass' };
   if (has('versioning')) {
-    // Turning versioning on (object_versioning) keeps every overwritten and deleted version in a hidden
-    // container the proxy does not count yet.
-    return method === 'PUT' ? { kind: 'refuse', error: NOT_IMPLEMENTED('Bucket versioning is not supported through the quota proxy: archived versions would bypass the quotas.') } : { kind: 'pass' };
+    // Turning versioning on (object_versioning) makes a hidden container that counts against container_count;
+    // whether the request turns it on is in its XML body, which is not read yet. Writes into a bucket that has
+    // versioning (turned on through Swift) are counted as any (quota/versioning.ts).
+    return method === 'PUT' ? { kind: 'refuse', error: NOT_IMPLEMENTED('Turning bucket versioning on through S3 is not supported by the quota proxy yet: set X-Versions-Enabled on the container through the Swift API.') } : { kind: 'pass' };
   }
   if (has('tagging') || ['notification', 'policy', 'requestPayment', 'torrent', 'website', 'cors', 'restore'].some(has)) return { kind: 'pass' };
   if (!key) {

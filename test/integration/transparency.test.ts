@@ -129,6 +129,39 @@ describe('transparent proxying', () => {
     assert.equal((await call('HEAD', direct('/t/expect'), auth())).headers['content-length'], String(body.length));
   });
 
+  test("an upload announcing more than Swift's max_file_size gets Swift's early 413 before any body, as direct", async () => {
+    const maxFileSize = (JSON.parse((await call('GET', `${swift}/info`, {})).body) as { swift: { max_file_size: number } }).swift.max_file_size;
+    // Headers only, no body: the answer (or none) within two seconds, as Swift's functional tests wait for it.
+    const headersOnly = (url: string, length: number) =>
+      new Promise<{ status: number; body: string } | 'no answer'>((resolve, reject) => {
+        const req = rawRequest(url, { method: 'PUT', headers: { ...auth(), 'content-length': length } });
+        const timer = setTimeout(() => {
+          req.destroy();
+          resolve('no answer');
+        }, 2000);
+        req.on('response', (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => {
+            clearTimeout(timer);
+            req.destroy();
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+        });
+        req.on('error', reject); // after an answer, a no-op
+        req.flushHeaders();
+      });
+    for (const [length, expected] of [
+      [maxFileSize + 1, { status: 413, body: 'Your request is too large.' }],
+      [maxFileSize, 'no answer'],
+    ] as const) {
+      assert.deepEqual(await headersOnly(direct('/t/huge'), length), expected, `direct, ${length}`);
+      assert.deepEqual(await headersOnly(viaProxy('/t/huge'), length), expected, `through the proxy, ${length}`);
+    }
+    assert.equal((await call('HEAD', direct('/t/huge'), auth())).status, 404);
+  });
+
   test('a chunked upload streams through', async () => {
     async function* chunks() {
       for (let i = 0; i < 100; i++) yield Buffer.alloc(10_000, i % 256);

@@ -25,6 +25,9 @@ const TEST_FILES = [
   'test/functional/test_object.py',
   'test/functional/test_slo.py',
   'test/functional/test_dlo.py',
+  'test/functional/test_versioned_writes.py',
+  'test/functional/test_object_versioning.py',
+  'test/functional/test_tempurl.py',
 ];
 // Stores 90 metadata items on one object: more xattr space than ext4 gives (Swift expects XFS), so the object
 // server fails and then skips its only device for 60 s, failing every test after it.

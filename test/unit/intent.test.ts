@@ -140,28 +140,28 @@ describe('requestIntent: container', () => {
   });
 
   for (const [name, value] of [
-    ['X-Versions-Location', 'versions'],
-    ['X-History-Location', 'history'],
     ['X-Versions-Enabled', 'true'],
-    ['x_versions_location', 'versions'],
     ['X-Versions-Enabled', 'True'],
     ['X-Versions-Enabled', 'yes'],
     ['X-Versions-Enabled', '1'],
     ['X-Versions-Enabled', 'on'],
     ['X-Versions-Enabled', 't'],
     ['X-Versions-Enabled', 'y'],
-    // A container may be called "false": this one turns legacy versioning on.
-    ['X-Versions-Location', 'false'],
-    ['X-History-Location', 'False'],
   ] as const) {
-    test(`${name}: ${value} turns versioning on and is refused (PUT and POST)`, () => {
-      const reason = new RegExp(`Object versioning \\(${swiftHeaderName(name)}\\) is not supported`);
-      assertRefused(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), 400, reason);
-      assertRefused(intent('POST', '/v1/AUTH_a/c', { [name]: value }), 400, reason);
+    test(`${name}: ${value} turns object_versioning on: a versioning change that may make the hidden container (PUT and POST)`, () => {
+      const create = { type: 'container-create', account: 'AUTH_a', container: 'c' };
+      assert.deepEqual(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), { type: 'versioning-change', account: 'AUTH_a', container: 'c', enablesObjectVersioning: true, then: create });
+      assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { [name]: value }), { type: 'versioning-change', account: 'AUTH_a', container: 'c', enablesObjectVersioning: true, then: PASS });
     });
   }
 
   for (const [name, value] of [
+    ['X-Versions-Location', 'versions'],
+    ['X-History-Location', 'history'],
+    ['x_versions_location', 'versions'],
+    // A container may be called "false": this one turns legacy versioning on.
+    ['X-Versions-Location', 'false'],
+    ['X-History-Location', 'False'],
     ['X-Versions-Enabled', 'false'],
     ['X-Versions-Enabled', 'False'],
     ['X-Versions-Enabled', 'no'],
@@ -171,14 +171,16 @@ describe('requestIntent: container', () => {
     ['X-Versions-Location', ''],
     ['X-History-Location', '  '],
     ['X-Remove-Versions-Location', 'x'],
+    ['X-Remove-History-Location', 'x'],
   ] as const) {
-    test(`${name}: ${JSON.stringify(value)} does not turn versioning on and is allowed`, () => {
-      assert.deepEqual(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), { type: 'container-create', account: 'AUTH_a', container: 'c' });
-      assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { [name]: value }), PASS);
+    test(`${name}: ${JSON.stringify(value)} changes versioning without making a container (PUT and POST)`, () => {
+      const create = { type: 'container-create', account: 'AUTH_a', container: 'c' };
+      assert.deepEqual(intent('PUT', '/v1/AUTH_a/c', { [name]: value }), { type: 'versioning-change', account: 'AUTH_a', container: 'c', enablesObjectVersioning: false, then: create });
+      assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { [name]: value }), { type: 'versioning-change', account: 'AUTH_a', container: 'c', enablesObjectVersioning: false, then: PASS });
     });
   }
 
-  test('versioning headers on a read or a delete are not refused', () => {
+  test('versioning headers on a read or a delete change nothing', () => {
     assert.deepEqual(intent('DELETE', '/v1/AUTH_a/c', { 'x-versions-location': 'v' }), { type: 'container-delete', account: 'AUTH_a', container: 'c' });
     assert.equal(intent('HEAD', '/v1/AUTH_a/c', { 'x-versions-location': 'v' }).type, 'describe');
   });

@@ -65,8 +65,8 @@ describe('quotaHeaders', () => {
     assert.deepEqual(quotaHeaders({ level: 'L1', limits, soft: {}, container: false }), {
       'x-account-quota-level': 'L1',
       'x-account-quota-container-count': '5',
-      'x-account-quota-object-count': '100',
-      'x-account-quota-bytes': '1024',
+      'x-account-quota-container-object-count': '100',
+      'x-account-quota-container-bytes': '1024',
     });
   });
 
@@ -93,7 +93,7 @@ describe('quotaHeaders', () => {
   test('limits that are not configured are left out; a limit of 0 is not', () => {
     assert.deepEqual(quotaHeaders({ level: 'default', limits: { object_count: 0 }, soft: {}, container: false }), {
       'x-account-quota-level': 'default',
-      'x-account-quota-object-count': '0',
+      'x-account-quota-container-object-count': '0',
     });
     assert.deepEqual(quotaHeaders({ level: 'default', limits: {}, soft: {}, container: true }), { 'x-container-quota-level': 'default' });
   });

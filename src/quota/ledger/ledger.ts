@@ -23,6 +23,19 @@ export const accountKey = (account: string) => `a/${account}`;
 export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
 export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
 
+/**
+ * Object versioning of a container, as Swift reports it.
+ * - `archive`: legacy versioned_writes (`X-Versions-Location`: stack mode, `X-History-Location`: history
+ *   mode). Swift copies the object an overwrite or delete replaces into `location`, another container of the
+ *   account, where it counts like any object of that container.
+ * - `object`: object_versioning (`X-Versions-Enabled`). Versions live in a hidden container of the account
+ *   whose bytes Swift reports as the container's own (`X-Container-Bytes-Used`); `enabled` false once it was
+ *   turned off (the versions stay).
+ */
+export type Versioning =
+  | { readonly kind: 'archive'; readonly mode: 'stack' | 'history'; readonly location: string }
+  | { readonly kind: 'object'; readonly enabled: boolean };
+
 /** What a usage read of Swift returns. */
 export interface SnapshotData extends Usage {
   readonly exists: boolean;
@@ -32,8 +45,8 @@ export interface SnapshotData extends Usage {
   readonly persisted?: PersistedQuotaState;
   /** The account's or container's tempurl/formpost keys (X-*-Meta-Temp-URL-Key, -Key-2). */
   readonly tempUrlKeys?: readonly string[];
-  /** The container has object versioning on: its overwrites and deletes write archive copies elsewhere. */
-  readonly versioned?: boolean;
+  /** How Swift versions the container's objects, when it does (swift/usage.ts). */
+  readonly versioning?: Versioning;
 }
 
 export interface Snapshot extends SnapshotData {
