@@ -3,6 +3,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { RequestStreamRewriter } from './proxy/request-lines.js';
 
 /**
  * Swift accepts request header lines up to 8 KiB each (`max_header_size`) and many metadata headers; Node's
@@ -11,13 +14,35 @@ import type { Socket } from 'node:net';
 export const MAX_HEADER_BYTES = 256 * 1024;
 
 const RAW_TARGET = Symbol('swift-quota-proxy.raw-target');
+const RAW_METHOD = Symbol('swift-quota-proxy.raw-method');
+
+/**
+ * The header that carries a method Node's parser does not know past it (proxy/request-lines.ts): a name no
+ * client can guess, so no client can set a method this way.
+ */
+const METHOD_HEADER = `x-swift-quota-proxy-method-${randomBytes(12).toString('hex')}`;
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
-type WithRawTarget = IncomingMessage & { [RAW_TARGET]?: string };
+type WithRawTarget = IncomingMessage & { [RAW_TARGET]?: string; [RAW_METHOD]?: string };
 
 /** The request target exactly as the client sent it, before any clean-up for the router. */
 export function rawTarget(request: IncomingMessage): string {
   return (request as WithRawTarget)[RAW_TARGET] ?? request.url ?? '/';
+}
+
+/** The method the client sent: one Node's parser does not know travels under a placeholder for routing. */
+export function rawMethod(request: IncomingMessage): string {
+  return (request as WithRawTarget)[RAW_METHOD] ?? request.method ?? 'GET';
+}
+
+/** Takes back a method carried past Node's parser, and its header (it must not reach Swift). */
+function restoreMethod(request: IncomingMessage): void {
+  const method = request.headers[METHOD_HEADER];
+  if (typeof method !== 'string') return;
+  (request as WithRawTarget)[RAW_METHOD] = method;
+  delete request.headers[METHOD_HEADER];
+  const raw = request.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === METHOD_HEADER) raw.splice(i, 2);
 }
 
 /**
@@ -39,6 +64,7 @@ function routable(request: IncomingMessage): void {
 export function createProxyServer(handler: Handler): Server {
   const handle: Handler = (request, response) => {
     routable(request);
+    restoreMethod(request);
     handler(request, response);
   };
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handle);
@@ -48,6 +74,9 @@ export function createProxyServer(handler: Handler): Server {
   server.on('checkContinue', handle);
   return server;
 }
+
+/** How long an answer to a request whose body broke may take before the connection is closed. */
+const BROKEN_BODY_GRACE_MS = 1000;
 
 const CLIENT_ERROR_STATUS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
@@ -61,10 +90,20 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
  * at once and drop the answer in progress.
  */
 export function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (takeOver(error, socket)) return;
   const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  // Only when that request was whole: an error in its own body (the client hung up half-way) ends it now.
   if (inProgress && !inProgress.writableFinished && inProgress.req.complete) {
     inProgress.once('close', () => socket.destroy());
+    return;
+  }
+  if (inProgress && !inProgress.writableFinished && !inProgress.headersSent) {
+    // An error in the request's own body (framing it announced but did not keep). Swift reads a body only
+    // when it needs it, so it may answer the head (a refusal) regardless: the answer gets a moment to come.
+    const timer = setTimeout(() => socket.destroy(), BROKEN_BODY_GRACE_MS);
+    inProgress.once('close', () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
     return;
   }
   if (socket.writable && socket.bytesWritten === 0) {
@@ -73,4 +112,85 @@ export function onClientError(error: NodeJS.ErrnoException, socket: Socket): voi
     return;
   }
   socket.destroy(error);
+}
+
+type ServerSocket = Socket & {
+  parser?: { _consumed?: boolean; unconsume(): void; remove?(): void } | null;
+  server?: Server;
+  _httpMessage?: ServerResponse;
+};
+
+/**
+ * A request line Node's parser refused for raw bytes >= 0x80 in its target or a method it does not know, which
+ * Swift takes (request-lines.ts). No answer is in progress on the connection, so the refused request is the
+ * next one: Node's parser lets go of the connection, and the connection goes back to the server through a
+ * rewriter from that request on, whatever the connection carries after it (keep-alive, pipelining).
+ * Connections that never send such a line never meet it.
+ */
+function takeOver(error: NodeJS.ErrnoException, socket: Socket): boolean {
+  if (error.code !== 'HPE_INVALID_METHOD' && error.code !== 'HPE_INVALID_URL') return false;
+  const conn = socket as ServerSocket;
+  const { rawPacket: packet, bytesParsed: at } = error as NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown };
+  if (conn._httpMessage || !conn.parser || !conn.server || !Buffer.isBuffer(packet) || typeof at !== 'number') return false;
+  // The refused request starts on the line the parser stopped in; it must start in this packet.
+  const start = at === 0 ? 0 : packet.lastIndexOf(0x0a, at - 1) + 1;
+  const rest = packet.subarray(start);
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /.test(rest.subarray(0, 64).toString('latin1'))) return false;
+  const parser = conn.parser;
+  if (parser._consumed) parser.unconsume();
+  parser.remove?.();
+  conn.parser = null;
+  // Node's listeners for that parser; 'close' stays (it cleans up after the connection).
+  for (const event of ['data', 'end', 'timeout', 'drain']) conn.removeAllListeners(event);
+  conn.server.emit('connection', rewrittenConnection(conn, rest));
+  return true;
+}
+
+/** The connection as the server reads it from now on: request heads mended, everything else as it comes. */
+function rewrittenConnection(socket: Socket, first: Buffer): Duplex {
+  const rewriter = new RequestStreamRewriter(METHOD_HEADER);
+  const connection = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  const feed = (data: Buffer) => {
+    for (const piece of rewriter.push(data)) if (!connection.push(piece)) socket.pause();
+  };
+  socket.on('data', feed);
+  socket.on('end', () => connection.push(null));
+  socket.on('close', () => connection.destroy());
+  socket.on('error', (error) => connection.destroy(error));
+  // What the server and the access log read of a connection.
+  for (const name of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'] as const) {
+    Object.defineProperty(connection, name, { get: () => socket[name] });
+  }
+  Object.assign(connection, {
+    setTimeout: (ms: number, callback?: () => void) => {
+      socket.setTimeout(ms, callback);
+      return connection;
+    },
+    setNoDelay: (noDelay?: boolean) => {
+      socket.setNoDelay(noDelay);
+      return connection;
+    },
+    setKeepAlive: (enable?: boolean, delay?: number) => {
+      socket.setKeepAlive(enable, delay);
+      return connection;
+    },
+  });
+  socket.on('timeout', () => connection.emit('timeout'));
+  feed(first);
+  return connection;
 }

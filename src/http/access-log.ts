@@ -3,7 +3,7 @@
  * duration, Swift's transaction id and the quota decision.
  */
 import type { FastifyInstance } from 'fastify';
-import { rawTarget } from '../server.js';
+import { rawMethod, rawTarget } from '../server.js';
 
 function bytes(value: unknown): number | undefined {
   const n = Number(Array.isArray(value) ? value[0] : value);
@@ -17,7 +17,7 @@ export function accessLog(app: FastifyInstance): void {
     request.log.info(
       {
         access: true,
-        method: request.method,
+        method: rawMethod(request.raw),
         // The path only: query strings can carry temp URL signatures.
         path: queryAt < 0 ? target : target.slice(0, queryAt),
         status: reply.statusCode,

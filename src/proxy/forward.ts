@@ -124,6 +124,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
           ...forwardedRequestHeaders(view.headers, view.upstream, { remoteAddress: request.raw.socket.remoteAddress, upstreamHost: upstream.host }),
           [WIRE]: {
             target: view.target,
+            ...(view.method !== request.raw.method ? { method: view.method } : {}),
             onHeaderNames: (names: Map<string, string>) => {
               request.upstreamHeaderNames = names;
             },

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { SwiftHeaders } from '../swift/request.js';
 import { parseSwiftPath, type SwiftPath } from '../swift/path.js';
 import type { Framing } from '../quota/intent.js';
-import { rawTarget } from '../server.js';
+import { rawMethod, rawTarget } from '../server.js';
 import type { Credentials } from '../auth/authority.js';
 
 const VIEW = Symbol('swift-quota-proxy.swift-view');
@@ -60,7 +60,7 @@ export function createSwiftView(
   const te = request.headers['transfer-encoding'];
   const { path, hostAddressing, upstreamHost } = address(target, headers);
   const view: SwiftView = {
-    method: request.method ?? 'GET',
+    method: rawMethod(request),
     target,
     headers,
     path,

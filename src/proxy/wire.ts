@@ -6,6 +6,7 @@
  *   path prefix onto an upstream; here every path goes to the same Swift, and Swift itself answers such
  *   paths (404 for `//v1/...`, 412 for invalid UTF-8, a stored object for `a/../b`). So the raw target the
  *   client sent is sent on, byte for byte.
+ * - The method: one Node's parser does not know reaches the server under a placeholder (server.ts).
  * - Response header names: undici lower-cases them; Swift sends `X-Object-Meta-Color` and some clients
  *   (Swift's own functional tests among them) compare names case-sensitively.
  *
@@ -19,6 +20,8 @@ export const WIRE = Symbol('swift-quota-proxy.wire');
 export interface Wire {
   /** The request target exactly as the client sent it (path and query). */
   readonly target: string;
+  /** The client's method, where it is not the one the request was routed on (server.ts). */
+  readonly method?: string;
   /** Receives the response's header names in Swift's spelling, lower-cased name → name. */
   onHeaderNames(names: Map<string, string>): void;
 }
@@ -61,6 +64,6 @@ export function wireInterceptor(): Dispatcher.DispatcherComposeInterceptor {
     // Keep the connection after a HEAD, as for any other request (undici closes it by default, for servers
     // that send a body with a HEAD answer; Swift does not).
     const reset = options.method === 'HEAD' ? false : options.reset;
-    return dispatch({ ...options, path: wire.target, reset }, new HeaderNameRecorder(handler, wire));
+    return dispatch({ ...options, path: wire.target, reset, ...(wire.method ? { method: wire.method as Dispatcher.HttpMethod } : {}) }, new HeaderNameRecorder(handler, wire));
   };
 }

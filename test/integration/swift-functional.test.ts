@@ -11,24 +11,6 @@ import { swiftUrl } from '../helpers/swift-env.js';
 import { call, login } from '../helpers/http.js';
 import { ensureFunctionalSuite, runFunctionalSuite, type FunctionalResult } from '../swift/functional.js';
 
-/**
- * Tests whose requests cannot pass through any Node.js HTTP server, or through undici, as they pass to
- * Swift's eventlet server. Each is listed with the reason; the proxied run must fail exactly these.
- */
-const KNOWN_DIVERGENCES: Record<string, string> = {
-  // Raw (unencoded) non-ASCII bytes in the request line: Node's parser answers 400 (RFC 9112 wants them
-  // percent-encoded; python-swiftclient and every common client encode them).
-  'tests.py::TestAccount::testInvalidUTF8Path': 'raw invalid UTF-8 in the request line: Node 400, Swift 412',
-  'tests.py::TestAccountUTF8::testInvalidUTF8Path': 'raw invalid UTF-8 in the request line: Node 400, Swift 412',
-  'tests.py::TestContainer::testUtf8Container': 'raw UTF-8 in the request line: Node 400',
-  'tests.py::TestContainerUTF8::testUtf8Container': 'raw UTF-8 in the request line: Node 400',
-  'tests.py::TestContainerUTF8::testSlashInName': 'raw UTF-8 in the request line: Node 400, Swift 404',
-  'tests.py::TestFileUTF8::testQuestionMarkInName': 'raw UTF-8 in the request line: Node 400',
-  // Made-up methods (LICK): Node's parser knows a fixed list of methods and answers 400; Swift 405.
-  'tests.py::TestFile::testBadHeaders': 'method LICK: Node 400, Swift 405',
-  'tests.py::TestFileUTF8::testBadHeaders': 'method LICK: Node 400, Swift 405',
-};
-
 /** `FAILED test/functional/tests.py::TestFile::testX - AssertionError...` → `tests.py::TestFile::testX`. */
 function failedTest(line: string): string {
   return line.replace(/^(FAILED|ERROR) test\/functional\//, '').split(' ')[0]!;
@@ -68,7 +50,7 @@ describe("Swift's functional test suite", () => {
   });
   after(() => proxy?.close());
 
-  test('through the proxy gives the same results as direct, but for the known divergences', async (t) => {
+  test('through the proxy gives the same results as direct', async (t) => {
     const direct = await runFunctionalSuite({ treeDir, authHost: swift.hostname, authPort: Number(swift.port), label: 'direct' });
     t.diagnostic(`direct: ${summary(direct)}`);
     const proxied = await runFunctionalSuite({ treeDir, authHost: '127.0.0.1', authPort: proxy.port, label: 'proxied' });
@@ -78,11 +60,9 @@ describe("Swift's functional test suite", () => {
     // The baseline itself must be sound, or "the same" proves nothing.
     assert.deepEqual(direct.failures, [], 'direct run has failures');
     assert.ok(direct.passed >= 600, `direct run passed only ${direct.passed}`);
-    // Every other test gives the same result; the known divergences fail, each for its stated reason.
-    assert.deepEqual(proxied.failures.map(failedTest).sort(), Object.keys(KNOWN_DIVERGENCES).sort());
-    const divergent = Object.keys(KNOWN_DIVERGENCES).length;
+    assert.deepEqual(proxied.failures.map(failedTest), []);
     assert.deepEqual(
-      { passed: proxied.passed + divergent, failed: proxied.failed - divergent, skipped: proxied.skipped, errors: proxied.errors },
+      { passed: proxied.passed, failed: proxied.failed, skipped: proxied.skipped, errors: proxied.errors },
       { passed: direct.passed, failed: direct.failed, skipped: direct.skipped, errors: direct.errors },
     );
   });
