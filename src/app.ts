@@ -125,9 +125,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           await gate.admit(request, reply);
           if (!reply.sent && !request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
         },
-        onUpstreamResponse: (request, reply, statusCode, headers) => {
+        onUpstreamResponse: (request, reply, statusCode, headers, body) => {
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);
-          return gate.onUpstreamResponse(request, reply, statusCode, headers);
+          return gate.onUpstreamResponse(request, reply, statusCode, headers, body);
         },
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;

@@ -22,8 +22,11 @@ export const FORWARDED_METHODS: readonly string[] = METHODS.filter((method) => m
 export interface ForwardHooks {
   /** Runs after routing, before Swift is contacted; the request body has not been read yet. */
   preHandler(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** Swift answered (status and headers known); runs before the answer is sent on. Returns true if it answered the client itself. */
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): boolean;
+  /**
+   * Swift answered (status and headers known); runs before the answer is sent on. Returns true if it answered
+   * the client itself (then it may read `body`; what it leaves unread is discarded).
+   */
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body: Readable): boolean;
   /** Swift could not be reached or the request failed mid-way; returns true if it answered the client itself. */
   onUpstreamError(request: FastifyRequest, reply: FastifyReply, error: Error): boolean;
 }
@@ -123,7 +126,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
         return {
           ...forwardedRequestHeaders(view.headers, view.upstream, { remoteAddress: request.raw.socket.remoteAddress, upstreamHost: upstream.host }),
           [WIRE]: {
-            target: view.target,
+            target: view.addedQuery === undefined ? view.target : `${view.target}${view.target.includes('?') ? '&' : '?'}${view.addedQuery}`,
             ...(view.method !== request.raw.method ? { method: view.method } : {}),
             onHeaderNames: (names: Map<string, string>) => {
               request.upstreamHeaderNames = names;
@@ -137,7 +140,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
       onResponse: (request, reply, response) => {
         // reply-from's typings describe a Node response; it hands us undici's status, headers and body.
         const { statusCode, headers, stream } = response as unknown as UpstreamResponse;
-        if (hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers)) {
+        if (hooks.onUpstreamResponse(request as FastifyRequest, reply as FastifyReply, statusCode, headers, stream)) {
           stream.resume();
           return;
         }

@@ -22,6 +22,8 @@ export interface SwiftView {
   readonly framing: Framing;
   /** Headers the proxy sets (a value) or removes (undefined) on the request it forwards. */
   readonly upstream: Map<string, string | undefined>;
+  /** A query parameter the proxy adds to the target it forwards (after the client's, so it is the last). */
+  addedQuery?: string;
   /**
    * An S3 request, read as the Swift request s3api makes of it: the caller is the tempauth user whose key
    * signed it (the proxy asks Swift with that user's own token), and answers are S3's.

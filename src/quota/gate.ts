@@ -35,6 +35,8 @@ import { accountOfUser, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
+import { formatBulkAnswer, parseBulkAnswer, withRefusal } from './bulk-response.js';
 import { LRUCache } from 'lru-cache';
 import type { Versioning } from './ledger/ledger.js';
 import { archivedByDelete, archivedByWrite, archivePrefix, overwriteCredit, restorable, versionsContainer } from './versioning.js';
@@ -66,6 +68,8 @@ interface RequestState {
    * and a file Swift stored only in part is removed.
    */
   cut?: { refusal: FormRefusal; partial: ObjectRef | undefined; unknownPartial: boolean };
+  /** A bulk extraction stopped before a file past a limit: Swift's answer gets that refusal added. */
+  extractStopped?: { path: string; decision: Denied };
   /** Lets writes to the segments of a manifest go on once Swift has answered it (pins.ts). */
   unpin?: () => void;
   /**
@@ -86,6 +90,9 @@ declare module 'fastify' {
     quotaS3?: boolean;
   }
 }
+
+/** The most of Swift's bulk answer read to add a refusal to (its body is a few lines per failed file). */
+const MAX_BULK_ANSWER = 4 * 1024 * 1024;
 
 /** Both releases, in order (either may be missing). */
 function chain(first: (() => void) | undefined, second: () => void): () => void {
@@ -272,8 +279,11 @@ export class QuotaGate {
     if (!view.target.startsWith('/') && !/^https?:\/\//i.test(view.target)) return this.answer(reply, NOT_FOUND);
     const capabilities = this.capabilities();
     const query = queryOf(view.target);
-    // s3api takes any request with S3 credentials, whatever its path (/v1/... included).
-    const s3 = capabilities.has('s3api') && isS3Request(view.headers, query);
+    // bulk comes before s3api: a PUT with ?extract-archive is its, S3 credentials or not (it extracts with the
+    // request's X-Auth-Token).
+    const extract = view.method === 'PUT' && capabilities.has('bulk_upload') && SwiftQuery.parse(query).last('extract-archive') !== undefined;
+    // s3api takes any other request with S3 credentials, whatever its path (/v1/... included).
+    const s3 = !extract && capabilities.has('s3api') && isS3Request(view.headers, query);
     const writes = STORING_METHODS.has(view.method);
     if (writes && view.hostAddressing?.kind === 'unknown') {
       const { middleware } = view.hostAddressing;
@@ -291,7 +301,7 @@ export class QuotaGate {
     let intent: Intent | undefined;
     if (!s3) {
       if (!view.path) return;
-      intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost') });
+      intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload') });
       if (intent.type === 'pass') return;
     }
     try {
@@ -560,6 +570,8 @@ export class QuotaGate {
         return this.admitObjectWrite(intent, view, request, reply);
       case 'form-upload':
         return this.admitFormUpload(intent, view, request, reply);
+      case 'extract-archive':
+        return this.admitExtract(intent, view, request, reply);
     }
   }
 
@@ -996,6 +1008,93 @@ export class QuotaGate {
     return (await this.ledger.read(containerKey(intent.target.account, intent.target.container))).exists;
   }
 
+  /**
+   * Bulk extraction (archive.ts): each regular file of the archive is admitted before its bytes go on, as the
+   * object it becomes (no overwrite credit: what it replaces is not looked up), and each container it lands in
+   * as a container an account-level extraction may make. Swift is sent a plain tar of the admitted files,
+   * ending before the first file past a limit; its answer then lists that file as refused.
+   */
+  private async admitExtract(intent: Extract<Intent, { type: 'extract-archive' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { account, base } = intent;
+    const baseContainer = base === '' ? undefined : base.split('/')[0];
+    const { verdict, caller } = await this.authorise(view, account, baseContainer, undefined);
+    if (!verdict.allowed) return this.answer(reply, verdict.answer);
+    const levelInfo = await this.admissions.levelOf(account);
+    const accountScope = this.admissions.scope(account, undefined, levelInfo);
+    // Whatever Swift answers, the files it extracted before are stored: kept, and usage read afresh.
+    const state: RequestState = { reservations: [], partial: true, invalidates: [accountKey(account)] };
+    request.quota = state;
+    request.quotaDecision = 'admitted';
+    reply.raw.once('close', () => this.settleUnanswered(request));
+    view.upstream.set('content-length', undefined);
+    view.addedQuery = 'extract-archive=tar';
+    if (expectsContinue(request.headers)) {
+      reply.raw.writeContinue();
+      request.quotaContinued = true;
+    }
+    const containers = new Set<string>();
+    const maxFileSize = this.capabilities().maxFileSize;
+    const stop = (file: ArchiveFile, decision: Denied): FileVerdict => {
+      state.extractStopped = { path: `${file.container}/${file.object}`, decision };
+      return 'stop';
+    };
+    request.body = filterArchive(request.raw, {
+      gzip: intent.gzip,
+      base,
+      file: async (file) => {
+        // Swift refuses it itself (413 in its answer) and stores nothing.
+        if (file.size > maxFileSize) return 'send';
+        if (!containers.has(file.container)) {
+          containers.add(file.container);
+          state.invalidates!.push(containerKey(account, file.container));
+          if (this.admissions.enforces(accountScope)) {
+            const made = await this.admissions.admit(this.containerWrite(accountScope, file.container, caller, request));
+            if (!made.admitted) return stop(file, made.decision);
+            state.reservations!.push(made.reservation);
+          }
+        }
+        const scope = this.admissions.scope(account, file.container, levelInfo);
+        if (!this.admissions.enforces(scope)) return 'send';
+        const result = await this.admissions.admit({
+          scope,
+          add: { count: 1, bytes: file.size },
+          target: file.object,
+          context: () => this.eventContext(request),
+          alsoCounted: [{ scope: accountScope, snapshot: levelInfo.snapshot }],
+        });
+        if (!result.admitted) return stop(file, result.decision);
+        state.reservations!.push(result.reservation);
+        return 'send';
+      },
+      broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read: Swift is sent it cut short'),
+    });
+  }
+
+  /** Swift's answer to a stopped extraction, with the file it was stopped at listed as refused (bulk-response.ts). */
+  private async answerExtract(reply: FastifyReply, stopped: NonNullable<RequestState['extractStopped']>, statusCode: number, headers: Record<string, unknown>, body: Readable): Promise<void> {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    try {
+      for await (const chunk of body) {
+        length += (chunk as Buffer).length;
+        if (length <= MAX_BULK_ANSWER) chunks.push(chunk as Buffer);
+      }
+    } catch {
+      // What arrived is what there is.
+    }
+    const contentType = typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined;
+    const rejection = rejectionResponse(stopped.decision as Rejection);
+    this.metrics.rejections.inc({ kind: stopped.decision.kind, level: stopped.decision.level });
+    reply.request.quotaDecision = `rejected:${stopped.decision.kind}`;
+    const parsed = statusCode === 200 ? parseBulkAnswer(Buffer.concat(chunks).toString('utf8'), contentType) : undefined;
+    if (!parsed) return this.reject(reply, stopped.decision);
+    const statusLine = rejection.status === 403 ? '403 Forbidden' : '413 Request Entity Too Large';
+    const answer = withRefusal(parsed, stopped.path, statusLine, rejection.body.trim());
+    for (const [name, value] of Object.entries(rejection.headers)) reply.header(name, value);
+    reply.code(200).header('content-type', contentType ?? 'text/plain').header('connection', 'close');
+    reply.send(formatBulkAnswer(answer, contentType));
+  }
+
   /** The object a write replaces, as stored (a manifest or symlink itself, not what it points to). */
   private async replacedObject(caller: Caller, target: ObjectRef): Promise<Usage | undefined> {
     const { status, headers } = await this.headFor(caller, target, 'multipart-manifest=get&symlink=get');
@@ -1115,9 +1214,14 @@ export class QuotaGate {
   // ---- Swift's answer ----------------------------------------------------------------------------------
 
   /** Swift answered; returns true when the gate answered the client instead (a cut form upload). */
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>): boolean {
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body?: Readable): boolean {
     const state = request.quota;
     if (!state) return false;
+    if (state.extractStopped && body) {
+      reply.raw.once('close', () => this.settle(request, statusCode));
+      void this.answerExtract(reply, state.extractStopped, statusCode, headers, body);
+      return true;
+    }
     if (state.cut) {
       this.settle(request, statusCode);
       void this.answerCut(reply, state.cut);

@@ -44,6 +44,8 @@ export type Intent =
       readonly manifest?: boolean;
     }
   | { readonly type: 'object-delete'; readonly account: string; readonly container: string; readonly object: string }
+  /** Bulk extraction: every file of the archive becomes an object under `base` (container[/prefix], or the account). */
+  | { readonly type: 'extract-archive'; readonly account: string; readonly base: string; readonly gzip: boolean }
   /** An object's metadata (content type, expiry) changes: nothing grows, but a manifest being checked may rest on it. */
   | { readonly type: 'object-update'; readonly account: string; readonly container: string; readonly object: string }
   /** A FormPost upload: every file of the form becomes an object in the container (formpost.ts). */
@@ -64,12 +66,24 @@ export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 /** Container headers of legacy versioned_writes (set, or removed). */
 const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-remove-versions-location', 'x-remove-history-location'];
 
-/** Swift's bulk middleware extracts an archive into an account (creating containers) or a container. */
-const EXTRACT_ARCHIVE_REFUSED: Intent = Object.freeze({
-  type: 'refuse',
-  status: 400,
-  reason: 'Bulk archive extraction (?extract-archive) is not supported through the quota proxy: upload the objects one by one.',
-});
+/**
+ * Swift's bulk middleware takes every `PUT` with `?extract-archive` (its last value, as swob's params read
+ * it), at any level, before any other middleware: `tar`, `tar.gz` or `tar.bz2` (any case, dots around ignored).
+ * The proxy reads tar and gzip; bzip2 has no well-kept streaming reader for Node, so such archives are refused.
+ */
+function extractIntent({ method, path, bulk }: RequestFacts): Intent | undefined {
+  if (!bulk || method !== 'PUT') return undefined;
+  const format = path.query.last('extract-archive');
+  if (format === undefined) return undefined;
+  const type = format.toLowerCase().replace(/^\.+|\.+$/g, '');
+  if (type === 'tar.bz2') {
+    return { type: 'refuse', status: 400, reason: 'Bulk extraction of tar.bz2 archives is not supported through the quota proxy: send the archive as tar or tar.gz.' };
+  }
+  // Anything else Swift answers itself (400 Unsupported archive format), storing nothing.
+  if (type !== 'tar' && type !== 'tar.gz') return PASS;
+  const base = path.container === undefined ? '' : path.object === undefined ? path.container : `${path.container}/${path.object}`;
+  return { type: 'extract-archive', account: path.account, base, gzip: type === 'tar.gz' };
+}
 
 /**
  * Container sync makes Swift's container-sync daemon write every object into the container named by
@@ -127,6 +141,8 @@ export interface RequestFacts {
   readonly framing: Framing;
   /** Whether Swift runs formpost, which takes every multipart/form-data POST for a form upload. */
   readonly formpost?: boolean;
+  /** Whether Swift runs bulk (`bulk_upload` in /info), which takes every PUT with `?extract-archive`. */
+  readonly bulk?: boolean;
 }
 
 /**
@@ -145,7 +161,6 @@ function formUpload(facts: RequestFacts): Intent | undefined {
 function accountIntent({ method, path, headers }: RequestFacts): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
-  if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
   const then = levelIntent(path, headers);
   return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account: path.account, then } : then;
 }
@@ -164,7 +179,6 @@ function containerIntent(facts: RequestFacts & { path: { container: string } }):
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account, container };
   if (method === 'DELETE') return { type: 'container-delete', account, container };
   if (method !== 'PUT' && method !== 'POST') return PASS;
-  if (path.query.has('extract-archive')) return EXTRACT_ARCHIVE_REFUSED;
   if (headers.get('x-container-sync-to')) return CONTAINER_SYNC_REFUSED;
   const create: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
   const then: Intent = touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then: create } : create;
@@ -214,7 +228,6 @@ function copyOf({ method, path, headers, framing }: RequestFacts, here: ObjectRe
 function objectIntent(facts: RequestFacts & { path: { container: string; object: string } }): Intent {
   const { method, path } = facts;
   const here: ObjectRef = { account: path.account, container: path.container, object: path.object };
-  if (path.query.has('extract-archive')) return containerIntent({ ...facts, method: 'PUT' });
   const copy = copyOf(facts, here);
   // Swift refuses these copies before writing anything (412 or 400).
   if (copy === 'refused') return PASS;
@@ -240,6 +253,8 @@ function objectIntent(facts: RequestFacts & { path: { container: string; object:
 }
 
 export function requestIntent(facts: RequestFacts): Intent {
+  const extract = extractIntent(facts);
+  if (extract) return extract;
   const form = formUpload(facts);
   if (form) return form;
   const { path } = facts;

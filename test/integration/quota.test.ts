@@ -283,14 +283,6 @@ for (const mode of MODES) {
       assert.deepEqual(await containerUsage(account, 'dst'), { objects: 1, bytes: 6000 });
     });
 
-    test('bulk extraction is refused with 400 and a reason', async () => {
-      const account = mode.accounts.misc;
-      await makeContainer(account, 'plain');
-      const extract = await call('PUT', viaProxy(account, '/plain?extract-archive=tar'), auth(account), 'not a tar');
-      assert.equal(extract.status, 400);
-      assert.match(extract.body, /extract-archive/);
-    });
-
     test('container HEAD shows the limits that apply; rejections are counted in /metrics', async () => {
       const account = mode.accounts.count10;
       const head = await call('HEAD', viaProxy(account, '/race'), auth(account));

@@ -19,6 +19,7 @@ function intent(method: string, url: string, headers: Headers = {}): Intent {
     path,
     headers: SwiftHeaders.from(headers),
     framing: { contentLength: single('content-length'), transferEncoding: single('transfer-encoding') },
+    bulk: true,
   });
 }
 
@@ -103,10 +104,22 @@ describe('requestIntent: account', () => {
     assert.deepEqual(intent('OPTIONS', '/v1/AUTH_a'), PASS);
   });
 
-  test('extract-archive into an account (which creates containers) is refused', () => {
-    assertRefused(intent('PUT', '/v1/AUTH_a?extract-archive=tar'), 400, /extract-archive/);
-    assertRefused(intent('PUT', '/v1/AUTH_a/?extract-archive=tar.gz'), 400, /extract-archive/);
-    assertRefused(intent('POST', '/v1/AUTH_a?extract-archive=tar', { 'x-account-meta-quota': 'L1' }), 400, /extract-archive/);
+  test('extract-archive into an account (which creates containers) is an extraction at the account', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a?extract-archive=tar'), { type: 'extract-archive', account: 'AUTH_a', base: '', gzip: false });
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/?extract-archive=.TAR.GZ.'), { type: 'extract-archive', account: 'AUTH_a', base: '', gzip: true });
+    // bulk takes only PUT; a POST is the account POST it is.
+    assert.deepEqual(intent('POST', '/v1/AUTH_a?extract-archive=tar', { 'x-account-meta-quota': 'L1' }), { type: 'level-change', account: 'AUTH_a', level: 'L1' });
+  });
+
+  test('extract-archive: bzip2 refused with a reason, formats bulk does not know left to Swift (400), the last value counts', () => {
+    assertRefused(intent('PUT', '/v1/AUTH_a/c?extract-archive=tar.bz2'), 400, /tar\.bz2/);
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c?extract-archive=zip'), PASS);
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c?extract-archive=zip&extract-archive=tar'), { type: 'extract-archive', account: 'AUTH_a', base: 'c', gzip: false });
+  });
+
+  test('without bulk in Swift, extract-archive is just a query parameter', () => {
+    const path = parseSwiftPath('/v1/AUTH_a/c?extract-archive=tar')!;
+    assert.deepEqual(requestIntent({ method: 'PUT', path, headers: SwiftHeaders.from({}), framing: { contentLength: '0', transferEncoding: undefined }, bulk: false }), { type: 'container-create', account: 'AUTH_a', container: 'c' });
   });
 
   test('reading an account with extract-archive in the query is still a read', () => {
@@ -134,9 +147,9 @@ describe('requestIntent: container', () => {
     assert.deepEqual(intent('COPY', '/v1/AUTH_a/c', { destination: '/c2/o' }), PASS);
   });
 
-  test('extract-archive into a container is refused with 400, for PUT and POST', () => {
-    assertRefused(intent('PUT', '/v1/AUTH_a/c?extract-archive=tar'), 400, /Bulk archive extraction \(\?extract-archive\) is not supported/);
-    assertRefused(intent('POST', '/v1/AUTH_a/c?extract-archive=tar.gz'), 400, /extract-archive/);
+  test('extract-archive into a container is an extraction there; a POST is a container POST', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c?extract-archive=tar'), { type: 'extract-archive', account: 'AUTH_a', base: 'c', gzip: false });
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c?extract-archive=tar.gz'), PASS);
   });
 
   for (const [name, value] of [
@@ -242,8 +255,8 @@ describe('requestIntent: object writes', () => {
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-sync-to': '' }), PASS);
   });
 
-  test('extract-archive below a container is refused', () => {
-    assertRefused(intent('PUT', '/v1/AUTH_a/c/prefix?extract-archive=tar'), 400, /extract-archive/);
+  test('extract-archive below a container is an extraction under that prefix', () => {
+    assert.deepEqual(intent('PUT', '/v1/AUTH_a/c/pre/fix?extract-archive=tar'), { type: 'extract-archive', account: 'AUTH_a', base: 'c/pre/fix', gzip: false });
   });
 });
 
