@@ -230,11 +230,11 @@ export class QuotaGate {
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
   private readonly pins = new ObjectPins();
-  private readonly versionings: LRUCache<string, Versioning | 'none'>;
   /**
-   * Whether a container has object versioning on, as last read: kept apart from its usage, which every delete
-   * makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
+   * How each container versions its objects, as last read (cached mode): kept apart from its usage, which every
+   * delete makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
    */
+  private readonly versionings: LRUCache<string, Versioning | 'none'>;
 
   constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger }: QuotaGateOptions) {
     this.config = config;
@@ -785,11 +785,13 @@ export class QuotaGate {
   }
 
   /**
-   * A container's versioning where no usage read is needed otherwise (deletes): remembered for cache_timeout,
-   * as a deletes' invalidation of the usage reading would otherwise cost a HEAD per delete; forgotten when the
-   * versioning changes through this proxy.
+   * A container's versioning where no usage read is needed otherwise (deletes). In precise mode it is read as a
+   * check's usage is (sent after the request came: a change made elsewhere is seen); in cached mode remembered for
+   * cache_timeout, as a delete's invalidation of the usage reading would otherwise cost a HEAD per delete, and
+   * forgotten when the versioning changes through this proxy.
    */
   private async versioningOf(key: string): Promise<Versioning | undefined> {
+    if (this.config.quota.preciseMode) return (await this.ledger.read(key, this.admissions.readNotBefore())).versioning;
     const known = this.versionings.get(key);
     if (known !== undefined) return known === 'none' ? undefined : known;
     const { versioning } = await this.ledger.read(key);

@@ -182,6 +182,23 @@ for (const mode of MODES) {
       assert.equal((await arena.usage(tenant, 'arch')).objects, LIMITS.objects);
     });
 
+    if (mode.precise) {
+      test('precise mode: versioning turned on around the proxy is seen by the next delete (history archive refused at the limit)', async () => {
+        const tenant = await arena.tenant();
+        await makeContainer(tenant, 'arch');
+        for (let i = 0; i < LIMITS.objects - 1; i++) await putDirect(tenant, `/arch/x${i}`, 'x');
+        await makeContainer(tenant, 'hc');
+        for (const name of ['a', 'b']) await putDirect(tenant, `/hc/${name}`, name);
+        // A delete through the proxy while the container has no versioning: remembered as such in cached mode.
+        assert.equal((await call('DELETE', tenant.viaProxy('/hc/a'), auth(tenant))).status, 204);
+        assert.equal((await call('POST', tenant.direct('/hc'), { ...auth(tenant), 'x-history-location': 'arch' })).status, 204);
+        const refused = await call('DELETE', tenant.viaProxy('/hc/b'), auth(tenant));
+        assert.equal(refused.status, 413, refused.body);
+        assert.equal(await body(tenant, '/hc/b'), 'b');
+        assert.equal((await arena.usage(tenant, 'arch')).objects, LIMITS.objects - 1);
+      });
+    }
+
     test('legacy stack mode: a delete that would copy a larger version back past the container\'s bytes is refused', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'arch');
