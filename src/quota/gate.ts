@@ -69,7 +69,7 @@ interface RequestState {
    */
   cut?: { refusal: FormRefusal; partial: ObjectRef | undefined; unknownPartial: boolean };
   /** A bulk extraction stopped before a file past a limit: Swift's answer gets that refusal added. */
-  extractStopped?: { path: string; decision: Denied };
+  extractStopped?: { path: string; decision: Denied } | { path: string; reason: string };
   /** Lets writes to the segments of a manifest go on once Swift has answered it (pins.ts). */
   unpin?: () => void;
   /**
@@ -90,6 +90,9 @@ declare module 'fastify' {
     quotaS3?: boolean;
   }
 }
+
+/** Why form, S3 multipart and bulk uploads into a legacy-versioned container are refused. */
+const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form, S3 multipart and bulk uploads into it are not counted by the quota proxy yet; upload the objects one by one.';
 
 /** The most of Swift's bulk answer read to add a refusal to (its body is a few lines per failed file). */
 const MAX_BULK_ANSWER = 4 * 1024 * 1024;
@@ -800,13 +803,13 @@ export class QuotaGate {
   }
 
   /**
-   * Form uploads and S3 multipart uploads into a container with legacy versioning would archive the objects
+   * Form uploads and S3 multipart uploads (and bulk extractions, file by file) into a container with legacy versioning would archive the objects
    * they replace, file by file, inside Swift: not counted yet, so such containers take none through the proxy
    * (object_versioning counts versions in the container itself and takes them).
    */
   private async refusedForArchiveVersioning(account: string, container: string, reply: FastifyReply): Promise<boolean> {
     if ((await this.versioningOf(containerKey(account, container)))?.kind !== 'archive') return false;
-    this.refuse(reply, 400, 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form and S3 multipart uploads into it are not counted by the quota proxy yet; upload the objects one by one.');
+    this.refuse(reply, 400, LEGACY_VERSIONING_REFUSED);
     return true;
   }
 
@@ -1046,6 +1049,11 @@ export class QuotaGate {
       file: async (file) => {
         // Swift refuses it itself (413 in its answer) and stores nothing.
         if (file.size > maxFileSize) return 'send';
+        if ((await this.versioningOf(containerKey(account, file.container)))?.kind === 'archive') {
+          // An extracted file would archive what it replaces inside Swift, as a form's would (not counted yet).
+          state.extractStopped = { path: `${file.container}/${file.object}`, reason: LEGACY_VERSIONING_REFUSED };
+          return 'stop';
+        }
         if (!containers.has(file.container)) {
           containers.add(file.container);
           state.invalidates!.push(containerKey(account, file.container));
@@ -1085,10 +1093,18 @@ export class QuotaGate {
       // What arrived is what there is.
     }
     const contentType = typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined;
+    const parsedAnswer = () => (statusCode === 200 ? parseBulkAnswer(Buffer.concat(chunks).toString('utf8'), contentType) : undefined);
+    if ('reason' in stopped) {
+      const parsed = parsedAnswer();
+      if (!parsed) return this.refuse(reply, 400, stopped.reason);
+      reply.request.quotaDecision = 'refused:400';
+      reply.code(200).header('content-type', contentType ?? 'text/plain').header('connection', 'close');
+      return void reply.send(formatBulkAnswer(withRefusal(parsed, stopped.path, '400 Bad Request', stopped.reason), contentType));
+    }
     const rejection = rejectionResponse(stopped.decision as Rejection);
     this.metrics.rejections.inc({ kind: stopped.decision.kind, level: stopped.decision.level });
     reply.request.quotaDecision = `rejected:${stopped.decision.kind}`;
-    const parsed = statusCode === 200 ? parseBulkAnswer(Buffer.concat(chunks).toString('utf8'), contentType) : undefined;
+    const parsed = parsedAnswer();
     if (!parsed) return this.reject(reply, stopped.decision);
     const statusLine = rejection.status === 403 ? '403 Forbidden' : '413 Request Entity Too Large';
     const answer = withRefusal(parsed, stopped.path, statusLine, rejection.body.trim());

@@ -10,7 +10,7 @@ import tar from 'tar-stream';
 import { call } from '../helpers/http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, statuses, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [133, 134, 135], 'precise mode': [136, 137, 138] } as const;
+const ACCOUNTS = { 'cached mode': [133, 134, 135, 139], 'precise mode': [136, 137, 138, 140] } as const;
 
 async function archive(files: Array<[string, number]>): Promise<Buffer> {
   const pack = tar.pack();
@@ -69,6 +69,20 @@ for (const mode of MODES) {
       assert.equal((await call('HEAD', tenant.direct('/w'), { 'x-auth-token': tenant.token })).status, 404);
       // The extraction stopped at w/1: x/2, after it in the archive, was not sent either.
       assert.deepEqual(await arena.listing(tenant, 'x'), ['1']);
+    });
+
+    test('into a container with legacy versioning: stopped before a file (it would archive what it replaces, uncounted)', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'arch');
+      for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/arch/x${i}`, 'x');
+      await makeContainer(tenant, 'vc', { 'x-versions-location': 'arch' });
+      await putDirect(tenant, '/vc/o', 'old');
+      const answer = await extract(tenant, '/vc', 'tar', await archive([['o', 5]]));
+      const result = JSON.parse(answer.body) as BulkAnswer;
+      assert.equal(result['Number Files Created'], 0, answer.body);
+      assert.deepEqual(result.Errors, [['vc/o', '400 Bad Request']]);
+      assert.equal((await call('GET', tenant.direct('/vc/o'), { 'x-auth-token': tenant.token })).body, 'old');
+      assert.equal((await arena.usage(tenant, 'arch')).objects, LIMITS.objects);
     });
 
     test('concurrent extractions share the last places: at most 5 objects stored; an unreadable archive is answered as Swift answers it', async () => {
