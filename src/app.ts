@@ -8,7 +8,7 @@ import { accountOfUser, type Config } from './config/load.js';
 import { createMetrics, statusClass, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
-import { wireInterceptor } from './proxy/wire.js';
+import { WireDispatcher } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
 import { opsRoutes } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
@@ -60,7 +60,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     bodyTimeout: config.upstreamTimeoutSeconds * 1000,
     maxHeaderSize: 256 * 1024,
   });
-  const dispatcher = agent.compose(wireInterceptor());
+  const dispatcher = new WireDispatcher(agent);
 
   const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
   let notifier: Notifier;
@@ -104,26 +104,45 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, otherPaths: [config.reportPath], upstream: config.upstream, dispatcher, ledgerReady, metricsText: clusterMetricsText(metrics.registry) });
   await app.register(reportRoute, { config, swift, gate });
 
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.requests.inc({ method: request.method, status_class: statusClass(reply.statusCode) });
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.countRequest(request.method, reply.statusCode);
+    done();
   });
 
   await app.register(async (scope) => {
     // Fastify would parse, or refuse with 415, a Content-Type it does not know; Swift takes any. Without the
     // header, routing makes every body a pass-through stream; Swift gets it from the raw headers (swift-view.ts).
-    scope.addHook('onRequest', async (request, reply) => {
+    // Callback-style hooks, and promises only where a request waits for something (a DNS lookup, a quota
+    // decision): most requests need neither, and pay for no promise.
+    scope.addHook('onRequest', (request, reply, done) => {
       if (request.headers['content-type'] !== undefined) delete request.headers['content-type'];
-      const failure = await addresser.address(request.raw);
+      const addressed = addresser.address(request.raw);
+      if (addressed === undefined) return done();
       // cname_lookup's own answer to a host name it cannot resolve to the storage domain.
-      if (failure !== undefined) return reply.code(400).header('content-type', 'text/plain; charset=UTF-8').send(failure);
+      const answer = (failure: string | undefined) => {
+        if (failure === undefined) return done();
+        reply.code(400).header('content-type', 'text/plain; charset=UTF-8').send(failure);
+      };
+      if (typeof addressed === 'string') return answer(addressed);
+      addressed.then(answer, done);
     });
     await scope.register(forwardPlugin, {
       upstream: config.upstream,
       dispatcher,
       hooks: {
-        preHandler: async (request, reply) => {
-          await gate.admit(request, reply);
-          if (!reply.sent && !request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
+        preHandler: (request, reply, done) => {
+          const goOn = () => {
+            if (!reply.sent && !request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
+            done();
+          };
+          let admitting: Promise<void> | undefined;
+          try {
+            admitting = gate.admit(request, reply);
+          } catch (error) {
+            return done(error as Error);
+          }
+          if (admitting === undefined) return goOn();
+          admitting.then(goOn, done);
         },
         onUpstreamResponse: (request, reply, statusCode, headers, body) => {
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);

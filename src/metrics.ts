@@ -11,15 +11,31 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
   let queueDepths: () => Array<{ provider: string; depth: number }> = () => [];
+  // Every request counts here, so a request adds to a plain tally (no labels object hashed per request) and
+  // the counter takes the tallies when it is read.
+  const requestTallies = new Map<string, { labels: { method: string; status_class: string }; count: number; published: number }>();
+  const requests = new Counter({
+    name: `${METRIC_PREFIX}requests_total`,
+    help: 'Requests answered, by method and status class (2xx, 4xx, ...), whether Swift or the proxy answered.',
+    labelNames: ['method', 'status_class'] as const,
+    registers,
+    collect() {
+      for (const tally of requestTallies.values()) {
+        if (tally.count > tally.published) this.inc(tally.labels, tally.count - tally.published);
+        tally.published = tally.count;
+      }
+    },
+  });
 
   return {
     registry,
-    requests: new Counter({
-      name: `${METRIC_PREFIX}requests_total`,
-      help: 'Requests answered, by method and status class (2xx, 4xx, ...), whether Swift or the proxy answered.',
-      labelNames: ['method', 'status_class'] as const,
-      registers,
-    }),
+    requests,
+    countRequest(method: string, statusCode: number): void {
+      const key = `${method} ${Math.floor(statusCode / 100)}`;
+      const tally = requestTallies.get(key);
+      if (tally) tally.count++;
+      else requestTallies.set(key, { labels: { method, status_class: statusClass(statusCode) }, count: 1, published: 0 });
+    },
     upstreamErrors: new Counter({
       name: `${METRIC_PREFIX}upstream_errors_total`,
       help: 'Requests Swift could not answer (unreachable, reset, timed out), by the status the client got.',

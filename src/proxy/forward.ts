@@ -20,8 +20,11 @@ import { restoreLocation } from '../swift/host-addressing.js';
 export const FORWARDED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT');
 
 export interface ForwardHooks {
-  /** Runs after routing, before Swift is contacted; the request body has not been read yet. */
-  preHandler(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /**
+   * Runs after routing, before Swift is contacted; the request body has not been read yet. Calls `done` when
+   * the request may go on (or has been answered).
+   */
+  preHandler(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void;
   /**
    * Swift answered (status and headers known); runs before the answer is sent on. Returns true if it answered
    * the client itself (then it may read `body`; what it leaves unread is discarded).

@@ -29,26 +29,36 @@ export class HostAddresser {
 
   /**
    * Builds the request's view. Returns the body of the 400 Swift's cname_lookup would answer (the proxy
-   * answers it: the name Swift would look up is not one the proxy could pin), else undefined.
+   * answers it: the name Swift would look up is not one the proxy could pin), else undefined; a promise only
+   * when the Host needs a DNS lookup first.
    */
-  async address(request: IncomingMessage): Promise<string | undefined> {
+  address(request: IncomingMessage): string | undefined | Promise<string | undefined> {
     const capabilities = this.options.capabilities();
-    const remapping = capabilities.has('domain_remap');
-    const looking = capabilities.has('cname_lookup');
-    let failure: string | undefined;
-    let pinnedHost: string | undefined;
-    if (looking && this.options.cnameLookup) {
+    if (capabilities.has('cname_lookup') && this.options.cnameLookup) {
       const host = SwiftHeaders.fromRaw(request.rawHeaders).get('host') ?? this.options.upstreamHost;
       const { domain, port } = splitHostPort(host);
       if (needsCnameLookup(this.options.cnameLookup, domain)) {
-        const outcome = await this.cname!.resolve(domain);
-        if ('error' in outcome) failure = outcome.error;
-        else pinnedHost = port ? `${outcome.found}:${port}` : outcome.found;
+        return this.cname!.resolve(domain).then((outcome) => {
+          if ('error' in outcome) {
+            this.view(request, outcome.error, undefined);
+            return outcome.error;
+          }
+          this.view(request, undefined, port ? `${outcome.found}:${port}` : outcome.found);
+          return undefined;
+        });
       }
     }
+    this.view(request, undefined, undefined);
+    return undefined;
+  }
+
+  private view(request: IncomingMessage, failure: string | undefined, pinnedHost: string | undefined): void {
+    const capabilities = this.options.capabilities();
+    const remapping = capabilities.has('domain_remap');
+    const looking = capabilities.has('cname_lookup');
     createSwiftView(request, (target, headers) => {
-      const plain = { path: parseSwiftPath(target) };
       if (failure !== undefined) return { path: undefined };
+      const plain = { path: parseSwiftPath(target) };
       const requestedHost = headers.get('host') ?? this.options.upstreamHost;
       const host = pinnedHost ?? requestedHost;
       const named = isIP(splitHostPort(host).domain) === 0;
@@ -66,7 +76,6 @@ export class HostAddresser {
       const hostAddressing: HostAddressing = { kind: 'host', remapped: true, requestedHost, ...(pinnedHost === undefined ? {} : { pinnedHost }) };
       return { path: parsePathInfo(remapped.pathInfo, queryAt < 0 ? undefined : target.slice(queryAt + 1)), ...pinned, hostAddressing };
     });
-    return failure;
   }
 
   close(): void {

@@ -11,9 +11,9 @@
  *   (Swift's own functional tests among them) compare names case-sensitively.
  *
  * Both travel through reply-from inside the request headers object under a symbol, which undici ignores
- * when it serialises headers, and are applied by an undici interceptor on our own dispatcher.
+ * when it serialises headers, and are applied by our own dispatcher (WireDispatcher).
  */
-import { DecoratorHandler, type Dispatcher } from 'undici';
+import { Dispatcher } from 'undici';
 
 export const WIRE = Symbol('swift-quota-proxy.wire');
 
@@ -28,42 +28,82 @@ export interface Wire {
 
 type HeadersWithWire = Record<string | symbol, unknown> & { [WIRE]?: Wire };
 
-interface NewStyleHandler extends Dispatcher.DispatchHandler {
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void;
-}
+/**
+ * Passes every event on to the request's own handler, reading the response's raw header names on the way.
+ * Written against undici's handler API that its HTTP/1.1 client and its `request()` both speak (onHeaders with
+ * the raw header list), so nothing is converted between handler APIs on the way: an interceptor added with
+ * `compose()` would put two converters around each request (the raw headers turned into an object and back).
+ */
+class HeaderNameRecorder implements Dispatcher.DispatchHandler {
+  constructor(private readonly handler: Dispatcher.DispatchHandler, private readonly wire: Wire) {}
 
-// undici 7's DecoratorHandler adapts any handler to the new handler API (onResponseStart & co.); its
-// typings still describe only the old one.
-const ForwardingHandler = DecoratorHandler as unknown as new (handler: Dispatcher.DispatchHandler) => NewStyleHandler;
-
-class HeaderNameRecorder extends ForwardingHandler {
-  constructor(handler: Dispatcher.DispatchHandler, private readonly wire: Wire) {
-    super(handler);
+  onConnect(abort: (err?: Error) => void, context?: object): void {
+    (this.handler.onConnect as ((abort: (err?: Error) => void, context?: object) => void) | undefined)?.call(this.handler, abort, context);
   }
 
-  override onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
-    // undici keeps the raw header list on the controller of a new-style handler.
-    const raw = (controller as { rawHeaders?: Buffer[] }).rawHeaders;
-    if (raw) {
-      const names = new Map<string, string>();
-      for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i]!.toString('latin1');
-        names.set(name.toLowerCase(), name);
-      }
-      this.wire.onHeaderNames(names);
+  onError(error: Error): void {
+    this.handler.onError?.(error);
+  }
+
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
+    this.handler.onUpgrade?.(statusCode, headers, socket);
+  }
+
+  onResponseStarted(): void {
+    this.handler.onResponseStarted?.();
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    const names = new Map<string, string>();
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toString('latin1');
+      names.set(name.toLowerCase(), name);
     }
-    return super.onResponseStart(controller, statusCode, headers, statusMessage);
+    this.wire.onHeaderNames(names);
+    return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
+  }
+
+  onRequestSent(): void {
+    (this.handler as { onRequestSent?: () => void }).onRequestSent?.();
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.handler.onData?.(chunk) ?? true;
+  }
+
+  onComplete(trailers: string[] | null): void {
+    this.handler.onComplete?.(trailers);
+  }
+
+  // Typed by undici as (chunkSize, totalBytesSent); its client calls it with the chunk.
+  onBodySent(...args: [number, number]): void {
+    this.handler.onBodySent?.(...args);
   }
 }
 
-/** The undici interceptor that applies a request's `Wire`. */
-export function wireInterceptor(): Dispatcher.DispatcherComposeInterceptor {
-  return (dispatch) => (options, handler) => {
+/**
+ * The dispatcher every request to Swift goes through: applies a request's `Wire`, and leaves requests without
+ * one (the proxy's own) as they are.
+ */
+export class WireDispatcher extends Dispatcher {
+  constructor(private readonly inner: Dispatcher) {
+    super();
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const wire = (options.headers as HeadersWithWire | undefined)?.[WIRE];
-    if (!wire) return dispatch(options, handler);
+    if (!wire) return this.inner.dispatch(options, handler);
     // Keep the connection after a HEAD, as for any other request (undici closes it by default, for servers
     // that send a body with a HEAD answer; Swift does not).
     const reset = options.method === 'HEAD' ? false : options.reset;
-    return dispatch({ ...options, path: wire.target, reset, ...(wire.method ? { method: wire.method as Dispatcher.HttpMethod } : {}) }, new HeaderNameRecorder(handler, wire));
-  };
+    return this.inner.dispatch({ ...options, path: wire.target, reset, ...(wire.method ? { method: wire.method as Dispatcher.HttpMethod } : {}) }, new HeaderNameRecorder(handler, wire));
+  }
+
+  override close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  override destroy(): Promise<void> {
+    return this.inner.destroy();
+  }
 }

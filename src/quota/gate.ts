@@ -276,10 +276,18 @@ export class QuotaGate {
 
   // ---- admission ---------------------------------------------------------------------------------------
 
-  async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * Decides what a request needs before it goes to Swift. Answers synchronously (undefined) for the requests
+   * that need no quota decision, most reads among them, so that those cost no promise; otherwise the returned
+   * promise settles once the request may go on (or has been answered).
+   */
+  admit(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const view = swiftView(request.raw);
     // `OPTIONS *` and the like: no URL undici can send, and one Swift answers 404 to.
-    if (!view.target.startsWith('/') && !/^https?:\/\//i.test(view.target)) return this.answer(reply, NOT_FOUND);
+    if (!view.target.startsWith('/') && !/^https?:\/\//i.test(view.target)) {
+      this.answer(reply, NOT_FOUND);
+      return undefined;
+    }
     const capabilities = this.capabilities();
     const query = queryOf(view.target);
     // bulk comes before s3api: a PUT with ?extract-archive is its, S3 credentials or not (it extracts with the
@@ -291,25 +299,32 @@ export class QuotaGate {
     if (writes && view.hostAddressing?.kind === 'unknown') {
       const { middleware } = view.hostAddressing;
       const why = `Swift runs ${middleware}, so this host name may address any account, and the quota proxy's config has no [filter:${middleware}] section to read it with. Use the proxy's address, or ask the operator to add the section.`;
-      if (!s3) return this.refuse(reply, 501, `Not Implemented: ${why}`);
-      request.quotaS3 = true;
-      return this.answerS3(reply, { status: 501, code: 'NotImplemented', message: why });
+      if (s3) {
+        request.quotaS3 = true;
+        this.answerS3(reply, { status: 501, code: 'NotImplemented', message: why });
+      } else {
+        this.refuse(reply, 501, `Not Implemented: ${why}`);
+      }
+      return undefined;
     }
     if (s3 && writes && view.hostAddressing?.kind === 'host') {
       // Which of s3api and domain_remap reads the request first depends on Swift's pipeline order, and a
       // CNAME'd host changes what s3api signs: neither can be read for certain.
       request.quotaS3 = true;
-      return this.answerS3(reply, { status: 501, code: 'NotImplemented', message: 'S3 writes on a host name that domain_remap or cname_lookup maps are not supported through the quota proxy: use the S3 endpoint itself.' });
+      this.answerS3(reply, { status: 501, code: 'NotImplemented', message: 'S3 writes on a host name that domain_remap or cname_lookup maps are not supported through the quota proxy: use the S3 endpoint itself.' });
+      return undefined;
     }
-    let intent: Intent | undefined;
-    if (!s3) {
-      if (!view.path) return;
-      intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload') });
-      if (intent.type === 'pass') return;
-    }
+    if (s3) return this.admitChecked(request, reply, () => this.admitS3(view, query, request, reply), undefined);
+    if (!view.path) return undefined;
+    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload') });
+    if (intent.type === 'pass') return undefined;
+    return this.admitChecked(request, reply, () => this.admitIntent(intent, view, request, reply), intent);
+  }
+
+  /** Runs an admission, and turns usage that cannot be read into the answer fail_mode asks for. */
+  private async admitChecked(request: FastifyRequest, reply: FastifyReply, admission: () => Promise<void>, intent: Intent | undefined): Promise<void> {
     try {
-      if (s3) await this.admitS3(view, query, request, reply);
-      else await this.admitIntent(intent as Exclude<Intent, { type: 'pass' }>, view, request, reply);
+      await admission();
     } catch (error) {
       this.settle(request, undefined);
       if (intent?.type === 'describe') {

@@ -143,6 +143,9 @@ export function strictUtf8(bytes: Uint8Array): string | undefined {
  * becomes a path.
  */
 export function unquoteName(value: string): string | undefined {
+  // Plain ASCII without escapes (most names) reads as itself.
+  // eslint-disable-next-line no-control-regex
+  if (!value.includes('%') && /^[\u0000-\u007f]*$/.test(value)) return value;
   return strictUtf8(unquoteBytes(value));
 }
 

@@ -8,7 +8,14 @@
  * both with ROOMY_QUOTA so that nothing is ever refused. Every request carries the token of qa16:admin, taken
  * straight from Swift's tempauth and used for direct and proxied requests alike (the proxy passes it on).
  *
- * Workloads, each at every concurrency of BENCH_CONNECTIONS:
+ * Two cases that need no Swift come first:
+ *   passthrough  the one-core pass-through table (passthrough.ts): a GET that needs no quota decision, through
+ *                the quota proxy and through reference proxies (nginx, bare Node, Fastify's proxy plugin), each
+ *                pinned to one core in front of a static upstream; the proxy's CPU time per request
+ *   cache-fill   the usage cache filled with BENCH_CACHE_ENTRIES containers' readings (cache-fill.ts): bytes
+ *                per entry and the process's RSS
+ *
+ * Workloads against Swift, each at every concurrency of BENCH_CONNECTIONS:
  *   put   PUT of a 4 KiB object. Every request writes a new, distinct name (autocannon `requests` with a
  *         `setupRequest` that appends a counter: `bench-put/<target>-c<conns>-r<round>-<n>`), so no run
  *         overwrites an object and every PUT is a new object to the quota bookkeeping.
@@ -32,13 +39,16 @@
  *   BENCH_SECONDS         seconds per run (default 8)
  *   BENCH_CONNECTIONS     comma-separated concurrencies (default 4,16)
  *   BENCH_ROUNDS          rounds per workload × concurrency (default 2: one in each order)
- *   BENCH_WORKLOADS       subset of put,get,head (default all)
+ *   BENCH_WORKLOADS       subset of passthrough,cache-fill,put,get,head (default all)
+ *   BENCH_CACHE_ENTRIES   entries the cache-fill case keeps (default 1000000)
  *   BENCH_TARGETS         subset of direct,proxy-cached,proxy-precise (default all)
  *   BENCH_WARMUP_SECONDS  per target and workload before measuring (default 1; 0 = none)
  *   BENCH_OUT             write results to <BENCH_OUT>.md and <BENCH_OUT>.json (a .md/.json suffix is dropped)
  *   BENCH_CPU_PROF_DIR    run the proxy processes with --cpu-prof, writing profiles into DIR/<target>/
  *                         (the main thread's is the larger file; tsx's loader thread writes one too)
  *   BENCH_PROXY_ENTRY     the proxy's entry module (default src/main.ts), e.g. a modified copy to compare
+ *   BENCH_BASELINE_ENTRY  another checkout's entry module: the pass-through and cache-fill cases measure it too,
+ *                         in the same run (before/after)
  *   BENCH_PROXY_IN_PROCESS=1  see above
  *   BENCH_LEDGER=redis    the proxies keep usage in a Redis the benchmark starts (ledger = redis://...), as
  *                         several proxies would; default: each its own memory
@@ -57,12 +67,15 @@ import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
 import { startRedis, type RedisServer } from '../swift/redis.js';
 import { startSwift, type SwiftCluster } from '../swift/cluster.js';
 import { freePort } from '../helpers/ports.js';
+import { passThroughBenchmark, passThroughMarkdown } from './passthrough.js';
 
 // ---- settings --------------------------------------------------------------------------------------------
 
-const WORKLOADS = ['put', 'get', 'head'] as const;
+const WORKLOADS = ['passthrough', 'cache-fill', 'put', 'get', 'head'] as const;
+/** The workloads run against the test Swift (the others need no Swift). */
+const SWIFT_WORKLOADS = ['put', 'get', 'head'] as const;
 const TARGETS = ['direct', 'proxy-cached', 'proxy-precise'] as const;
-type Workload = (typeof WORKLOADS)[number];
+type Workload = (typeof SWIFT_WORKLOADS)[number];
 type Target = (typeof TARGETS)[number];
 type ProxyTarget = Exclude<Target, 'direct'>;
 
@@ -96,12 +109,16 @@ const settings = {
   connections: envConnections(),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 2, 1)),
   warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1, 0),
-  workloads: envList('BENCH_WORKLOADS', WORKLOADS),
+  workloads: envList('BENCH_WORKLOADS', WORKLOADS).filter((w): w is Workload => (SWIFT_WORKLOADS as readonly string[]).includes(w)),
+  passThrough: envList('BENCH_WORKLOADS', WORKLOADS).includes('passthrough'),
+  cacheFill: envList('BENCH_WORKLOADS', WORKLOADS).includes('cache-fill'),
+  cacheFillEntries: Math.floor(envNumber('BENCH_CACHE_ENTRIES', 1_000_000, 1000)),
   targets: envList('BENCH_TARGETS', TARGETS),
   out: process.env.BENCH_OUT?.trim() || undefined,
   cpuProfDir: process.env.BENCH_CPU_PROF_DIR?.trim() || undefined,
   proxyInProcess: process.env.BENCH_PROXY_IN_PROCESS === '1',
   proxyEntry: process.env.BENCH_PROXY_ENTRY?.trim() || 'src/main.ts',
+  baselineEntry: process.env.BENCH_BASELINE_ENTRY?.trim() || undefined,
   ledger: process.env.BENCH_LEDGER?.trim() === 'redis' ? ('redis' as const) : ('memory' as const),
 };
 /** The Redis of BENCH_LEDGER=redis, started with Swift. */
@@ -567,6 +584,100 @@ async function machine() {
   };
 }
 
+// ---- cache fill ----------------------------------------------------------------------------------------
+
+interface CacheFillResult {
+  entries: number;
+  bytesPerEntry: number;
+  rssMiB: number;
+  fillSeconds: number;
+}
+
+/** Targets of issue 11 for the usage cache. */
+const CACHE_BYTES_PER_ENTRY_TARGET = 200;
+const CACHE_RSS_TARGET_MIB = 400;
+
+/** Runs cache-fill.ts in its own process (a clean heap, --expose-gc) on the proxy code the benchmark runs. */
+async function cacheFill(entry: string, entries: number): Promise<CacheFillResult> {
+  const sourceRoot = path.resolve(REPO_ROOT, path.dirname(entry), '..');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', path.join('test', 'bench', 'cache-fill.ts'), sourceRoot, String(entries)], { cwd: REPO_ROOT, maxBuffer: 1 << 20 });
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as CacheFillResult;
+  log(`bench: cache fill (${entry}): ${result.entries} entries, ${fmt(result.bytesPerEntry, 0)} B per entry, RSS ${fmt(result.rssMiB, 0)} MiB`);
+  return result;
+}
+
+function cacheFillMarkdown(result: CacheFillResult, baseline: CacheFillResult | undefined): string {
+  return [
+    `${result.entries.toLocaleString('en')} container readings kept in the usage cache of one process (MemoryLedger, filled through read() as the ` +
+      `quota checks call it; ${fmt(result.fillSeconds, 1)} s). Bytes per entry: V8 heap plus typed arrays after a full GC, over the ` +
+      'first tenth; RSS after 10 s idle.',
+    '',
+    '| proxy code | entries | bytes per entry | RSS MiB |',
+    '|---|---:|---:|---:|',
+    ...(baseline ? [`| baseline (${settings.baselineEntry}) | ${baseline.entries} | ${fmt(baseline.bytesPerEntry, 0)} | ${fmt(baseline.rssMiB, 0)} |`] : []),
+    `| ${settings.proxyEntry} | ${result.entries} | ${fmt(result.bytesPerEntry, 0)} | ${fmt(result.rssMiB, 0)} |`,
+    '',
+    `- bytes per entry: ${fmt(result.bytesPerEntry, 0)} (target ≤ ${CACHE_BYTES_PER_ENTRY_TARGET}: ${result.bytesPerEntry <= CACHE_BYTES_PER_ENTRY_TARGET ? 'met' : 'NOT met'})`,
+    `- RSS with ${result.entries} entries: ${fmt(result.rssMiB, 0)} MiB (target < ${CACHE_RSS_TARGET_MIB} MiB at 1,000,000: ${result.entries < 1_000_000 ? 'not measured at 1,000,000' : result.rssMiB < CACHE_RSS_TARGET_MIB ? 'met' : 'NOT met'})`,
+  ].join('\n');
+}
+
+// ---- report --------------------------------------------------------------------------------------------
+
+async function writeReport(parts: { startedAt: Date; loadBefore: number[]; cells: Cell[]; sections: string[]; extra: Record<string, unknown>; source: Awaited<ReturnType<typeof sourceState>> }): Promise<void> {
+  const { startedAt, loadBefore, cells: allCells, sections, source } = parts;
+  const finishedAt = new Date();
+  const report = {
+    command: commandLine(),
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    machine: { ...(await machine()), loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
+    source,
+    settings: { ...settings, objectSize: OBJECT_SIZE, user: USER.name, proxiesAs: settings.proxyInProcess ? 'in-process' : 'child processes' },
+    ...parts.extra,
+    cells: allCells,
+  };
+  const swiftTable = allCells.length === 0 ? [] : [
+    '## Through the proxy vs straight to Swift',
+    '',
+    `${settings.seconds} s per run, ${settings.rounds} rounds per cell in alternating order; medians over rounds. ` +
+      `Proxies as ${report.settings.proxiesAs}; autocannon in the parent process.`,
+    '',
+    markdownTable(allCells),
+    '',
+    ...putSummary(allCells),
+    '',
+    'req/s: all answers per second (median over rounds); p50/p99: latency of 2xx answers; errors / non-2xx: summed ' +
+      'over rounds, any makes the cell INVALID; proxy/direct: ratio of median req/s; reconnects: connections the ' +
+      'server closed after an answer (summed; should be 0 with keep-alive); CPU µs/req: CPU time of Swift\'s ' +
+      'servers, of the proxy process and of the load generator, per answer (from /proc, 10 ms resolution); usage HEADs/req: HEADs the proxy sent Swift to read usage, per answer.',
+    '',
+  ];
+  const md = [
+    '# swift-quota-proxy benchmark',
+    '',
+    `Command: \`${report.command}\``,
+    '',
+    `Date: ${report.startedAt} – ${report.finishedAt}; machine: nproc ${report.machine.nproc} (${report.machine.cpu}), ` +
+      `node ${report.machine.node}, ${report.machine.kernel}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, ` +
+      `after ${report.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}.`,
+    '',
+    `Proxy code: ${source.entry} at commit ${source.commit}` +
+      (source.srcChanges.length ? ` with uncommitted changes in src/ (${source.srcChanges.join('; ')})` : ', src/ clean') + '.',
+    '',
+    ...sections,
+    ...swiftTable,
+  ].join('\n');
+  process.stdout.write(`\n${md}\n`);
+  if (settings.out) {
+    const base = settings.out.replace(/\.(md|json)$/, '');
+    await mkdir(path.dirname(path.resolve(base)), { recursive: true });
+    await writeFile(`${base}.md`, md);
+    await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    log(`bench: wrote ${base}.md and ${base}.json`);
+  }
+}
+
 // ---- main ----------------------------------------------------------------------------------------------
 
 let workDirToRemove: string | undefined;
@@ -596,6 +707,24 @@ async function main(): Promise<void> {
   const proxies = new Map<ProxyTarget, ProxyHandle>();
   try {
     log(`bench: ${JSON.stringify({ ...settings })}`);
+    const sections: string[] = [];
+    const extra: Record<string, unknown> = {};
+    if (settings.passThrough) {
+      const passThroughSettings = { seconds: settings.seconds, rounds: Math.max(settings.rounds, 3), connections: 16, repoRoot: REPO_ROOT, workDir, proxyEntry: settings.proxyEntry, ...(settings.baselineEntry ? { baselineEntry: settings.baselineEntry } : {}), log };
+      const result = await passThroughBenchmark(passThroughSettings);
+      extra.passThrough = result;
+      sections.push('## Pass-through cost on one core', '', passThroughMarkdown(result, passThroughSettings), '');
+    }
+    if (settings.cacheFill) {
+      const result = await cacheFill(settings.proxyEntry, settings.cacheFillEntries);
+      const baseline = settings.baselineEntry ? await cacheFill(settings.baselineEntry, settings.cacheFillEntries) : undefined;
+      extra.cacheFill = { result, baseline };
+      sections.push('## Usage cache filled', '', cacheFillMarkdown(result, baseline), '');
+    }
+    if (settings.workloads.length === 0) {
+      await writeReport({ startedAt, loadBefore, cells: [], sections, extra, source: await sourceState() });
+      return;
+    }
     swift = await startSwift({ log });
     if (settings.ledger === 'redis') ledgerRedis = await startRedis();
     const auth = await authenticate(swift);
@@ -686,49 +815,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const finishedAt = new Date();
-    const report = {
-      command: commandLine(),
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      machine: { ...(await machine()), loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
-      source,
-      settings: { ...settings, objectSize: OBJECT_SIZE, user: USER.name, proxiesAs: settings.proxyInProcess ? 'in-process' : 'child processes' },
-      cells: allCells,
-    };
-    const md = [
-      '# swift-quota-proxy benchmark: direct to Swift vs through the proxy',
-      '',
-      `Command: \`${report.command}\``,
-      '',
-      `Date: ${report.startedAt} – ${report.finishedAt}; machine: nproc ${report.machine.nproc} (${report.machine.cpu}), ` +
-        `node ${report.machine.node}, ${report.machine.kernel}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, ` +
-        `after ${report.machine.loadavgAfter.map((l) => l.toFixed(2)).join(' ')}.`,
-      '',
-      `Proxy code: ${source.entry} at commit ${source.commit}` +
-        (source.srcChanges.length ? ` with uncommitted changes in src/ (${source.srcChanges.join('; ')})` : ', src/ clean') + '.',
-      '',
-      `${settings.seconds} s per run, ${settings.rounds} rounds per cell in alternating order; medians over rounds. ` +
-        `Proxies as ${report.settings.proxiesAs}; autocannon in the parent process.`,
-      '',
-      markdownTable(allCells),
-      '',
-      ...putSummary(allCells),
-      '',
-      'req/s: all answers per second (median over rounds); p50/p99: latency of 2xx answers; errors / non-2xx: summed ' +
-        'over rounds, any makes the cell INVALID; proxy/direct: ratio of median req/s; reconnects: connections the ' +
-        'server closed after an answer (summed; should be 0 with keep-alive); CPU µs/req: CPU time of Swift\'s ' +
-        'servers, of the proxy process and of the load generator, per answer (from /proc, 10 ms resolution); usage HEADs/req: HEADs the proxy sent Swift to read usage, per answer.',
-      '',
-    ].join('\n');
-    process.stdout.write(`\n${md}\n`);
-    if (settings.out) {
-      const base = settings.out.replace(/\.(md|json)$/, '');
-      await mkdir(path.dirname(path.resolve(base)), { recursive: true });
-      await writeFile(`${base}.md`, md);
-      await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-      log(`bench: wrote ${base}.md and ${base}.json`);
-    }
+    await writeReport({ startedAt, loadBefore, cells: allCells, sections, extra, source });
     const invalid = allCells.filter((c) => !c.valid);
     if (invalid.length > 0) {
       log(`bench: ${invalid.length} cell(s) had errors or non-2xx answers: their numbers are not valid`);

@@ -93,7 +93,8 @@ describe('MemoryLedger.read: coalescing and caching', () => {
     const first = await usage.read(KEY);
     const second = await usage.read(KEY);
     assert.equal(source.calls.length, 1);
-    assert.equal(second, first);
+    // The same reading (same send number), kept in the store and handed out again.
+    assert.deepStrictEqual(second, first);
     assert.deepEqual(sources, ['miss', 'hit']);
   });
 
@@ -131,13 +132,13 @@ describe('MemoryLedger.read: coalescing and caching', () => {
     const source = instantSource();
     const { usage } = book(source.read);
     const first = await usage.read(KEY);
-    assert.equal(await usage.read(KEY, first.seq), first);
+    assert.deepStrictEqual(await usage.read(KEY, first.seq), first);
     assert.equal(source.calls.length, 1);
     const fresh = await usage.read(KEY, usage.now() + 1);
     assert.equal(source.calls.length, 2);
     assert.ok(fresh.seq > first.seq);
     // The fresh snapshot replaces the cached one.
-    assert.equal(await usage.read(KEY), fresh);
+    assert.deepStrictEqual(await usage.read(KEY), fresh);
     assert.equal(source.calls.length, 2);
   });
 

@@ -17,6 +17,7 @@ import {
   type UsageLedger,
 } from './ledger.js';
 import { SnapshotReader, type ReadSource } from './snapshot-reader.js';
+import { SnapshotStore } from './snapshot-store.js';
 
 interface TargetHold {
   count: number;
@@ -59,26 +60,27 @@ export class MemoryLedger implements UsageLedger {
    */
   private readonly idle: LRUCache<string, KeyLedger>;
   /**
-   * The newest snapshot read of each key, cached or not, kept after its ledger went idle: a check that still
-   * holds an older snapshot (across an await) is projected from it, as the finished writes the older one
-   * lacks were pruned when it arrived.
+   * The newest snapshot read of each key (the reader's cache: the same entries), kept after its ledger went
+   * idle: a check that still holds an older snapshot (across an await) is projected from it, as the finished
+   * writes the older one lacks were pruned when it arrived. A key whose usage went down by an unknown amount
+   * (a delete) after its newest reading was sent is marked stale there.
    */
-  private readonly newest: LRUCache<string, Snapshot>;
+  private readonly newest: SnapshotStore;
   private open = 0;
-  /** Keys whose usage went down by an unknown amount (a delete) after their newest snapshot was read. */
-  private readonly invalidatedAt: LRUCache<string, number>;
 
   constructor(private readonly options: MemoryLedgerOptions) {
+    this.newest = new SnapshotStore(options.maxEntries);
     this.reader = new SnapshotReader({
       ttlMs: options.ttlMs,
       maxEntries: options.maxEntries,
       read: options.read,
       tick: () => ++this.seq,
-      recorded: (key, snapshot) => this.record(key, snapshot),
+      store: this.newest,
+      recorded: (key, snapshot, _outdated, newest) => {
+        if (newest) this.record(key, snapshot);
+      },
       ...(options.onRead ? { onRead: options.onRead } : {}),
     });
-    this.newest = new LRUCache({ max: options.maxEntries });
-    this.invalidatedAt = new LRUCache({ max: options.maxEntries });
     this.idle = new LRUCache({
       max: options.maxEntries,
       dispose: (_ledger, key, reason) => {
@@ -108,11 +110,8 @@ export class MemoryLedger implements UsageLedger {
     return this.reader.read(key, notBefore);
   }
 
+  /** The key's newest reading arrived: finished writes it includes are no longer counted on top of it. */
   private record(key: string, snapshot: Snapshot): void {
-    const newest = this.newest.peek(key);
-    if (newest && newest.seq >= snapshot.seq) return;
-    this.newest.set(key, snapshot);
-    if ((this.invalidatedAt.peek(key) ?? Infinity) < snapshot.seq) this.invalidatedAt.delete(key);
     const ledger = this.ledgerOf(key);
     if (ledger) {
       ledger.finished = ledger.finished.filter((write) => write.seq > snapshot.seq);
@@ -164,7 +163,7 @@ export class MemoryLedger implements UsageLedger {
   /** Snapshot + writes finished since it was asked for + writes in flight. */
   projected(key: string, snapshot: Snapshot): Usage {
     // A newer snapshot may have pruned finished writes this older one does not include.
-    const newest = this.newest.peek(key);
+    const newest = this.newest.newest(key);
     const base = newest && newest.seq > snapshot.seq ? newest : snapshot;
     const ledger = this.ledgerOf(key);
     if (!ledger) return { count: base.count, bytes: base.bytes };
@@ -192,8 +191,8 @@ export class MemoryLedger implements UsageLedger {
    * Undefined when nothing was read yet or a delete since made the reading unknown.
    */
   settledUsage(key: string): Usage | undefined {
-    const newest = this.newest.peek(key);
-    if (!newest || (this.invalidatedAt.peek(key) ?? -1) > newest.seq) return undefined;
+    const newest = this.newest.newest(key);
+    if (!newest || this.newest.isStale(key)) return undefined;
     const ledger = this.ledgerOf(key);
     if (!ledger) return { count: newest.count, bytes: newest.bytes };
     return { count: newest.count + ledger.finishedCount, bytes: newest.bytes + ledger.finishedBytes };
@@ -303,7 +302,7 @@ export class MemoryLedger implements UsageLedger {
 
   /** Usage went down by an amount we do not know (a delete): the next check reads Swift again. */
   invalidate(key: string): void {
-    this.invalidatedAt.set(key, ++this.seq);
+    ++this.seq;
     this.reader.forget(key);
   }
 

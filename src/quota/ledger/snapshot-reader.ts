@@ -1,10 +1,10 @@
 /**
- * This process's readings of Swift's usage: an LRU cache kept for `cache_timeout`, and one HEAD shared by
- * every caller that needs a reading of a key at the same time. Each ledger has one; what is shared between
- * proxies is in the ledger itself.
+ * This process's readings of Swift's usage: the newest of each key kept in a bounded store and served for
+ * `cache_timeout`, and one HEAD shared by every caller that needs a reading of a key at the same time. Each
+ * ledger has one; what is shared between proxies is in the ledger itself.
  */
-import { LRUCache } from 'lru-cache';
 import type { Snapshot, SnapshotData } from './ledger.js';
+import { SnapshotStore } from './snapshot-store.js';
 
 export type ReadSource = 'hit' | 'miss' | 'coalesced';
 
@@ -23,8 +23,13 @@ export interface SnapshotReaderOptions {
   tick(): number;
   /** The ledger's sequence number for a read sent now, when the ledger is elsewhere (else `tick()`'s). */
   stamp?(key: string): Promise<Stamp>;
-  /** A reading arrived (`outdated`: a delete finished while it was under way). */
-  recorded?(key: string, snapshot: Snapshot, outdated: boolean): void;
+  /**
+   * A reading arrived (`outdated`: a delete finished while it was under way; `newest`: no newer reading of
+   * the key had arrived before it).
+   */
+  recorded?(key: string, snapshot: Snapshot, outdated: boolean, newest: boolean): void;
+  /** Where the readings are kept (the ledger's own store, when it reads them too). */
+  store?: SnapshotStore;
   onRead?(key: string, source: ReadSource): void;
 }
 
@@ -41,17 +46,17 @@ interface InFlightRead {
 const LOCAL_GEN = 'local';
 
 export class SnapshotReader {
-  private readonly cache: LRUCache<string, Snapshot>;
+  readonly store: SnapshotStore;
   private readonly inFlight = new Map<string, InFlightRead>();
 
   constructor(private readonly options: SnapshotReaderOptions) {
-    // ttl 0 would mean "no TTL" to lru-cache; cache_timeout = 0 means "never serve from cache".
-    this.cache = new LRUCache({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1), ttlAutopurge: false });
+    this.store = options.store ?? new SnapshotStore(options.maxEntries);
   }
 
   /** A snapshot whose read was sent at or after `notBefore` (a send number). */
   async read(key: string, notBefore = 0): Promise<Snapshot> {
-    const cached = this.options.ttlMs > 0 ? this.cache.get(key) : undefined;
+    // cache_timeout = 0 means "never serve from cache".
+    const cached = this.options.ttlMs > 0 ? this.store.fresh(key, this.options.ttlMs) : undefined;
     if (cached && cached.sent >= notBefore) {
       this.options.onRead?.(key, 'hit');
       return cached;
@@ -77,11 +82,8 @@ export class SnapshotReader {
     read.promise = this.send(key, sent).then(
       (snapshot) => {
         if (this.inFlight.get(key) === read) this.inFlight.delete(key);
-        if (!read.outdated) {
-          const cached = this.cache.get(key);
-          if (!cached || cached.sent < snapshot.sent) this.cache.set(key, snapshot);
-        }
-        this.options.recorded?.(key, snapshot, read.outdated);
+        const newest = this.store.record(key, snapshot, read.outdated);
+        this.options.recorded?.(key, snapshot, read.outdated, newest);
         return snapshot;
       },
       (error: unknown) => {
@@ -99,16 +101,16 @@ export class SnapshotReader {
     return Object.freeze({ ...data, seq: stamp.seq, gen: stamp.gen, sent });
   }
 
-  /** Usage went down (a delete): the cached reading goes, and a read under way is neither joined nor cached. */
+  /** Usage went down (a delete): the cached reading is not served, and a read under way is neither joined nor served. */
   forget(key: string): void {
-    this.cache.delete(key);
+    this.store.markStale(key);
     const running = this.inFlight.get(key);
     if (running) running.outdated = true;
   }
 
   /** Every reading goes (the ledger lost its data: their sequence numbers mean nothing now). */
   forgetAll(): void {
-    this.cache.clear();
+    this.store.markAllStale();
     for (const running of this.inFlight.values()) running.outdated = true;
   }
 }
