@@ -80,6 +80,13 @@ export class SwiftHeaders {
   }
 }
 
+const isSpace = (code: number) => code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a;
+
+/** Whether the value starts or ends with whitespace (Node's parser already trims most values). */
+function hasOuterSpace(value: string): boolean {
+  return value.length > 0 && (isSpace(value.charCodeAt(0)) || isSpace(value.charCodeAt(value.length - 1)));
+}
+
 function add(values: Map<string, string>, name: string, value: string): void {
   const lower = name.toLowerCase();
   let key: string;
@@ -91,7 +98,7 @@ function add(values: Map<string, string>, name: string, value: string): void {
     key = swiftHeaderName(lower);
     if (EXACT_ONLY.has(key)) return; // Content_Type, content_length: eventlet drops them
   }
-  const trimmed = value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+  const trimmed = hasOuterSpace(value) ? value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '') : value;
   const prior = values.get(key);
   values.set(key, prior === undefined || EXACT_ONLY.has(key) ? trimmed : `${prior},${trimmed}`);
 }

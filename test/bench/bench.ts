@@ -27,7 +27,7 @@
  * weighs on every target alike. A cell reports the median over its rounds; proxy/direct is the ratio of
  * those medians. Any error, timeout or non-2xx answer marks the cell INVALID (its numbers are not valid).
  *
- * Where things run: the proxies run as child processes (`node --import tsx src/main.ts --config FILE`, the
+ * Where things run: the proxies run as child processes (`node dist/src/main.js --config FILE`, compiled by tsc first, the
  * way the proxy runs in production), and autocannon runs here in the parent. The load generator costs a good
  * share of what the proxy costs per request (a few hundred µs); in one process it would share the proxy's event
  * loop, so the proxied runs would be slowed by autocannon's work in a way the direct runs are not, and
@@ -55,7 +55,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -237,6 +237,31 @@ async function swiftPids(dir: string): Promise<number[]> {
   return pids;
 }
 
+// ---- compiled code ---------------------------------------------------------------------------------------
+
+const compiledRoots = new Map<string, Promise<void>>();
+
+/**
+ * The JavaScript `tsc` makes of a module (of this checkout or another one's, e.g. BENCH_BASELINE_ENTRY): the
+ * proxy is measured as it ships (`npm run build`, `node dist/src/main.js`), not through tsx, whose
+ * transform adds work of its own to every closure it names.
+ */
+async function compiled(module: string): Promise<string> {
+  const absolute = path.resolve(REPO_ROOT, module);
+  let root = path.dirname(absolute);
+  while (!existsSync(path.join(root, 'tsconfig.json'))) {
+    const up = path.dirname(root);
+    if (up === root) throw new Error(`no tsconfig.json above ${absolute}`);
+    root = up;
+  }
+  if (!compiledRoots.has(root)) {
+    log(`bench: compiling ${root}`);
+    compiledRoots.set(root, promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], { cwd: root }).then(() => undefined));
+  }
+  await compiledRoots.get(root);
+  return path.join(root, 'dist', path.relative(root, absolute)).replace(/\.ts$/, '.js');
+}
+
 // ---- proxies -------------------------------------------------------------------------------------------
 
 interface ProxyHandle {
@@ -278,12 +303,12 @@ async function startProxyProcess(target: ProxyTarget, upstream: string, workDir:
   const configFile = path.join(workDir, `${target}.conf`);
   const ledgerLines = ledgerRedis ? [`ledger = ${ledgerRedis.url}`, `ledger_prefix = bench-${target}:`] : [];
   await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port, extraProxyLines: ledgerLines }));
-  const nodeArgs = ['--import', 'tsx'];
+  const nodeArgs: string[] = [];
   if (settings.cpuProfDir) {
-    // One directory per proxy: with tsx, the loader's worker thread writes a (nearly idle) profile of its own.
+    // One directory per proxy.
     nodeArgs.unshift('--cpu-prof', '--cpu-prof-dir', path.resolve(settings.cpuProfDir, target));
   }
-  const child = spawn(process.execPath, [...nodeArgs, path.resolve(REPO_ROOT, settings.proxyEntry), '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, await compiled(settings.proxyEntry), '--config', configFile], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -527,10 +552,25 @@ function putSummary(cells: Cell[]): string[] {
     const valid = cell.valid && (direct?.valid ?? false);
     lines.push(
       `- PUT c=${cell.connections} ${cell.target}: ${fmt(cell.ratioToDirect, 3)}× direct ` +
-        `(target ≥ ${goal}×: ${!valid ? 'not valid, errors' : cell.ratioToDirect >= goal ? 'met' : 'NOT met'})`,
+        `(target ≥ ${goal}×: ${!valid ? 'not valid, errors' : cell.ratioToDirect >= goal ? 'met' : 'NOT met'})` +
+        (direct ? `; CPU-bound ceiling ${fmt(cpuCeiling(direct, cell), 3)}×` : ''),
+    );
+  }
+  if (lines.length > 0) {
+    lines.push(
+      '- CPU-bound ceiling: Swift, the proxy and the load generator share this machine\'s cores, so throughput is at most ' +
+        'what the CPU allows: (direct\'s CPU per request) / (CPU per request through the proxy), each Swift + proxy + ' +
+        'load generator as measured in the same run. A ratio near its ceiling is set by what the requests cost (the ' +
+        'proxy\'s own CPU, and in precise mode the Swift CPU of its usage HEADs), not by waiting.',
     );
   }
   return lines;
+}
+
+/** The proxy/direct ratio the CPU allows when every process shares the machine's cores. */
+function cpuCeiling(direct: Cell, proxied: Cell): number {
+  const total = (c: Cell) => c.cpuUsPerReq.swift + (c.cpuUsPerReq.proxy ?? 0) + c.cpuUsPerReq.loadgen;
+  return total(direct) / total(proxied);
 }
 
 function markdownTable(cells: Cell[]): string {
@@ -599,8 +639,8 @@ const CACHE_RSS_TARGET_MIB = 400;
 
 /** Runs cache-fill.ts in its own process (a clean heap, --expose-gc) on the proxy code the benchmark runs. */
 async function cacheFill(entry: string, entries: number): Promise<CacheFillResult> {
-  const sourceRoot = path.resolve(REPO_ROOT, path.dirname(entry), '..');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', path.join('test', 'bench', 'cache-fill.ts'), sourceRoot, String(entries)], { cwd: REPO_ROOT, maxBuffer: 1 << 20 });
+  const ledgerModule = await compiled(path.join(path.dirname(entry), 'quota', 'ledger', 'memory.ts'));
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', await compiled('test/bench/cache-fill.ts'), ledgerModule, String(entries)], { cwd: REPO_ROOT, maxBuffer: 1 << 20 });
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as CacheFillResult;
   log(`bench: cache fill (${entry}): ${result.entries} entries, ${fmt(result.bytesPerEntry, 0)} B per entry, RSS ${fmt(result.rssMiB, 0)} MiB`);
   return result;
@@ -710,7 +750,7 @@ async function main(): Promise<void> {
     const sections: string[] = [];
     const extra: Record<string, unknown> = {};
     if (settings.passThrough) {
-      const passThroughSettings = { seconds: settings.seconds, rounds: Math.max(settings.rounds, 3), connections: 16, repoRoot: REPO_ROOT, workDir, proxyEntry: settings.proxyEntry, ...(settings.baselineEntry ? { baselineEntry: settings.baselineEntry } : {}), log };
+      const passThroughSettings = { seconds: settings.seconds, rounds: Math.max(settings.rounds, 3), connections: 16, repoRoot: REPO_ROOT, workDir, compiled, proxyEntry: settings.proxyEntry, ...(settings.baselineEntry ? { baselineEntry: settings.baselineEntry } : {}), log };
       const result = await passThroughBenchmark(passThroughSettings);
       extra.passThrough = result;
       sections.push('## Pass-through cost on one core', '', passThroughMarkdown(result, passThroughSettings), '');

@@ -1,25 +1,25 @@
 /**
  * The cache-fill case of the benchmark: the memory one process needs to keep N containers' usage readings
- * (cached mode, `cache_max_entries` ≥ N). Run as its own process with --expose-gc:
+ * (cached mode, `cache_max_entries` ≥ N). Run as its own process with --expose-gc (bench.ts runs it compiled):
  *
- *   node --expose-gc --import tsx test/bench/cache-fill.ts <source root> <entries>
+ *   node --expose-gc dist/test/bench/cache-fill.js <ledger module> <entries>
  *
  * Fills a MemoryLedger (the ledger the proxy uses without Redis, through the same read() the quota checks
  * call) with one reading per container, then prints JSON: bytes per entry (V8 heap plus typed-array
- * memory, after a full GC, over the empty ledger) and the process's RSS. `<source root>` lets the benchmark
- * measure another checkout of the proxy the same way.
+ * memory, after a full GC, over the first tenth of the entries) and the process's RSS. `<ledger module>` is
+ * src/quota/ledger/memory of the checkout measured (the benchmark can measure another one the same way).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [root, entriesText] = process.argv.slice(2);
+const [ledgerModule, entriesText] = process.argv.slice(2);
 const entries = Number(entriesText);
-if (!root || !Number.isInteger(entries) || entries <= 0) throw new Error('usage: cache-fill.ts <source root> <entries>');
+if (!ledgerModule || !Number.isInteger(entries) || entries <= 0) throw new Error('usage: cache-fill <ledger module> <entries>');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('cache-fill.ts needs --expose-gc');
 
 type Ledger = { read(key: string): Promise<unknown> };
-const { MemoryLedger } = (await import(pathToFileURL(path.resolve(root, 'src/quota/ledger/memory.ts')).href)) as {
+const { MemoryLedger } = (await import(pathToFileURL(path.resolve(ledgerModule)).href)) as {
   MemoryLedger: new (options: { ttlMs: number; maxEntries: number; read(key: string): Promise<object> }) => Ledger;
 };
 

@@ -54,6 +54,8 @@ export interface PassThroughSettings {
   connections: number;
   repoRoot: string;
   workDir: string;
+  /** The JavaScript tsc makes of a TypeScript module (relative to repoRoot or absolute). */
+  compiled(module: string): Promise<string>;
   /** The quota proxy's entry module, relative to repoRoot. */
   proxyEntry: string;
   /** Another checkout's entry module, measured in the same run as a row of its own (before/after). */
@@ -163,7 +165,7 @@ async function startUpstream(settings: PassThroughSettings): Promise<Server> {
     await waitUntilAnswering(server.url, 'nginx upstream');
     return server;
   }
-  const child = spawnPinned(1, process.execPath, ['--import', 'tsx', path.join('test', 'bench', 'reference-servers.ts'), 'static', String(port), infoFile], settings.repoRoot);
+  const child = spawnPinned(1, process.execPath, [await settings.compiled('test/bench/reference-servers.ts'), 'static', String(port), infoFile], settings.repoRoot);
   const server = serverOf('node static', `http://127.0.0.1:${port}`, child);
   await waitUntilAnswering(server.url, 'node upstream');
   return server;
@@ -187,7 +189,7 @@ async function startNginxProxy(settings: PassThroughSettings, upstream: string):
 
 async function startNodeReference(settings: PassThroughSettings, mode: 'bare-proxy' | 'fastify-proxy', upstream: string): Promise<Server> {
   const port = await freePort();
-  const child = spawnPinned(0, process.execPath, ['--import', 'tsx', path.join('test', 'bench', 'reference-servers.ts'), mode, upstream, String(port)], settings.repoRoot);
+  const child = spawnPinned(0, process.execPath, [await settings.compiled('test/bench/reference-servers.ts'), mode, upstream, String(port)], settings.repoRoot);
   const name = mode === 'bare-proxy' ? `bare Node ${process.version} http + undici Pool` : 'Fastify 5 + @fastify/http-proxy, defaults';
   const server = serverOf(name, `http://127.0.0.1:${port}`, child);
   await waitUntilAnswering(server.url, name);
@@ -198,7 +200,7 @@ async function startQuotaProxy(settings: PassThroughSettings, upstream: string, 
   const port = await freePort();
   const file = path.join(settings.workDir, `quota-proxy-${port}.conf`);
   await writeFile(file, proxyConfigText({ upstream, port, quota: ROOMY_QUOTA, extraProxyLines: ['access_log = false'] }));
-  const child = spawnPinned(0, process.execPath, ['--import', 'tsx', path.resolve(settings.repoRoot, entry), '--config', file], settings.repoRoot);
+  const child = spawnPinned(0, process.execPath, [await settings.compiled(entry), '--config', file], settings.repoRoot);
   const server = serverOf(name, `http://127.0.0.1:${port}`, child);
   await waitUntilAnswering(server.url, 'swift-quota-proxy');
   return server;
