@@ -73,6 +73,11 @@ export interface PassThroughRow {
   non2xx: number;
   errors: number;
   rounds: Array<{ reqPerSec: number; cpuUsPerReq: number | null }>;
+  /**
+   * CPU per request relative to Fastify + @fastify/http-proxy's defaults, both loaded at once on the same core
+   * (median over rounds): the machine's changes of speed from one run to the next weigh on both alike.
+   */
+  pairedToFastify?: { median: number; rounds: number[] };
 }
 
 interface Server {
@@ -298,6 +303,26 @@ export async function passThroughBenchmark(settings: PassThroughSettings): Promi
         rounds: rounds.map((r) => ({ reqPerSec: r.responses / r.seconds, cpuUsPerReq: r.cpuUsPerReq })),
       };
     });
+    // Paired rounds: each Node proxy and Fastify's defaults loaded at the same time, half the connections each.
+    const fastify = servers.find((server) => server.name.startsWith('Fastify'))!;
+    for (const [index, server] of servers.entries()) {
+      if (server === fastify || !server.pid || server.name.startsWith('nginx')) continue;
+      const ratios: number[] = [];
+      for (let round = 0; round < settings.rounds; round++) {
+        await delay(300);
+        const before = [await cpuSeconds(server.pid), await cpuSeconds(fastify.pid!)];
+        const [mine, theirs] = await Promise.all([
+          load(server.url, settings.connections / 2, settings.seconds, settings.repoRoot),
+          load(fastify.url, settings.connections / 2, settings.seconds, settings.repoRoot),
+        ]);
+        const cpuMine = ((await cpuSeconds(server.pid)) - before[0]!) / mine.responses;
+        const cpuTheirs = ((await cpuSeconds(fastify.pid!)) - before[1]!) / theirs.responses;
+        ratios.push(cpuMine / cpuTheirs);
+        settings.log(`bench: pass-through paired round ${round + 1}/${settings.rounds} ${server.name}: ${(cpuMine / cpuTheirs).toFixed(3)}× Fastify's CPU per request`);
+      }
+      rows[index]!.pairedToFastify = { median: median(ratios), rounds: ratios };
+    }
+
     return { rows, loadGenerator: existsSync(WRK) ? 'wrk (Debian), 1 thread' : 'autocannon, own process', upstream: upstream.name };
   } finally {
     await Promise.allSettled(servers.map((s) => s.stop()));
@@ -313,20 +338,27 @@ export function passThroughMarkdown(result: { rows: PassThroughRow[]; loadGenera
   const lines = [
     `Each proxy pinned to CPU 0; upstream (${result.upstream}) and load generator (${result.loadGenerator}, ${settings.connections} connections) on CPU 1. ` +
       `4 KiB object GET, ${settings.seconds} s per run, ${settings.rounds} rounds in alternating order, medians.`,
+    'Paired: the proxy and Fastify + @fastify/http-proxy (defaults) loaded at the same time on CPU 0, ' + `${settings.connections / 2} connections each: the ratio of their CPU per request, which the speed changes of a shared machine do not move.`,
     '',
-    '| pass-through GET, one core | req/s | p50 ms | p99 ms | proxy CPU µs/req | per round (req/s; µs) | errors / non-2xx |',
-    '|---|---:|---:|---:|---:|---|---:|',
+    '| pass-through GET, one core | req/s | p50 ms | p99 ms | proxy CPU µs/req | per round (req/s; µs) | errors / non-2xx | CPU/req vs Fastify, paired (rounds) |',
+    '|---|---:|---:|---:|---:|---|---:|---|',
   ];
   for (const row of result.rows) {
     const perRound = row.rounds.map((r) => `${fmt(r.reqPerSec, 0)}; ${r.cpuUsPerReq === null ? '–' : fmt(r.cpuUsPerReq, 1)}`).join(' / ');
-    lines.push(`| ${row.name} | ${fmt(row.reqPerSec, 0)} | ${fmt(row.p50Ms, 3)} | ${fmt(row.p99Ms, 3)} | ${row.cpuUsPerReq === null ? '–' : fmt(row.cpuUsPerReq, 1)} | ${perRound} | ${row.errors} / ${row.non2xx} |`);
+    const paired = row.pairedToFastify ? `${fmt(row.pairedToFastify.median, 2)}× (${row.pairedToFastify.rounds.map((r) => fmt(r, 2)).join(', ')})` : row.name.startsWith('Fastify') ? '1×' : '';
+    lines.push(`| ${row.name} | ${fmt(row.reqPerSec, 0)} | ${fmt(row.p50Ms, 3)} | ${fmt(row.p99Ms, 3)} | ${row.cpuUsPerReq === null ? '–' : fmt(row.cpuUsPerReq, 1)} | ${perRound} | ${row.errors} / ${row.non2xx} | ${paired} |`);
   }
   const ours = result.rows[result.rows.length - 1]!;
   const fastify = result.rows.find((row) => row.name.startsWith('Fastify'));
   const baseline = result.rows.find((row) => row.name.startsWith('swift-quota-proxy, baseline'));
   const bare = result.rows.find((row) => row.name.startsWith('bare Node'));
   lines.push('');
-  if (baseline?.cpuUsPerReq && ours.cpuUsPerReq) lines.push(`- swift-quota-proxy CPU per pass-through GET: ${fmt(ours.cpuUsPerReq / baseline.cpuUsPerReq, 2)}× the baseline's`);
+  if (baseline?.pairedToFastify && ours.pairedToFastify) {
+    lines.push(`- swift-quota-proxy CPU per pass-through GET, paired with Fastify's defaults: ${fmt(ours.pairedToFastify.median, 2)}× (baseline: ${fmt(baseline.pairedToFastify.median, 2)}×)`);
+  }
+  if (ours.pairedToFastify) {
+    lines.push(`- at or below Fastify + @fastify/http-proxy's defaults (paired): ${ours.pairedToFastify.median <= 1 ? 'met' : 'NOT met'}`);
+  }
   if (fastify?.cpuUsPerReq && bare?.cpuUsPerReq && ours.cpuUsPerReq) {
     lines.push(
       `- swift-quota-proxy CPU per pass-through GET: ${fmt(ours.cpuUsPerReq / fastify.cpuUsPerReq, 2)}× Fastify + @fastify/http-proxy's defaults, ` +

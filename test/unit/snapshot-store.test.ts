@@ -68,3 +68,10 @@ test('grows past its first arrays and keeps every reading', () => {
   assert.equal(store.size, 5000);
   for (const i of [0, 1023, 1024, 2047, 4999]) assert.deepStrictEqual(store.newest(`c/a/${i}`), reading(i + 1, i, i * 10));
 });
+
+test('keys outside latin-1 (and even lone surrogates) are kept as they are', () => {
+  const store = new SnapshotStore(10);
+  const keys = ['c/AUTH_x/контейнер', 'c/AUTH_x/ü-latin1', 'c/AUTH_x/\ud800lone', `c/${'AUTH_x'}/${'built'}${'-'.repeat(20)}`];
+  keys.forEach((key, i) => store.record(key, reading(i + 1, i, i), false));
+  keys.forEach((key, i) => assert.equal(store.newest(key)?.count, i, key));
+});

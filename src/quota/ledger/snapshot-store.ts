@@ -23,11 +23,16 @@ const MISSING = 1; // the key does not exist in Swift
 const STALE = 2;
 
 /**
- * The key as one flat string. Keys are built by concatenation (`c/${account}/${container}`), which V8 keeps as
- * a rope of the parts; stored as it is, the rope and the flat copy hashing makes of it would both stay.
+ * The key as one flat string of its own, copied through bytes (latin-1 where it fits, else UTF-16, both
+ * lossless). Keys are built by concatenation (`c/${account}/${container}`), which V8 keeps as a rope of the
+ * parts. Measured with 1,000,000 keys (the benchmark's cache fill): kept as they come, 131 B per entry and
+ * 560 MiB RSS; internalised (`Object.keys({ [key]: 0 })`), 126 B but 550 MiB, as every distinct key leaves a
+ * hidden class behind in old space between the strings; copied, 126 B and 290–350 MiB.
  */
 function flat(key: string): string {
-  return Object.keys({ [key]: 0 })[0]!;
+  // eslint-disable-next-line no-control-regex
+  const encoding = /[^\u0000-\u00ff]/.test(key) ? 'utf16le' : 'latin1';
+  return Buffer.from(key, encoding).toString(encoding);
 }
 
 export class SnapshotStore {
