@@ -99,9 +99,9 @@ export class WireDispatcher extends Dispatcher {
     // every forwarded request reaches undici's request constructor in one shape (a spread copy's shape varies
     // with the fields present, which makes each of the constructor's ~25 field reads a slow lookup).
     const forwarded = options as { -readonly [K in keyof Dispatcher.DispatchOptions]: Dispatcher.DispatchOptions[K] };
+    if (forwarded.method === 'HEAD') forwarded.reset = false;
     forwarded.path = wire.target;
     if (wire.method) forwarded.method = wire.method as Dispatcher.HttpMethod;
-    if (forwarded.method === 'HEAD' && wire.method === undefined) forwarded.reset = false;
     return this.inner.dispatch(forwarded, new HeaderNameRecorder(handler, wire));
   }
 

@@ -35,6 +35,17 @@ function flat(key: string): string {
   return Buffer.from(key, encoding).toString(encoding);
 }
 
+/** A reading's rare parts, only those it has (undefined when it has none). */
+function extrasOf({ level, persisted, tempUrlKeys, versioning }: Snapshot): Extras | undefined {
+  if (level === undefined && persisted === undefined && tempUrlKeys === undefined && versioning === undefined) return undefined;
+  return {
+    ...(level !== undefined ? { level } : {}),
+    ...(persisted !== undefined ? { persisted } : {}),
+    ...(tempUrlKeys !== undefined ? { tempUrlKeys } : {}),
+    ...(versioning !== undefined ? { versioning } : {}),
+  };
+}
+
 export class SnapshotStore {
   private readonly index: LRUCache<string, number>;
   private readonly free: number[] = [];
@@ -86,12 +97,9 @@ export class SnapshotStore {
     this.at[slot] = now;
     this.flags[slot] = (snapshot.exists ? 0 : MISSING) | (stale ? STALE : 0);
     this.gen[slot] = this.genIndex(snapshot.gen);
-    const { level, persisted, tempUrlKeys, versioning } = snapshot;
-    if (level !== undefined || persisted !== undefined || tempUrlKeys !== undefined || versioning !== undefined) {
-      this.extras.set(slot, { level, persisted, tempUrlKeys, versioning });
-    } else {
-      this.extras.delete(slot);
-    }
+    const extras = extrasOf(snapshot);
+    if (extras) this.extras.set(slot, extras);
+    else this.extras.delete(slot);
     return true;
   }
 
@@ -126,7 +134,6 @@ export class SnapshotStore {
   }
 
   private snapshotAt(slot: number): Snapshot {
-    const extras = this.extras.get(slot);
     return Object.freeze({
       count: this.count[slot]!,
       bytes: this.bytes[slot]!,
@@ -134,10 +141,7 @@ export class SnapshotStore {
       seq: this.seq[slot]!,
       gen: this.gens[this.gen[slot]!]!,
       sent: this.sent[slot]!,
-      ...(extras?.level !== undefined ? { level: extras.level } : {}),
-      ...(extras?.persisted !== undefined ? { persisted: extras.persisted } : {}),
-      ...(extras?.tempUrlKeys !== undefined ? { tempUrlKeys: extras.tempUrlKeys } : {}),
-      ...(extras?.versioning !== undefined ? { versioning: extras.versioning } : {}),
+      ...this.extras.get(slot),
     });
   }
 
