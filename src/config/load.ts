@@ -87,9 +87,17 @@ export type NotifierConfig =
       readonly type: 'webhook';
       readonly url: URL;
       readonly bearerToken?: string;
-      /** Shared secret: each body is signed, `X-Quota-Signature: sha256=<HMAC-SHA256 hex>`. */
+      /**
+       * Shared secret: each delivery is signed. `standard`: Standard Webhooks (webhook-id, webhook-timestamp,
+       * webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">; a `whsec_<base64>` secret is the
+       * key's bytes, any other string the key as it is); `legacy`: `X-Quota-Signature: sha256=<HMAC-SHA256 hex of
+       * the body>`, which a captured delivery can be replayed against; `both` while receivers move over.
+       */
       readonly secret?: string;
+      readonly signature: 'standard' | 'legacy' | 'both';
       readonly queueDir: string;
+      /** Where queue_dir is set, for a start-up error when the directory cannot be used. */
+      readonly queueDirPlace: ConfigPlace;
       readonly queueMaxBytes: number;
       readonly retryMinSeconds: number;
       readonly retryMaxSeconds: number;
@@ -373,7 +381,7 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
   });
 }
 
-const WEBHOOK_KEYS = ['type', 'url', 'bearer_token', 'secret', 'timeout', 'queue_dir', 'queue_max_bytes', 'retry_min', 'retry_max'];
+const WEBHOOK_KEYS = ['type', 'url', 'bearer_token', 'secret', 'signature', 'timeout', 'queue_dir', 'queue_max_bytes', 'retry_min', 'retry_max'];
 
 /** `[filter:s3api]`, as s3api reads it (a Swift proxy-server.conf's own section can be used as it is). */
 function parseS3(reader: SectionReader | undefined): S3Config | undefined {
@@ -440,6 +448,10 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
       const queueDir = reader.raw('queue_dir')?.trim() || reader.fail(undefined, 'needs queue_dir = <directory> (events wait there until delivered)');
       const bearerToken = reader.raw('bearer_token')?.trim();
       const secret = reader.raw('secret')?.trim();
+      if (secret?.startsWith('whsec_') && !/^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(secret)) {
+        reader.fail('secret', 'a whsec_ secret is base64 after the prefix (as Standard Webhooks tools issue them)');
+      }
+      const signatureScheme = reader.oneOf('signature', 'standard', ['standard', 'legacy', 'both'] as const);
       const retryMinSeconds = reader.duration('retry_min', DEFAULT_RETRY_MIN, 1);
       const retryMaxSeconds = reader.duration('retry_max', DEFAULT_RETRY_MAX, 1);
       if (retryMaxSeconds < retryMinSeconds) reader.fail('retry_max', `must be at least retry_min (${retryMinSeconds} s)`);
@@ -450,7 +462,9 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
         url,
         ...(bearerToken ? { bearerToken } : {}),
         ...(secret ? { secret } : {}),
+        signature: signatureScheme,
         queueDir: resolve(here, queueDir),
+        queueDirPlace: Object.freeze({ file, line: reader.line('queue_dir'), section: reader.name, key: 'queue_dir' }),
         queueMaxBytes: reader.size('queue_max_bytes', DEFAULT_QUEUE_MAX_BYTES, 4096),
         retryMinSeconds,
         retryMaxSeconds,
@@ -474,7 +488,8 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
 
 export function configFromText(text: string, file: string, overrides: ConfigOverrides = {}): Config {
   const doc = parseSwiftIni(text, file);
-  const warnings: string[] = unknownKeyWarnings(doc);
+  rejectUnknownKeys(doc);
+  const warnings: string[] = [];
   const proxy = section(doc, PROXY_SECTION);
   const failProxy = (key: string) => (reason: string): never => {
     if (proxy) proxy.fail(key, reason);
@@ -590,24 +605,28 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * A warning for each key of the proxy's own sections it does not read (`cache_timout = 30` would otherwise leave
- * the default in force without a word), naming file, line and the nearest key it knows. Keys a Swift file puts
- * in [DEFAULT] for every section, and Swift's logging options of a filter, are left alone.
+ * Stops start-up on a key of the proxy's own sections it does not read: `cache_timout = 30` would otherwise leave
+ * the default in force without a word. The error names file, line and the nearest key it knows, and every other
+ * unknown key after it, so one run of --check-config finds them all. Keys a Swift file puts in [DEFAULT] for
+ * every section, and Swift's logging options of a filter, are Swift's own and accepted.
  */
-function unknownKeyWarnings(doc: IniDocument): string[] {
+function rejectUnknownKeys(doc: IniDocument): void {
   const inherited = new Set(Object.keys(doc.sections.DEFAULT ?? {}));
-  const warnings: string[] = [];
+  const unknown: { section: string; key: string; line: number | undefined; reason: string }[] = [];
   for (const [name, known] of Object.entries(KNOWN_KEYS)) {
     for (const key of Object.keys(doc.sections[name] ?? {})) {
       // Swift's own logging options (log_name, often as `set log_name = ...`, log_facility, ...) belong to any filter.
       const swiftLogging = name.startsWith('filter:') && key.startsWith('log_');
       if (known.includes(key) || inherited.has(key) || swiftLogging) continue;
       const nearest = nearestKey(key, known);
-      const line = doc.lineOf(name, key);
-      warnings.push(`${doc.file}:${line ?? '?'}: [${name}] ${key}: not a key of this section, ignored${nearest ? ` (did you mean "${nearest}"?)` : ''}`);
+      unknown.push({ section: name, key, line: doc.lineOf(name, key), reason: `not a key of this section${nearest ? ` (did you mean "${nearest}"?)` : ''}` });
     }
   }
-  return warnings;
+  if (unknown.length === 0) return;
+  unknown.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  const [first, ...others] = unknown as [(typeof unknown)[number], ...typeof unknown];
+  const more = others.map((u) => `\n  ${doc.file}:${u.line ?? '?'}: [${u.section}] ${u.key}: ${u.reason}`).join('');
+  throw new ConfigError(doc.file, first.line, first.section, first.key, `${first.reason}${more}`);
 }
 
 /** The known key closest in spelling (Levenshtein distance at most 3), if any. */

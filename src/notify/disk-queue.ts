@@ -1,9 +1,11 @@
 /**
  * A first-in first-out queue of event bodies in a directory, one file per event named by a sequence number,
  * so that events wait out a receiver that is down and a proxy restart. A file is written under a temporary
- * name and renamed into place (a crash leaves a whole event or none); it is removed only once delivered.
+ * name, flushed to the disk, renamed into place and the directory flushed too, before the event counts as
+ * queued: a crash or a power loss leaves a whole event or none, and never loses one that was reported queued.
+ * A file is removed only once delivered.
  */
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 const NAME = /^(\d{16})\.json$/;
@@ -27,9 +29,14 @@ export class DiskQueue {
     private readonly maxBytes: number,
   ) {}
 
+  /** Opens (creating it if need be) the queue in `dir`; throws when the directory cannot be written. */
   static async open(dir: string, maxBytes: number): Promise<DiskQueue> {
     const queue = new DiskQueue(dir, maxBytes);
     await mkdir(dir, { recursive: true });
+    // Found now rather than at the first event: a directory the proxy cannot write to would drop every event.
+    const probe = path.join(dir, `probe${TEMPORARY}`);
+    await writeDurably(probe, '');
+    await unlink(probe);
     for (const entry of (await readdir(dir)).sort()) {
       if (entry.endsWith(TEMPORARY)) {
         await unlink(path.join(dir, entry)).catch(() => undefined); // an event half written by a crash
@@ -62,8 +69,9 @@ export class DiskQueue {
     this.bytes += size;
     const file = path.join(this.dir, name);
     const done = this.writing.then(async () => {
-      await writeFile(file + TEMPORARY, body);
+      await writeDurably(file + TEMPORARY, body);
       await rename(file + TEMPORARY, file);
+      await syncDirectory(this.dir); // the rename itself is on disk only once the directory is
       this.names.push(name);
       this.sizes.set(name, size);
       return true;
@@ -93,5 +101,26 @@ export class DiskQueue {
     this.names.shift();
     this.bytes -= this.sizes.get(name) ?? 0;
     this.sizes.delete(name);
+  }
+}
+
+/** Writes a file and flushes it to the disk before resolving. */
+async function writeDurably(file: string, body: string): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Flushes a directory's entries (names created, renamed or removed) to the disk. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

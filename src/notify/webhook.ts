@@ -5,7 +5,9 @@
  */
 import { createHmac } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
+import { ConfigError } from '../config/errors.js';
 import type { NotifierConfig } from '../config/load.js';
 import { DiskQueue } from './disk-queue.js';
 import type { QuotaEvent } from './event.js';
@@ -13,15 +15,43 @@ import type { DeliveryReport, Provider } from './provider.js';
 
 type WebhookConfig = Extract<NotifierConfig, { type: 'webhook' }>;
 
-export const SIGNATURE_HEADER = 'x-quota-signature';
+/** The proxy's first signature header (`signature = legacy` or `both`): the body's HMAC, with no id or time. */
+export const LEGACY_SIGNATURE_HEADER = 'x-quota-signature';
 
 /** A refusal retrying cannot change (400, 404, 413, ...): the event is dropped, and logged, not retried forever. */
 function isPermanent(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
 }
 
-export function signature(secret: string, body: string): string {
+/** `X-Quota-Signature`'s value: HMAC-SHA256 of the body with the shared secret, as sha256=<hex>. */
+export function legacySignature(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/**
+ * Standard Webhooks' signer for a secret: a `whsec_` secret is base64 of the key (what the scheme's tools
+ * issue), any other string is the key's bytes as written.
+ */
+export function standardSigner(secret: string): Webhook {
+  return secret.startsWith('whsec_') ? new Webhook(secret) : new Webhook(secret, { format: 'raw' });
+}
+
+/**
+ * The headers that identify and sign one delivery attempt. Standard Webhooks: `webhook-id` is the event's id
+ * (the same on every retry, so a receiver drops duplicates), `webhook-timestamp` the attempt's time in seconds
+ * (a receiver refuses old ones, so a captured delivery cannot be replayed later), and `webhook-signature` signs
+ * both with the body.
+ */
+export function deliveryHeaders(config: Pick<WebhookConfig, 'secret' | 'signature'>, signer: Webhook | undefined, id: string, body: string, now: Date): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (config.signature !== 'legacy') {
+    const seconds = Math.floor(now.getTime() / 1000);
+    headers['webhook-id'] = id;
+    headers['webhook-timestamp'] = String(seconds);
+    if (signer) headers['webhook-signature'] = signer.sign(id, new Date(seconds * 1000), body);
+  }
+  if (config.signature !== 'standard' && config.secret) headers[LEGACY_SIGNATURE_HEADER] = legacySignature(config.secret, body);
+  return headers;
 }
 
 export class WebhookProvider implements Provider {
@@ -31,6 +61,7 @@ export class WebhookProvider implements Provider {
   private closed = false;
   private wake: (() => void) | undefined;
   private inFlight: AbortController | undefined;
+  private readonly signer: Webhook | undefined;
 
   private constructor(
     private readonly config: WebhookConfig,
@@ -39,10 +70,17 @@ export class WebhookProvider implements Provider {
     private readonly log: FastifyBaseLogger,
   ) {
     this.name = config.name;
+    this.signer = config.secret ? standardSigner(config.secret) : undefined;
   }
 
   static async open(config: WebhookConfig, report: DeliveryReport, log: FastifyBaseLogger): Promise<WebhookProvider> {
-    const queue = await DiskQueue.open(config.queueDir, config.queueMaxBytes);
+    let queue: DiskQueue;
+    try {
+      queue = await DiskQueue.open(config.queueDir, config.queueMaxBytes);
+    } catch (error) {
+      const { file, line, section, key } = config.queueDirPlace;
+      throw new ConfigError(file, line, section, key, `cannot use ${config.queueDir} for the event queue: ${(error as Error).message}`);
+    }
     const provider = new WebhookProvider(config, queue, report, log);
     if (queue.depth > 0) log.info({ provider: config.name, queued: queue.depth }, 'webhook: delivering events queued before the restart');
     provider.pump();
@@ -103,9 +141,13 @@ export class WebhookProvider implements Provider {
   }
 
   private async post(body: string): Promise<'ok' | 'retry' | 'gave-up'> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'swift-quota-proxy' };
+    const id = (JSON.parse(body) as { id: string }).id;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'swift-quota-proxy',
+      ...deliveryHeaders(this.config, this.signer, id, body, new Date()),
+    };
     if (this.config.bearerToken) headers.authorization = `Bearer ${this.config.bearerToken}`;
-    if (this.config.secret) headers[SIGNATURE_HEADER] = signature(this.config.secret, body);
     const abort = new AbortController();
     this.inFlight = abort;
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.config.timeoutSeconds} s`)), this.config.timeoutSeconds * 1000);

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -66,10 +66,11 @@ describe('command line', () => {
 
   test('--check-config: "ok" and the warnings (exit 0), or what is wrong (exit 2); nothing started', async () => {
     const good = join(dir, 'check-good.conf');
-    await writeFile(good, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, extraQuotaLines: ['cache_timout = 5'] }));
+    // A level missing a kind is a warning (it gets the default's limit), not an error.
+    await writeFile(good, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, quota: { container_count: { default: 5, L1: 10 }, object_count: { default: 5 }, container_usage: { default: 5 } } }));
     const ok = await run(process.execPath, [...MAIN, '--check-config', good]);
     assert.equal(ok.stdout, `${good}: ok\n`);
-    assert.match(ok.stderr, /warning: .*\[filter:quota\] cache_timout: not a key of this section, ignored \(did you mean "cache_timeout"\?\)/);
+    assert.match(ok.stderr, /warning: .*\[filter:quota\] quota: level "L1" has no object_count limit/);
     const bad = join(dir, 'check-bad.conf');
     await writeFile(bad, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, extraProxyLines: ['workers = 2'] }));
     const failed = await run(process.execPath, [...MAIN, '--check-config', bad]).then(
@@ -78,6 +79,20 @@ describe('command line', () => {
     );
     assert.equal(failed.code, 2);
     assert.match(failed.stderr, /bad config: .*\[quota-proxy\] workers: .*need a shared ledger/);
+  });
+
+  test('a misspelt key stops start-up (exit 2) naming file, line and the nearest key; no stack trace', async () => {
+    const file = join(dir, 'typo.conf');
+    await writeFile(file, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 0, extraQuotaLines: ['cache_timout = 5'] }));
+    const line = (await readFile(file, 'utf8')).split('\n').findIndex((l) => l.startsWith('cache_timout')) + 1;
+    for (const args of [['--check-config', file], ['--config', file]]) {
+      const failed = await run(process.execPath, [...MAIN, ...args]).then(
+        () => assert.fail(`${args[0]}: should have exited non-zero`),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(failed.code, 2, args[0]);
+      assert.equal(failed.stderr, `swift-quota-proxy: bad config: ${file}:${line}: [filter:quota] cache_timout: not a key of this section (did you mean "cache_timeout"?)\n`);
+    }
   });
 
   test('a missing file and a missing --config are clear errors too', async () => {

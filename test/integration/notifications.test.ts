@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,7 +175,13 @@ describe('soft limits and events, with a module and a webhook provider', () => {
     for (const { headers, body } of hooked) {
       assert.equal(headers.authorization, 'Bearer t0ken');
       assert.equal(headers['content-type'], 'application/json');
-      assert.equal(headers['x-quota-signature'], `sha256=${createHmac('sha256', 's3cret').update(body).digest('hex')}`);
+      // Standard Webhooks, checked with the scheme's reference verifier (which also refuses a stale timestamp).
+      const event = JSON.parse(body) as { id: string };
+      assert.equal(headers['webhook-id'], event.id);
+      assert.ok(Math.abs(Number(headers['webhook-timestamp']) - Date.now() / 1000) < 120, `webhook-timestamp ${headers['webhook-timestamp']}`);
+      assert.equal(headers['webhook-signature'], `v1,${createHmac('sha256', 's3cret').update(`${event.id}.${headers['webhook-timestamp']}.${body}`).digest('base64')}`);
+      assert.deepEqual(new Webhook('s3cret', { format: 'raw' }).verify(body, headers as Record<string, string>), event);
+      assert.equal(headers['x-quota-signature'], undefined, 'the legacy header only when asked for');
     }
     assert.ok((await metric(proxy, /^swift_quota_proxy_notification_deliveries_total\{provider="hook",outcome="ok"\}/)) >= 4);
     assert.ok((await metric(proxy, /^swift_quota_proxy_quota_events_total\{type="soft_limit_exceeded"\}/)) >= 1);

@@ -12,7 +12,9 @@ import { createEvent, type QuotaEvent } from '../../src/notify/event.js';
 import { MemoryProvider } from '../../src/notify/memory-provider.js';
 import { loadProviderModule } from '../../src/notify/module-provider.js';
 import type { DeliveryOutcome } from '../../src/notify/provider.js';
-import { signature } from '../../src/notify/webhook.js';
+import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { deliveryHeaders, legacySignature, standardSigner, WebhookProvider } from '../../src/notify/webhook.js';
 
 const noop = () => {};
 const silent = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => silent } as unknown as FastifyBaseLogger;
@@ -171,8 +173,62 @@ describe('loadProviderModule', () => {
 });
 
 describe('webhook signature', () => {
-  test('HMAC-SHA256 of the body with the shared secret, as sha256=<hex>', () => {
+  const body = '{"id":"evt_1","a":1}';
+  const at = new Date(1_700_000_000_123);
+
+  test('Standard Webhooks: id, timestamp, and v1,<base64 HMAC-SHA256 of "id.timestamp.body"> (known answer)', () => {
+    const headers = deliveryHeaders({ secret: 's3cret', signature: 'standard' }, standardSigner('s3cret'), 'evt_1', body, at);
+    const expected = createHmac('sha256', 's3cret').update(`evt_1.1700000000.${body}`).digest('base64');
+    assert.deepEqual(headers, { 'webhook-id': 'evt_1', 'webhook-timestamp': '1700000000', 'webhook-signature': `v1,${expected}` });
+  });
+
+  test('a whsec_ secret is base64 of the key, as the scheme\'s own verifier reads it', () => {
+    const key = Buffer.from('0123456789abcdef0123456789abcdef');
+    const secret = `whsec_${key.toString('base64')}`;
+    const now = new Date();
+    const headers = deliveryHeaders({ secret, signature: 'standard' }, standardSigner(secret), 'evt_2', body, now);
+    assert.equal(headers['webhook-signature'], `v1,${createHmac('sha256', key).update(`evt_2.${headers['webhook-timestamp']}.${body}`).digest('base64')}`);
+    // The reference library's verifier accepts it, and refuses the same delivery with another body or an old timestamp.
+    assert.deepEqual(new Webhook(secret).verify(body, headers), JSON.parse(body));
+    assert.throws(() => new Webhook(secret).verify(body.replace('1', '2'), headers));
+    const old = deliveryHeaders({ secret, signature: 'standard' }, standardSigner(secret), 'evt_2', body, new Date(now.getTime() - 3_600_000));
+    assert.throws(() => new Webhook(secret).verify(body, old), /timestamp/i);
+  });
+
+  test('legacy: X-Quota-Signature, HMAC-SHA256 of the body as sha256=<hex>; both: the two side by side', () => {
     // Known answer: echo -n '{"a":1}' | openssl dgst -sha256 -hmac s3cret
-    assert.equal(signature('s3cret', '{"a":1}'), 'sha256=5910e62016ef5034272c926c27071992a465c2335cecf41851bda071577f4f6d');
+    assert.equal(legacySignature('s3cret', '{"a":1}'), 'sha256=5910e62016ef5034272c926c27071992a465c2335cecf41851bda071577f4f6d');
+    assert.deepEqual(deliveryHeaders({ secret: 's3cret', signature: 'legacy' }, standardSigner('s3cret'), 'evt_1', body, at), {
+      'x-quota-signature': legacySignature('s3cret', body),
+    });
+    const both = deliveryHeaders({ secret: 's3cret', signature: 'both' }, standardSigner('s3cret'), 'evt_1', body, at);
+    assert.deepEqual(Object.keys(both).sort(), ['webhook-id', 'webhook-signature', 'webhook-timestamp', 'x-quota-signature']);
+  });
+
+  test('without a secret: id and timestamp (a receiver still drops duplicates), no signature', () => {
+    assert.deepEqual(deliveryHeaders({ signature: 'standard' }, undefined, 'evt_1', body, at), { 'webhook-id': 'evt_1', 'webhook-timestamp': '1700000000' });
+  });
+});
+
+describe('webhook queue directory', () => {
+  test('one that cannot be written stops start-up with a ConfigError naming queue_dir', async () => {
+    const dir = await tempDir();
+    try {
+      const notADirectory = path.join(dir, 'file');
+      await writeFile(notADirectory, 'x');
+      const queueDir = path.join(notADirectory, 'queue');
+      const config: Extract<NotifierConfig, { type: 'webhook' }> = {
+        name: 'ops', type: 'webhook', timeoutSeconds: 1, url: new URL('http://127.0.0.1:1/'), signature: 'standard',
+        queueDir, queueDirPlace: { file: 'proxy.conf', line: 7, section: 'notify:ops', key: 'queue_dir' },
+        queueMaxBytes: 4096, retryMinSeconds: 1, retryMaxSeconds: 1,
+      };
+      await assert.rejects(WebhookProvider.open(config, () => {}, silent), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, new RegExp(`^proxy\\.conf:7: \\[notify:ops\\] queue_dir: cannot use ${queueDir.replaceAll('.', '\\.')} for the event queue: .*ENOTDIR`));
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
