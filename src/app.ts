@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent } from 'undici';
 import { accountOfUser, type Config } from './config/load.js';
+import { planReload, type ReloadPlan } from './config/reload.js';
 import { createMetrics, statusClass, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
@@ -32,6 +33,12 @@ export interface ProxyApp {
   app: FastifyInstance;
   metrics: Metrics;
   gate: QuotaGate;
+  /**
+   * Runs with a newly loaded configuration's reloadable settings (SIGHUP; see config/reload.ts): connections,
+   * requests in flight and reservations are untouched. Rejects, changing nothing, when a new notification
+   * provider cannot start.
+   */
+  reload: (next: Config) => Promise<ReloadPlan>;
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
@@ -163,7 +170,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     });
   });
 
-  return { app, metrics, gate };
+  let running = config;
+  const reload = async (next: Config): Promise<ReloadPlan> => {
+    const plan = planReload(running, next);
+    if (plan.applied.includes('[notify:*]')) await notifier.reload(plan.config.notifiers);
+    gate.useConfig(plan.config);
+    app.log.level = plan.config.logLevel;
+    running = plan.config;
+    return plan;
+  };
+
+  return { app, metrics, gate, reload };
 }
 
 /** A tempauth login answered through the proxy: remember whose token it is, for quota events. */

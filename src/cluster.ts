@@ -1,6 +1,7 @@
 /**
  * `workers = N`: the primary process forks N workers (node:cluster) that share the listening port, restarts
- * one that crashes, and on SIGTERM/SIGINT has every worker drain before it exits. Workers are exact together
+ * one that crashes, on SIGTERM/SIGINT has every worker drain before it exits, and passes SIGHUP (reload the
+ * config file) on to every worker, each of which reloads its own. Workers are exact together
  * only through a shared ledger (the config refuses more than one worker with `ledger = memory`).
  *
  * `/metrics` is answered by whichever worker takes the scrape, with every worker's series added up (the
@@ -30,10 +31,16 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
   let stopping = false;
   let restartDelay = 0;
   const startedAt = new Map<Worker, number>();
+  const listening = new Set<Worker>();
+  const reloadWhenListening = new Set<Worker>();
 
   const fork = () => {
     const worker = cluster.fork();
     startedAt.set(worker, Date.now());
+    worker.once('listening', () => {
+      listening.add(worker);
+      if (reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
+    });
     worker.on('message', (message: unknown) => {
       if (!isMessage(message, METRICS_REQUEST)) return;
       aggregator.clusterMetrics().then(
@@ -47,6 +54,8 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
     cluster.on('exit', (worker, code, signal) => {
       const lived = Date.now() - (startedAt.get(worker) ?? 0);
       startedAt.delete(worker);
+      listening.delete(worker);
+      reloadWhenListening.delete(worker);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
         return;
@@ -79,6 +88,15 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+      log.info(`SIGHUP: asking ${running.length} workers to reload the configuration`);
+      for (const worker of running) {
+        // A worker still starting may not handle the signal yet (it would end it): it is asked once it listens.
+        if (listening.has(worker)) worker.process.kill('SIGHUP');
+        else reloadWhenListening.add(worker);
+      }
+    });
 
     log.info(`starting ${workers} workers`);
     for (let i = 0; i < workers; i++) fork();

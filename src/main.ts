@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
  * The command line: `swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]`.
- * The only module with process side effects: reads the config, listens, and drains on SIGTERM/SIGINT; with
+ * The only module with process side effects: reads the config, listens, drains on SIGTERM/SIGINT and reloads
+ * the config on SIGHUP (config/reload.ts: what may change in a running proxy); with
  * `workers` > 1 it is the primary that forks the workers (cluster.ts), each of which runs this again.
  */
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { runPrimary } from './cluster.js';
-import { buildApp } from './app.js';
+import type { FastifyBaseLogger } from 'fastify';
+import { buildApp, type ProxyApp } from './app.js';
 import { ConfigError } from './config/errors.js';
-import { loadConfig } from './config/load.js';
+import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { runReport } from './report/cli.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
@@ -78,13 +80,25 @@ async function main(argv: string[]): Promise<void> {
   const configFile = values.config ?? env.SWIFT_QUOTA_PROXY_CONFIG;
   if (!configFile) fail(`--config is required\n${USAGE}`);
 
+  // SIGHUP reloads the file (its default would end the process, cutting every request in flight). Until the
+  // proxy is up, one that comes is remembered and acted on once it is.
+  let onReload: (() => void) | undefined;
+  let reloadMissed = false;
+  if (!report) {
+    process.on('SIGHUP', () => {
+      if (onReload) onReload();
+      else reloadMissed = true;
+    });
+  }
+
+  const overrides = {
+    listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
+    upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
+    ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
+  };
   let config;
   try {
-    config = loadConfig(configFile, {
-      listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
-      upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
-      ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
-    });
+    config = loadConfig(configFile, overrides);
   } catch (error) {
     if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
     throw error;
@@ -116,6 +130,13 @@ async function main(argv: string[]): Promise<void> {
   }
   const { app } = built;
   for (const warning of config.warnings) app.log.warn(warning);
+
+  // One reload at a time, in the order the signals came.
+  let reloading = Promise.resolve();
+  onReload = () => {
+    reloading = reloading.then(() => reloadConfig(configFile, overrides, built.reload, app.log));
+  };
+  if (reloadMissed) onReload();
 
   let closing = false;
   const shutdown = (signal: string) => {
@@ -150,6 +171,23 @@ async function main(argv: string[]): Promise<void> {
   }
   // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.
   if (!['trace', 'debug', 'info'].includes(app.log.level)) app.log.child({}, { level: 'info' }).info(listening(address));
+}
+
+/** One reload: the new file's settings, or one error line and the running configuration kept. */
+async function reloadConfig(file: string, overrides: ConfigOverrides, reload: ProxyApp['reload'], log: FastifyBaseLogger): Promise<void> {
+  try {
+    const plan = await reload(loadConfig(file, overrides));
+    for (const warning of plan.config.warnings) log.warn(warning);
+    if (plan.needRestart.length > 0) {
+      log.warn({ settings: plan.needRestart }, `SIGHUP: ${plan.needRestart.join(', ')} changed in ${file} but take effect only at a restart; running with the old values`);
+    }
+    // Like the listening line, written whatever log_level says: whoever sent the signal looks for it.
+    const notice = ['trace', 'debug', 'info'].includes(log.level) ? log : log.child({}, { level: 'info' });
+    notice.info({ settings: plan.applied }, plan.applied.length > 0 ? `SIGHUP: configuration reloaded from ${file}: ${plan.applied.join(', ')} changed` : `SIGHUP: configuration reloaded from ${file}: nothing to change`);
+  } catch (error) {
+    const reason = error instanceof ConfigError ? error.message : String((error as Error).message ?? error);
+    log.error(`SIGHUP: configuration not reloaded, the running one stays: ${reason}`);
+  }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => fail((error as Error).stack ?? String(error), 1));

@@ -28,6 +28,8 @@ export async function reportRoute(app: FastifyInstance, { config, swift, gate }:
   };
 
   app.get<{ Querystring: Record<string, unknown> }>(config.reportPath, async (request, reply) => {
+    // Levels and limits as they are now (a SIGHUP may have reloaded them since the route was registered).
+    const config = gate.currentConfig;
     const token = callerToken(SwiftHeaders.fromRaw(request.raw.rawHeaders));
     reply.header('cache-control', 'no-store');
     if (!token) return reply.code(401).type('text/plain').send('Unauthorized: send X-Auth-Token.\n');

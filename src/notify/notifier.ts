@@ -11,69 +11,146 @@ import { loadProviderModule } from './module-provider.js';
 import type { DeliveryReport, Provider } from './provider.js';
 import { WebhookProvider } from './webhook.js';
 
+interface Running {
+  readonly config: NotifierConfig;
+  readonly provider: Provider;
+}
+
 export class Notifier {
+  /** Events emitted while a reload swaps providers: they go out, in order, once it is done. */
+  private held: QuotaEvent[] | undefined;
+
   private constructor(
-    private readonly providers: readonly Provider[],
+    private running: readonly Running[],
     private readonly metrics: Metrics,
     private readonly log: FastifyBaseLogger,
   ) {
     metrics.setQueueDepthSource(() => this.depths());
   }
 
-  /** Builds every provider; a provider module that cannot be loaded stops start-up (ConfigError). */
+  /** Builds every provider; a provider that cannot start (a module that cannot load, a queue_dir it cannot write) stops start-up (ConfigError). */
   static async create(configs: readonly NotifierConfig[], metrics: Metrics, log: FastifyBaseLogger): Promise<Notifier> {
-    const report: DeliveryReport = (provider, outcome) => metrics.notificationDeliveries.inc({ provider, outcome });
-    const providers: Provider[] = [];
+    return new Notifier(await openAll(configs, metrics, log), metrics, log);
+  }
+
+  /**
+   * Runs the providers `configs` describe from now on (SIGHUP). A provider whose settings did not change keeps
+   * running as it is; the others are opened before anything is closed, so that one that cannot start (ConfigError)
+   * leaves the running set untouched. A new webhook that takes over a retiring one's queue directory opens only
+   * once the old one has closed (two queues on one directory would deliver its events twice). No event is lost:
+   * those emitted meanwhile wait and go to the new set.
+   */
+  async reload(configs: readonly NotifierConfig[]): Promise<void> {
+    const keep = new Map(this.running.map((entry) => [settingsKey(entry.config), entry]));
+    const kept = new Set<Running>();
+    const plan = configs.map((config) => {
+      const entry = keep.get(settingsKey(config));
+      if (entry && !kept.has(entry)) {
+        kept.add(entry);
+        return entry;
+      }
+      return config;
+    });
+    const retiring = this.running.filter((entry) => !kept.has(entry));
+    const busyDirs = new Set(retiring.flatMap((entry) => (entry.config.type === 'webhook' ? [entry.config.queueDir] : [])));
+    const waitsForRetired = (config: NotifierConfig) => config.type === 'webhook' && busyDirs.has(config.queueDir);
+
+    const opened = new Map<NotifierConfig, Running>();
     try {
-      for (const config of configs) {
-        const timeoutMs = config.timeoutSeconds * 1000;
-        switch (config.type) {
-          case 'stdout':
-            providers.push(new MemoryProvider({ name: config.name, timeoutMs, report, log, send: (event) => writeLine(event) }));
-            break;
-          case 'module': {
-            const loaded = await loadProviderModule(config);
-            providers.push(new MemoryProvider({ name: config.name, timeoutMs, report, log, send: loaded.send, ...(loaded.close ? { onClose: loaded.close } : {}) }));
-            break;
-          }
-          case 'webhook':
-            providers.push(await WebhookProvider.open(config, report, log));
-            break;
-        }
+      for (const item of plan) {
+        if ('provider' in item || waitsForRetired(item)) continue;
+        opened.set(item, { config: item, provider: await openProvider(item, this.metrics, this.log) });
       }
     } catch (error) {
-      await Promise.allSettled(providers.map((provider) => provider.close()));
+      await Promise.allSettled([...opened.values()].map((entry) => entry.provider.close()));
       throw error;
     }
-    return new Notifier(providers, metrics, log);
+    this.held = [];
+    try {
+      await Promise.allSettled(retiring.map((entry) => entry.provider.close()));
+      const next: Running[] = [];
+      for (const item of plan) {
+        if ('provider' in item) next.push(item);
+        else if (opened.has(item)) next.push(opened.get(item)!);
+        else {
+          try {
+            next.push({ config: item, provider: await openProvider(item, this.metrics, this.log) });
+          } catch (error) {
+            // Its directory worked for the provider it replaces a moment ago; logged, and the others still run.
+            this.log.error({ err: error, provider: item.name }, 'notification provider could not start after the reload');
+          }
+        }
+      }
+      this.running = next;
+    } finally {
+      const held = this.held;
+      this.held = undefined;
+      for (const event of held) this.deliver(event);
+    }
   }
 
   get enabled(): boolean {
-    return this.providers.length > 0;
+    return this.running.length > 0;
   }
 
   emit(fields: EventFields): QuotaEvent {
     const event = createEvent(fields);
     this.metrics.notificationEvents.inc({ type: event.type });
     this.log.debug({ quota_event: event }, `quota event ${event.type}`);
-    for (const provider of this.providers) {
+    if (this.held) this.held.push(event);
+    else this.deliver(event);
+    return event;
+  }
+
+  private deliver(event: QuotaEvent): void {
+    for (const { provider } of this.running) {
       try {
         provider.enqueue(event);
       } catch (error) {
         this.log.error({ err: error, provider: provider.name }, 'notification provider refused an event');
       }
     }
-    return event;
   }
 
   /** Queue depth per provider, for the gauge (read when Prometheus scrapes). */
   depths(): Array<{ provider: string; depth: number }> {
-    return this.providers.map((provider) => ({ provider: provider.name, depth: provider.depth() }));
+    return this.running.map(({ provider }) => ({ provider: provider.name, depth: provider.depth() }));
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.providers.map((provider) => provider.close()));
+    await Promise.allSettled(this.running.map(({ provider }) => provider.close()));
   }
+}
+
+async function openAll(configs: readonly NotifierConfig[], metrics: Metrics, log: FastifyBaseLogger): Promise<Running[]> {
+  const running: Running[] = [];
+  try {
+    for (const config of configs) running.push({ config, provider: await openProvider(config, metrics, log) });
+  } catch (error) {
+    await Promise.allSettled(running.map(({ provider }) => provider.close()));
+    throw error;
+  }
+  return running;
+}
+
+async function openProvider(config: NotifierConfig, metrics: Metrics, log: FastifyBaseLogger): Promise<Provider> {
+  const report: DeliveryReport = (provider, outcome) => metrics.notificationDeliveries.inc({ provider, outcome });
+  const timeoutMs = config.timeoutSeconds * 1000;
+  switch (config.type) {
+    case 'stdout':
+      return new MemoryProvider({ name: config.name, timeoutMs, report, log, send: (event) => writeLine(event) });
+    case 'module': {
+      const loaded = await loadProviderModule(config);
+      return new MemoryProvider({ name: config.name, timeoutMs, report, log, send: loaded.send, ...(loaded.close ? { onClose: loaded.close } : {}) });
+    }
+    case 'webhook':
+      return WebhookProvider.open(config, report, log);
+  }
+}
+
+/** A provider's settings, without where they were written. */
+function settingsKey(config: NotifierConfig): string {
+  return JSON.stringify(config, (key, value: unknown) => (/(^p|P)lace$/.test(key) ? undefined : value instanceof URL ? value.href : value));
 }
 
 function writeLine(event: QuotaEvent): Promise<void> {

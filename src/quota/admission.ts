@@ -63,7 +63,7 @@ export interface AdmissionsOptions {
 }
 
 export class Admissions {
-  private readonly config: Config;
+  private config: Config;
   readonly ledger: UsageLedger;
   private readonly watch: QuotaWatch;
   private readonly log: FastifyBaseLogger;
@@ -74,6 +74,11 @@ export class Admissions {
     this.ledger = ledger;
     this.watch = watch;
     this.log = log;
+  }
+
+  /** The rules of a reloaded configuration (levels, limits, modes), for decisions from now on. */
+  useConfig(config: Config): void {
+    this.config = config;
   }
 
   // ---- levels and scopes -----------------------------------------------------------------------------

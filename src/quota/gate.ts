@@ -226,7 +226,7 @@ export class QuotaGate {
   readonly admissions: Admissions;
   private readonly resellers: ResellerCheck;
   private readonly authority: Authority;
-  private readonly config: Config;
+  private config: Config;
   private readonly swift: SwiftClient;
   private readonly metrics: Metrics;
   readonly watch: QuotaWatch;
@@ -251,6 +251,21 @@ export class QuotaGate {
     this.ledger = ledger;
     this.admissions = new Admissions({ config, ledger, watch, log });
     this.versionings = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
+  }
+
+  /** The configuration decisions follow. */
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  /**
+   * Decides by `config` from now on (a reload: config/reload.ts decides which settings may differ). Decisions
+   * under way finish by the rules they started with; reservations are untouched.
+   */
+  useConfig(config: Config): void {
+    this.config = config;
+    this.admissions.useConfig(config);
+    this.watch.useQuota(config.quota);
   }
 
   /** Whether the token's holder is a reseller admin (asked of Swift; see auth/reseller.ts). */

@@ -104,7 +104,7 @@ export class QuotaWatch {
   private readonly states: LRUCache<string, ScopeState>;
   /** States with something not yet written to Swift: kept here even if the LRU lets them go. */
   private readonly dirty = new Map<string, ScopeState>();
-  private readonly graceMs: number;
+  private graceMs: number;
   private readonly now: () => number;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Scopes whose fallback state was looked for lately (and not found): not looked for again meanwhile. */
@@ -116,11 +116,30 @@ export class QuotaWatch {
     this.graceMs = options.quota.gracePeriodSeconds * 1000;
     this.now = options.now ?? Date.now;
     const flush = setInterval(() => void this.flush(), options.quota.hitFlushIntervalSeconds * 1000);
-    // Grace periods end with no request to notice them: look a few times per grace period, at most every 30 s.
-    const sweep = setInterval(() => this.sweep(), Math.min(Math.max(this.graceMs / 4, 250), 30_000));
     flush.unref();
+    this.timers.push(flush);
+    this.sweeper = this.startSweeping();
+  }
+
+  private sweeper: NodeJS.Timeout;
+
+  // Grace periods end with no request to notice them: look a few times per grace period, at most every 30 s.
+  private startSweeping(): NodeJS.Timeout {
+    const sweep = setInterval(() => this.sweep(), Math.min(Math.max(this.graceMs / 4, 250), 30_000));
     sweep.unref();
-    this.timers.push(flush, sweep);
+    return sweep;
+  }
+
+  /**
+   * The soft limits and grace period of a reloaded configuration. A scope's limits come with each check, so
+   * they apply from the next one; a grace period already running is measured against the new length.
+   */
+  useQuota(quota: QuotaConfig): void {
+    this.options.quota = quota;
+    if (quota.gracePeriodSeconds * 1000 === this.graceMs) return;
+    this.graceMs = quota.gracePeriodSeconds * 1000;
+    clearInterval(this.sweeper);
+    this.sweeper = this.startSweeping();
   }
 
   private state(scope: Scope, persisted: PersistedQuotaState | undefined): ScopeState {
@@ -435,6 +454,7 @@ export class QuotaWatch {
 
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    clearInterval(this.sweeper);
     await this.flush();
   }
 }

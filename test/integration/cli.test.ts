@@ -18,6 +18,13 @@ import { MAIN, startCli } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !condition(); ) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
 }
@@ -137,6 +144,60 @@ describe('command line', () => {
     assert.equal(await upload, 201);
     assert.equal(await exited, 0);
     assert.equal((await call('GET', `${accountUrl(swift, 'qa2')}/drain/slow`, { 'x-auth-token': user.token })).body, 'abcdef');
+  });
+
+  test('SIGHUP reloads levels and limits with an upload in flight: the upload completes, its reservation still counts; a bad file keeps the running config', async () => {
+    const file = join(dir, 'hup.conf');
+    const limits = (objects: number) => ({ container_count: { default: 1000 }, object_count: { default: objects }, container_usage: { default: 1e12 } });
+    await writeFile(file, proxyConfigText({ upstream: swift, port: 0, quota: limits(2) }));
+    const started = await startCli(['--config', file, '--listen', '127.0.0.1:0']);
+    const exited = exitOf(started.child);
+    try {
+      const user = await login(started.url, 'qa2:admin', 'qa2pass');
+      const container = `${accountUrl(started.url, 'qa2')}/hup-${Date.now()}`;
+      const auth = { 'x-auth-token': user.token };
+      assert.equal((await call('PUT', container, auth)).status, 201);
+      assert.equal((await call('PUT', `${container}/o1`, auth, 'x')).status, 201);
+
+      // o2 is admitted (its reservation taken) and its body held back across the reload.
+      let finish!: () => void;
+      const upload = new Promise<number>((resolve, reject) => {
+        const req = http.request(`${container}/o2`, { method: 'PUT', agent: false, headers: { ...auth, 'content-length': '6' } });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('abc');
+        finish = () => req.end('def');
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await call('PUT', `${container}/o3`, auth, 'x')).status, 413, 'under the old limit, o1 and the reserved o2 fill it');
+
+      await writeFile(file, proxyConfigText({ upstream: swift, port: 0, quota: limits(3) }));
+      started.child.kill('SIGHUP');
+      await waitFor(() => /SIGHUP: configuration reloaded from [^"]*: quota changed/.test(started.output()), 'reload logged');
+      assert.equal((await call('PUT', `${container}/o3`, auth, 'x')).status, 201, 'the new limit applies');
+      assert.equal((await call('PUT', `${container}/o4`, auth, 'x')).status, 413, 'o2 is still reserved: o1 + o2 + o3 = 3');
+      finish();
+      assert.equal(await upload, 201, 'the upload held across the reload completes');
+      // On Swift itself: exactly the three admitted objects.
+      const listing = await call('GET', `${swift}/v1/AUTH_qa2/${container.split('/').pop()}`, auth);
+      assert.deepEqual(listing.body.split('\n').filter(Boolean), ['o1', 'o2', 'o3']);
+
+      // A file that does not load: one error line, and the proxy runs on with what it had.
+      await writeFile(file, proxyConfigText({ upstream: swift, port: 0, quota: limits(10), extraQuotaLines: ['cache_timout = 5'] }));
+      started.child.kill('SIGHUP');
+      await waitFor(() => /SIGHUP: configuration not reloaded/.test(started.output()), 'failed reload logged');
+      const errors = started.output().split('\n').filter((line) => line.includes('SIGHUP: configuration not reloaded'));
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!, /"level":50.*hup\.conf:\d+: \[filter:quota\] cache_timout: not a key of this section \(did you mean \\"cache_timeout\\"\?\)/);
+      assert.equal((await call('PUT', `${container}/o5`, auth, 'x')).status, 413, 'still the limit of 3');
+      assert.equal(started.child.exitCode, null, 'still running');
+    } finally {
+      started.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
   });
 
   test('environment variables stand in for the flags (containers), and the flags win over them', async () => {

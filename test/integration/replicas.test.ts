@@ -321,6 +321,17 @@ describe('workers = 2: one port, two processes, one ledger', () => {
       }, 'the killed worker replaced', 20_000);
       assert.equal((await call('GET', `${accountUrl(started.url, account)}/race`, auth)).status, 200);
 
+      // SIGHUP to the primary: every worker reloads (none is restarted), and both decide by the new limit.
+      await until(async () => (started.output().match(/listening on/g) ?? []).length === 3, 'the new worker listening', 20_000);
+      const before = await workerPids();
+      await writeFile(file, proxyConfigText({ upstream: swift, quota: { ...LIMITS, object_count: { default: 15 } }, port: Number(new URL(started.url).port), extraProxyLines: lines }));
+      started.child.kill('SIGHUP');
+      await until(async () => (started.output().match(/SIGHUP: configuration reloaded from [^"]*: quota changed/g) ?? []).length === 2, 'both workers reloaded', 20_000);
+      assert.deepEqual(await workerPids(), before, 'no worker restarted');
+      const more = await Promise.all(Array.from({ length: 12 }, (_, i) => call('PUT', `${accountUrl(started.url, account)}/race/p${i}`, auth, 'x')));
+      assert.equal(more.filter((a) => a.status === 201).length, 5, more.map((a) => a.status).join(' '));
+      assert.equal((await call('HEAD', `${accountUrl(swift, account)}/race`, auth)).headers['x-container-object-count'], '15');
+
       const pids = await workerPids();
       const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
       started.child.kill('SIGTERM');
