@@ -123,6 +123,9 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
     // The request target goes to Swift as the client sent it (wire.ts); http-proxy routes on a placeholder.
     preRewrite: () => '/',
     undici: options.dispatcher as never,
+    // reply-from would write two info lines per request ("fetching from remote server", "response received"):
+    // the access log's one line says all of it.
+    disableRequestLogging: true,
     replyOptions: {
       rewriteRequestHeaders: (request) => {
         const view = swiftView(request.raw as IncomingMessage);

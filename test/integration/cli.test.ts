@@ -200,6 +200,58 @@ describe('command line', () => {
     }
   });
 
+  test('log_level = info: one access line per request, each with the client address, even when the client has gone', async () => {
+    const file = join(dir, 'access.conf');
+    const limits = { container_count: { default: 1000 }, object_count: { default: 1 }, container_usage: { default: 1e12 } };
+    await writeFile(file, proxyConfigText({ upstream: swift, port: 0, quota: limits }).replace('log_level = warn', 'log_level = info'));
+    const started = await startCli(['--config', file, '--listen', '127.0.0.1:0']);
+    const exited = exitOf(started.child);
+    try {
+      const since = started.output().length;
+      const user = await login(started.url, 'qa2:admin', 'qa2pass');
+      const auth = { 'x-auth-token': user.token };
+      const container = `${accountUrl(started.url, 'qa2')}/access-${Date.now()}`;
+      const path = new URL(container).pathname;
+      let sent = 1;
+      const expect = async (method: string, url: string, status: number, body?: string) => {
+        assert.equal((await call(method as 'GET', url, auth, body)).status, status, `${method} ${url}`);
+        sent++;
+      };
+      await expect('PUT', container, 201);
+      await expect('PUT', `${container}/o1`, 201, 'x');
+      await expect('PUT', `${container}/o2`, 413, 'x'); // refused by the proxy itself
+      await expect('GET', `${container}/o1`, 200);
+      await expect('HEAD', container, 204);
+      await expect('GET', `${started.url}/healthz`, 200);
+      // Clients that send a request and hang up at once: answered after their socket has closed.
+      const { port } = new URL(started.url);
+      for (let i = 0; i < 20; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = net.connect(Number(port), '127.0.0.1', () => {
+            socket.end(`GET ${path}/o1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: ${user.token}\r\n\r\n`, () => {
+              socket.destroy();
+              resolve();
+            });
+          });
+          socket.on('error', reject);
+        });
+        sent++;
+      }
+      const accessLines = () => started.output().slice(since).split('\n').filter((line) => line.includes('"access":true'));
+      await waitFor(() => accessLines().length >= sent, `${sent} access lines`);
+      await new Promise((r) => setTimeout(r, 300));
+      const lines = started.output().slice(since).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      const info = lines.filter((line) => line.level === 30);
+      assert.equal(info.length, sent, `one info line per request:\n${info.map((l) => JSON.stringify(l)).join('\n')}`);
+      assert.ok(info.every((line) => line.access === true && line.client === '127.0.0.1'), info.filter((l) => l.client !== '127.0.0.1').map((l) => JSON.stringify(l)).join('\n'));
+      assert.deepEqual(info.slice(0, 7).map((line) => [line.method, line.status]), [['GET', 200], ['PUT', 201], ['PUT', 201], ['PUT', 413], ['GET', 200], ['HEAD', 204], ['GET', 200]]);
+      assert.equal(info[3]!.quota, 'rejected:object_count');
+    } finally {
+      started.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    }
+  });
+
   test('environment variables stand in for the flags (containers), and the flags win over them', async () => {
     const file = join(dir, 'env.conf');
     await writeFile(file, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1 }));
