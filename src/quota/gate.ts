@@ -340,6 +340,8 @@ export class QuotaGate {
   private async admitChecked(request: FastifyRequest, reply: FastifyReply, admission: () => Promise<void>, intent: Intent | undefined): Promise<void> {
     try {
       await admission();
+      const written = intent && !reply.sent ? writtenObject(intent) : undefined;
+      if (written) await this.enterWrite(written, request, reply);
     } catch (error) {
       this.settle(request, undefined);
       if (intent?.type === 'describe') {
@@ -499,12 +501,12 @@ export class QuotaGate {
     if (!this.admissions.enforces(scope)) return;
     const segments = `${container}${SEGMENTS_SUFFIX}`;
     const prefix = `${object}/${uploadId}/`;
-    const unpinPrefix = this.pins.pin([], [ObjectPins.key(account, segments, prefix)]);
+    const unpinPrefix = this.pins.pin([], [ObjectPins.key(account, segments, prefix)], request.raw);
     let unpin = unpinPrefix;
     try {
       const parts = await this.uploadParts(caller, account, segments, prefix);
       const manifest = Buffer.from(JSON.stringify(parts.map((part) => ({ path: `/${segments}/${part}` }))));
-      const sized = await this.manifestSize(manifest, account, 'v1', caller);
+      const sized = await this.manifestSize(manifest, account, 'v1', caller, request.raw);
       unpin = () => {
         sized.unpin();
         unpinPrefix();
@@ -770,7 +772,7 @@ export class QuotaGate {
       request.quota = { ...freed, invalidates };
       return;
     }
-    const releases = [await this.pins.exclusive(ObjectPins.key(account, container, object))];
+    const releases = [await this.pins.exclusive(ObjectPins.key(account, container, object), request.raw)];
     const unpin = () => releases.forEach((release) => release());
     reply.raw.once('close', unpin);
     try {
@@ -780,7 +782,7 @@ export class QuotaGate {
         write = { scope: this.admissions.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: () => this.eventContext(request) };
       } else {
         const prefix = archivePrefix(object);
-        releases.push(this.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)]));
+        releases.push(this.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)], request.raw));
         const restored = restorable(await this.listVersions(account, versioning.location, prefix));
         if (restored) write = { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: () => this.eventContext(request), notBefore };
       }
@@ -849,7 +851,7 @@ export class QuotaGate {
    * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
    * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
    */
-  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean, source?: SourceHead): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
+  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean, owner: object, source?: SourceHead): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
     const { status, headers } = source ?? (await this.headFor(caller, copy.ref, copy.query ?? ''));
     if (view.s3) return this.boundS3Copy(view, status, countHeader(headers['content-length']));
     const etag = headers.etag;
@@ -874,12 +876,25 @@ export class QuotaGate {
     const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit);
     if (read.status < 200 || read.status >= 300 || read.body === undefined) return 'unsizable';
     // The manifest is the copy's: its segments are looked up in the account copied into.
-    const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller);
+    const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
     if ('refused' in sized) {
       sized.unpin();
       return 'unsizable';
     }
     return { size: sized.stored, unpin: sized.unpin };
+  }
+
+  /**
+   * The write goes to Swift now: once no other request's pin is on its object (a manifest resting on it, a write
+   * taking its turn), it is marked as on its way until Swift answers, so a manifest checked meanwhile reads the
+   * object only after it has landed (pins.ts).
+   */
+  private async enterWrite(written: { account: string; container: string; object: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const leave = await this.pins.enter(ObjectPins.key(written.account, written.container, written.object), request.raw);
+    const state = (request.quota ??= {});
+    const unpin = state.unpin;
+    state.unpin = unpin ? () => { unpin(); leave(); } : leave;
+    reply.raw.once('close', leave);
   }
 
   /** Waits while a manifest on its way to Swift rests on this object (pins.ts). */
@@ -889,8 +904,8 @@ export class QuotaGate {
   }
 
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
-  private manifestSize(body: Buffer, account: string, version: string, caller: Caller): Promise<ManifestSize> {
-    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version));
+  private manifestSize(body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
+    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version), owner);
   }
 
   /**
@@ -935,7 +950,7 @@ export class QuotaGate {
     let unpin: (() => void) | undefined;
     const version = view.path!.version;
     if (intent.copy) {
-      const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true, source);
+      const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true, request.raw, source);
       if (sized === 'precondition-failed') return this.answer(reply, PRECONDITION_FAILED);
       // Nothing to count: pinned to no version, or a manifest SLO refuses, Swift stores nothing.
       if (sized === 'unsizable') return;
@@ -951,7 +966,7 @@ export class QuotaGate {
       }
       const { head, body } = await readBodyHead(request.raw, limit);
       request.body = body;
-      const sized = await this.manifestSize(head, account, version, caller);
+      const sized = await this.manifestSize(head, account, version, caller, request.raw);
       if ('refused' in sized) {
         // SLO refuses it (400) once Swift has it: nothing is stored. The segments stay pinned till then.
         request.quota = { unpin: sized.unpin };
@@ -966,7 +981,7 @@ export class QuotaGate {
     let replaced = () => this.replacedObject(caller, intent.target);
     let archived: Usage | undefined;
     if (versioning?.kind === 'archive') {
-      unpin = chain(unpin, await this.pins.exclusive(ObjectPins.key(account, container, object)));
+      unpin = chain(unpin, await this.pins.exclusive(ObjectPins.key(account, container, object), request.raw));
       const current = await replaced().catch((error: unknown) => {
         unpin!();
         throw error;
@@ -1428,5 +1443,21 @@ export class QuotaGate {
     // The client may still be sending a body we will not read: close rather than drain it.
     if (!reply.request.raw.complete) reply.header('connection', 'close');
     reply.send(body.endsWith('\n') ? body : `${body}\n`);
+  }
+}
+
+/** The object a request writes, updates or deletes, when it is one (what a manifest's segments may be). */
+function writtenObject(intent: Intent): { account: string; container: string; object: string } | undefined {
+  switch (intent.type) {
+    case 'object-write':
+      return intent.target;
+    case 'object-update':
+    case 'object-delete':
+      return intent;
+    case 'protected-metadata':
+    case 'versioning-change':
+      return writtenObject(intent.then);
+    default:
+      return undefined;
   }
 }

@@ -20,13 +20,18 @@ export type ManifestSize =
 
 const HEAD_CONCURRENCY = 8;
 
-export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller): Promise<ManifestSize> {
+/** `owner`: the request the manifest is sized for (it holds the segments' pins). */
+export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller, owner: object): Promise<ManifestSize> {
   const manifest = parseManifest(body);
   if (!manifest.valid) return { refused: true, unpin: () => {} };
   const paths = [...new Set(manifest.entries.flatMap((entry) => (entry.kind === 'object' ? [entry.path] : [])))];
   const refs = new Map(paths.map((path) => [path, segmentRef(path)] as const));
-  const unpin = pins.pin([...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : [])));
+  const keys = [...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : []));
+  const unpin = pins.pin(keys, [], owner);
   try {
+    // Writes to the segments already on their way to Swift land before they are read (new ones now wait).
+    const draining = pins.drained(keys);
+    if (draining) await draining;
     const heads = new Map<string, SegmentHead>();
     let next = 0;
     const worker = async () => {

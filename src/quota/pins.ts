@@ -3,18 +3,57 @@
  * on its segments as Swift finds them when it validates the manifest (their sizes, ETags, content types); the
  * proxy reads them first and decides on what it read. While such a manifest is on its way, writes, metadata
  * changes and deletes of its segments that come through this proxy wait for it to be answered, so what was
- * read is what Swift finds.
+ * read is what Swift finds. The other way round, a manifest reads its segments only once the writes to them
+ * already on their way to Swift have been answered: a POST sent just before the manifest was checked would
+ * otherwise change a segment between the proxy's read and Swift's.
  */
 interface Pin {
   count: number;
+  /** Requests holding it (a request waits for pins of others, never for its own). */
+  owners: Map<object, number>;
   released: Promise<void>;
   release(): void;
+  /** Resolves at the next release by any holder (a request waiting for others' holds looks again then). */
+  changed: Promise<void>;
+  signal(): void;
+}
+
+function signalled(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+function newPin(): Pin {
+  const released = signalled();
+  const pin: Pin = {
+    count: 0,
+    owners: new Map(),
+    released: released.promise,
+    release: released.resolve,
+    changed: Promise.resolve(),
+    signal: () => {},
+  };
+  const renew = () => {
+    const next = signalled();
+    pin.changed = next.promise;
+    pin.signal = () => {
+      next.resolve();
+      renew();
+    };
+  };
+  renew();
+  return pin;
 }
 
 export class ObjectPins {
   private readonly pins = new Map<string, Pin>();
   /** Pins of every object whose key starts with a prefix (the parts of a multipart upload being completed). */
   private readonly prefixes = new Map<string, Pin>();
+  /** Writes admitted and on their way to Swift, until it answers. */
+  private readonly inFlight = new Map<string, Pin>();
 
   static key(account: string, container: string, object: string): string {
     return `${account}/${container}/${object}`;
@@ -29,38 +68,68 @@ export class ObjectPins {
    * Waits until `key` is not pinned, then pins it: writes that take it one at a time (writes and deletes of an
    * object whose replaced version Swift archives: what is archived is what was read).
    */
-  async exclusive(key: string): Promise<() => void> {
+  async exclusive(key: string, owner?: object): Promise<() => void> {
     for (let wait = this.waitFor(key); wait; wait = this.waitFor(key)) await wait;
-    return this.pin([key]);
+    return this.pin([key], [], owner);
   }
 
-  /** Pins every key; the function returned releases them (once). */
-  pin(keys: Iterable<string>, prefixes: Iterable<string> = []): () => void {
+  /** Pins every key (held by `owner`, when given); the function returned releases them (once). */
+  pin(keys: Iterable<string>, prefixes: Iterable<string> = [], owner?: object): () => void {
     const held = [...new Set(keys)];
     const heldPrefixes = [...new Set(prefixes)];
-    for (const [map, key] of [...held.map((k) => [this.pins, k] as const), ...heldPrefixes.map((k) => [this.prefixes, k] as const)]) {
+    const entries = [...held.map((k) => [this.pins, k] as const), ...heldPrefixes.map((k) => [this.prefixes, k] as const)];
+    for (const [map, key] of entries) {
       let pin = map.get(key);
-      if (!pin) {
-        let release: () => void = () => {};
-        const released = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        pin = { count: 0, released, release };
-        map.set(key, pin);
-      }
+      if (!pin) map.set(key, (pin = newPin()));
       pin.count++;
+      if (owner) pin.owners.set(owner, (pin.owners.get(owner) ?? 0) + 1);
     }
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      for (const [map, key] of [...held.map((k) => [this.pins, k] as const), ...heldPrefixes.map((k) => [this.prefixes, k] as const)]) {
+      for (const [map, key] of entries) {
         const pin = map.get(key);
-        if (!pin || --pin.count > 0) continue;
+        if (!pin) continue;
+        if (owner) {
+          const held = (pin.owners.get(owner) ?? 1) - 1;
+          if (held > 0) pin.owners.set(owner, held);
+          else pin.owners.delete(owner);
+        }
+        pin.signal();
+        if (--pin.count > 0) continue;
         map.delete(key);
         pin.release();
       }
     };
+  }
+
+  /**
+   * Marks a write to `key` as on its way to Swift, once no other request's pin is on it (a manifest resting on
+   * it, another write taking its turn); the function returned ends it (when Swift has answered).
+   */
+  async enter(key: string, owner: object): Promise<() => void> {
+    for (let wait = this.waitForOthers(key, owner); wait; wait = this.waitForOthers(key, owner)) await wait;
+    let pin = this.inFlight.get(key);
+    if (!pin) this.inFlight.set(key, (pin = newPin()));
+    pin.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--pin.count > 0) return;
+      this.inFlight.delete(key);
+      pin.release();
+    };
+  }
+
+  /** Resolves once no write to any of `keys` is on its way to Swift (undefined when none is now). */
+  drained(keys: Iterable<string>): Promise<void> | undefined {
+    const pending = [...keys].flatMap((key) => {
+      const pin = this.inFlight.get(key);
+      return pin ? [pin.released] : [];
+    });
+    return pending.length === 0 ? undefined : Promise.all(pending).then(() => this.drained(keys));
   }
 
   private pinOf(key: string): Pin | undefined {
@@ -68,6 +137,19 @@ export class ObjectPins {
     if (exact) return exact;
     for (const [prefix, pin] of this.prefixes) if (key.startsWith(prefix)) return pin;
     return undefined;
+  }
+
+  /** A pin on `key` held (also) by a request other than `owner`. */
+  private othersPinOf(key: string, owner: object): Pin | undefined {
+    const held = (pin: Pin | undefined) => pin !== undefined && pin.count > (pin.owners.get(owner) ?? 0);
+    const exact = this.pins.get(key);
+    if (held(exact)) return exact;
+    for (const [prefix, pin] of this.prefixes) if (key.startsWith(prefix) && held(pin)) return pin;
+    return undefined;
+  }
+
+  private waitForOthers(key: string, owner: object): Promise<void> | undefined {
+    return this.othersPinOf(key, owner)?.changed;
   }
 
   /** Resolves once `key` is not pinned (undefined when it is not pinned now). */

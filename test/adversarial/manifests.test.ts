@@ -55,7 +55,7 @@ for (const mode of MODES) {
       const predicted = await sizeManifest(Buffer.from(manifestOf(30)), tenant.swiftAccount, new ObjectPins(), async (container, object) => {
         const head = await call('HEAD', tenant.direct(`/${container}/${object}`), auth(tenant));
         return { status: head.status, headers: head.headers };
-      });
+      }, {});
       assert.equal('stored' in predicted && predicted.stored, stored);
       // Room is what Swift has stored, not what was sent: 30 more entries fit only if the stored size says so.
       const room = LIMITS.bytes - stored;

@@ -1,0 +1,71 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { ObjectPins } from '../../src/quota/pins.js';
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Whether a promise has settled after the pending callbacks ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => (done = true), () => (done = true));
+  await tick();
+  await tick();
+  return done;
+}
+
+describe('ObjectPins: writes on their way and the manifests that read their objects', () => {
+  test('a manifest reads a segment only once the write already on its way has been answered', async () => {
+    const pins = new ObjectPins();
+    const write = {};
+    const leave = await pins.enter('a/c/s0', write);
+    const draining = pins.drained(['a/c/s0', 'a/c/s1']);
+    assert.ok(draining, 'a write is on its way');
+    assert.equal(await settled(draining), false);
+    leave();
+    assert.equal(await settled(draining), true);
+    assert.equal(pins.drained(['a/c/s0']), undefined);
+  });
+
+  test('a write waits for another request\'s pin on its object, never for its own', async () => {
+    const pins = new ObjectPins();
+    const manifest = {};
+    const writer = {};
+    const unpin = pins.pin(['a/c/s0'], [], manifest);
+    const entering = pins.enter('a/c/s0', writer);
+    assert.equal(await settled(entering), false, 'waits for the manifest');
+    assert.equal(pins.drained(['a/c/s0']), undefined, 'and is not on its way meanwhile');
+    unpin();
+    const leave = await entering;
+    assert.ok(pins.drained(['a/c/s0']));
+    leave();
+
+    // Its own turn (a versioned overwrite's exclusive pin) does not hold it up.
+    const own = await pins.exclusive('a/c/o', writer);
+    const leaveOwn = await pins.enter('a/c/o', writer);
+    leaveOwn();
+    own();
+  });
+
+  test('a pin held by the writer and by another request: the writer goes on when the other lets go', async () => {
+    const pins = new ObjectPins();
+    const writer = {};
+    const other = {};
+    const ownHold = pins.pin(['a/c/x'], [], writer);
+    const otherHold = pins.pin(['a/c/x'], [], other);
+    const entering = pins.enter('a/c/x', writer);
+    assert.equal(await settled(entering), false);
+    otherHold();
+    assert.equal(await settled(entering), true, 'only its own hold is left');
+    (await entering)();
+    ownHold();
+  });
+
+  test('prefix pins (a multipart upload being completed) hold the parts under them', async () => {
+    const pins = new ObjectPins();
+    const unpin = pins.pin([], ['a/c+segments/o/upload/'], {});
+    const part = pins.enter('a/c+segments/o/upload/3', {});
+    assert.equal(await settled(part), false);
+    unpin();
+    assert.equal(await settled(part), true);
+  });
+});
