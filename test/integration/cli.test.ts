@@ -146,6 +146,20 @@ describe('command line', () => {
     assert.equal((await call('GET', `${accountUrl(swift, 'qa2')}/drain/slow`, { 'x-auth-token': user.token })).body, 'abcdef');
   });
 
+  test('a webhook queue_dir that cannot be written stops start-up: one line naming file, line and key, exit 2', async () => {
+    const blocker = join(dir, 'not-a-directory');
+    await writeFile(blocker, 'x');
+    const file = join(dir, 'queue.conf');
+    await writeFile(file, proxyConfigText({ upstream: swift, port: 0, extraSections: ['[notify:ops]', 'type = webhook', 'url = http://127.0.0.1:1/hook', `queue_dir = ${blocker}/queue`] }));
+    const line = (await readFile(file, 'utf8')).split('\n').findIndex((l) => l.startsWith('queue_dir')) + 1;
+    const failed = await run(process.execPath, [...MAIN, '--config', file]).then(
+      () => assert.fail('should have exited non-zero'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failed.code, 2);
+    assert.match(failed.stderr, new RegExp(`^swift-quota-proxy: bad config: ${file.replaceAll('.', '\\.')}:${line}: \\[notify:ops\\] queue_dir: cannot use \\S+ for the event queue: ENOTDIR[^\\n]*\\n$`));
+  });
+
   test('SIGHUP reloads levels and limits with an upload in flight: the upload completes, its reservation still counts; a bad file keeps the running config', async () => {
     const file = join(dir, 'hup.conf');
     const limits = (objects: number) => ({ container_count: { default: 1000 }, object_count: { default: objects }, container_usage: { default: 1e12 } });
