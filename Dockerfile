@@ -6,11 +6,11 @@
 #
 # Stage 1 compiles the TypeScript and keeps only the production dependencies; stage 2 is Node's slim runtime
 # with nothing but dist/, node_modules/ and package.json, running as uid 10001. The base images are build
-# arguments so that a build without access to an image registry can substitute a locally made Node 20 image
+# arguments so that a build without access to an image registry can substitute a locally made Node 24 image
 # (docker/verify-image.sh does; it builds docker/Dockerfile.prebuilt, whose runtime stage must stay the same as
 # the one below: test/unit/deploy-files.test.ts compares them).
-ARG BUILD_IMAGE=node:20-bookworm-slim
-ARG RUNTIME_IMAGE=node:20-bookworm-slim
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=node:24-bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /build

