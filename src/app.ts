@@ -6,12 +6,12 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { Agent } from 'undici';
 import { accountOfUser, type Config } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
-import { createMetrics, statusClass, type Metrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
 import { WireDispatcher } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
-import { opsRoutes } from './http/ops-routes.js';
+import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
 import { createLedger } from './quota/ledger/create.js';
@@ -31,6 +31,8 @@ export interface AppOptions {
 
 export interface ProxyApp {
   app: FastifyInstance;
+  /** The ops listener's server (ops_bind_ip/ops_bind_port), listening once `app` is ready; undefined without one. */
+  ops: FastifyInstance | undefined;
   metrics: Metrics;
   gate: QuotaGate;
   /**
@@ -43,6 +45,7 @@ export interface ProxyApp {
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
   const metrics = createMetrics();
+  metrics.initialise(config);
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // Fastify's own per-request log lines would cost every proxied request; access logs are our own.
@@ -56,6 +59,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  metrics.countConnections(app.server);
   for (const method of FORWARDED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
@@ -108,11 +112,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   if (config.accessLog) accessLog(app);
-  await app.register(opsRoutes, { metrics, metricsPath: config.metricsPath, otherPaths: [config.reportPath], upstream: config.upstream, dispatcher, ledgerReady, metricsText: clusterMetricsText(metrics.registry) });
+  metrics.setUpstreamProbe(async () => (await swiftAnswers(config.upstream, dispatcher)) === undefined);
+  const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher, ledgerReady, metricsText: clusterMetricsText(metrics.registry) };
+  // With an ops listener, /metrics and /readyz are answered there only: kept off the client port, which may be
+  // public (readiness answers say why Swift or the ledger cannot be reached). /healthz stays on both.
+  const opsServer = config.opsBind ? await opsListener(app, config.opsBind, ops) : undefined;
+  if (opsServer) {
+    healthRoute(app);
+    refuseOtherMethods(app, config.reportPath);
+  } else {
+    await app.register(opsRoutes, { ...ops, otherPaths: [config.reportPath] });
+  }
   await app.register(reportRoute, { config, swift, gate });
 
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.countRequest(request.method, reply.statusCode);
+    metrics.countRequest(request.method, reply.statusCode, reply.elapsedTime);
     done();
   });
 
@@ -175,12 +189,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const plan = planReload(running, next);
     if (plan.applied.includes('[notify:*]')) await notifier.reload(plan.config.notifiers);
     gate.useConfig(plan.config);
+    metrics.initialise(plan.config);
     app.log.level = plan.config.logLevel;
     running = plan.config;
     return plan;
   };
 
-  return { app, metrics, gate, reload };
+  return { app, ops: opsServer, metrics, gate, reload };
 }
 
 /** A tempauth login answered through the proxy: remember whose token it is, for quota events. */

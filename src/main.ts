@@ -165,8 +165,10 @@ async function main(argv: string[]): Promise<void> {
     address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening });
   } catch (error) {
     // A port taken or not ours to bind: one line saying so, not a stack trace (exit 2 tells a primary not to retry).
-    const { code, message } = error as NodeJS.ErrnoException;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${config.bindIp}:${config.bindPort}: ${message}`);
+    // Node's error names the address: the client port's or the ops listener's (ops_bind_ip/ops_bind_port).
+    const { code, message, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+    const where = address !== undefined && port !== undefined ? `${address}:${port}` : `${config.bindIp}:${config.bindPort}`;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${where}: ${message}`);
     throw error;
   }
   // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.

@@ -115,6 +115,12 @@ export interface Config {
   readonly file: string;
   readonly bindIp: string;
   readonly bindPort: number;
+  /**
+   * `ops_bind_ip`/`ops_bind_port`: a listener of its own for /metrics, /healthz and /readyz. /metrics and /readyz
+   * then leave the client port (there they are paths like any other, forwarded to Swift); /healthz stays on it too.
+   * Undefined: all three are on the client port.
+   */
+  readonly opsBind: { readonly host: string; readonly port: number } | undefined;
   readonly upstream: URL;
   readonly upstreamTimeoutSeconds: number;
   readonly metricsPath: string;
@@ -504,6 +510,8 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     }));
   }
 
+  const opsBind = parseOpsBind(proxy, bindIp, bindPort);
+
   const upstreamText = overrides.upstream ?? proxy?.raw('upstream') ??
     failProxy('upstream')('is required: the Swift proxy base URL, e.g. upstream = http://127.0.0.1:8080 (or --upstream)');
   const upstream = overrides.upstream !== undefined
@@ -533,6 +541,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     file,
     bindIp,
     bindPort,
+    opsBind,
     upstream,
     upstreamTimeoutSeconds: proxy?.integer('upstream_timeout', DEFAULT_UPSTREAM_TIMEOUT, 1, 86_400, 'seconds') ?? DEFAULT_UPSTREAM_TIMEOUT,
     metricsPath,
@@ -550,6 +559,28 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     workers,
     warnings: Object.freeze(warnings),
   });
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * `ops_bind_port` turns the ops listener on, on `ops_bind_ip` (default: the client port's address, after
+ * --listen, so that whoever can reach the proxy's host can scrape it; set 127.0.0.1 or a management network's
+ * address to keep it closer). A port of 0 takes any free port (tests).
+ */
+function parseOpsBind(proxy: SectionReader | undefined, bindIp: string, bindPort: number): Config['opsBind'] {
+  if (!proxy?.has('ops_bind_port')) {
+    if (proxy?.has('ops_bind_ip')) proxy.fail('ops_bind_ip', 'needs ops_bind_port (the ops listener is on only with a port)');
+    return undefined;
+  }
+  const port = proxy.integer('ops_bind_port', 0, 0, 65535);
+  const host = proxy.string('ops_bind_ip', bindIp).trim();
+  if (host === '') proxy.fail('ops_bind_ip', 'must be an address to listen on, such as 127.0.0.1');
+  const overlaps = host === bindIp || WILDCARD_HOSTS.has(host) || WILDCARD_HOSTS.has(bindIp);
+  if (port !== 0 && port === bindPort && overlaps) {
+    proxy.fail('ops_bind_port', `must differ from the client port ${bindIp}:${bindPort} (both would listen on one address and port)`);
+  }
+  return Object.freeze({ host, port });
 }
 
 /** `workers = N | auto` (auto: one per core). */
@@ -595,7 +626,7 @@ function parseLedger(proxy: SectionReader | undefined, override: string | undefi
 /** The keys each of the proxy's own sections reads; anything else there is most likely a typo. */
 const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   [PROXY_SECTION]: [
-    'bind_ip', 'bind_port', 'upstream', 'upstream_timeout', 'metrics_path', 'report_path', 'log_level', 'access_log',
+    'bind_ip', 'bind_port', 'ops_bind_ip', 'ops_bind_port', 'upstream', 'upstream_timeout', 'metrics_path', 'report_path', 'log_level', 'access_log',
     'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
   ],
   [QUOTA_SECTION]: [

@@ -20,7 +20,7 @@ const IGNORED_KEYS = new Set<string>(['file', 'warnings']);
 
 /** The config file's names for the settings, so that the log speaks the operator's language. */
 const SETTING_NAMES: Readonly<Record<string, string>> = {
-  bindIp: 'bind_ip', bindPort: 'bind_port', upstream: 'upstream', upstreamTimeoutSeconds: 'upstream_timeout',
+  bindIp: 'bind_ip', bindPort: 'bind_port', opsBind: 'ops_bind_ip / ops_bind_port', upstream: 'upstream', upstreamTimeoutSeconds: 'upstream_timeout',
   metricsPath: 'metrics_path', reportPath: 'report_path', logLevel: 'log_level', accessLog: 'access_log',
   resellerPrefix: '[filter:tempauth] reseller_prefix', users: '[filter:tempauth] users', notifiers: '[notify:*]',
   s3: '[filter:s3api]', domainRemap: '[filter:domain_remap]', cnameLookup: '[filter:cname_lookup]', ledger: 'ledger',

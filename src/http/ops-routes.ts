@@ -1,8 +1,8 @@
 /**
  * The proxy's own routes, answered here and never forwarded to Swift: Prometheus metrics, liveness and
- * readiness.
+ * readiness; on the client port, or on an ops listener of their own (ops_bind_ip/ops_bind_port).
  */
-import type { FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.js';
 
@@ -23,8 +23,8 @@ export interface OpsRoutesOptions {
   metricsText?: () => Promise<string>;
 }
 
-/** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200. */
-async function swiftAnswers(upstream: URL, dispatcher: Dispatcher): Promise<string | undefined> {
+/** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200: undefined, or what is wrong. */
+export async function swiftAnswers(upstream: URL, dispatcher: Dispatcher): Promise<string | undefined> {
   try {
     const response = await dispatcher.request({
       origin: upstream.origin,
@@ -46,9 +46,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     reply.header('content-type', metrics.registry.contentType);
     return options.metricsText ? options.metricsText() : metrics.registry.metrics();
   });
-  // Liveness: the process answers. Never depends on Swift, so that an orchestrator does not restart
-  // proxies because Swift is down.
-  app.get(HEALTH_PATH, async (_request, reply) => reply.type('text/plain').send('ok\n'));
+  healthRoute(app);
   // Readiness: the config is loaded (it is, or we would not be running), Swift answers, and so does the ledger.
   app.get(READY_PATH, async (_request, reply) => {
     const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
@@ -56,11 +54,38 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     reply.type('text/plain');
     return problem === undefined ? reply.send('ready\n') : reply.code(503).send(`not ready: ${problem}\n`);
   });
-  for (const path of [options.metricsPath, HEALTH_PATH, READY_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
+  for (const path of [options.metricsPath, READY_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
+}
+
+/**
+ * Liveness: the process answers. Never depends on Swift, so that an orchestrator does not restart proxies
+ * because Swift is down. Also on the client port when there is an ops listener: it tells nothing, and liveness
+ * probes (the image's HEALTHCHECK among them) ask the port that serves clients.
+ */
+export function healthRoute(app: FastifyInstance): void {
+  app.get(HEALTH_PATH, async (_request, reply) => reply.type('text/plain').send('ok\n'));
+  refuseOtherMethods(app, HEALTH_PATH);
+}
+
+/**
+ * The ops listener: these routes on a server of their own, which listens when the proxy's app gets ready (so
+ * before the client port, and a port it cannot have stops start-up like the client port's) and closes with it.
+ * Its requests are not the clients': no access log lines, not in the request metrics.
+ */
+export async function opsListener(app: FastifyInstance, bind: { readonly host: string; readonly port: number }, options: Omit<OpsRoutesOptions, 'otherPaths'>): Promise<FastifyInstance> {
+  const ops = Fastify({ loggerInstance: app.log, logController: new LogController({ disableRequestLogging: true }) });
+  await ops.register(opsRoutes, { ...options, otherPaths: [] });
+  app.addHook('onReady', async () => {
+    await ops.listen({ host: bind.host, port: bind.port });
+  });
+  app.addHook('onClose', async () => {
+    await ops.close();
+  });
+  return ops;
 }
 
 /** The proxy's own paths are never forwarded: other methods than GET and HEAD get 405 here. */
-function refuseOtherMethods(app: FastifyInstance, path: string): void {
+export function refuseOtherMethods(app: FastifyInstance, path: string): void {
   const methods = app.supportedMethods.filter((method) => method !== 'GET' && method !== 'HEAD');
   app.route({
     method: methods,

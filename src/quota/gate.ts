@@ -350,11 +350,14 @@ export class QuotaGate {
         return;
       }
       if (!(error instanceof UpstreamUnavailableError) && !(error instanceof LedgerUnavailableError)) throw error;
+      const cause = error instanceof LedgerUnavailableError ? 'ledger' : 'swift';
       if (this.config.quota.failMode === 'open') {
+        this.metrics.checkFailures.inc({ cause, action: 'admitted' });
         request.quotaDecision = 'unchecked';
         request.log.warn({ err: error }, 'usage unavailable, letting the write through (fail_mode = open)');
         return;
       }
+      this.metrics.checkFailures.inc({ cause, action: 'refused' });
       request.log.warn({ err: error }, 'usage unavailable, refusing the write (fail_mode = closed)');
       reply.header('retry-after', String(this.config.quota.retryAfterSeconds));
       this.refuse(reply, 503, error instanceof LedgerUnavailableError

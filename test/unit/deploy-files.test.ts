@@ -1,8 +1,9 @@
 /**
  * The deployment files (Dockerfile, docker/) agree with the proxy and with each other: the Grafana dashboard
  * only queries metrics the proxy really exports (read from the real registry of src/metrics.ts), through the
- * provisioned datasource; the compose file publishes only the proxy and Grafana and mounts the config where
- * the image reads it; Prometheus scrapes the proxy's metrics path; the compose proxy config loads and has the
+ * provisioned datasource, for the job and instance its variables pick, each in a unit of what it measures; the
+ * compose file publishes only the proxy and Grafana and mounts the config where the image reads it; Prometheus
+ * scrapes the proxy's metrics path; the compose proxy config loads and has the
  * swift service's users; the image's HEALTHCHECK command works. No YAML library: a small reader below takes the
  * block-style subset these files use and throws on anything else. Every checker returns a list of problems;
  * the tests also feed each one broken copies, so a check that can never fail would be noticed.
@@ -246,6 +247,84 @@ export function promqlMetricNames(expr: string): string[] {
   return [...names];
 }
 
+/** The selectors of an expression: each metric name with the text of its label matchers (empty without). */
+export function promqlSelectors(expr: string): Array<{ name: string; matchers: string }> {
+  const out: Array<{ name: string; matchers: string }> = [];
+  const closing = (from: number, open: string, close: string): number => {
+    let depth = 0;
+    for (let i = from; i < expr.length; i++) {
+      const c = expr[i]!;
+      if (c === '"' || c === "'" || c === '`') i = stringEnd(i);
+      else if (c === open) depth++;
+      else if (c === close && --depth === 0) return i;
+    }
+    return expr.length;
+  };
+  const stringEnd = (from: number): number => {
+    const quote = expr[from];
+    for (let i = from + 1; i < expr.length; i++) {
+      if (expr[i] === '\\' && quote !== '`') i++;
+      else if (expr[i] === quote) return i;
+    }
+    return expr.length;
+  };
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i]!;
+    if (c === '"' || c === "'" || c === '`') i = stringEnd(i);
+    else if (c === '{') i = closing(i, '{', '}');
+    else if (c === '[') i = closing(i, '[', ']');
+    else if (/[A-Za-z_:]/.test(c)) {
+      const word = /^[A-Za-z_:][A-Za-z0-9_:]*/.exec(expr.slice(i))![0];
+      const before = expr[i - 1];
+      let next = i + word.length;
+      while (expr[next] === ' ') next++;
+      if (before !== undefined && /[0-9.]/.test(before)) {
+        next = i + word.length - 1; // a number's exponent or a duration's unit
+      } else if (expr[next] === '(' || /^(by|without)\s*\(/.test(expr.slice(next))) {
+        // a function or aggregation; a label list after by, without, on, ignoring, group_*
+        if (/^(by|without|on|ignoring|group_left|group_right)$/.test(word)) next = closing(next, '(', ')');
+        else next = i + word.length - 1;
+      } else if (!PROMQL_KEYWORDS.has(word.toLowerCase())) {
+        if (expr[next] === '{') {
+          const end = closing(next, '{', '}');
+          out.push({ name: word, matchers: expr.slice(next + 1, end) });
+          next = end;
+        } else {
+          out.push({ name: word, matchers: '' });
+          next = i + word.length - 1;
+        }
+      } else {
+        next = i + word.length - 1;
+      }
+      i = Math.max(i, next);
+    }
+  }
+  return out;
+}
+
+/** What an expression measures, which decides the units it may be shown in. */
+export type Quantity = 'ratio' | 'seconds' | 'bytes' | 'bytes per second' | 'cores' | 'per second' | 'count';
+
+export function quantityOf(expr: string): Quantity {
+  const name = promqlMetricNames(expr)[0] ?? '';
+  if (/\)\s*\/\s*[a-z(]/.test(expr)) return 'ratio';
+  if (/\bhistogram_quantile\s*\(/.test(expr)) return name.endsWith('_seconds_bucket') ? 'seconds' : 'count';
+  if (/\bi?rate\s*\(/.test(expr)) return name.endsWith('_seconds_total') ? 'cores' : name.endsWith('_bytes_total') ? 'bytes per second' : 'per second';
+  if (/\bincrease\s*\(/.test(expr)) return 'count';
+  return name.endsWith('_seconds') ? 'seconds' : name.endsWith('_bytes') ? 'bytes' : 'count';
+}
+
+/** Grafana units for each quantity: a count is never shown as a rate, nor seconds as a plain number. */
+const UNITS_OF: Record<Quantity, readonly string[]> = {
+  ratio: ['percentunit'],
+  seconds: ['s', 'ms'],
+  bytes: ['bytes', 'decbytes'],
+  'bytes per second': ['Bps', 'binBps'],
+  cores: ['short', 'none'],
+  'per second': ['reqps', 'cps', 'ops'],
+  count: ['short', 'none'],
+};
+
 interface ExportedMetric {
   name: string;
   type: string;
@@ -275,6 +354,20 @@ export function dashboardProblems(dashboard: Json, datasourceUid: string, export
   if (typeof dashboard.schemaVersion !== 'number' || dashboard.schemaVersion < 36) problems.push('dashboard schemaVersion missing or < 36');
   if (!Array.isArray(dashboard.panels) || dashboard.panels.length === 0) return [...problems, 'dashboard has no panels'];
 
+  // job and instance variables, read from a metric the proxy exports, so that several proxies can be told apart.
+  const variables = isObject(dashboard.templating) && Array.isArray(dashboard.templating.list) ? dashboard.templating.list : [];
+  for (const name of ['job', 'instance']) {
+    const variable = variables.find((v) => isObject(v) && v.name === name);
+    if (!isObject(variable)) {
+      problems.push(`dashboard has no ${name} variable`);
+      continue;
+    }
+    const query = isObject(variable.query) ? variable.query.query : variable.query;
+    const metric = typeof query === 'string' ? /^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)/.exec(query)?.[1] : undefined;
+    if (!metric || !isExported(metric, exported)) problems.push(`variable ${name} is not label_values() of an exported metric: ${JSON.stringify(query)}`);
+    else if (!new RegExp(`,\\s*${name}\\s*\\)$`).test(String(query))) problems.push(`variable ${name} does not list ${name} values: ${String(query)}`);
+  }
+
   const panels: Json[] = [];
   for (const panel of dashboard.panels) {
     panels.push(panel);
@@ -297,6 +390,20 @@ export function dashboardProblems(dashboard: Json, datasourceUid: string, export
       problems.push(`${label} datasource is ${JSON.stringify(ds)}, not the provisioned prometheus uid ${datasourceUid}`);
     }
     if (!Array.isArray(panel.targets) || panel.targets.length === 0) return problems.push(`${label} has no targets`);
+    const fieldConfig = isObject(panel.fieldConfig) ? panel.fieldConfig : {};
+    const defaults = isObject(fieldConfig.defaults) ? fieldConfig.defaults : {};
+    const custom = isObject(defaults.custom) ? defaults.custom : {};
+    const stacking = isObject(custom.stacking) ? custom.stacking.mode : undefined;
+    // Series of one query split by a label are parts of one whole; series of several queries are not.
+    if (stacking !== undefined && stacking !== 'none' && panel.targets.length > 1) problems.push(`${label} stacks ${panel.targets.length} different queries`);
+    const overridesOf = (refId: string): { [key: string]: Json } => {
+      const found: { [key: string]: Json } = {};
+      for (const o of Array.isArray(fieldConfig.overrides) ? fieldConfig.overrides : []) {
+        if (!isObject(o) || !isObject(o.matcher) || o.matcher.id !== 'byFrameRefID' || o.matcher.options !== refId) continue;
+        for (const property of Array.isArray(o.properties) ? o.properties : []) if (isObject(property) && typeof property.id === 'string') found[property.id] = property.value ?? null;
+      }
+      return found;
+    };
     const refIds = new Set<string>();
     for (const t of panel.targets) {
       if (!isObject(t)) {
@@ -316,6 +423,19 @@ export function dashboardProblems(dashboard: Json, datasourceUid: string, export
       if (names.length === 0) problems.push(`${label} target ${String(t.refId)} selects no metric: ${t.expr}`);
       for (const name of names) {
         if (!isExported(name, exported)) problems.push(`${label} queries ${name}, which the proxy does not export`);
+      }
+      for (const { name, matchers } of promqlSelectors(t.expr)) {
+        if (!/\bjob\s*=~\s*"\$job"/.test(matchers) || !/\binstance\s*=~\s*"\$instance"/.test(matchers)) {
+          problems.push(`${label} target ${String(t.refId)} selects ${name} without job=~"$job" and instance=~"$instance"`);
+        }
+      }
+      const own = overridesOf(String(t.refId));
+      const unit = String(own.unit ?? defaults.unit ?? '');
+      const quantity = quantityOf(t.expr);
+      if (!UNITS_OF[quantity].includes(unit)) problems.push(`${label} target ${String(t.refId)} shows ${quantity} in unit "${unit}" (${UNITS_OF[quantity].join(' or ')} expected)`);
+      // Another unit than the panel's needs an axis of its own (cores and seconds do not share a scale).
+      if (own.unit !== undefined && own.unit !== defaults.unit && own['custom.axisPlacement'] !== 'right') {
+        problems.push(`${label} target ${String(t.refId)} in unit "${String(own.unit)}" shares the "${String(defaults.unit)}" axis`);
       }
     }
     return undefined;
@@ -532,9 +652,41 @@ describe('Grafana dashboard', () => {
       'swift_quota_proxy_upstream_errors_total',
       'swift_quota_proxy_reservations_in_flight',
       'swift_quota_proxy_level_changes_total',
+      'swift_quota_proxy_request_duration_seconds_bucket',
+      'swift_quota_proxy_client_received_bytes_total',
+      'swift_quota_proxy_client_sent_bytes_total',
+      'swift_quota_proxy_upstream_up',
+      'swift_quota_proxy_check_failures_total',
+      'swift_quota_proxy_reservation_oldest_age_seconds',
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
     ]) {
       assert.ok(dashboardText.includes(metric), metric);
     }
+  });
+
+  test('has latency quantiles of the proxy\'s requests and an error ratio', () => {
+    const exprs = (JSON.parse(dashboardText) as { panels: Array<{ targets: Array<{ expr: string }> }> }).panels.flatMap((p) => p.targets.map((t) => t.expr));
+    for (const q of ['0.5', '0.99']) {
+      assert.ok(exprs.some((e) => e.startsWith(`histogram_quantile(${q}, sum by (le) (rate(swift_quota_proxy_request_duration_seconds_bucket{`)), `p${q}`);
+    }
+    assert.ok(exprs.some((e) => /status_class="5xx"[^/]*\/ sum\(rate\(swift_quota_proxy_requests_total\{/.test(e)), '5xx ratio');
+    assert.ok(exprs.some((e) => /upstream_errors_total[^/]*\/ sum\(rate\(swift_quota_proxy_requests_total\{/.test(e)), 'upstream error ratio');
+  });
+
+  test('promqlSelectors and quantityOf read what the unit and variable checks need', () => {
+    assert.deepEqual(promqlSelectors('sum by (le, x) (rate(a_bucket{job=~"$job", y="}"}[5m])) / on (job) group_left b offset 5m + 1e3'), [
+      { name: 'a_bucket', matchers: 'job=~"$job", y="}"' },
+      { name: 'b', matchers: '' },
+    ]);
+    assert.equal(quantityOf('sum(rate(a_total[5m])) / sum(rate(b_total[5m]))'), 'ratio');
+    assert.equal(quantityOf('histogram_quantile(0.9, sum by (le) (rate(a_seconds_bucket[5m])))'), 'seconds');
+    assert.equal(quantityOf('rate(process_cpu_seconds_total[5m])'), 'cores');
+    assert.equal(quantityOf('rate(a_bytes_total[5m])'), 'bytes per second');
+    assert.equal(quantityOf('sum(rate(a_total[5m]))'), 'per second');
+    assert.equal(quantityOf('sum(increase(a_total[5m]))'), 'count');
+    assert.equal(quantityOf('max(a_lag_seconds)'), 'seconds');
+    assert.equal(quantityOf('a_in_flight'), 'count');
   });
 
   test('the checker fails on unknown metrics, non-histogram _bucket, empty exprs, repeated ids and other datasources', async () => {
@@ -546,6 +698,7 @@ describe('Grafana dashboard', () => {
       return dashboardProblems(dashboard as unknown as Json, uid, exported);
     };
     const firstTarget = (panels: { [key: string]: Json }[]) => (panels[0]!.targets as { [key: string]: Json }[])[0]!;
+    const panelTitled = (panels: { [key: string]: Json }[], title: string) => panels.find((panel) => panel.title === title) ?? assert.fail(`no panel ${title}`);
     const cases: Array<[string, (panels: { [key: string]: Json }[]) => void, RegExp]> = [
       ['misspelt metric', (p) => { firstTarget(p).expr = 'sum(rate(swift_quota_proxy_request_total[5m]))'; }, /does not export/],
       ['_bucket of a counter', (p) => { firstTarget(p).expr = 'rate(swift_quota_proxy_requests_total_bucket[5m])'; }, /does not export/],
@@ -555,12 +708,28 @@ describe('Grafana dashboard', () => {
       ['no title', (p) => { delete p[0]!.title; }, /has no title/],
       ['no targets', (p) => { p[0]!.targets = []; }, /has no targets/],
       ['other datasource', (p) => { p[0]!.datasource = { type: 'prometheus', uid: 'elsewhere' }; }, /datasource/],
+      ['a selector without $instance', (p) => { firstTarget(p).expr = 'sum(rate(swift_quota_proxy_requests_total{job=~"$job"}[5m]))'; }, /without job=~"\$job" and instance=~"\$instance"/],
+      ['a count in a rate unit', (p) => { (panelTitled(p, 'Quota events per interval').fieldConfig as { defaults: { unit: string } }).defaults.unit = 'reqps'; }, /shows count in unit "reqps"/],
+      ['a gauge in a rate unit', (p) => { (panelTitled(p, 'Notification queue depth').fieldConfig as { defaults: { unit: string } }).defaults.unit = 'reqps'; }, /shows count in unit "reqps"/],
+      ['seconds on the cores axis', (p) => { (panelTitled(p, 'CPU (cores) and event loop lag (s)').fieldConfig as { overrides: Json[] }).overrides = []; }, /shows seconds in unit "short"/],
+      ['seconds beside cores on one axis', (p) => {
+        const cpu = panelTitled(p, 'CPU (cores) and event loop lag (s)').fieldConfig as { overrides: Array<{ properties: Array<{ id: string }> }> };
+        cpu.overrides[0]!.properties = cpu.overrides[0]!.properties.filter((property) => property.id !== 'custom.axisPlacement');
+      }, /shares the "short" axis/],
+      ['unrelated queries stacked', (p) => { (panelTitled(p, 'Client traffic').fieldConfig as { defaults: { custom: { stacking: { mode: string } } } }).defaults.custom.stacking.mode = 'normal'; }, /stacks 2 different queries/],
     ];
     for (const [name, mutate, expected] of cases) {
       const problems = broken(mutate);
       assert.ok(problems.some((p) => expected.test(p)), `${name}: ${JSON.stringify(problems)}`);
     }
     assert.ok(dashboardProblems({ title: 'x' }, uid, exported).includes('dashboard has no panels'));
+    const withVariables = (mutate: (list: Array<{ [key: string]: Json }>) => void): string[] => {
+      const dashboard = JSON.parse(dashboardText) as { templating: { list: Array<{ [key: string]: Json }> } };
+      mutate(dashboard.templating.list);
+      return dashboardProblems(dashboard as unknown as Json, uid, exported);
+    };
+    assert.ok(withVariables((list) => list.splice(list.findIndex((v) => v.name === 'instance'), 1)).includes('dashboard has no instance variable'));
+    assert.match(withVariables((list) => { list[0]!.query = { query: 'label_values(up, job)' }; }).join(), /variable job is not label_values\(\) of an exported metric/);
   });
 });
 

@@ -4,7 +4,7 @@ import type { Config } from '../../config/load.js';
 import type { Metrics } from '../../metrics.js';
 import type { SwiftClient } from '../../swift/client.js';
 import { readUsage } from '../../swift/usage.js';
-import type { UsageLedger } from './ledger.js';
+import type { Reservation, UsageLedger } from './ledger.js';
 import { MemoryLedger } from './memory.js';
 import { RedisLedger } from './redis.js';
 import type { ReadSource } from './snapshot-reader.js';
@@ -28,7 +28,10 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
     },
     onRead: (key: string, source: ReadSource) =>
       metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
-    onReservationsChanged: (open: number) => metrics.reservations.set(open),
+    onReservationsChanged: (open: number, reservation: Reservation, opened: boolean) => {
+      metrics.reservations.set(open);
+      metrics.reservationChanged(reservation, opened);
+    },
   };
   if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true };
 

@@ -42,7 +42,8 @@ export interface MemoryLedgerOptions {
   maxEntries: number;
   read(key: string): Promise<SnapshotData>;
   onRead?(key: string, source: ReadSource): void;
-  onReservationsChanged?(open: number): void;
+  /** After a reservation is made (`opened`) or given back: how many this process holds, and which one changed. */
+  onReservationsChanged?(open: number, reservation: Reservation, opened: boolean): void;
 }
 
 const ZERO: Usage = Object.freeze({ count: 0, bytes: 0 });
@@ -239,8 +240,9 @@ export class MemoryLedger implements UsageLedger {
       ledger.targets.set(target, hold);
     }
     this.open++;
-    this.options.onReservationsChanged?.(this.open);
-    return { id: String(++this.nextId), key, target, count: add.count, bytes: add.bytes, settled: false };
+    const reservation: Reservation = { id: String(++this.nextId), key, target, count: add.count, bytes: add.bytes, settled: false };
+    this.options.onReservationsChanged?.(this.open, reservation, true);
+    return reservation;
   }
 
   /**
@@ -296,7 +298,7 @@ export class MemoryLedger implements UsageLedger {
       if (--hold.open === 0) ledger.targets.delete(reservation.target!);
     }
     this.open--;
-    this.options.onReservationsChanged?.(this.open);
+    this.options.onReservationsChanged?.(this.open, reservation, false);
     this.dropIfIdle(reservation.key, ledger);
   }
 

@@ -51,7 +51,8 @@ export interface RedisLedgerOptions {
   maxEntries: number;
   read(key: string): Promise<SnapshotData>;
   onRead?(key: string, source: ReadSource): void;
-  onReservationsChanged?(open: number): void;
+  /** After a reservation is made (`opened`) or given back: how many this process holds, and which one changed. */
+  onReservationsChanged?(open: number, reservation: Reservation, opened: boolean): void;
   onError?(error: unknown, what: string): void;
 }
 
@@ -504,7 +505,7 @@ export class RedisLedger implements UsageLedger {
     const reservation: Reservation = { id, key, target, count: add.count, bytes: add.bytes, settled: false };
     this.held.set(id, reservation);
     this.open++;
-    this.options.onReservationsChanged?.(this.open);
+    this.options.onReservationsChanged?.(this.open, reservation, true);
     return { ok: true, reservation };
   }
 
@@ -574,7 +575,7 @@ export class RedisLedger implements UsageLedger {
   private settleLocally(reservation: Reservation): void {
     reservation.settled = true;
     this.open--;
-    this.options.onReservationsChanged?.(this.open);
+    this.options.onReservationsChanged?.(this.open, reservation, false);
   }
 
   /** Sends a settle; one Redis did not take is kept (its reservation renewed) and sent again later. */

@@ -1,0 +1,268 @@
+/**
+ * /metrics of running proxies in front of the test Swift, read as Prometheus reads it: `promtool check metrics`
+ * after real traffic; counters at 0 before any; the request duration histogram and the client byte counters
+ * against what the client did (byte for byte); Swift's reachability; quota checks that could not be made, per
+ * fail_mode; the ops listener (ops_bind_port) with one process, its errors, and with workers.
+ *
+ * Accounts: rep17..rep19 of the test cluster's tempauth users (the replica tests use rep1..rep13).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { proxyConfigText, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
+import { accountUrl, call, login } from '../helpers/http.js';
+import { until } from '../helpers/raw-http.js';
+import { MAIN, startCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { promtool } from '../helpers/promtool.js';
+
+const run = promisify(execFile);
+const LIMITS = { container_count: { default: 2 }, object_count: { default: 100 }, container_usage: { default: 64 * 1024 * 1024 } };
+
+/** The value of the sample `series` (name and labels as the proxy writes them); undefined when there is none. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** The sum of every sample of a metric whose labels include `labels` (e.g. 'method="PUT"'). */
+function total(text: string, name: string, labels = ''): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && l.slice(0, l.indexOf('}')).includes(labels))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+async function scrape(url: string): Promise<string> {
+  const answer = await call('GET', `${url}/metrics`);
+  assert.equal(answer.status, 200, answer.body);
+  return answer.body;
+}
+
+async function promtoolClean(text: string): Promise<void> {
+  const checked = await promtool(['check', 'metrics'], { stdin: text });
+  assert.equal(checked.code, 0, `promtool check metrics:\n${checked.output}`);
+}
+
+const opsUrl = (proxy: RunningProxy) => `http://127.0.0.1:${(proxy.ops!.server.address() as AddressInfo).port}`;
+
+describe('metrics of a running proxy', () => {
+  let swift: string;
+  let proxy: RunningProxy;
+  let opsProxy: RunningProxy;
+
+  before(async () => {
+    swift = await swiftUrl();
+    proxy = await startProxy({ upstream: swift, quota: LIMITS });
+    opsProxy = await startProxy({ upstream: swift, quota: LIMITS, extraProxyLines: ['ops_bind_port = 0'] });
+  });
+  after(async () => {
+    await proxy.close();
+    await opsProxy.close();
+  });
+
+  test('before any request: counters at 0 for their label sets, Swift up, build_info', async () => {
+    const text = await scrape(proxy.url);
+    assert.equal(sample(text, 'swift_quota_proxy_requests_total{method="PUT",status_class="5xx"}'), 0);
+    assert.equal(sample(text, 'swift_quota_proxy_requests_total{method="GET",status_class="2xx"}'), 0, 'the scrape counts once answered');
+    assert.equal(sample(text, 'swift_quota_proxy_quota_rejections_total{kind="container_count",level="default"}'), 0);
+    assert.equal(sample(text, 'swift_quota_proxy_upstream_errors_total{status="503"}'), 0);
+    assert.equal(sample(text, 'swift_quota_proxy_check_failures_total{cause="swift",action="refused"}'), 0);
+    assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
+    assert.match(text, /^swift_quota_proxy_build_info\{version="[^"]+",revision="[^"]+",nodejs_version="v\d+\.\d+\.\d+"\} 1$/m);
+    await promtoolClean(text);
+  });
+
+  test('after traffic (logins, writes, a refusal, reads, a 404): promtool check metrics clean, and the counts are those requests', async () => {
+    const before = await scrape(proxy.url);
+    const user = await login(proxy.url, 'rep17:admin', 'rep17pass');
+    const auth = { 'x-auth-token': user.token };
+    const base = accountUrl(proxy.url, 'rep17');
+    for (const c of ['m1', 'm2']) assert.ok([201, 202].includes((await call('PUT', `${base}/${c}`, auth)).status));
+    assert.equal((await call('PUT', `${base}/m3`, auth)).status, 403, 'over container_count');
+    assert.equal((await call('PUT', `${base}/m1/o`, auth, Buffer.alloc(100_000, 7))).status, 201);
+    assert.equal((await call('GET', `${base}/m1/o`, auth)).status, 200);
+    assert.equal((await call('HEAD', `${base}/m1/o`, auth)).status, 200);
+    assert.equal((await call('GET', `${base}/m1/missing`, auth)).status, 404);
+    const text = await scrape(proxy.url);
+    await promtoolClean(text);
+
+    const grew = (series: string) => sample(text, series)! - (sample(before, series) ?? 0);
+    assert.equal(grew('swift_quota_proxy_requests_total{method="PUT",status_class="2xx"}'), 3);
+    assert.equal(grew('swift_quota_proxy_requests_total{method="PUT",status_class="4xx"}'), 1);
+    assert.equal(grew('swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}'), 1);
+    assert.equal(grew('swift_quota_proxy_requests_total{method="GET",status_class="4xx"}'), 1);
+    assert.equal(grew('swift_quota_proxy_quota_rejections_total{kind="container_count",level="default"}'), 1);
+    // The histogram counts the same requests as the counter, each in a bucket.
+    for (const labels of ['method="PUT",status_class="2xx"', 'method="PUT",status_class="4xx"', 'method="GET",status_class="2xx"', 'method="HEAD",status_class="2xx"']) {
+      const count = sample(text, `swift_quota_proxy_request_duration_seconds_count{${labels}}`);
+      assert.equal(count, sample(text, `swift_quota_proxy_requests_total{${labels}}`), labels);
+      assert.equal(sample(text, `swift_quota_proxy_request_duration_seconds_bucket{${labels},le="+Inf"}`), count, labels);
+      assert.ok(sample(text, `swift_quota_proxy_request_duration_seconds_sum{${labels}}`)! > 0, labels);
+    }
+  });
+
+  test('a slow upload: its reservation ages while it lasts, its duration lands above 0.25 s, its bytes are counted as they arrive', async () => {
+    const user = await login(opsProxy.url, 'rep18:admin', 'rep18pass');
+    const base = `/v1/AUTH_rep18`;
+    assert.ok([201, 202].includes((await call('PUT', `${opsProxy.url}${base}/slow`, { 'x-auth-token': user.token })).status));
+    await until(async () => sample(await scrape(opsUrl(opsProxy)), 'swift_quota_proxy_reservations_in_flight') === 0, 'no write in flight');
+    const before = await scrape(opsUrl(opsProxy));
+    const above = (text: string) =>
+      sample(text, 'swift_quota_proxy_request_duration_seconds_count{method="PUT",status_class="2xx"}')! -
+      sample(text, 'swift_quota_proxy_request_duration_seconds_bucket{method="PUT",status_class="2xx",le="0.25"}')!;
+    const received = (text: string) => sample(text, 'swift_quota_proxy_client_received_bytes_total')!;
+    const sent = (text: string) => sample(text, 'swift_quota_proxy_client_sent_bytes_total')!;
+
+    // Over a socket of the test's own, so that every byte each way is known.
+    const body = Buffer.alloc(256 * 1024, 'b');
+    const head = Buffer.from([`PUT ${base}/slow/object HTTP/1.1`, 'Host: 127.0.0.1', `X-Auth-Token: ${user.token}`, `Content-Length: ${body.length}`, 'Connection: close', '', ''].join('\r\n'), 'latin1');
+    const socket = net.connect((opsProxy.app.server.address() as AddressInfo).port, '127.0.0.1');
+    const answerBytes: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => answerBytes.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(head);
+    socket.write(body.subarray(0, 1000));
+    // The bytes of a connection still open are counted when scraped.
+    await until(async () => received(await scrape(opsUrl(opsProxy))) - received(before) === head.length + 1000, 'the first bytes counted');
+    await delay(400);
+    const during = await scrape(opsUrl(opsProxy));
+    assert.equal(sample(during, 'swift_quota_proxy_reservations_in_flight'), 1);
+    const age = sample(during, 'swift_quota_proxy_reservation_oldest_age_seconds')!;
+    assert.ok(age >= 0.3 && age < 60, `oldest reservation ${age} s`);
+    socket.write(body.subarray(1000));
+    await closed;
+    const answer = Buffer.concat(answerBytes);
+    assert.match(answer.toString('latin1'), /^HTTP\/1\.1 201 /);
+
+    // Connection: close: once the proxy has closed it, its counts are final and exact.
+    const answered = answer.length;
+    await until(async () => sent(await scrape(opsUrl(opsProxy))) - sent(before) === answered, 'the answer\'s bytes counted');
+    const afterwards = await scrape(opsUrl(opsProxy));
+    assert.equal(received(afterwards) - received(before), head.length + body.length);
+    assert.equal(sample(afterwards, 'swift_quota_proxy_reservations_in_flight'), 0);
+    assert.equal(sample(afterwards, 'swift_quota_proxy_reservation_oldest_age_seconds'), 0);
+    assert.equal(above(afterwards) - above(before), 1, 'the slow upload is above the 0.25 s bound');
+    await promtoolClean(afterwards);
+  });
+
+  test('Swift unreachable: upstream_up 0; writes refused (fail_mode closed) or let through (open) are counted as checks that could not be made', async () => {
+    const closed = await startProxy({ upstream: 'http://127.0.0.1:1' });
+    const open = await startProxy({ upstream: 'http://127.0.0.1:1', failMode: 'open' });
+    try {
+      const auth = { 'x-auth-token': 'AUTH_tk0123456789abcdef' };
+      const refused = await call('PUT', `${accountUrl(closed.url, 'rep19')}/c`, auth);
+      assert.equal(refused.status, 503);
+      assert.ok(refused.headers['retry-after']);
+      const closedText = await scrape(closed.url);
+      assert.equal(sample(closedText, 'swift_quota_proxy_upstream_up'), 0);
+      assert.equal(sample(closedText, 'swift_quota_proxy_check_failures_total{cause="swift",action="refused"}'), 1);
+      assert.equal(sample(closedText, 'swift_quota_proxy_check_failures_total{cause="swift",action="admitted"}'), 0);
+      assert.equal(total(closedText, 'swift_quota_proxy_upstream_errors_total'), 0, 'refused by the proxy, never sent to Swift');
+      await promtoolClean(closedText);
+
+      assert.equal((await call('PUT', `${accountUrl(open.url, 'rep19')}/c`, auth)).status, 503);
+      const openText = await scrape(open.url);
+      assert.equal(sample(openText, 'swift_quota_proxy_check_failures_total{cause="swift",action="admitted"}'), 1);
+      assert.equal(sample(openText, 'swift_quota_proxy_check_failures_total{cause="swift",action="refused"}'), 0);
+      assert.equal(sample(openText, 'swift_quota_proxy_upstream_errors_total{status="503"}'), 1, 'let through, and Swift could not be reached');
+    } finally {
+      await closed.close();
+      await open.close();
+    }
+  });
+
+  describe('ops listener (ops_bind_port)', () => {
+    test('/metrics, /healthz and /readyz are answered there; on the client port /metrics and /readyz are Swift\'s paths like any other, /healthz stays', async () => {
+      const ops = opsUrl(opsProxy);
+      assert.notEqual(ops, opsProxy.url);
+      assert.equal((await call('GET', `${ops}/healthz`)).body, 'ok\n');
+      assert.equal((await call('GET', `${ops}/readyz`)).body, 'ready\n');
+      assert.match(await scrape(ops), /^swift_quota_proxy_requests_total\{/m);
+      assert.equal((await call('POST', `${ops}/metrics`)).status, 405);
+      for (const path of ['/metrics', '/readyz']) {
+        const [proxied, direct] = await Promise.all([call('GET', `${opsProxy.url}${path}`), call('GET', `${swift}${path}`)]);
+        assert.equal(proxied.status, direct.status, path);
+        assert.ok(proxied.headers['x-trans-id'], `${path} answered by Swift`);
+      }
+      // Liveness of the port that serves clients (the image's HEALTHCHECK asks it), and nothing more.
+      const health = await call('GET', `${opsProxy.url}/healthz`);
+      assert.equal(health.body, 'ok\n');
+      assert.equal(health.headers['x-trans-id'], undefined);
+      assert.equal((await call('DELETE', `${opsProxy.url}/healthz`)).status, 405);
+      // The report stays on the client port, still the proxy's own.
+      assert.equal((await call('POST', `${opsProxy.url}/quota/report`)).status, 405);
+    });
+
+    test('its requests are not the clients\': scrapes are not counted in the request metrics', async () => {
+      const ops = opsUrl(opsProxy);
+      const first = await scrape(ops);
+      const second = await scrape(ops);
+      assert.equal(total(second, 'swift_quota_proxy_requests_total', 'method="GET"'), total(first, 'swift_quota_proxy_requests_total', 'method="GET"'));
+    });
+
+    test('closes with the proxy', async () => {
+      const other = await startProxy({ upstream: swift, extraProxyLines: ['ops_bind_port = 0'] });
+      const port = (other.ops!.server.address() as AddressInfo).port;
+      assert.equal((await call('GET', `http://127.0.0.1:${port}/healthz`)).status, 200);
+      await other.close();
+      await assert.rejects(call('GET', `http://127.0.0.1:${port}/healthz`), /ECONNREFUSED/);
+    });
+
+    test('a port already taken stops start-up with one line naming it (exit 2)', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sqp-ops-'));
+      const taken = net.createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const { port } = taken.address() as AddressInfo;
+      try {
+        const file = join(dir, 'taken.conf');
+        await writeFile(file, proxyConfigText({ upstream: swift, port: await freePort(), extraProxyLines: [`ops_bind_port = ${port}`] }));
+        const failed = await run(process.execPath, [...MAIN, '--config', file], { timeout: 30_000 }).then(
+          () => assert.fail('should have exited non-zero'),
+          (error: { code: number; stderr: string }) => error,
+        );
+        assert.equal(failed.code, 2, failed.stderr);
+        assert.match(failed.stderr, new RegExp(`swift-quota-proxy: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+        assert.doesNotMatch(failed.stderr, /\n\s+at /, 'no stack trace');
+      } finally {
+        taken.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('with workers = 2: one ops port, every worker\'s requests added up, promtool check metrics clean', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sqp-ops-workers-'));
+      const opsPort = await freePort();
+      const file = join(dir, 'workers.conf');
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ops-workers-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
+      await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
+      const started = await startCli(['--config', file]);
+      try {
+        const ops = `http://127.0.0.1:${opsPort}`;
+        await until(async () => (await call('GET', `${ops}/healthz`).catch(() => ({ status: 0 }))).status === 200, 'the ops port', 20_000);
+        const heads = await Promise.all(Array.from({ length: 12 }, () => call('HEAD', `${started.url}/info`)));
+        assert.ok(heads.every((h) => h.status === 200), heads.map((h) => h.status).join(' '));
+        // Whichever worker takes the scrape, it answers for both.
+        for (let i = 0; i < 3; i++) {
+          const text = await scrape(ops);
+          assert.equal(sample(text, 'swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}'), 12);
+          assert.equal(sample(text, 'swift_quota_proxy_request_duration_seconds_count{method="HEAD",status_class="2xx"}'), 12);
+          assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
+          await promtoolClean(text);
+        }
+        assert.notEqual((await call('GET', `${started.url}/metrics`)).headers['x-trans-id'], undefined, 'not on the client port');
+      } finally {
+        started.child.kill('SIGTERM');
+        await new Promise((resolve) => started.child.once('exit', resolve));
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
