@@ -3,7 +3,8 @@
  * only queries metrics the proxy really exports (read from the real registry of src/metrics.ts), through the
  * provisioned datasource, for the job and instance its variables pick, each in a unit of what it measures; the
  * compose file publishes only the proxy and Grafana and mounts the config where the image reads it; Prometheus
- * scrapes the proxy's metrics path; the compose proxy config loads and has the
+ * scrapes the proxy's metrics path and loads the alert rules, which promtool checks and tests
+ * (alerts.test.yml); the compose proxy config loads and has the
  * swift service's users; the image's HEALTHCHECK command works. No YAML library: a small reader below takes the
  * block-style subset these files use and throws on anything else. Every checker returns a list of problems;
  * the tests also feed each one broken copies, so a check that can never fail would be noticed.
@@ -12,6 +13,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +23,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/metrics.js';
 import { LTS_MAJOR } from '../helpers/node-runtime.js';
+import { promtool } from '../helpers/promtool.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DOCKER = join(ROOT, 'docker');
@@ -469,6 +473,7 @@ export interface ComposeExpectations {
   dashboardsPath: string; // where the Grafana dashboard provider reads JSON files
   composeDir: string; // to resolve the bind mounts' host paths
   ledgerHost?: string; // the host of the compose config's Redis ledger, if it has one
+  ruleFiles?: string[]; // prometheus.yml's rule_files (relative to it), mounted beside it
 }
 
 export function composeProblems(compose: Yaml, expect: ComposeExpectations): string[] {
@@ -528,6 +533,10 @@ export function composeProblems(compose: Yaml, expect: ComposeExpectations): str
     problems.push(`prometheus is not started with --config.file=${promConfig.target}`);
   }
   if (typeof prometheus.image !== 'string' || !/^(docker\.io\/)?prom\/prometheus:/.test(prometheus.image)) problems.push('prometheus is not the official prom/prometheus image');
+  for (const file of expect.ruleFiles ?? []) {
+    const mount = mounts(prometheus).find((m) => resolve(expect.composeDir, m.source) === join(DOCKER, 'prometheus', file));
+    if (!mount || !promConfig || mount.target !== `${dirname(promConfig.target)}/${file}`) problems.push(`prometheus does not mount prometheus/${file} beside its config, where rule_files names it`);
+  }
 
   const grafana = asMap(services.grafana);
   if (typeof grafana.image !== 'string' || !/^(docker\.io\/)?grafana\/grafana(-oss)?:/.test(grafana.image)) problems.push('grafana is not the official grafana/grafana image');
@@ -553,6 +562,11 @@ export function prometheusProblems(config: Yaml, target: string, metricsPath: st
   return problems;
 }
 
+/** prometheus.yml's rule_files. */
+function ruleFilesOf(config: Yaml): string[] {
+  return asStrings(asMap(config).rule_files);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The files themselves
 // ---------------------------------------------------------------------------------------------------------
@@ -570,6 +584,7 @@ const expectations: ComposeExpectations = {
   proxyPort: (imageEnv.SWIFT_QUOTA_PROXY_LISTEN ?? '').split(':').at(-1) ?? '',
   dashboardsPath,
   composeDir: DOCKER,
+  ruleFiles: ruleFilesOf(parseYaml(read('docker/prometheus/prometheus.yml'))),
   ...composeLedgerHost(),
 };
 
@@ -760,6 +775,7 @@ describe('docker/compose.yaml', () => {
       ['redis published', (s) => { asMap(s.redis).ports = ['6379:6379']; }, /only proxy and grafana/],
       ['redis missing', (s) => { delete s.redis; }, /which is no service/],
       ['proxy starts before its ledger', (s) => { delete asMap(asMap(s.proxy).depends_on).redis; }, /does not depend on redis/],
+      ['alert rules not mounted', (s) => { asMap(s.prometheus).volumes = mounts(asMap(s.prometheus)).filter((m) => !m.source.endsWith('alerts.yml')).map((m) => `${m.source}:${m.target}:ro`); }, /does not mount prometheus\/alerts.yml/],
     ];
     for (const [name, mutate, expected] of cases) {
       const problems = mutated(mutate);
@@ -781,6 +797,76 @@ describe('docker/prometheus/prometheus.yml', () => {
     assert.match(prometheusProblems(parseYaml(base.replace('metrics_path: /metrics', 'metrics_path: /stats')), target, '/metrics').join(), /scrapes \/stats/);
     assert.match(prometheusProblems(parseYaml(base.replace(`- ${target}`, '- proxy:9999')), target, '/metrics').join(), /no scrape job/);
     assert.match(prometheusProblems(parseYaml(base.replace('scrape_interval: 5s', 'scrape_interval: 30s')), target, '/metrics').join(), /not 5s/);
+  });
+
+  test('loads the shipped alert rules, and promtool accepts the config with them', async () => {
+    assert.deepEqual(expectations.ruleFiles, ['alerts.yml']);
+    const checked = await promtool(['check', 'config', join(DOCKER, 'prometheus', 'prometheus.yml')]);
+    assert.equal(checked.code, 0, checked.output);
+    assert.match(checked.output, /SUCCESS: 1 rule files found/);
+  });
+});
+
+describe('docker/prometheus/alerts.yml', () => {
+  const rulesFile = join(DOCKER, 'prometheus', 'alerts.yml');
+  const testFile = join(DOCKER, 'prometheus', 'alerts.test.yml');
+  const rules = asList(asMap(parseYaml(read('docker/prometheus/alerts.yml'))).groups).flatMap((group) => asList(asMap(group).rules).map(asMap));
+  const alertNames = rules.map((rule) => String(rule.alert));
+  // What the issue asks alerts for, each by its rule.
+  const expected = ['SwiftQuotaProxyUpstreamErrors', 'SwiftQuotaProxySwiftUnreachable', 'SwiftQuotaProxyFailClosedRefusals', 'SwiftQuotaProxyNotificationQueueGrowing', 'SwiftQuotaProxyReservationStuck'];
+
+  test('has the alerts the issue asks for; promtool check rules accepts them', async () => {
+    for (const name of expected) assert.ok(alertNames.includes(name), name);
+    const checked = await promtool(['check', 'rules', rulesFile]);
+    assert.equal(checked.code, 0, checked.output);
+    assert.match(checked.output, new RegExp(`SUCCESS: ${rules.length} rules found`));
+  });
+
+  test('every expression uses metrics the proxy exports (or up) and keeps job and instance when it aggregates', async () => {
+    const exported = await exportedMetrics();
+    for (const rule of rules) {
+      const expr = String(rule.expr);
+      for (const name of promqlMetricNames(expr)) assert.ok(name === 'up' || isExported(name, exported), `${String(rule.alert)}: ${name}`);
+      for (const list of expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
+        assert.ok(/\bjob\b/.test(list[1]!) && /\binstance\b/.test(list[1]!), `${String(rule.alert)} aggregates away job or instance: ${list[0]}`);
+      }
+      assert.match(String(asMap(rule.labels).severity), /^(critical|warning)$/, String(rule.alert));
+      assert.ok(asMap(rule.annotations).summary && asMap(rule.annotations).description, String(rule.alert));
+    }
+  });
+
+  test('promtool test rules: every alert fires on trouble and stays quiet on health and blips (alerts.test.yml)', async () => {
+    const tests = asList(asMap(parseYaml(read('docker/prometheus/alerts.test.yml'))).tests).flatMap((t) => asList(asMap(t).alert_rule_test).map(asMap));
+    for (const name of alertNames) {
+      const cases = tests.filter((c) => c.alertname === name);
+      assert.ok(cases.some((c) => asList(c.exp_alerts).length > 0), `${name} is never expected to fire`);
+      assert.ok(cases.some((c) => asList(c.exp_alerts).length === 0), `${name} is never expected to stay quiet`);
+    }
+    const tested = await promtool(['test', 'rules', testFile]);
+    assert.equal(tested.code, 0, tested.output);
+    assert.match(tested.output, /SUCCESS/);
+  });
+
+  test('promtool test rules fails when a rule no longer behaves as alerts.test.yml expects', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sqp-alerts-'));
+    try {
+      await copyFile(testFile, join(dir, 'alerts.test.yml'));
+      const original = read('docker/prometheus/alerts.yml');
+      const mutations: Array<[string, string, string]> = [
+        ['SwiftQuotaProxyUpstreamErrors', '[5m])) > 0.01', '[5m])) > 0.05'],
+        ['SwiftQuotaProxyDown', 'for: 2m', 'for: 0m'],
+        ['SwiftQuotaProxyReservationStuck', 'reservation_oldest_age_seconds > 3600', 'reservation_oldest_age_seconds > 36000'],
+      ];
+      for (const [alert, from, to] of mutations) {
+        assert.ok(original.includes(from), from);
+        await writeFile(join(dir, 'alerts.yml'), original.replace(from, to));
+        const tested = await promtool(['test', 'rules', join(dir, 'alerts.test.yml')]);
+        assert.notEqual(tested.code, 0, `${alert} mutated: ${tested.output}`);
+        assert.match(tested.output, new RegExp(`alertname: ${alert}\\b`));
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
