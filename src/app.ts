@@ -4,7 +4,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Agent } from 'undici';
-import { accountOfUser, type Config } from './config/load.js';
+import type { Config } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
@@ -73,7 +73,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
   const dispatcher = new WireDispatcher(agent);
 
-  const swift = new SwiftClient({ upstream: config.upstream, dispatcher, serviceUser: config.quota.serviceUser, metrics });
+  const swift = new SwiftClient({ upstream: config.upstream, dispatcher, service: config.quota.service, metrics });
   let notifier: Notifier;
   try {
     notifier = await Notifier.create(config.notifiers, metrics, app.log);
@@ -81,7 +81,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await agent.close();
     throw error;
   }
-  const fallback = new FallbackStateStore(swift, accountOfUser(config.quota.serviceUser, config.resellerPrefix));
+  const fallback = new FallbackStateStore(swift, () => swift.serviceAccount());
   const { ledger, ready: ledgerReady, watchState } = await createLedger(config, swift, metrics, app.log);
   const watch = new QuotaWatch({ quota: config.quota, swift, fallback, notifier, metrics, log: app.log, ...(watchState ? { shared: watchState } : {}) });
   const identities = new TokenIdentities();

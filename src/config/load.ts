@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
+import { KEYSTONE_KEYS, KEYSTONEAUTH_SECTION, parseKeystoneIdentity, type KeystoneIdentity } from './keystone.js';
 import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
 import { listFromCsv, storageDomainList, type CnameLookupConfig, type DomainRemapConfig } from '../swift/host-addressing.js';
 
@@ -46,6 +47,14 @@ export interface TempauthUser {
   readonly storageUrl?: string;
 }
 
+/**
+ * A reseller admin the proxy acts as: a `.reseller_admin` tempauth user (`service_user`), or a Keystone v3
+ * identity whose token carries keystoneauth's reseller admin role (`service_auth = keystone`).
+ */
+export type ServiceIdentity =
+  | { readonly kind: 'tempauth'; readonly user: TempauthUser; /** The user's own account. */ readonly account: string }
+  | { readonly kind: 'keystone'; readonly keystone: KeystoneIdentity };
+
 export interface QuotaConfig {
   readonly cacheTimeoutSeconds: number;
   readonly preciseMode: boolean;
@@ -56,9 +65,9 @@ export interface QuotaConfig {
   readonly failMode: 'closed' | 'open';
   readonly retryAfterSeconds: number;
   readonly cacheMaxEntries: number;
-  /** The identity the proxy reads usage with; a `.reseller_admin` tempauth user. */
-  readonly serviceUser: TempauthUser;
-  /** An account no user owns: a caller who may HEAD it is a reseller admin (see auth/reseller.ts). */
+  /** The identity the proxy reads usage and keeps its state with (`service_auth`). */
+  readonly service: ServiceIdentity;
+  /** An account no user owns: a caller Swift lets write there is a reseller admin (see auth/reseller.ts). */
   readonly resellerProbeAccount: string;
   /** Soft limits per level (a kind without one has no soft limit). */
   readonly softLimits: ReadonlyMap<string, Limits>;
@@ -329,11 +338,29 @@ export function accountOfUser(user: TempauthUser, resellerPrefix: string): strin
   return `${resellerPrefix}${user.account}`;
 }
 
+/** `service_auth = tempauth` (default: `service_user`, a tempauth reseller admin) or `keystone` (its own keys). */
+function parseServiceIdentity(reader: SectionReader, tempauth: { resellerPrefix: string; users: TempauthUser[] }, keystoneauth: SectionReader | undefined): ServiceIdentity {
+  const kind = reader.oneOf('service_auth', 'tempauth', ['tempauth', 'keystone'] as const);
+  if (kind === 'keystone') {
+    if (reader.has('service_user')) reader.fail('service_user', 'names a tempauth user: with service_auth = keystone the service identity is auth_url, username, password, ... (or an application credential)');
+    return Object.freeze({ kind, keystone: parseKeystoneIdentity(reader, keystoneauth) });
+  }
+  const stray = KEYSTONE_KEYS.find((key) => reader.has(key));
+  if (stray) reader.fail(stray, 'is a Keystone setting of the service identity: it is read with service_auth = keystone only');
+  const user = pickServiceUser(reader, tempauth.users);
+  return Object.freeze({ kind, user, account: accountOfUser(user, tempauth.resellerPrefix) });
+}
+
+/** The reseller prefix of the service identity's auth system: keystoneauth's or tempauth's. */
+export function serviceResellerPrefix(config: Config): string {
+  return config.quota.service.kind === 'keystone' ? config.quota.service.keystone.resellerPrefix : config.resellerPrefix;
+}
+
 function pickServiceUser(reader: SectionReader, users: TempauthUser[]): TempauthUser {
   if (!reader.has('service_user')) {
     const reseller = users.find((u) => u.groups.includes('.reseller_admin'));
     if (reseller) return reseller;
-    return reader.fail(undefined, `needs a service identity: add a .reseller_admin user to [${TEMPAUTH_SECTION}] (or name one with service_user = account:user)`);
+    return reader.fail(undefined, `needs a service identity: add a .reseller_admin user to [${TEMPAUTH_SECTION}] (or name one with service_user = account:user), or set service_auth = keystone and a Keystone identity`);
   }
   const wanted = reader.string('service_user', '').trim();
   const user = users.find((u) => `${u.account}:${u.user}` === wanted);
@@ -344,7 +371,7 @@ function pickServiceUser(reader: SectionReader, users: TempauthUser[]): Tempauth
   return user;
 }
 
-function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], file: string, warnings: string[]): QuotaConfig {
+function parseQuota(reader: SectionReader | undefined, tempauth: { resellerPrefix: string; users: TempauthUser[] }, keystoneauth: SectionReader | undefined, file: string, warnings: string[]): QuotaConfig {
   if (!reader) throw new ConfigError(file, undefined, QUOTA_SECTION, undefined, 'section is missing');
   if (!reader.has('quota')) reader.fail(undefined, 'needs a "quota = {...}" JSON value with the levels');
   const levels = parseQuotaLevels(reader.raw('quota')!, {
@@ -358,7 +385,7 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
     },
   });
 
-  const serviceUser = pickServiceUser(reader, users);
+  const service = parseServiceIdentity(reader, tempauth, keystoneauth);
   const softRatio = reader.has('soft_ratio') ? reader.number('soft_ratio', 1, 0, 1) : undefined;
   const softLimits = parseSoftLimits(reader.raw('soft_quota'), softRatio, levels, {
     fail: (reason, lineOffset = 0) => {
@@ -379,7 +406,7 @@ function parseQuota(reader: SectionReader | undefined, users: TempauthUser[], fi
     failMode: reader.oneOf('fail_mode', 'closed', ['closed', 'open'] as const),
     retryAfterSeconds: reader.integer('retry_after', DEFAULT_RETRY_AFTER, 0, 3600, 'seconds'),
     cacheMaxEntries: reader.integer('cache_max_entries', DEFAULT_CACHE_ENTRIES, 1, 100_000_000),
-    serviceUser,
+    service,
     resellerProbeAccount: reader.string('reseller_probe_account', 'quota-proxy-reseller-probe').trim(),
     softLimits,
     gracePeriodSeconds: reader.duration('grace_period', DEFAULT_GRACE_PERIOD, 1),
@@ -532,7 +559,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
   const workers = parseWorkers(proxy, ledger);
 
   const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
-  const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth.users, file, warnings);
+  const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth, section(doc, KEYSTONEAUTH_SECTION), file, warnings);
   const notifiers = Object.keys(doc.sections)
     .filter((name) => name.startsWith(NOTIFY_SECTION_PREFIX))
     .map((name) => parseNotifier(section(doc, name)!, file));
@@ -632,6 +659,10 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',
     'service_user', 'reseller_probe_account', 'soft_quota', 'soft_ratio', 'grace_period', 'hit_flush_interval',
+    // The Keystone identity's (config/keystone.ts KEYSTONE_KEYS), spelled out: docs/configuration.md is checked against this list.
+    'service_auth', 'auth_url', 'auth_type', 'username', 'user_id', 'password', 'user_domain_name', 'user_domain_id',
+    'project_name', 'project_id', 'project_domain_name', 'project_domain_id', 'application_credential_id',
+    'application_credential_name', 'application_credential_secret',
   ],
 };
 

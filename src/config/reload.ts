@@ -27,7 +27,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   workers: 'workers',
   'quota.cacheTimeoutSeconds': 'cache_timeout', 'quota.preciseMode': 'precise_mode', 'quota.levels': 'quota',
   'quota.nearLimitRatio': 'near_limit_ratio', 'quota.failMode': 'fail_mode', 'quota.retryAfterSeconds': 'retry_after',
-  'quota.cacheMaxEntries': 'cache_max_entries', 'quota.serviceUser': 'service_user',
+  'quota.cacheMaxEntries': 'cache_max_entries', 'quota.service': 'service_auth / service_user / the Keystone identity',
   'quota.resellerProbeAccount': 'reseller_probe_account', 'quota.softLimits': 'soft_quota / soft_ratio',
   'quota.gracePeriodSeconds': 'grace_period', 'quota.hitFlushIntervalSeconds': 'hit_flush_interval',
 };

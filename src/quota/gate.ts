@@ -31,7 +31,7 @@ import { expectsContinue } from '../proxy/request-headers.js';
 import { DEFAULT_S3_CONFIG, isS3Request, s3Action, s3Address, SEGMENTS_SUFFIX } from '../s3/request.js';
 import { splitHostPort } from '../swift/host-addressing.js';
 import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js';
-import { accountOfUser, type TempauthUser } from '../config/load.js';
+import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
@@ -246,7 +246,8 @@ export class QuotaGate {
     this.watch = watch;
     this.identities = identities;
     this.capabilities = capabilities;
-    this.resellers = new ResellerCheck(swift, `${config.resellerPrefix}${config.quota.resellerProbeAccount}`);
+    // An account of the service identity's auth system (keystoneauth or tempauth): only that system may grant it.
+    this.resellers = new ResellerCheck(swift, `${serviceResellerPrefix(config)}${config.quota.resellerProbeAccount}`);
     this.authority = new Authority(swift);
     this.ledger = ledger;
     this.admissions = new Admissions({ config, ledger, watch, log });

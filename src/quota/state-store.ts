@@ -22,16 +22,19 @@ export interface StoredState {
 export class FallbackStateStore {
   constructor(
     private readonly swift: SwiftClient,
-    /** The service identity's own account (AUTH_<account>). */
-    private readonly account: string,
+    /**
+     * The service identity's own account (AUTH_<account>; with Keystone, AUTH_<project id>, known once a token
+     * is issued).
+     */
+    private readonly account: () => Promise<string>,
   ) {}
 
-  private path(key: string): string {
-    return encodePath('v1', this.account, STATE_CONTAINER, key);
+  private async path(key: string): Promise<string> {
+    return encodePath('v1', await this.account(), STATE_CONTAINER, key);
   }
 
   async load(key: string): Promise<StoredState | undefined> {
-    const { status, body } = await this.swift.getAsService(this.path(key), 'metadata', 64 * 1024);
+    const { status, body } = await this.swift.getAsService(await this.path(key), 'metadata', 64 * 1024);
     if (status === 404 || status === 410) return undefined;
     if (status >= 300 || body === undefined) throw new UpstreamUnavailableError(`Swift answered ${status} to reading quota state ${key}`);
     try {
@@ -43,16 +46,17 @@ export class FallbackStateStore {
 
   async save(key: string, state: StoredState): Promise<void> {
     const body = Buffer.from(JSON.stringify(state));
-    let { status } = await this.swift.putAsService(this.path(key), body);
+    const path = await this.path(key);
+    let { status } = await this.swift.putAsService(path, body);
     if (status === 404) {
-      await this.swift.putAsService(encodePath('v1', this.account, STATE_CONTAINER), Buffer.alloc(0));
-      ({ status } = await this.swift.putAsService(this.path(key), body));
+      await this.swift.putAsService(encodePath('v1', await this.account(), STATE_CONTAINER), Buffer.alloc(0));
+      ({ status } = await this.swift.putAsService(path, body));
     }
     if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to storing quota state ${key}`);
   }
 
   async remove(key: string): Promise<void> {
-    const { status } = await this.swift.delete(this.path(key));
+    const { status } = await this.swift.delete(await this.path(key));
     if (status >= 300 && status !== 404) throw new UpstreamUnavailableError(`Swift answered ${status} to removing quota state ${key}`);
   }
 }

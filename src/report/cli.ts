@@ -12,7 +12,7 @@ import { formatReport } from './format.js';
 export async function runReport(config: Config, options: { account?: string; json: boolean }): Promise<string> {
   const agent = new Agent({ connections: 8 });
   try {
-    const swift = new SwiftClient({ upstream: config.upstream, dispatcher: agent, serviceUser: config.quota.serviceUser, metrics: createMetrics() });
+    const swift = new SwiftClient({ upstream: config.upstream, dispatcher: agent, service: config.quota.service, metrics: createMetrics() });
     const accounts = options.account ? [accountName(config, options.account)] : configuredAccounts(config);
     const report = await collectReport({ config, swift }, accounts);
     return options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report);

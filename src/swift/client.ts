@@ -1,11 +1,13 @@
 /**
- * The proxy's own requests to Swift: HEADs that read usage, made with a service identity (a reseller admin
- * from [filter:tempauth]) so that a quota check never depends on what the caller may read.
+ * The proxy's own requests to Swift: HEADs that read usage, made with a service identity (a reseller admin:
+ * a tempauth user, or a Keystone identity with the reseller admin role) so that a quota check never depends on
+ * what the caller may read.
  */
 import type { Dispatcher } from 'undici';
 import { LRUCache } from 'lru-cache';
-import type { TempauthUser } from '../config/load.js';
+import type { ServiceIdentity, TempauthUser } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
+import { issueToken } from '../auth/keystone.js';
 
 export type HeadTarget = 'account' | 'container' | 'object' | 'auth' | 'metadata' | 'listing';
 
@@ -32,8 +34,20 @@ const TOKEN_RENEW_MARGIN_MS = 60_000;
 export interface SwiftClientOptions {
   upstream: URL;
   dispatcher: Dispatcher;
-  serviceUser: TempauthUser;
+  service: ServiceIdentity;
   metrics: Metrics;
+}
+
+interface HeldToken {
+  value: string;
+  renewAt: number;
+  /** The account the token acts on as its own (where the proxy keeps its state). */
+  account: string;
+}
+
+/** When to ask for a new token: a minute before it expires, or half-way through a shorter life. */
+function renewAt(lifetimeMs: number): number {
+  return Date.now() + Math.max(lifetimeMs - TOKEN_RENEW_MARGIN_MS, lifetimeMs / 2);
 }
 
 /** A body larger than the proxy would read (a manifest past Swift's own limit). */
@@ -77,9 +91,9 @@ interface SendOptions {
 }
 
 export class SwiftClient {
-  private token: { value: string; renewAt: number } | undefined;
+  private token: HeldToken | undefined;
   private readonly userTokens = new LRUCache<string, { value: string; renewAt: number }>({ max: 10_000 });
-  private tokenRequest: Promise<string> | undefined;
+  private tokenRequest: Promise<HeldToken> | undefined;
 
   constructor(private readonly options: SwiftClientOptions) {}
 
@@ -192,12 +206,24 @@ export class SwiftClient {
     const token = result.headers['x-auth-token'];
     if (result.status >= 300 || !token) throw new UpstreamUnavailableError(`Swift refused the tempauth user ${name} (status ${result.status})`);
     const expiresInMs = Number(result.headers['x-auth-token-expires'] ?? 3600) * 1000;
-    this.userTokens.set(name, { value: token, renewAt: Date.now() + Math.max(expiresInMs - TOKEN_RENEW_MARGIN_MS, expiresInMs / 2) });
+    this.userTokens.set(name, { value: token, renewAt: renewAt(expiresInMs) });
     return token;
   }
 
-  private serviceToken(): Promise<string> {
-    if (this.token && Date.now() < this.token.renewAt) return Promise.resolve(this.token.value);
+  /**
+   * The service identity's own account, where the proxy keeps state no tenant may change: the tempauth user's, or
+   * keystoneauth's reseller prefix and the Keystone token's project id (known once a token is issued).
+   */
+  async serviceAccount(): Promise<string> {
+    return (await this.heldToken()).account;
+  }
+
+  private async serviceToken(): Promise<string> {
+    return (await this.heldToken()).value;
+  }
+
+  private heldToken(): Promise<HeldToken> {
+    if (this.token && Date.now() < this.token.renewAt) return Promise.resolve(this.token);
     // Concurrent checks share one auth request.
     this.tokenRequest ??= this.authenticate().finally(() => {
       this.tokenRequest = undefined;
@@ -205,15 +231,27 @@ export class SwiftClient {
     return this.tokenRequest;
   }
 
-  private async authenticate(): Promise<string> {
-    const { account, user, key } = this.options.serviceUser;
+  private async authenticate(): Promise<HeldToken> {
+    const { service } = this.options;
+    if (service.kind === 'keystone') {
+      let issued;
+      try {
+        issued = await issueToken(service.keystone, this.options.dispatcher);
+      } catch (error) {
+        // To the quota checks it is the same as Swift being unreachable: usage cannot be read (fail_mode decides).
+        throw new UpstreamUnavailableError((error as Error).message, { cause: error });
+      }
+      this.token = { value: issued.value, renewAt: renewAt(issued.lifetimeMs), account: `${service.keystone.resellerPrefix}${issued.projectId}` };
+      return this.token;
+    }
+    const { account, user, key } = service.user;
     const result = await this.send('GET', '/auth/v1.0', { 'x-auth-user': `${account}:${user}`, 'x-auth-key': key }, 'auth');
     const token = result.headers['x-auth-token'];
     if (result.status >= 300 || !token) {
       throw new UpstreamUnavailableError(`Swift refused the service identity ${account}:${user} (status ${result.status})`);
     }
     const expiresInMs = Number(result.headers['x-auth-token-expires'] ?? 3600) * 1000;
-    this.token = { value: token, renewAt: Date.now() + Math.max(expiresInMs - TOKEN_RENEW_MARGIN_MS, expiresInMs / 2) };
-    return token;
+    this.token = { value: token, renewAt: renewAt(expiresInMs), account: service.account };
+    return this.token;
   }
 }

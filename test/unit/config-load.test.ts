@@ -8,7 +8,9 @@ import {
   loadConfig,
   DEFAULT_CACHE_TIMEOUT,
   DEFAULT_NEAR_LIMIT_RATIO,
+  type Config,
   type ConfigOverrides,
+  type TempauthUser,
 } from '../../src/config/load.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
@@ -33,6 +35,13 @@ function lineOf(source: string, needle: string): number {
 
 function load(source: string, overrides?: ConfigOverrides) {
   return configFromText(source, FILE, overrides);
+}
+
+/** The tempauth user a config's service identity is (it must be one). */
+function serviceUser(config: Config): TempauthUser {
+  const { service } = config.quota;
+  if (service.kind !== 'tempauth') throw new assert.AssertionError({ message: `service identity is ${service.kind}, not tempauth` });
+  return service.user;
 }
 
 function configError(
@@ -81,7 +90,7 @@ describe('loadConfig: the StackLab article as printed', () => {
     assert.deepEqual(config.users.map((u) => `${u.account}:${u.user}:${u.key}`), ['system:root:testpass', 'reseller:reseller:reseller']);
     assert.deepEqual(config.users[0]!.groups, ['.admin']);
     assert.ok(config.users[1]!.groups.includes('.reseller_admin'));
-    assert.equal(config.quota.serviceUser.account, 'reseller');
+    assert.equal(serviceUser(config).account, 'reseller');
     assert.equal(config.resellerPrefix, 'AUTH_');
   });
 
@@ -100,7 +109,7 @@ describe('loadConfig: files', () => {
   test('the shipped conf/proxy-server.conf loads without warnings', () => {
     const config = loadConfig(SHIPPED);
     assert.deepEqual(config.warnings, []);
-    assert.equal(config.quota.serviceUser.user, 'reseller');
+    assert.equal(serviceUser(config).user, 'reseller');
     assert.deepEqual(config.quota.levels.byLevel.get('L2'), { container_count: 25, object_count: 1000000, container_usage: 53687091200 });
   });
 
@@ -121,7 +130,7 @@ describe('loadConfig: files', () => {
     assert.equal(config.quota.retryAfterSeconds, 30);
     assert.equal(config.quota.cacheMaxEntries, 500);
     assert.equal(config.quota.resellerProbeAccount, 'nobody-owns-this');
-    assert.deepEqual({ ...config.quota.serviceUser, groups: [...config.quota.serviceUser.groups] }, {
+    assert.deepEqual({ ...serviceUser(config), groups: [...serviceUser(config).groups] }, {
       account: 'ops',
       user: 'reader',
       key: 'readerpass',
@@ -169,7 +178,7 @@ describe('configFromText: defaults', () => {
 
   test('the service user defaults to the first .reseller_admin user', () => {
     const config = load(text(PROXY, QUOTA, [...TEMPAUTH, 'user_second_admin = x .reseller_admin']));
-    assert.equal(`${config.quota.serviceUser.account}:${config.quota.serviceUser.user}`, 'reseller:reseller');
+    assert.equal(`${serviceUser(config).account}:${serviceUser(config).user}`, 'reseller:reseller');
   });
 
   test('Swift\'s spellings of true and false are accepted for precise_mode', () => {
@@ -248,7 +257,7 @@ describe('configFromText: [filter:quota] errors name file, line and key', () => 
 
   test('a service_user that is a reseller admin is used', () => {
     const config = load(text(PROXY, [...QUOTA, 'service_user = reseller:reseller'], TEMPAUTH));
-    assert.equal(config.quota.serviceUser.key, 'reseller');
+    assert.equal(serviceUser(config).key, 'reseller');
   });
 
   for (const [key, bad, good, reason] of [
@@ -414,7 +423,7 @@ describe('configFromText: tempauth', () => {
 
   test('tempauth users may come from [DEFAULT]', () => {
     const config = load(text(['[DEFAULT]', 'user_reseller_reseller = r .reseller_admin'], PROXY, QUOTA, ['[filter:tempauth]', 'use = egg:swift#tempauth']));
-    assert.equal(config.quota.serviceUser.key, 'r');
+    assert.equal(serviceUser(config).key, 'r');
   });
 });
 

@@ -879,7 +879,7 @@ describe('docker/proxy-server.conf and the swift service', () => {
     assert.equal(config.upstream.origin, 'http://swift:8080');
     const seed = loadConfig(join(ROOT, 'test', 'fixtures', 'seed-article.conf'));
     assert.deepEqual(Object.fromEntries(config.quota.levels.byLevel), Object.fromEntries(seed.quota.levels.byLevel));
-    assert.ok(config.quota.serviceUser.groups.includes('.reseller_admin'));
+    assert.ok(config.quota.service.kind === 'tempauth' && config.quota.service.user.groups.includes('.reseller_admin'));
   });
 
   test('has exactly the tempauth users of docker/swift/start.sh', () => {
