@@ -22,6 +22,8 @@ export interface ProxyOptions {
   /** Extra `key = value` lines for [filter:quota] and [quota-proxy]. */
   extraQuotaLines?: string[];
   extraProxyLines?: string[];
+  /** The [filter:quota] lines naming the service identity (default: the tempauth reseller of the test Swift). */
+  serviceLines?: string[];
   /** Whole extra sections, such as [notify:<name>]. */
   extraSections?: string[];
   /** Where the proxy's JSON log lines go (default: stdout, at PROXY_LOG_LEVEL or warn). */
@@ -49,7 +51,7 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
     `precise_mode = ${options.preciseMode ? 'true' : 'false'}`,
     `fail_mode = ${options.failMode ?? 'closed'}`,
     'retry_after = 3',
-    'service_user = reseller:reseller',
+    ...(options.serviceLines ?? ['service_user = reseller:reseller']),
     ...(options.extraQuotaLines ?? []),
     `quota = ${JSON.stringify(options.quota ?? ROOMY_QUOTA, null, 2)}`,
     '',

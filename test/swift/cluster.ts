@@ -22,6 +22,13 @@ export interface SwiftCluster {
 }
 
 /**
+ * The environment variable naming the first cluster's dir in this process, set by startSwift: test files the
+ * runner (test/run.ts) starts inherit its environment, and can start another proxy-server on the same rings
+ * and storage servers (test/swift/keystone.ts).
+ */
+export const SWIFT_DIR_ENV = 'SWIFT_DIR';
+
+/**
  * Swift's `[filter:domain_remap]` and `[filter:cname_lookup]` in the test pipeline (`hostAddressing`), in the
  * spelling the quota proxy reads them from its own config too. cname_lookup answers 400 to any host name that is
  * neither an IP nor a CNAME of the storage domain (`localhost` included), so the demo runs without them.
@@ -106,29 +113,30 @@ const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
   { pkg: 'redis-server', file: '/usr/bin/redis-server' },
 ];
 
-const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not
-const START_TIMEOUT_MS = 30_000;
+export const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not
+export const START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3_000;
 
 let installing: Promise<void> | undefined;
 
 /** Installs Swift, memcached and the functional tests' python modules from Debian if any is missing. */
 export function ensureSwiftInstalled(): Promise<void> {
-  installing ??= installMissingPackages().catch((err: unknown) => {
+  installing ??= installMissingPackages(REQUIRED_PACKAGES, 'Swift test cluster').catch((err: unknown) => {
     installing = undefined; // let a later call try again
     throw err;
   });
   return installing;
 }
 
-async function installMissingPackages(): Promise<void> {
-  const missing = () => REQUIRED_PACKAGES.filter((r) => !existsSync(r.file)).map((r) => r.pkg);
+/** apt-get installs those of `required` whose file is missing (as root; otherwise says what to install). */
+export async function installMissingPackages(required: ReadonlyArray<{ pkg: string; file: string }>, what: string): Promise<void> {
+  const missing = () => required.filter((r) => !existsSync(r.file)).map((r) => r.pkg);
   const packages = missing();
   if (packages.length === 0) return;
   if (process.getuid?.() !== 0) {
     throw new Error(
-      `Swift test cluster: Debian packages missing: ${packages.join(' ')}. Run as root so they can be installed, ` +
-        `or install them first: apt-get update && apt-get install ${REQUIRED_PACKAGES.map((r) => r.pkg).join(' ')}`,
+      `${what}: Debian packages missing: ${packages.join(' ')}. Run as root so they can be installed, ` +
+        `or install them first: apt-get update && apt-get install ${required.map((r) => r.pkg).join(' ')}`,
     );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -136,7 +144,7 @@ async function installMissingPackages(): Promise<void> {
   await runChecked('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env });
   const still = missing();
   if (still.length > 0) {
-    throw new Error(`Swift test cluster: apt-get install left packages missing: ${still.join(' ')}`);
+    throw new Error(`${what}: apt-get install left packages missing: ${still.join(' ')}`);
   }
 }
 
@@ -154,7 +162,7 @@ async function allocatePorts(): Promise<Ports> {
 // its default user `swift` could not write our dirs (every write would 503). log_address is no syslog socket, so
 // Swift's syslog handler falls back to UDP on localhost:514, where nothing listens; the servers' `-v` console
 // logging into dir/logs is what we read.
-function commonDefaults(dir: string, port: number): string {
+export function commonDefaults(dir: string, port: number): string {
   return `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = ${port}
@@ -296,6 +304,11 @@ sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 `;
 
+/** PYTHON's arguments to run a Swift server `script` with `conf`, with the swift.conf of the cluster in `clusterDir`. */
+export function swiftServerArgs(clusterDir: string, script: string, conf: string): string[] {
+  return [path.join(clusterDir, 'run-server.py'), path.join(clusterDir, 'swift.conf'), script, conf, '-v'];
+}
+
 interface Daemon {
   name: string;
   child: ChildProcess;
@@ -327,7 +340,8 @@ function installCleanupHandlers(): void {
   }
 }
 
-class RunningCluster {
+/** Daemons started from one temp dir (configs, logs in dir/logs), stopped together, the dir removed with them. */
+export class RunningCluster {
   private readonly daemons: Daemon[] = [];
   private stopping: Promise<void> | undefined;
   private dns: { close(): Promise<void> } | undefined;
@@ -473,7 +487,7 @@ async function waitUntilReady(cluster: RunningCluster, url: string): Promise<voi
   }
 }
 
-async function waitForPort(cluster: RunningCluster, port: number): Promise<void> {
+export async function waitForPort(cluster: RunningCluster, port: number): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     cluster.assertAllRunning();
@@ -507,13 +521,17 @@ export async function startSwift(opts: { log?: (line: string) => void; hostAddre
     for (const server of SERVERS) {
       const script = `/usr/bin/swift-${server}-server`;
       const conf = path.join(dir, `${server}-server.conf`);
-      const launcher = path.join(dir, 'run-server.py');
-      await cluster.spawn(server, PYTHON, [launcher, path.join(dir, 'swift.conf'), script, conf, '-v']);
+      await cluster.spawn(server, PYTHON, swiftServerArgs(dir, script, conf));
     }
     const url = `http://127.0.0.1:${ports.proxy}`;
     await waitUntilReady(cluster, url);
     log(`swift: proxy ${url} ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (dir ${dir})`);
-    return { url, authUrl: `${url}/auth/v1.0`, dir, stop: () => cluster.stop(), ...(dns ? { dns } : {}) };
+    process.env[SWIFT_DIR_ENV] ??= dir;
+    const stop = async () => {
+      await cluster.stop();
+      if (process.env[SWIFT_DIR_ENV] === dir) delete process.env[SWIFT_DIR_ENV];
+    };
+    return { url, authUrl: `${url}/auth/v1.0`, dir, stop, ...(dns ? { dns } : {}) };
   } catch (err) {
     const logs = await cluster.logTails();
     await cluster.stop();
