@@ -84,6 +84,8 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   { account: 'test5', user: 'tester5', key: 'testing5', groups: ['service'] },
   { account: 'reseller', user: 'reseller', key: 'reseller', groups: ['.reseller_admin'] },
   { account: 'system', user: 'root', key: 'testpass', groups: ['.admin'] },
+  // A reader of every account that administers its own (test/integration/reseller-check.test.ts).
+  { account: 'readers', user: 'auditor', key: 'auditorpass', groups: ['.admin', '.reseller_reader'] },
   ...quotaTestUsers(),
   ...adversarialUsers(),
   ...replicaUsers(),
