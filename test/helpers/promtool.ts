@@ -4,33 +4,20 @@
  * test/swift/cluster.ts installs Swift.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { runChecked, runCommand, type CommandResult } from '../swift/run-command.js';
+import { installMissingPackages } from '../swift/cluster.js';
+import { runCommand, type CommandResult } from '../swift/run-command.js';
 
 export const PROMTOOL = '/usr/bin/promtool';
-const PACKAGE = 'prometheus';
-
 let installing: Promise<void> | undefined;
 
 /** Installs Debian's prometheus package (for promtool) if promtool is missing. */
 export function ensurePromtool(): Promise<void> {
-  installing ??= install().catch((error: unknown) => {
+  // Only promtool is wanted: the server the package also brings is never started by the tests.
+  installing ??= installMissingPackages([{ pkg: 'prometheus', file: PROMTOOL }], 'promtool').catch((error: unknown) => {
     installing = undefined; // let a later call try again
     throw error;
   });
   return installing;
-}
-
-async function install(): Promise<void> {
-  if (existsSync(PROMTOOL)) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(`promtool is missing (${PROMTOOL}). Run as root so that it can be installed, or install it first: apt-get update && apt-get install ${PACKAGE}`);
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runChecked('apt-get', ['update'], { env });
-  // Only promtool is wanted: the server the package also brings is never started by the tests.
-  await runChecked('apt-get', ['install', '-y', '--no-install-recommends', PACKAGE], { env });
-  if (!existsSync(PROMTOOL)) throw new Error(`apt-get install ${PACKAGE} left ${PROMTOOL} missing`);
 }
 
 /** Runs promtool (installing it first if need be), `stdin` written to it; the result whatever the exit code. */

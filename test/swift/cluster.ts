@@ -66,9 +66,9 @@ function replicaUsers(): TempauthUser[] {
   return Array.from({ length: 20 }, (_, i) => ({ account: `rep${i + 1}`, user: 'admin', key: `rep${i + 1}pass`, groups: ['.admin'] }));
 }
 
-/** The adversarial suite's tenants adv1..adv140 (test/adversarial/): an account admin and a reader without any group. */
+/** The adversarial suite's tenants adv1..adv142 (test/adversarial/): an account admin and a reader without any group. */
 function adversarialUsers(): TempauthUser[] {
-  return Array.from({ length: 140 }, (_, i) => [
+  return Array.from({ length: 142 }, (_, i) => [
     { account: `adv${i + 1}`, user: 'admin', key: `adv${i + 1}pass`, groups: ['.admin'] },
     { account: `adv${i + 1}`, user: 'reader', key: `adv${i + 1}read`, groups: [] },
   ]).flat();
@@ -142,8 +142,10 @@ export async function installMissingPackages(required: ReadonlyArray<{ pkg: stri
     );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runChecked('apt-get', ['update'], { env });
-  await runChecked('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env });
+  // Test files run side by side and may each install something: wait for another's dpkg lock, do not fail on it.
+  const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
+  await runChecked('apt-get', [...lockWait, 'update'], { env });
+  await runChecked('apt-get', [...lockWait, 'install', '-y', '--no-install-recommends', ...packages], { env });
   const still = missing();
   if (still.length > 0) {
     throw new Error(`${what}: apt-get install left packages missing: ${still.join(' ')}`);
