@@ -434,7 +434,12 @@ export class QuotaGate {
     };
     const admitAs = async (swift: SwiftView) => {
       const intent = requestIntent({ method: swift.method, path: swift.path!, headers: swift.headers, framing: swift.framing });
-      if (intent.type !== 'pass') await this.admitIntent(intent, swift, request, reply);
+      if (intent.type === 'pass') return;
+      await this.admitIntent(intent, swift, request, reply);
+      // A part, like a Swift object, is on its way until Swift answers: a completion checked meanwhile reads it
+      // once it has landed.
+      const written = reply.sent ? undefined : writtenObject(intent);
+      if (written) await this.enterWrite(written, request, reply);
     };
     switch (action.kind) {
       case 'bucket-create':

@@ -1,7 +1,8 @@
 """
 S3 requests for the adversarial suite, made and signed by boto3 (Debian's python3-boto3): a signer that is
 not the proxy's. One JSON command per line on stdin, one JSON answer per line on stdout:
-  {"op": "create_bucket"|"put_object"|"copy_object"|"multipart"|"put_versioning"|"presign", ...}
+  {"op": "create_bucket"|"put_object"|"copy_object"|"multipart"|"initiate"|"upload_part"|"put_versioning"
+   |"presign"|"presign_op", ...}
 Answers: {"ok": true, ...} or {"ok": false, "status": int, "code": str}.
 """
 import json
@@ -54,10 +55,18 @@ def run(cmd):
                 return {'ok': False, 'status': e.response['ResponseMetadata']['HTTPStatusCode'], 'code': e.response['Error']['Code'], 'stage': 'part %d' % number}
             parts.append({'PartNumber': number, 'ETag': part['ETag']})
         s3.complete_multipart_upload(Bucket=cmd['bucket'], Key=cmd['key'], UploadId=upload['UploadId'], MultipartUpload={'Parts': parts})
+    elif op == 'initiate':
+        return {'ok': True, 'upload_id': s3.create_multipart_upload(Bucket=cmd['bucket'], Key=cmd['key'])['UploadId']}
+    elif op == 'upload_part':
+        part = s3.upload_part(Bucket=cmd['bucket'], Key=cmd['key'], UploadId=cmd['upload_id'], PartNumber=cmd['part'], Body=b'p' * cmd['size'])
+        return {'ok': True, 'etag': part['ETag']}
     elif op == 'put_versioning':
         s3.put_bucket_versioning(Bucket=cmd['bucket'], VersioningConfiguration={'Status': 'Enabled'})
     elif op == 'presign':
         return {'ok': True, 'url': s3.generate_presigned_url('put_object', Params={'Bucket': cmd['bucket'], 'Key': cmd['key']}, ExpiresIn=300)}
+    elif op == 'presign_op':
+        # Any operation's presigned URL (its payload unsigned): the test sends the request and holds its body.
+        return {'ok': True, 'url': s3.generate_presigned_url(cmd['operation'], Params=cmd['params'], ExpiresIn=300)}
     else:
         raise ValueError(op)
     return {'ok': True}
