@@ -50,6 +50,12 @@ export interface SwiftAnswer {
   readonly body: Buffer;
 }
 
+/** What the verdict cache asks Swift, when it must. */
+interface Question {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly answer: SwiftAnswer };
 
 const ALLOWED: Verdict = Object.freeze({ allowed: true });
@@ -60,16 +66,15 @@ const MAX_VERDICTS = 20_000;
 const ANSWER_HEADERS = ['content-type', 'www-authenticate', 'x-trans-id', 'x-openstack-request-id'];
 
 export class Authority {
-  private readonly verdicts: LRUCache<string, Verdict>;
+  private readonly verdicts: LRUCache<string, Verdict, Question>;
   private readonly readers: LRUCache<string, boolean>;
 
   constructor(private readonly swift: SwiftClient) {
-    this.verdicts = new LRUCache<string, Verdict>({
+    this.verdicts = new LRUCache<string, Verdict, Question>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
-      fetchMethod: async (cacheKey, _stale, { options }) => {
-        const { path, headers } = JSON.parse(cacheKey) as { path: string; headers: Record<string, string> };
-        const verdict = await this.ask(path, headers);
+      fetchMethod: async (_cacheKey, _stale, { options, context }) => {
+        const verdict = await this.ask(context.path, context.headers);
         // Only a grant is kept: a caller Swift refused may be granted the next moment (an ACL set, a token
         // issued), and must not be refused by the proxy after Swift would take it. Concurrent asks still share one question.
         if (!verdict.allowed) options.ttl = 1;
@@ -93,8 +98,13 @@ export class Authority {
    * containers in `account`. Throws UpstreamUnavailableError when Swift cannot be asked.
    */
   async mayWrite(credentials: Credentials, account: string, container?: string): Promise<Verdict> {
-    const scope = container === undefined ? encodePath('v1', account) : encodePath('v1', account, container);
-    const verdict = await this.verdicts.fetch(JSON.stringify({ path: scope, headers: credentials.headers }));
+    const path = container === undefined ? encodePath('v1', account) : encodePath('v1', account, container);
+    // The path has no newline; credentials.key is JSON, which has none either.
+    const cacheKey = `${path}\n${credentials.key}`;
+    // A grant kept from earlier (nearly every write of a burst): no fetch, no promise of the cache's own.
+    const kept = this.verdicts.get(cacheKey);
+    if (kept) return kept;
+    const verdict = await this.verdicts.fetch(cacheKey, { context: { path, headers: credentials.headers } });
     return verdict ?? ALLOWED;
   }
 

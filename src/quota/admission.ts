@@ -98,15 +98,9 @@ export class Admissions {
   }
 
   scope(account: string, container: string | undefined, level: LevelInfo): Scope {
-    return {
-      key: scopeKey(account, container),
-      type: container === undefined ? 'account' : 'container',
-      account,
-      ...(container === undefined ? {} : { container }),
-      level: level.level,
-      limits: level.limits,
-      soft: level.soft,
-    };
+    const key = scopeKey(account, container);
+    if (container === undefined) return { key, type: 'account', account, level: level.level, limits: level.limits, soft: level.soft };
+    return { key, type: 'container', account, container, level: level.level, limits: level.limits, soft: level.soft };
   }
 
   /** Whether any of the scope's kinds has a limit (hard, or soft that could be enforced). */

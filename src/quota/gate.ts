@@ -342,7 +342,8 @@ export class QuotaGate {
     try {
       await admission();
       const written = intent && !reply.sent ? writtenObject(intent) : undefined;
-      if (written) await this.enterWrite(written, request, reply);
+      const entering = written && this.enterWrite(written, request, reply);
+      if (entering) await entering;
     } catch (error) {
       this.settle(request, undefined);
       if (intent?.type === 'describe') {
@@ -439,7 +440,8 @@ export class QuotaGate {
       // A part, like a Swift object, is on its way until Swift answers: a completion checked meanwhile reads it
       // once it has landed.
       const written = reply.sent ? undefined : writtenObject(intent);
-      if (written) await this.enterWrite(written, request, reply);
+      const entering = written && this.enterWrite(written, request, reply);
+      if (entering) await entering;
     };
     switch (action.kind) {
       case 'bucket-create':
@@ -898,12 +900,17 @@ export class QuotaGate {
    * taking its turn), it is marked as on its way until Swift answers, so a manifest checked meanwhile reads the
    * object only after it has landed (pins.ts).
    */
-  private async enterWrite(written: { account: string; container: string; object: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const leave = await this.pins.enter(ObjectPins.key(written.account, written.container, written.object), request.raw);
-    const state = (request.quota ??= {});
-    const unpin = state.unpin;
-    state.unpin = unpin ? () => { unpin(); leave(); } : leave;
-    reply.raw.once('close', leave);
+  private enterWrite(written: { account: string; container: string; object: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+    const entered = this.pins.enter(ObjectPins.key(written.account, written.container, written.object), request.raw);
+    const marked = (leave: () => void) => {
+      const state = (request.quota ??= {});
+      const unpin = state.unpin;
+      state.unpin = unpin ? () => { unpin(); leave(); } : leave;
+      reply.raw.once('close', leave);
+    };
+    if (typeof entered !== 'function') return entered.then(marked);
+    marked(entered);
+    return undefined;
   }
 
   /** Waits while a manifest on its way to Swift rests on this object (pins.ts). */
@@ -934,7 +941,8 @@ export class QuotaGate {
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent.target;
-    await this.unpinned(account, container, object);
+    const pinned = this.pins.waitFor(ObjectPins.key(account, container, object));
+    if (pinned) await pinned;
     let source: SourceHead | undefined;
     if (intent.copy && !view.s3 && !tempUrlParams(view.path!.query)) {
       // Swift's copy reads its source before it asks whether the caller may write the destination: a

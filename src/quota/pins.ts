@@ -52,8 +52,8 @@ export class ObjectPins {
   private readonly pins = new Map<string, Pin>();
   /** Pins of every object whose key starts with a prefix (the parts of a multipart upload being completed). */
   private readonly prefixes = new Map<string, Pin>();
-  /** Writes admitted and on their way to Swift, until it answers. */
-  private readonly inFlight = new Map<string, Pin>();
+  /** Writes admitted and on their way to Swift, until it answers; `landed` made only when a manifest waits. */
+  private readonly inFlight = new Map<string, { count: number; landed?: { promise: Promise<void>; resolve: () => void } }>();
 
   static key(account: string, container: string, object: string): string {
     return `${account}/${container}/${object}`;
@@ -106,28 +106,41 @@ export class ObjectPins {
 
   /**
    * Marks a write to `key` as on its way to Swift, once no other request's pin is on it (a manifest resting on
-   * it, another write taking its turn); the function returned ends it (when Swift has answered).
+   * it, another write taking its turn); the function returned ends it (when Swift has answered). Without such a
+   * pin (nearly always) the mark is made at once, with no promise to wait for.
    */
-  async enter(key: string, owner: object): Promise<() => void> {
-    for (let wait = this.waitForOthers(key, owner); wait; wait = this.waitForOthers(key, owner)) await wait;
-    let pin = this.inFlight.get(key);
-    if (!pin) this.inFlight.set(key, (pin = newPin()));
-    pin.count++;
+  enter(key: string, owner: object): (() => void) | Promise<() => void> {
+    const wait = this.waitForOthers(key, owner);
+    return wait ? this.enterAfter(wait, key, owner) : this.mark(key);
+  }
+
+  private async enterAfter(first: Promise<void>, key: string, owner: object): Promise<() => void> {
+    for (let wait: Promise<void> | undefined = first; wait; wait = this.waitForOthers(key, owner)) await wait;
+    return this.mark(key);
+  }
+
+  private mark(key: string): () => void {
+    let entry = this.inFlight.get(key);
+    if (!entry) this.inFlight.set(key, (entry = { count: 0 }));
+    entry.count++;
+    const held = entry;
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      if (--pin.count > 0) return;
+      if (--held.count > 0) return;
       this.inFlight.delete(key);
-      pin.release();
+      held.landed?.resolve();
     };
   }
 
   /** Resolves once no write to any of `keys` is on its way to Swift (undefined when none is now). */
   drained(keys: Iterable<string>): Promise<void> | undefined {
     const pending = [...keys].flatMap((key) => {
-      const pin = this.inFlight.get(key);
-      return pin ? [pin.released] : [];
+      const entry = this.inFlight.get(key);
+      if (!entry) return [];
+      entry.landed ??= signalled();
+      return [entry.landed.promise];
     });
     return pending.length === 0 ? undefined : Promise.all(pending).then(() => this.drained(keys));
   }

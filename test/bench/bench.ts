@@ -8,10 +8,12 @@
  * both with ROOMY_QUOTA so that nothing is ever refused. Every request carries the token of qa16:admin, taken
  * straight from Swift's tempauth and used for direct and proxied requests alike (the proxy passes it on).
  *
- * Two cases that need no Swift come first:
+ * Three cases that need no Swift come first:
  *   passthrough  the one-core pass-through table (passthrough.ts): a GET that needs no quota decision, through
  *                the quota proxy and through reference proxies (nginx, bare Node, Fastify's proxy plugin), each
  *                pinned to one core in front of a static upstream; the proxy's CPU time per request
+ *   admitted-put the same table for a 4 KiB object PUT the quota proxy checks and admits from its cache (cached
+ *                mode), the upstream answering as much of Swift as that needs: the proxy's cost of a decision
  *   cache-fill   the usage cache filled with BENCH_CACHE_ENTRIES containers' readings (cache-fill.ts): bytes
  *                per entry and the process's RSS
  *
@@ -39,12 +41,15 @@
  *   BENCH_SECONDS         seconds per run (default 8)
  *   BENCH_CONNECTIONS     comma-separated concurrencies (default 4,16)
  *   BENCH_ROUNDS          rounds per workload × concurrency (default 2: one in each order)
- *   BENCH_WORKLOADS       subset of passthrough,cache-fill,put,get,head (default all)
+ *   BENCH_WORKLOADS       subset of passthrough,admitted-put,cache-fill,put,get,head (default all)
  *   BENCH_CACHE_ENTRIES   entries the cache-fill case keeps (default 1000000)
  *   BENCH_TARGETS         subset of direct,bare-node,proxy-cached,proxy-precise (default all); bare-node is
  *                         the least a Node proxy does (reference-servers.ts bare-proxy: Node http + undici Pool),
  *                         in the proxy's place: the floor any Node proxy meets on this machine
- *   BENCH_WARMUP_SECONDS  per target and workload before measuring (default 1; 0 = none)
+ *   BENCH_WARMUP_SECONDS  per target and workload before measuring (default 5; 0 = none). At Swift's ~150 PUTs
+ *                         a second, 1 s is ~150 requests, while a proxy's code is still being compiled: one run
+ *                         each measured the proxy's CPU per PUT at 2,378 µs after 1 s, 1,923 after 10 s (bare
+ *                         Node 1,100 and 992)
  *   BENCH_OUT             write results to <BENCH_OUT>.md and <BENCH_OUT>.json (a .md/.json suffix is dropped)
  *   BENCH_CPU_PROF_DIR    run the proxy processes with --cpu-prof, writing profiles into DIR/<target>/
  *                         (the main thread's is the larger file; tsx's loader thread writes one too)
@@ -69,11 +74,11 @@ import { ROOMY_QUOTA, proxyConfigText, startProxy } from '../helpers/proxy.js';
 import { startRedis, type RedisServer } from '../swift/redis.js';
 import { startSwift, type SwiftCluster } from '../swift/cluster.js';
 import { freePort } from '../helpers/ports.js';
-import { passThroughBenchmark, passThroughMarkdown } from './passthrough.js';
+import { passThroughBenchmark, passThroughMarkdown, type OneCoreWorkload } from './passthrough.js';
 
 // ---- settings --------------------------------------------------------------------------------------------
 
-const WORKLOADS = ['passthrough', 'cache-fill', 'put', 'get', 'head'] as const;
+const WORKLOADS = ['passthrough', 'admitted-put', 'cache-fill', 'put', 'get', 'head'] as const;
 /** The workloads run against the test Swift (the others need no Swift). */
 const SWIFT_WORKLOADS = ['put', 'get', 'head'] as const;
 const TARGETS = ['direct', 'bare-node', 'proxy-cached', 'proxy-precise'] as const;
@@ -110,9 +115,9 @@ const settings = {
   seconds: envNumber('BENCH_SECONDS', 8, 1),
   connections: envConnections(),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 2, 1)),
-  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 1, 0),
+  warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 5, 0),
   workloads: envList('BENCH_WORKLOADS', WORKLOADS).filter((w): w is Workload => (SWIFT_WORKLOADS as readonly string[]).includes(w)),
-  passThrough: envList('BENCH_WORKLOADS', WORKLOADS).includes('passthrough'),
+  oneCore: (['passthrough', 'admitted-put'] as const).filter((w) => envList('BENCH_WORKLOADS', WORKLOADS).includes(w)).map((w): OneCoreWorkload => (w === 'passthrough' ? 'get' : 'put')),
   cacheFill: envList('BENCH_WORKLOADS', WORKLOADS).includes('cache-fill'),
   cacheFillEntries: Math.floor(envNumber('BENCH_CACHE_ENTRIES', 1_000_000, 1000)),
   targets: envList('BENCH_TARGETS', TARGETS),
@@ -758,11 +763,11 @@ async function main(): Promise<void> {
     log(`bench: ${JSON.stringify({ ...settings })}`);
     const sections: string[] = [];
     const extra: Record<string, unknown> = {};
-    if (settings.passThrough) {
-      const passThroughSettings = { seconds: settings.seconds, rounds: Math.max(settings.rounds, 3), connections: 16, repoRoot: REPO_ROOT, workDir, compiled, proxyEntry: settings.proxyEntry, ...(settings.baselineEntry ? { baselineEntry: settings.baselineEntry } : {}), log };
-      const result = await passThroughBenchmark(passThroughSettings);
-      extra.passThrough = result;
-      sections.push('## Pass-through cost on one core', '', passThroughMarkdown(result, passThroughSettings), '');
+    for (const workload of settings.oneCore) {
+      const oneCoreSettings = { workload, seconds: settings.seconds, rounds: Math.max(settings.rounds, 3), connections: 16, repoRoot: REPO_ROOT, workDir, compiled, proxyEntry: settings.proxyEntry, ...(settings.baselineEntry ? { baselineEntry: settings.baselineEntry } : {}), log };
+      const result = await passThroughBenchmark(oneCoreSettings);
+      extra[workload === 'get' ? 'passThrough' : 'admittedPut'] = result;
+      sections.push(workload === 'get' ? '## Pass-through cost on one core' : '## Admitted PUT cost on one core', '', passThroughMarkdown(result, oneCoreSettings), '');
     }
     if (settings.cacheFill) {
       const result = await cacheFill(settings.proxyEntry, settings.cacheFillEntries);

@@ -12,6 +12,12 @@
  * Rows: direct to the upstream (no proxy: the load generator's and upstream's own ceiling), nginx `proxy_pass`
  * (when installed), bare Node `http` + undici Pool, Fastify + @fastify/http-proxy defaults, and the quota
  * proxy (`access_log = false`) with a token on an object GET.
+ *
+ * The same table for an admitted write (`workload: 'put'`): a 4 KiB object PUT, each to a new name, which the
+ * quota proxy (cached mode) checks and admits. The upstream then also answers as much of Swift as that needs:
+ * a tempauth login for the proxy's service user, HEADs of the account and container with their usage, 201 to a
+ * PUT (body read and dropped) and 404 to the POST the proxy asks whether the caller may write with. So the row
+ * is the proxy's own cost of a decision made from its cache, without Swift's.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,8 +33,12 @@ const NGINX = '/usr/sbin/nginx';
 const WRK = '/usr/bin/wrk';
 const TASKSET = '/usr/bin/taskset';
 const CLOCK_TICKS_PER_SECOND = 100;
+/** Load before the measured rounds, per row: JIT compilation and connection pools, off the record. */
+const WARMUP_SECONDS = 2;
 /** The object path every run reads: an object GET, which the quota proxy passes without a quota decision. */
 const OBJECT_PATH = '/v1/AUTH_bench/bench/obj-4k';
+/** Where the PUTs go: `<prefix><n>`, a new object every time (wrk); autocannon, if it is the load, PUTs one name. */
+const PUT_PREFIX = '/v1/AUTH_bench/bench/put-';
 const TOKEN = 'AUTH_tk0123456789abcdef0123456789abcdef';
 
 /** Swift /info as the test Swift answers it (its middlewares decide how the quota proxy reads requests). */
@@ -48,7 +58,17 @@ const SWIFT_INFO = {
   account_quotas: {},
 };
 
+/** `get`: an object GET, which needs no decision; `put`: a 4 KiB object PUT, checked and admitted. */
+export type OneCoreWorkload = 'get' | 'put';
+
+/** What the upstream answers to HEADs of an account and of a container (paths as nginx regular expressions). */
+const STUB_USAGE: Record<string, Record<string, number>> = {
+  '^/v1/[^/]+/?$': { 'X-Account-Container-Count': 1, 'X-Account-Object-Count': 0, 'X-Account-Bytes-Used': 0 },
+  '^/v1/[^/]+/[^/]+/?$': { 'X-Container-Object-Count': 0, 'X-Container-Bytes-Used': 0 },
+};
+
 export interface PassThroughSettings {
+  workload: OneCoreWorkload;
   seconds: number;
   rounds: number;
   connections: number;
@@ -125,8 +145,10 @@ async function waitUntilAnswering(url: string, what: string): Promise<void> {
     try {
       const res = await fetch(`${url}${OBJECT_PATH}`, { headers: { 'x-auth-token': TOKEN } });
       const body = await res.arrayBuffer();
-      if (res.status === 200 && body.byteLength === 4096) return;
-      throw new Error(`${what} answered ${res.status} with ${body.byteLength} bytes`);
+      const put = await fetch(`${url}${PUT_PREFIX}probe`, { method: 'PUT', headers: { 'x-auth-token': TOKEN }, body: Buffer.alloc(4096, 'x') });
+      await put.arrayBuffer();
+      if (res.status === 200 && body.byteLength === 4096 && put.status === 201) return;
+      throw new Error(`${what} answered ${res.status} with ${body.byteLength} bytes to a GET, ${put.status} to a PUT`);
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`${what} at ${url} not answering after 30 s: ${(error as Error).message}`);
       await delay(100);
@@ -162,7 +184,9 @@ async function startUpstream(settings: PassThroughSettings): Promise<Server> {
     await writeFile(file, nginxConfig(settings.workDir, 'upstream', [
       `  server { listen 127.0.0.1:${port}; root ${settings.workDir};`,
       '    location = /info { default_type application/json; try_files /info.json =404; }',
-      '    location / { default_type application/octet-stream; try_files /obj-4k =404; }',
+      `    location = /auth/v1.0 { add_header X-Auth-Token ${TOKEN}; add_header X-Storage-Url http://127.0.0.1:${port}/v1/AUTH_bench; add_header X-Auth-Token-Expires 86400; return 200; }`,
+      ...Object.entries(STUB_USAGE).map(([pattern, headers]) => `    location ~ ${pattern} { ${Object.entries(headers).map(([name, value]) => `add_header ${name} ${value};`).join(' ')} return 204; }`),
+      '    location / { if ($request_method = PUT) { return 201; } if ($request_method = POST) { return 404; } default_type application/octet-stream; try_files /obj-4k =404; }',
       '  }',
     ].join('\n')));
     const child = spawnPinned(1, NGINX, ['-c', file, '-e', path.join(settings.workDir, 'upstream.stderr.log')], settings.workDir);
@@ -170,7 +194,7 @@ async function startUpstream(settings: PassThroughSettings): Promise<Server> {
     await waitUntilAnswering(server.url, 'nginx upstream');
     return server;
   }
-  const child = spawnPinned(1, process.execPath, [await settings.compiled('test/bench/reference-servers.ts'), 'static', String(port), infoFile], settings.repoRoot);
+  const child = spawnPinned(1, process.execPath, [await settings.compiled('test/bench/reference-servers.ts'), 'static', String(port), infoFile, TOKEN], settings.repoRoot);
   const server = serverOf('node static', `http://127.0.0.1:${port}`, child);
   await waitUntilAnswering(server.url, 'node upstream');
   return server;
@@ -234,9 +258,26 @@ function wrkDuration(text: string, label: string): number {
   return match[2] === 'us' ? value / 1000 : match[2] === 'ms' ? value : value * 1000;
 }
 
-async function load(url: string, connections: number, seconds: number, repoRoot: string): Promise<LoadResult> {
+/** wrk's script for the PUT workload: 4 KiB to a new name each time. */
+function wrkPutScript(): string {
+  return [
+    'wrk.method = "PUT"',
+    'wrk.body = string.rep("x", 4096)',
+    `wrk.headers["X-Auth-Token"] = "${TOKEN}"`,
+    'wrk.headers["Content-Type"] = "application/octet-stream"',
+    'local n = 0',
+    `request = function() n = n + 1; return wrk.format(nil, "${PUT_PREFIX}" .. n) end`,
+    '',
+  ].join('\n');
+}
+
+async function load(url: string, connections: number, seconds: number, settings: Pick<PassThroughSettings, 'workload' | 'repoRoot' | 'workDir'>): Promise<LoadResult> {
+  const put = settings.workload === 'put';
   if (existsSync(WRK)) {
-    const { stdout } = await run(TASKSET, ['-c', '1', WRK, '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `X-Auth-Token: ${TOKEN}`, `${url}${OBJECT_PATH}`], { maxBuffer: 1 << 20 });
+    const script = path.join(settings.workDir, 'put.lua');
+    if (put && !existsSync(script)) await writeFile(script, wrkPutScript());
+    const request = put ? ['-s', script, url] : ['-H', `X-Auth-Token: ${TOKEN}`, `${url}${OBJECT_PATH}`];
+    const { stdout } = await run(TASKSET, ['-c', '1', WRK, '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...request], { maxBuffer: 1 << 20 });
     const total = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(stdout);
     if (!total) throw new Error(`cannot read wrk's output:\n${stdout}`);
     const duration = Number(total[2]) * (total[3] === 'ms' ? 0.001 : total[3] === 'm' ? 60 : 1);
@@ -251,7 +292,8 @@ async function load(url: string, connections: number, seconds: number, repoRoot:
     };
   }
   const bin = path.join(path.dirname(createRequire(import.meta.url).resolve('autocannon/package.json')), 'autocannon.js');
-  const { stdout } = await run(TASKSET, ['-c', '1', process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), '-H', `X-Auth-Token=${TOKEN}`, `${url}${OBJECT_PATH}`], { cwd: repoRoot, maxBuffer: 16 << 20 });
+  const request = put ? ['-m', 'PUT', '-b', 'x'.repeat(4096), `${url}${PUT_PREFIX}0`] : [`${url}${OBJECT_PATH}`];
+  const { stdout } = await run(TASKSET, ['-c', '1', process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), '-H', `X-Auth-Token=${TOKEN}`, ...request], { cwd: settings.repoRoot, maxBuffer: 16 << 20 });
   const result = JSON.parse(stdout) as { requests: { total: number }; duration: number; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number };
   return { responses: result.requests.total, seconds: result.duration, p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
@@ -275,18 +317,18 @@ export async function passThroughBenchmark(settings: PassThroughSettings): Promi
     servers.push(await startNodeReference(settings, 'fastify-proxy', upstream.url));
     if (settings.baselineEntry) servers.push(await startQuotaProxy(settings, upstream.url, settings.baselineEntry, `swift-quota-proxy, baseline (${settings.baselineEntry})`));
     // Last: the row the targets are read from.
-    servers.push(await startQuotaProxy(settings, upstream.url, settings.proxyEntry, '**swift-quota-proxy** (`access_log = false`, object GET)'));
-    // Warm-up: JIT compilation and connection pools, off the record.
-    for (const server of servers) await load(server.url, settings.connections, 2, settings.repoRoot);
+    const what = settings.workload === 'get' ? 'object GET' : 'object PUT admitted, cached mode';
+    servers.push(await startQuotaProxy(settings, upstream.url, settings.proxyEntry, `**swift-quota-proxy** (\`access_log = false\`, ${what})`));
+    for (const server of servers) await load(server.url, settings.connections, WARMUP_SECONDS, settings);
     const samples = new Map<Server, Array<LoadResult & { cpuUsPerReq: number | null }>>(servers.map((s) => [s, []]));
     for (let round = 0; round < settings.rounds; round++) {
       for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
         await delay(300);
         const before = server.pid ? await cpuSeconds(server.pid) : 0;
-        const result = await load(server.url, settings.connections, settings.seconds, settings.repoRoot);
+        const result = await load(server.url, settings.connections, settings.seconds, settings);
         const cpu = server.pid ? ((await cpuSeconds(server.pid)) - before) * 1e6 / result.responses : null;
         samples.get(server)!.push({ ...result, cpuUsPerReq: cpu });
-        settings.log(`bench: pass-through round ${round + 1}/${settings.rounds} ${server.name}: ${(result.responses / result.seconds).toFixed(0)} req/s, ${cpu === null ? '' : `${cpu.toFixed(1)} µs CPU/req, `}p99 ${result.p99Ms.toFixed(2)} ms`);
+        settings.log(`bench: one-core ${settings.workload} round ${round + 1}/${settings.rounds} ${server.name}: ${(result.responses / result.seconds).toFixed(0)} req/s, ${cpu === null ? '' : `${cpu.toFixed(1)} µs CPU/req, `}p99 ${result.p99Ms.toFixed(2)} ms`);
       }
     }
     const rows = servers.map((server): PassThroughRow => {
@@ -312,13 +354,13 @@ export async function passThroughBenchmark(settings: PassThroughSettings): Promi
         await delay(300);
         const before = [await cpuSeconds(server.pid), await cpuSeconds(fastify.pid!)];
         const [mine, theirs] = await Promise.all([
-          load(server.url, settings.connections / 2, settings.seconds, settings.repoRoot),
-          load(fastify.url, settings.connections / 2, settings.seconds, settings.repoRoot),
+          load(server.url, settings.connections / 2, settings.seconds, settings),
+          load(fastify.url, settings.connections / 2, settings.seconds, settings),
         ]);
         const cpuMine = ((await cpuSeconds(server.pid)) - before[0]!) / mine.responses;
         const cpuTheirs = ((await cpuSeconds(fastify.pid!)) - before[1]!) / theirs.responses;
         ratios.push(cpuMine / cpuTheirs);
-        settings.log(`bench: pass-through paired round ${round + 1}/${settings.rounds} ${server.name}: ${(cpuMine / cpuTheirs).toFixed(3)}× Fastify's CPU per request`);
+        settings.log(`bench: one-core ${settings.workload} paired round ${round + 1}/${settings.rounds} ${server.name}: ${(cpuMine / cpuTheirs).toFixed(3)}× Fastify's CPU per request`);
       }
       rows[index]!.pairedToFastify = { median: median(ratios), rounds: ratios };
     }
@@ -333,14 +375,16 @@ export async function passThroughBenchmark(settings: PassThroughSettings): Promi
 /** The pass-through target of issue 11: the quota proxy's CPU per pass-through GET on one core. */
 export const PASS_THROUGH_CPU_TARGET_US = 70;
 
-export function passThroughMarkdown(result: { rows: PassThroughRow[]; loadGenerator: string; upstream: string }, settings: Pick<PassThroughSettings, 'seconds' | 'rounds' | 'connections'>): string {
+export function passThroughMarkdown(result: { rows: PassThroughRow[]; loadGenerator: string; upstream: string }, settings: Pick<PassThroughSettings, 'workload' | 'seconds' | 'rounds' | 'connections'>): string {
   const fmt = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+  const get = settings.workload === 'get';
+  const request = get ? 'pass-through GET' : 'admitted PUT';
   const lines = [
     `Each proxy pinned to CPU 0; upstream (${result.upstream}) and load generator (${result.loadGenerator}, ${settings.connections} connections) on CPU 1. ` +
-      `4 KiB object GET, ${settings.seconds} s per run, ${settings.rounds} rounds in alternating order, medians.`,
+      `${get ? '4 KiB object GET' : '4 KiB object PUT, a new name each time (the upstream answers 201 and the usage HEADs the quota proxy reads)'}, ${settings.seconds} s per run, ${settings.rounds} rounds in alternating order, medians.`,
     'Paired: the proxy and Fastify + @fastify/http-proxy (defaults) loaded at the same time on CPU 0, ' + `${settings.connections / 2} connections each: the ratio of their CPU per request, which the speed changes of a shared machine do not move.`,
     '',
-    '| pass-through GET, one core | req/s | p50 ms | p99 ms | proxy CPU µs/req | per round (req/s; µs) | errors / non-2xx | CPU/req vs Fastify, paired (rounds) |',
+    `| ${request}, one core | req/s | p50 ms | p99 ms | proxy CPU µs/req | per round (req/s; µs) | errors / non-2xx | CPU/req vs Fastify, paired (rounds) |`,
     '|---|---:|---:|---:|---:|---|---:|---|',
   ];
   for (const row of result.rows) {
@@ -354,20 +398,24 @@ export function passThroughMarkdown(result: { rows: PassThroughRow[]; loadGenera
   const bare = result.rows.find((row) => row.name.startsWith('bare Node'));
   lines.push('');
   if (baseline?.pairedToFastify && ours.pairedToFastify) {
-    lines.push(`- swift-quota-proxy CPU per pass-through GET, paired with Fastify's defaults: ${fmt(ours.pairedToFastify.median, 2)}× (baseline: ${fmt(baseline.pairedToFastify.median, 2)}×)`);
+    lines.push(`- swift-quota-proxy CPU per ${request}, paired with Fastify's defaults: ${fmt(ours.pairedToFastify.median, 2)}× (baseline: ${fmt(baseline.pairedToFastify.median, 2)}×)`);
   }
   if (ours.pairedToFastify) {
     lines.push(`- at or below Fastify + @fastify/http-proxy's defaults (paired): ${ours.pairedToFastify.median <= 1 ? 'met' : 'NOT met'}`);
   }
   if (fastify?.cpuUsPerReq && bare?.cpuUsPerReq && ours.cpuUsPerReq) {
     lines.push(
-      `- swift-quota-proxy CPU per pass-through GET: ${fmt(ours.cpuUsPerReq / fastify.cpuUsPerReq, 2)}× Fastify + @fastify/http-proxy's defaults, ` +
-        `${fmt(ours.cpuUsPerReq / bare.cpuUsPerReq, 2)}× bare Node (the target: at or below Fastify's defaults, near bare Node)`,
+      `- swift-quota-proxy CPU per ${request}: ${fmt(ours.cpuUsPerReq / fastify.cpuUsPerReq, 2)}× Fastify + @fastify/http-proxy's defaults, ` +
+        `${fmt(ours.cpuUsPerReq / bare.cpuUsPerReq, 2)}× bare Node` + (get ? ' (the target: at or below Fastify\'s defaults, near bare Node)' : ''),
     );
   }
-  lines.push(
-    `- swift-quota-proxy pass-through GET: ${fmt(ours.cpuUsPerReq ?? NaN, 1)} µs CPU per request on one core ` +
-      `(target ≤ ${PASS_THROUGH_CPU_TARGET_US} µs: ${ours.errors + ours.non2xx > 0 ? 'not valid, errors' : (ours.cpuUsPerReq ?? Infinity) <= PASS_THROUGH_CPU_TARGET_US ? 'met' : 'NOT met'})`,
-  );
+  if (get) {
+    lines.push(
+      `- swift-quota-proxy pass-through GET: ${fmt(ours.cpuUsPerReq ?? NaN, 1)} µs CPU per request on one core ` +
+        `(target ≤ ${PASS_THROUGH_CPU_TARGET_US} µs: ${ours.errors + ours.non2xx > 0 ? 'not valid, errors' : (ours.cpuUsPerReq ?? Infinity) <= PASS_THROUGH_CPU_TARGET_US ? 'met' : 'NOT met'})`,
+    );
+  } else if (ours.errors + ours.non2xx > 0) {
+    lines.push('- not valid: errors or non-2xx answers');
+  }
   return lines.join('\n');
 }

@@ -32,12 +32,20 @@ describe('ObjectPins: writes on their way and the manifests that read their obje
     const writer = {};
     const unpin = pins.pin(['a/c/s0'], [], manifest);
     const entering = pins.enter('a/c/s0', writer);
-    assert.equal(await settled(entering), false, 'waits for the manifest');
+    assert.equal(typeof entering, 'object', 'a promise: it has to wait');
+    assert.equal(await settled(Promise.resolve(entering)), false, 'waits for the manifest');
     assert.equal(pins.drained(['a/c/s0']), undefined, 'and is not on its way meanwhile');
     unpin();
     const leave = await entering;
     assert.ok(pins.drained(['a/c/s0']));
     leave();
+
+    // Nobody else's pin on it: marked at once, no promise.
+    const free = pins.enter('a/c/free', writer);
+    assert.equal(typeof free, 'function');
+    assert.ok(pins.drained(['a/c/free']));
+    (free as () => void)();
+    assert.equal(pins.drained(['a/c/free']), undefined);
 
     // Its own turn (a versioned overwrite's exclusive pin) does not hold it up.
     const own = await pins.exclusive('a/c/o', writer);
@@ -52,7 +60,7 @@ describe('ObjectPins: writes on their way and the manifests that read their obje
     const other = {};
     const ownHold = pins.pin(['a/c/x'], [], writer);
     const otherHold = pins.pin(['a/c/x'], [], other);
-    const entering = pins.enter('a/c/x', writer);
+    const entering = Promise.resolve(pins.enter('a/c/x', writer));
     assert.equal(await settled(entering), false);
     otherHold();
     assert.equal(await settled(entering), true, 'only its own hold is left');
@@ -63,7 +71,7 @@ describe('ObjectPins: writes on their way and the manifests that read their obje
   test('prefix pins (a multipart upload being completed) hold the parts under them', async () => {
     const pins = new ObjectPins();
     const unpin = pins.pin([], ['a/c+segments/o/upload/'], {});
-    const part = pins.enter('a/c+segments/o/upload/3', {});
+    const part = Promise.resolve(pins.enter('a/c+segments/o/upload/3', {}));
     assert.equal(await settled(part), false);
     unpin();
     assert.equal(await settled(part), true);

@@ -21,6 +21,8 @@ const MISSING = 1; // the key does not exist in Swift
  * newest reading of the key, for projections, but neither served from the cache nor settled usage.
  */
 const STALE = 2;
+/** The slot has rare parts in `extras`. */
+const HAS_EXTRAS = 4;
 
 /**
  * The key as one flat string of its own, copied through bytes (latin-1 where it fits, else UTF-16, both
@@ -95,9 +97,9 @@ export class SnapshotStore {
     this.seq[slot] = snapshot.seq;
     this.sent[slot] = snapshot.sent;
     this.at[slot] = now;
-    this.flags[slot] = (snapshot.exists ? 0 : MISSING) | (stale ? STALE : 0);
-    this.gen[slot] = this.genIndex(snapshot.gen);
     const extras = extrasOf(snapshot);
+    this.flags[slot] = (snapshot.exists ? 0 : MISSING) | (stale ? STALE : 0) | (extras ? HAS_EXTRAS : 0);
+    this.gen[slot] = this.genIndex(snapshot.gen);
     if (extras) this.extras.set(slot, extras);
     else this.extras.delete(slot);
     return true;
@@ -134,15 +136,16 @@ export class SnapshotStore {
   }
 
   private snapshotAt(slot: number): Snapshot {
-    return Object.freeze({
+    const snapshot = {
       count: this.count[slot]!,
       bytes: this.bytes[slot]!,
       exists: (this.flags[slot]! & MISSING) === 0,
       seq: this.seq[slot]!,
       gen: this.gens[this.gen[slot]!]!,
       sent: this.sent[slot]!,
-      ...this.extras.get(slot),
-    });
+    };
+    // Most readings have no rare parts: the map is asked only when the slot has some.
+    return Object.freeze(this.flags[slot]! & HAS_EXTRAS ? Object.assign(snapshot, this.extras.get(slot)) : snapshot);
   }
 
   private genIndex(gen: string): number {
