@@ -4,6 +4,7 @@
  * and renewing it is the Swift client's job (swift/client.ts), as for a tempauth service user.
  */
 import type { Dispatcher } from 'undici';
+import { readBody } from '../swift/response-body.js';
 import { describeKeystoneIdentity, type KeystoneIdentity, type KeystoneRef } from '../config/keystone.js';
 
 /** Keystone could not be asked, or would not issue the token: no usage can be read as the service identity. */
@@ -105,7 +106,7 @@ export async function issueToken(identity: KeystoneIdentity, dispatcher: Dispatc
     status = response.statusCode;
     const header = response.headers['x-subject-token'];
     subjectToken = Array.isArray(header) ? header[0] : header;
-    const text = await readText(response.body);
+    const text = (await readBody(response.body, MAX_ANSWER_BYTES)).toString('utf8');
     try {
       body = JSON.parse(text) as TokenBody;
     } catch {
@@ -115,18 +116,4 @@ export async function issueToken(identity: KeystoneIdentity, dispatcher: Dispatc
     throw new KeystoneLoginError(`cannot reach Keystone for the service identity, ${describeKeystoneIdentity(identity)}: ${(error as Error).message}`, { cause: error });
   }
   return readTokenAnswer(identity, status, subjectToken, body, Date.now());
-}
-
-async function readText(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += (chunk as Buffer).length;
-    if (length > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new Error(`answer over ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -913,10 +913,9 @@ export class QuotaGate {
     return undefined;
   }
 
-  /** Waits while a manifest on its way to Swift rests on this object (pins.ts). */
-  private async unpinned(account: string, container: string, object: string): Promise<void> {
-    const wait = this.pins.waitFor(ObjectPins.key(account, container, object));
-    if (wait) await wait;
+  /** What to wait for while a manifest on its way to Swift rests on this object (pins.ts); undefined: nothing. */
+  private unpinned(account: string, container: string, object: string): Promise<void> | undefined {
+    return this.pins.waitFor(ObjectPins.key(account, container, object));
   }
 
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
@@ -941,7 +940,7 @@ export class QuotaGate {
 
   private async admitObjectWrite(intent: Extract<Intent, { type: 'object-write' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent.target;
-    const pinned = this.pins.waitFor(ObjectPins.key(account, container, object));
+    const pinned = this.unpinned(account, container, object);
     if (pinned) await pinned;
     let source: SourceHead | undefined;
     if (intent.copy && !view.s3 && !tempUrlParams(view.path!.query)) {

@@ -8,6 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { ServiceIdentity, TempauthUser } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { issueToken } from '../auth/keystone.js';
+import { BodyTooLargeError, readBody } from './response-body.js';
 
 export type HeadTarget = 'account' | 'container' | 'object' | 'auth' | 'metadata' | 'listing';
 
@@ -48,27 +49,6 @@ interface HeldToken {
 /** When to ask for a new token: a minute before it expires, or half-way through a shorter life. */
 function renewAt(lifetimeMs: number): number {
   return Date.now() + Math.max(lifetimeMs - TOKEN_RENEW_MARGIN_MS, lifetimeMs / 2);
-}
-
-/** A body larger than the proxy would read (a manifest past Swift's own limit). */
-export class BodyTooLargeError extends Error {
-  readonly code = 'SQP_ERR_BODY_TOO_LARGE';
-}
-
-/** A response body, at most `maxBytes` of it: past that, an error, or (`truncate`) the first `maxBytes`. */
-async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, truncate = false): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += (chunk as Buffer).length;
-    chunks.push(chunk as Buffer);
-    if (length > maxBytes) {
-      body.destroy();
-      if (!truncate) throw new BodyTooLargeError(`response body over ${maxBytes} bytes`);
-      return Buffer.concat(chunks).subarray(0, maxBytes);
-    }
-  }
-  return Buffer.concat(chunks);
 }
 
 function flatten(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
