@@ -123,6 +123,9 @@ function s3ErrorBody(error: S3Error, resource?: string): string {
   return `<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>${error.code}</Code><Message>${escape(error.message)}</Message>${resource ? `<Resource>${escape(resource)}</Resource>` : ''}</Error>`;
 }
 
+/** How much of a completion's XML s3api reads (multi_upload.py MAX_COMPLETE_UPLOAD_BODY_SIZE); more, it refuses. */
+const S3_COMPLETE_BODY_LIMIT = 2048 * 1024;
+
 /**
  * The first `limit` bytes of a request body, and a stream of the whole body to send on in its place (the bytes
  * read, then the rest). `complete` when the body ended within the limit.
@@ -146,7 +149,7 @@ async function readBodyHead(raw: IncomingMessage, limit: number): Promise<{ head
     };
     const onError = () => {
       cleanup();
-      reject(new Error('the client went away before its manifest was read'));
+      reject(new Error('the client went away before its body was read'));
     };
     const cleanup = () => {
       raw.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onError);
@@ -510,6 +513,14 @@ export class QuotaGate {
     const scope = this.admissions.scope(account, container, levelInfo);
     if (await this.refusedForArchiveVersioning(account, container, reply)) return;
     if (!this.admissions.enforces(scope)) return;
+    // s3api lists the parts to complete only once it has read the request's XML: a client holding the body after
+    // the decision could change a part meanwhile, through another proxy whose writes this one cannot see. So
+    // the body is read first (as far as s3api reads it: past that it refuses the request), and the parts after.
+    if (expectsContinue(request.headers)) {
+      reply.raw.writeContinue();
+      request.quotaContinued = true;
+    }
+    request.body = (await readBodyHead(request.raw, S3_COMPLETE_BODY_LIMIT)).body;
     const segments = `${container}${SEGMENTS_SUFFIX}`;
     const prefix = `${object}/${uploadId}/`;
     const unpinPrefix = this.pins.pin([], [ObjectPins.key(account, segments, prefix)], request.raw);

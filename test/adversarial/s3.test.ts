@@ -18,7 +18,7 @@ import { swiftDns } from '../helpers/swift-env.js';
 import { hostAddressingSections } from '../swift/cluster.js';
 import { ADVERSARIAL_QUOTA, LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141], 'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142] } as const;
+const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143], 'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144] } as const;
 const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
 
 interface S3Answer {
@@ -140,43 +140,53 @@ for (const mode of MODES) {
       assert.ok((await arena.usage(tenant, 'late')).objects <= LIMITS.objects, verdicts.join(' '));
     });
 
-    test('a multipart upload completed while one of its parts is being rewritten is sized by the part that lands', async () => {
-      const tenant = await arena.tenant();
-      await makeContainer(tenant, 'mpr');
-      const [base, initiated] = await s3([
-        { ...as(tenant), op: 'put_object', bucket: 'mpr', key: 'base', size: 8000 },
-        { ...as(tenant), op: 'initiate', bucket: 'mpr', key: 'big' },
-      ]);
-      assert.ok(base!.ok && initiated!.ok, JSON.stringify([base, initiated]));
-      const params = { Bucket: 'mpr', Key: 'big', UploadId: initiated!.upload_id! };
-      const [small, partUrl, completeUrl] = await s3([
-        { ...as(tenant), op: 'upload_part', bucket: 'mpr', key: 'big', upload_id: params.UploadId, part: 1, size: 1 },
-        { ...as(tenant), op: 'presign_op', operation: 'upload_part', params: { ...params, PartNumber: 1 } },
-        { ...as(tenant), op: 'presign_op', operation: 'complete_multipart_upload', params },
-      ]);
-      assert.ok(small!.ok && partUrl!.ok && completeUrl!.ok, JSON.stringify([small, partUrl, completeUrl]));
-      const held = (presigned: S3Answer, method: string, headers: Array<[string, string]>) => {
-        const url = new URL(presigned.url!);
-        return rawRequest(arena.proxy.url, method, url.pathname + url.search, [['Host', url.host], ...headers, ['Expect', '100-continue']]);
-      };
-      // Part 1 is rewritten with the same byte and a 2,500-character content type (Swift takes up to ~3,000),
-      // which SLO copies into the manifest it stores: the manifest grows from ~250 bytes to ~2,750, and 'base'
-      // (8,000) is beside it. The rewrite's body is held.
-      const rewrite = held(partUrl!, 'PUT', [['Content-Length', '1'], ['Content-Type', `application/x-${'a'.repeat(2500)}`]]);
-      assert.equal(await rewrite.admitted, 'continue');
-      // The upload is completed, its body held too: s3api reads the parts once the body has come.
-      const xml = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${small!.etag!}</ETag></Part></CompleteMultipartUpload>`;
-      const complete = held(completeUrl!, 'POST', [['Content-Length', String(Buffer.byteLength(xml))]]);
-      // The proxy may decide on the completion now (by the part as it is) or wait for the rewrite to land; either
-      // way the rewrite's body goes next, and the completion's after it.
-      const verdict = await Promise.race([complete.admitted, sleep(2000).then(() => 'still deciding' as const)]);
-      assert.equal((await rewrite.finish('p')).status, 200);
-      const final = verdict === 'still deciding' ? await complete.admitted : verdict;
-      const answer = final === 'continue' ? await complete.finish(xml) : await complete.response;
-      const usage = await arena.usage(tenant, 'mpr');
-      assert.ok(usage.bytes <= LIMITS.bytes, `bucket on Swift: ${JSON.stringify(usage)}; completion: ${verdict} → ${final}, ${answer.status} ${answer.body.slice(0, 300)}`);
-      assert.deepEqual(await arena.listing(tenant, 'mpr'), ['base']);
-    });
+    for (const across of [false, true]) {
+      const where = across ? ', the completion through a second proxy' : '';
+      test(`a multipart upload completed while one of its parts is being rewritten is sized by the part that lands${where}`, async () => {
+        const tenant = await arena.tenant();
+        // A second proxy in front of the same Swift cannot see the first one's writes on their way.
+        const second = across ? await arena.another() : undefined;
+        const completer = second ?? arena.proxy;
+        try {
+          await makeContainer(tenant, 'mpr');
+          const [base, initiated] = await s3([
+            { ...as(tenant), op: 'put_object', bucket: 'mpr', key: 'base', size: 8000 },
+            { ...as(tenant), op: 'initiate', bucket: 'mpr', key: 'big' },
+          ]);
+          assert.ok(base!.ok && initiated!.ok, JSON.stringify([base, initiated]));
+          const params = { Bucket: 'mpr', Key: 'big', UploadId: initiated!.upload_id! };
+          const [small, partUrl, completeUrl] = await s3([
+            { ...as(tenant), op: 'upload_part', bucket: 'mpr', key: 'big', upload_id: params.UploadId, part: 1, size: 1 },
+            { ...as(tenant), op: 'presign_op', operation: 'upload_part', params: { ...params, PartNumber: 1 } },
+            { ...as(tenant), op: 'presign_op', operation: 'complete_multipart_upload', params },
+          ]);
+          assert.ok(small!.ok && partUrl!.ok && completeUrl!.ok, JSON.stringify([small, partUrl, completeUrl]));
+          const held = (via: { url: string }, presigned: S3Answer, method: string, headers: Array<[string, string]>) => {
+            const url = new URL(presigned.url!);
+            return rawRequest(via.url, method, url.pathname + url.search, [['Host', url.host], ...headers, ['Expect', '100-continue']]);
+          };
+          // Part 1 is rewritten with the same byte and a 2,500-character content type (Swift takes up to ~3,000),
+          // which SLO copies into the manifest it stores: the manifest grows from ~250 bytes to ~2,750, and 'base'
+          // (8,000) is beside it. The rewrite's body is held.
+          const rewrite = held(arena.proxy, partUrl!, 'PUT', [['Content-Length', '1'], ['Content-Type', `application/x-${'a'.repeat(2500)}`]]);
+          assert.equal(await rewrite.admitted, 'continue');
+          // The upload is completed, its body held too: s3api reads the parts once the body has come.
+          const xml = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${small!.etag!}</ETag></Part></CompleteMultipartUpload>`;
+          const complete = held(completer, completeUrl!, 'POST', [['Content-Length', String(Buffer.byteLength(xml))]]);
+          // The proxy may decide on the completion now (by the part as it is) or wait for the rewrite to land; either
+          // way the rewrite's body goes next, and the completion's after it.
+          const verdict = await Promise.race([complete.admitted, sleep(2000).then(() => 'still deciding' as const)]);
+          assert.equal((await rewrite.finish('p')).status, 200);
+          const final = verdict === 'still deciding' ? await complete.admitted : verdict;
+          const answer = final === 'continue' ? await complete.finish(xml) : await complete.response;
+          const usage = await arena.usage(tenant, 'mpr');
+          assert.ok(usage.bytes <= LIMITS.bytes, `bucket on Swift: ${JSON.stringify(usage)}; completion: ${verdict} → ${final}, ${answer.status} ${answer.body.slice(0, 300)}`);
+          assert.deepEqual(await arena.listing(tenant, 'mpr'), ['base']);
+        } finally {
+          await second?.close();
+        }
+      });
+    }
 
     test('a host name may be a bucket: without Swift\'s [filter:s3api] section the proxy refuses S3 writes on host names, with it reads them as s3api does', async () => {
       const tenant = await arena.tenant();
