@@ -142,7 +142,7 @@ export async function installMissingPackages(required: ReadonlyArray<{ pkg: stri
     );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // Test files run side by side and may each install something: wait for another's dpkg lock, do not fail on it.
+  // Another apt run on the machine (unattended upgrades, a second test run) may hold dpkg's lock: wait for it.
   const lockWait = ['-o', 'DPkg::Lock::Timeout=600'];
   await runChecked('apt-get', [...lockWait, 'update'], { env });
   await runChecked('apt-get', [...lockWait, 'install', '-y', '--no-install-recommends', ...packages], { env });
