@@ -5,17 +5,28 @@
  * only through a shared ledger (the config refuses more than one worker with `ledger = memory`).
  *
  * `/metrics` is answered by whichever worker takes the scrape, with every worker's series added up (the
- * primary gathers them over IPC with prom-client's AggregatorRegistry), so one scrape sees the whole proxy.
+ * primary gathers them over IPC and adds them up with prom-client's AggregatorRegistry.aggregate), so one scrape
+ * sees the whole proxy. The primary asks only the workers that have said they answer: one still loading (at
+ * start, or started again after a crash) has nothing to add, and waiting for it would fail the scrape.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
+/** Worker → primary: a scrape wants every worker's metrics. */
 const METRICS_REQUEST = 'swift-quota-proxy:metrics';
+/** Primary → worker: the added-up text (or why not). */
 const METRICS_REPLY = 'swift-quota-proxy:metrics-reply';
+/** Worker → primary: this worker answers METRICS_COLLECT from now on. */
+const METRICS_READY = 'swift-quota-proxy:metrics-ready';
+/** Primary → worker: send your own metrics; worker → primary: here they are. */
+const METRICS_COLLECT = 'swift-quota-proxy:metrics-collect';
+const METRICS_COLLECTED = 'swift-quota-proxy:metrics-collected';
 /** A worker that crashes again within this long waits longer before it is started again (up to 30 s). */
 const QUICK_CRASH_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
+/** How long a scrape waits for the primary; the primary waits a little less for the workers, to say which did not answer. */
 const METRICS_TIMEOUT_MS = 5_000;
+const COLLECT_TIMEOUT_MS = 4_000;
 /** A worker's exit code when it could not start (main.ts's `fail`). */
 const START_FAILURE = 2;
 
@@ -27,7 +38,7 @@ interface Log {
 
 /** Runs the primary: forks, restarts, drains. Resolves with the exit code once every worker has exited. */
 export function runPrimary(workers: number, log: Log): Promise<number> {
-  const aggregator = new AggregatorRegistry();
+  const gatherer = new MetricsGatherer();
   let stopping = false;
   let restartDelay = 0;
   const startedAt = new Map<Worker, number>();
@@ -42,11 +53,13 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
       if (reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
     });
     worker.on('message', (message: unknown) => {
-      if (!isMessage(message, METRICS_REQUEST)) return;
-      aggregator.clusterMetrics().then(
-        (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
-        (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: (error as Error).message }),
-      );
+      if (isMessage(message, METRICS_REQUEST)) {
+        gatherer.gather().then(
+          (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
+          (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: (error as Error).message }),
+        );
+      } else if (isMessage(message, METRICS_READY)) gatherer.ready(worker);
+      else if (isMessage(message, METRICS_COLLECTED)) gatherer.collected(worker, message.id, message.metrics);
     });
   };
 
@@ -54,6 +67,7 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
     cluster.on('exit', (worker, code, signal) => {
       const lived = Date.now() - (startedAt.get(worker) ?? 0);
       startedAt.delete(worker);
+      gatherer.gone(worker);
       listening.delete(worker);
       reloadWhenListening.delete(worker);
       if (stopping) {
@@ -108,13 +122,16 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
  */
 export function clusterMetricsText(registry: Registry): () => Promise<string> {
   if (!cluster.isWorker) return () => registry.metrics();
-  // What the primary's AggregatorRegistry asks each worker for; constructing one is what makes this worker
-  // answer those requests (prom-client adds its listeners then).
-  AggregatorRegistry.setRegistries([registry]);
-  new AggregatorRegistry();
   let nextId = 0;
   const waiting = new Map<number, { resolve(text: string): void; reject(error: Error): void }>();
   process.on('message', (message: unknown) => {
+    if (isMessage(message, METRICS_COLLECT)) {
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send!({ type: METRICS_COLLECTED, id: message.id, metrics }),
+        () => process.send!({ type: METRICS_COLLECTED, id: message.id, metrics: undefined }),
+      );
+      return;
+    }
     if (!isMessage(message, METRICS_REPLY)) return;
     const pending = waiting.get(message.id);
     if (!pending) return;
@@ -122,6 +139,7 @@ export function clusterMetricsText(registry: Registry): () => Promise<string> {
     if (typeof message.text === 'string') pending.resolve(message.text);
     else pending.reject(new Error(`metrics of the other workers: ${String(message.error)}`));
   });
+  process.send!({ type: METRICS_READY });
   return () =>
     new Promise((resolve, reject) => {
       const id = ++nextId;
@@ -143,6 +161,59 @@ export function clusterMetricsText(registry: Registry): () => Promise<string> {
     });
 }
 
-function isMessage(message: unknown, type: string): message is { type: string; id: number; text?: unknown; error?: unknown } {
+type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
+
+/**
+ * The primary's side of a scrape: asks every worker that has said it answers for its metrics, and adds them up.
+ * A worker that ends meanwhile is not waited for (its counts end with it, as a counter reset); one that does not
+ * answer in time fails the scrape, since a sum without it would look like a reset.
+ */
+class MetricsGatherer {
+  private readonly answering = new Set<Worker>();
+  private readonly gathers = new Map<number, { waitingFor: Set<Worker>; metrics: WorkerMetrics[]; finish(error?: Error): void }>();
+  private nextId = 0;
+
+  ready(worker: Worker): void {
+    this.answering.add(worker);
+  }
+
+  gone(worker: Worker): void {
+    this.answering.delete(worker);
+    for (const gather of this.gathers.values()) {
+      if (gather.waitingFor.delete(worker) && gather.waitingFor.size === 0) gather.finish();
+    }
+  }
+
+  collected(worker: Worker, id: number, metrics: unknown): void {
+    const gather = this.gathers.get(id);
+    if (!gather || !gather.waitingFor.delete(worker)) return;
+    if (!Array.isArray(metrics)) return gather.finish(new Error(`worker ${worker.process.pid} could not read its metrics`));
+    gather.metrics.push(metrics as WorkerMetrics);
+    if (gather.waitingFor.size === 0) gather.finish();
+  }
+
+  gather(): Promise<string> {
+    const id = ++this.nextId;
+    const waitingFor = new Set([...this.answering].filter((worker) => worker.isConnected()));
+    return new Promise((resolve, reject) => {
+      const metrics: WorkerMetrics[] = [];
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        this.gathers.delete(id);
+        if (error) reject(error);
+        else AggregatorRegistry.aggregate(metrics).metrics().then(resolve, reject);
+      };
+      const timer = setTimeout(() => {
+        const pids = [...waitingFor].map((worker) => worker.process.pid).join(', ');
+        finish(new Error(`worker ${pids} did not send its metrics within ${COLLECT_TIMEOUT_MS} ms`));
+      }, COLLECT_TIMEOUT_MS);
+      this.gathers.set(id, { waitingFor, metrics, finish });
+      if (waitingFor.size === 0) return finish();
+      for (const worker of waitingFor) worker.send({ type: METRICS_COLLECT, id });
+    });
+  }
+}
+
+function isMessage(message: unknown, type: string): message is { type: string; id: number; text?: unknown; error?: unknown; metrics?: unknown } {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }

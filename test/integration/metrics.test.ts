@@ -264,5 +264,46 @@ describe('metrics of a running proxy', () => {
         await rm(dir, { recursive: true, force: true });
       }
     });
+
+    test('with workers = 2: while a worker is started (again, after a crash), scrapes are answered for the workers that run', async () => {
+      // A worker is in the cluster from its fork, but answers for its metrics only once it has loaded: a scrape
+      // that waited for it would fail after seconds (Prometheus: the target down) on every start and restart.
+      const dir = await mkdtemp(join(tmpdir(), 'sqp-ops-restart-'));
+      const opsPort = await freePort();
+      const file = join(dir, 'workers.conf');
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ops-restart-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
+      await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
+      const started = await startCli(['--config', file]);
+      const listeningPids = () => [...started.output().matchAll(/"pid":(\d+),[^\n]*listening on /g)].map((m) => Number(m[1]));
+      try {
+        const ops = `http://127.0.0.1:${opsPort}`;
+        await until(() => listeningPids().length === 2, 'both workers listening', 30_000);
+        const heads = await Promise.all(Array.from({ length: 12 }, () => call('HEAD', `${started.url}/info`)));
+        assert.ok(heads.every((h) => h.status === 200), heads.map((h) => h.status).join(' '));
+        assert.equal(sample(await scrape(ops), 'swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}'), 12);
+
+        process.kill(listeningPids()[0]!, 'SIGKILL');
+        const statuses: number[] = [];
+        let afterRestart = 0;
+        const deadline = Date.now() + 30_000;
+        while (afterRestart < 3 && Date.now() < deadline) {
+          const answer = await call('GET', `${ops}/metrics`);
+          statuses.push(answer.status);
+          if (answer.status !== 200) break;
+          if (listeningPids().length === 3) afterRestart++;
+          await delay(50);
+        }
+        assert.equal(listeningPids().length, 3, `no worker started again:\n${started.output()}`);
+        assert.ok(statuses.length > 3 && statuses.every((status) => status === 200), `scrapes while a worker started: ${statuses.join(' ')}`);
+        // The new worker counts from 0; the one that ended took its counts with it (a counter reset).
+        const text = await scrape(ops);
+        assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
+        await promtoolClean(text);
+      } finally {
+        started.child.kill('SIGTERM');
+        await new Promise((resolve) => started.child.once('exit', resolve));
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
