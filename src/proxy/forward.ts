@@ -9,7 +9,7 @@ import { METHODS, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedRequestHeaders } from './request-headers.js';
-import { WIRE } from './wire.js';
+import { WIRE, type Wire } from './wire.js';
 import { swiftView } from './swift-view.js';
 import { restoreLocation } from '../swift/host-addressing.js';
 
@@ -48,8 +48,8 @@ export interface ForwardOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Swift's spelling of its response header names (see wire.ts). */
-    upstreamHeaderNames?: Map<string, string>;
+    /** Swift's response headers as they came, for their names' spelling (see wire.ts). */
+    upstreamRawHeaders?: readonly Buffer[];
   }
 }
 
@@ -82,20 +82,42 @@ function upstreamFailure(reply: FastifyReply, error: Error): void {
 // undici's `Connection: keep-alive` in kind; it says nothing of the sort to clients that do not ask.)
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer']);
 
-function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknown>, names: Map<string, string> | undefined): void {
-  const raw = reply.raw;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name)) continue;
-    try {
-      raw.setHeader(names?.get(name) ?? name, value as string | string[]);
-    } catch (error) {
-      reply.log.warn({ err: error, header: name }, 'dropped a response header Node refuses to send');
+/**
+ * Sets Swift's headers on the client's answer: each under its name as Swift spelled it (`rawHeaders`, in Swift's
+ * order), with the value undici read (`headers`, by lower-cased name: repeated names joined as undici joins
+ * them, and any change made here, such as a restored Location). Without the raw list, the lower-cased names.
+ */
+function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknown>, rawHeaders: readonly Buffer[] | undefined): void {
+  if (rawHeaders === undefined) {
+    for (const name of Object.keys(headers)) setUpstreamHeader(reply, name, name, headers[name]);
+  } else {
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      const lower = name.toLowerCase();
+      // A name Swift repeated is set once, with every value (undici gathered them under the first).
+      if (i > 0 && reply.raw.hasHeader(lower) && repeatedBefore(rawHeaders, i, lower)) continue;
+      setUpstreamHeader(reply, name, lower, headers[lower]);
     }
   }
   // Like Swift (eventlet), answer `Connection: keep-alive` only to a client that sent a Connection header;
   // otherwise Node's own `Connection`/`Keep-Alive` headers are left out. Node still keeps or closes the
   // connection as HTTP/1.1 says, and a `Connection: close` of ours (unread body) stays.
-  if (!reply.hasHeader('connection') && reply.request.headers.connection === undefined) raw.removeHeader('connection');
+  if (!reply.hasHeader('connection') && reply.request.headers.connection === undefined) reply.raw.removeHeader('connection');
+}
+
+function setUpstreamHeader(reply: FastifyReply, name: string, lower: string, value: unknown): void {
+  if (value === undefined || RESPONSE_HOP_BY_HOP.has(lower)) return;
+  try {
+    reply.raw.setHeader(name, value as string | string[]);
+  } catch (error) {
+    reply.log.warn({ err: error, header: lower }, 'dropped a response header Node refuses to send');
+  }
+}
+
+/** Whether the raw header list names `lower` (any spelling) before position `end`. */
+function repeatedBefore(rawHeaders: readonly Buffer[], end: number, lower: string): boolean {
+  for (let i = 0; i < end; i += 2) if (rawHeaders[i]!.length === lower.length && rawHeaders[i]!.toString('latin1').toLowerCase() === lower) return true;
+  return false;
 }
 
 /**
@@ -129,16 +151,16 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
     replyOptions: {
       rewriteRequestHeaders: (request) => {
         const view = swiftView(request.raw as IncomingMessage);
-        return {
-          ...forwardedRequestHeaders(view.headers, view.upstream, { remoteAddress: request.raw.socket.remoteAddress, upstreamHost: upstream.host }),
-          [WIRE]: {
-            target: view.addedQuery === undefined ? view.target : `${view.target}${view.target.includes('?') ? '&' : '?'}${view.addedQuery}`,
-            ...(view.method !== request.raw.method ? { method: view.method } : {}),
-            onHeaderNames: (names: Map<string, string>) => {
-              request.upstreamHeaderNames = names;
-            },
+        const headers: Record<string | symbol, unknown> = forwardedRequestHeaders(view.headers, view.upstream, { remoteAddress: request.raw.socket.remoteAddress, upstreamHost: upstream.host });
+        const wire: Wire = {
+          target: view.addedQuery === undefined ? view.target : `${view.target}${view.target.includes('?') ? '&' : '?'}${view.addedQuery}`,
+          method: view.method !== request.raw.method ? view.method : undefined,
+          onRawHeaders: (raw) => {
+            request.upstreamRawHeaders = raw;
           },
         };
+        headers[WIRE] = wire;
+        return headers as Record<string, string>;
       },
       // Swift's headers are copied in onResponse, in Swift's spelling, rather than through Fastify, which
       // lower-cases names.
@@ -152,7 +174,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
         }
         const addressing = swiftView(request.raw as IncomingMessage).hostAddressing;
         if (addressing?.kind === 'host' && addressing.pinnedHost !== undefined) restoreLocations(headers, addressing.pinnedHost, addressing.requestedHost);
-        copyUpstreamHeaders(reply as FastifyReply, headers, request.upstreamHeaderNames);
+        copyUpstreamHeaders(reply as FastifyReply, headers, request.upstreamRawHeaders);
         if (statusCode === 204 || statusCode === 304) {
           // No body to send, whatever the stream holds; sent without one, Fastify keeps Swift's headers as they are.
           stream.resume();

@@ -21,15 +21,18 @@ export interface Wire {
   /** The request target exactly as the client sent it (path and query). */
   readonly target: string;
   /** The client's method, where it is not the one the request was routed on (server.ts). */
-  readonly method?: string;
-  /** Receives the response's header names in Swift's spelling, lower-cased name → name. */
-  onHeaderNames(names: Map<string, string>): void;
+  readonly method: string | undefined;
+  /**
+   * Receives the response's raw header list (name, value, name, value, ...: the names in Swift's spelling), read
+   * when the answer is copied to the client (forward.ts) rather than turned into a map for every response.
+   */
+  onRawHeaders(headers: readonly Buffer[]): void;
 }
 
 type HeadersWithWire = Record<string | symbol, unknown> & { [WIRE]?: Wire };
 
 /**
- * Passes every event on to the request's own handler, reading the response's raw header names on the way.
+ * Passes every event on to the request's own handler, handing the response's raw header list on the way.
  * Written against undici's handler API that its HTTP/1.1 client and its `request()` both speak (onHeaders with
  * the raw header list), so nothing is converted between handler APIs on the way: an interceptor added with
  * `compose()` would put two converters around each request (the raw headers turned into an object and back).
@@ -54,12 +57,7 @@ class HeaderNameRecorder implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
-    const names = new Map<string, string>();
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!.toString('latin1');
-      names.set(name.toLowerCase(), name);
-    }
-    this.wire.onHeaderNames(names);
+    this.wire.onRawHeaders(headers);
     return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
   }
 

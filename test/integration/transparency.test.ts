@@ -260,6 +260,49 @@ describe('transparent proxying', () => {
     assert.equal((await call('GET', `${proxy.url}/nonsense`)).status, (await call('GET', `${swift}/nonsense`)).status);
   });
 
+  test('answers carry Swift\'s header names as Swift spells and orders them; a repeated header keeps every value', async () => {
+    const rawNames = (url: string) =>
+      new Promise<string[]>((resolve, reject) => {
+        rawRequest(url, { method: 'HEAD', headers: auth() })
+          .on('response', (res) => {
+            res.resume();
+            resolve(res.rawHeaders.filter((_, i) => i % 2 === 0).filter((name) => !/^(connection|keep-alive)$/i.test(name)));
+          })
+          .on('error', reject)
+          .end();
+      });
+    assert.equal((await call('PUT', viaProxy('/t/spelled'), { ...auth(), 'X-Object-Meta-Colour': 'blue', 'x-object-meta-SHADE': 'dark' }, 'x')).status, 201);
+    const [viaNames, directNames] = await Promise.all([rawNames(viaProxy('/t/spelled')), rawNames(direct('/t/spelled'))]);
+    assert.ok(directNames.includes('X-Object-Meta-Colour') && directNames.includes('X-Object-Meta-Shade'), directNames.join(' '));
+    assert.deepEqual(viaNames, directNames);
+
+    // Swift sends no header twice; a server in its place that does gets each value through, under its spelling.
+    const stub = http.createServer((_req, res) => res.writeHead(200, ['X-Object-Meta-Colour', 'red', 'Content-Length', '2', 'x-Twice', 'a', 'X-TWICE', 'b']).end('ok'));
+    await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
+    const stubProxy = await startProxy({ upstream: `http://127.0.0.1:${(stub.address() as { port: number }).port}` });
+    try {
+      const raw = await new Promise<string[]>((resolve, reject) => {
+        rawRequest(`${stubProxy.url}/v1/AUTH_${ACCOUNT}/t/o`, {})
+          .on('response', (res) => {
+            res.resume();
+            resolve(res.rawHeaders);
+          })
+          .on('error', reject)
+          .end();
+      });
+      const pairs = [];
+      for (let i = 0; i < raw.length; i += 2) pairs.push(`${raw[i]}: ${raw[i + 1]}`);
+      assert.ok(pairs.includes('X-Object-Meta-Colour: red'), pairs.join('\n'));
+      const twice = pairs.filter((pair) => /^x-twice:/i.test(pair));
+      assert.deepEqual(twice.map((pair) => pair.toLowerCase()), ['x-twice: a', 'x-twice: b']);
+      assert.ok(twice.every((pair) => pair.startsWith('x-Twice:') || pair.startsWith('X-TWICE:')), twice.join('\n'));
+    } finally {
+      await stubProxy.close();
+      stub.closeAllConnections();
+      await new Promise((resolve) => stub.close(resolve));
+    }
+  });
+
   test('the metrics route is the proxy\'s own and counts proxied requests', async () => {
     const metrics = await call('GET', `${proxy.url}/metrics`);
     assert.equal(metrics.status, 200);
