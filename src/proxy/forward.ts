@@ -91,11 +91,10 @@ function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknow
   if (rawHeaders === undefined) {
     for (const name of Object.keys(headers)) setUpstreamHeader(reply, name, name, headers[name]);
   } else {
+    // A name Swift repeated is set again with the same value: every value, as undici gathered them.
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
       const lower = name.toLowerCase();
-      // A name Swift repeated is set once, with every value (undici gathered them under the first).
-      if (i > 0 && reply.raw.hasHeader(lower) && repeatedBefore(rawHeaders, i, lower)) continue;
       setUpstreamHeader(reply, name, lower, headers[lower]);
     }
   }
@@ -112,12 +111,6 @@ function setUpstreamHeader(reply: FastifyReply, name: string, lower: string, val
   } catch (error) {
     reply.log.warn({ err: error, header: lower }, 'dropped a response header Node refuses to send');
   }
-}
-
-/** Whether the raw header list names `lower` (any spelling) before position `end`. */
-function repeatedBefore(rawHeaders: readonly Buffer[], end: number, lower: string): boolean {
-  for (let i = 0; i < end; i += 2) if (rawHeaders[i]!.length === lower.length && rawHeaders[i]!.toString('latin1').toLowerCase() === lower) return true;
-  return false;
 }
 
 /**

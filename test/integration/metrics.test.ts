@@ -237,15 +237,25 @@ describe('metrics of a running proxy', () => {
       }
     });
 
-    test('with workers = 2: one ops port, every worker\'s requests added up, promtool check metrics clean', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'sqp-ops-workers-'));
+    /** The CLI with `workers = 2` and an ops port, on the run's Redis ledger; `close` ends it and removes its files. */
+    async function startWorkers(name: string) {
+      const dir = await mkdtemp(join(tmpdir(), `sqp-${name}-`));
       const opsPort = await freePort();
       const file = join(dir, 'workers.conf');
-      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ops-workers-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ${name}-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
       await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
       const started = await startCli(['--config', file]);
+      const close = async () => {
+        started.child.kill('SIGTERM');
+        await new Promise((resolve) => started.child.once('exit', resolve));
+        await rm(dir, { recursive: true, force: true });
+      };
+      return { started, ops: `http://127.0.0.1:${opsPort}`, close };
+    }
+
+    test('with workers = 2: one ops port, every worker\'s requests added up, promtool check metrics clean', async () => {
+      const { started, ops, close } = await startWorkers('ops-workers');
       try {
-        const ops = `http://127.0.0.1:${opsPort}`;
         await until(async () => (await call('GET', `${ops}/healthz`).catch(() => ({ status: 0 }))).status === 200, 'the ops port', 20_000);
         const heads = await Promise.all(Array.from({ length: 12 }, () => call('HEAD', `${started.url}/info`)));
         assert.ok(heads.every((h) => h.status === 200), heads.map((h) => h.status).join(' '));
@@ -259,24 +269,16 @@ describe('metrics of a running proxy', () => {
         }
         assert.notEqual((await call('GET', `${started.url}/metrics`)).headers['x-trans-id'], undefined, 'not on the client port');
       } finally {
-        started.child.kill('SIGTERM');
-        await new Promise((resolve) => started.child.once('exit', resolve));
-        await rm(dir, { recursive: true, force: true });
+        await close();
       }
     });
 
     test('with workers = 2: while a worker is started (again, after a crash), scrapes are answered for the workers that run', async () => {
       // A worker is in the cluster from its fork, but answers for its metrics only once it has loaded: a scrape
       // that waited for it would fail after seconds (Prometheus: the target down) on every start and restart.
-      const dir = await mkdtemp(join(tmpdir(), 'sqp-ops-restart-'));
-      const opsPort = await freePort();
-      const file = join(dir, 'workers.conf');
-      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ops-restart-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
-      await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
-      const started = await startCli(['--config', file]);
+      const { started, ops, close } = await startWorkers('ops-restart');
       const listeningPids = () => [...started.output().matchAll(/"pid":(\d+),[^\n]*listening on /g)].map((m) => Number(m[1]));
       try {
-        const ops = `http://127.0.0.1:${opsPort}`;
         await until(() => listeningPids().length === 2, 'both workers listening', 30_000);
         const heads = await Promise.all(Array.from({ length: 12 }, () => call('HEAD', `${started.url}/info`)));
         assert.ok(heads.every((h) => h.status === 200), heads.map((h) => h.status).join(' '));
@@ -300,9 +302,7 @@ describe('metrics of a running proxy', () => {
         assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
         await promtoolClean(text);
       } finally {
-        started.child.kill('SIGTERM');
-        await new Promise((resolve) => started.child.once('exit', resolve));
-        await rm(dir, { recursive: true, force: true });
+        await close();
       }
     });
   });
