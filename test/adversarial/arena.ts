@@ -1,6 +1,6 @@
 /**
  * The adversarial suite's setting: a proxy (cached or precise mode) in front of the shared test Swift, and
- * tenants (adv1..adv144, one set of accounts per test file and mode) whose every outcome is checked on Swift
+ * tenants (adv1..adv400, one set of accounts per test file and mode) whose every outcome is checked on Swift
  * directly, never through the proxy. Limits as in the issue that found the holes: 3 containers per account,
  * 5 objects and 10000 bytes per container.
  */

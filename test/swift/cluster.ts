@@ -66,9 +66,9 @@ function replicaUsers(): TempauthUser[] {
   return Array.from({ length: 20 }, (_, i) => ({ account: `rep${i + 1}`, user: 'admin', key: `rep${i + 1}pass`, groups: ['.admin'] }));
 }
 
-/** The adversarial suite's tenants adv1..adv144 (test/adversarial/): an account admin and a reader without any group. */
+/** The adversarial suite's tenants adv1..adv400 (test/adversarial/): an account admin and a reader without any group. */
 function adversarialUsers(): TempauthUser[] {
-  return Array.from({ length: 144 }, (_, i) => [
+  return Array.from({ length: 400 }, (_, i) => [
     { account: `adv${i + 1}`, user: 'admin', key: `adv${i + 1}pass`, groups: ['.admin'] },
     { account: `adv${i + 1}`, user: 'reader', key: `adv${i + 1}read`, groups: [] },
   ]).flat();
