@@ -424,6 +424,7 @@ function parseS3(reader: SectionReader | undefined): S3Config | undefined {
     storageDomains: Object.freeze(domains),
     location: reader.string('location', DEFAULT_S3_CONFIG.location).trim(),
     clockSkewSeconds: reader.integer('allowable_clock_skew', DEFAULT_S3_CONFIG.clockSkewSeconds, 0, 86_400 * 365, 'seconds'),
+    maxUploadPartNum: reader.integer('max_upload_part_num', DEFAULT_S3_CONFIG.maxUploadPartNum, 1, 1_000_000),
   });
 }
 

@@ -392,15 +392,25 @@ export class QuotaGate {
     }
     const s3Config = this.config.s3 ?? DEFAULT_S3_CONFIG;
     const address = s3Address(rawPath, host, s3Config);
-    if (!address) return; // s3api: 400 InvalidURI
-    const action = s3Action(view.method, address, query, view.headers);
+    if (!address) {
+      // s3api answers 400 InvalidURI itself; a write is answered so here, so that it never goes on uncounted.
+      if (!STORING_METHODS.has(view.method)) return;
+      request.quotaS3 = true;
+      return this.answerS3(reply, { status: 400, code: 'InvalidURI', message: "Couldn't parse the specified URI." });
+    }
+    const action = s3Action(view.method, address, query, view.headers, s3Config);
     if (action.kind === 'refuse') {
       request.quotaS3 = true;
       return this.answerS3(reply, action.error);
     }
     const header = (name: string) => view.headers.get(name);
     const credential = s3Credential({ method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost }, header);
-    if ('code' in credential) return; // s3api answers it, before anything is written
+    if ('code' in credential) {
+      // s3api answers it, before anything is written; a write is answered so here, never passed on uncounted.
+      if (action.kind === 'pass') return;
+      request.quotaS3 = true;
+      return this.answerS3(reply, credential);
+    }
     const user = this.s3User(credential.accessKey);
     if (action.kind === 'pass') {
       if (action.shrinks && user) {

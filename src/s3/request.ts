@@ -9,6 +9,10 @@
 import type { SwiftHeaders } from '../swift/request.js';
 import { strictUtf8, unquoteBytes } from '../swift/request.js';
 import { latin1Params, type S3Error } from './signature.js';
+import {
+  BAD_COPY_RANGE, BAD_COPY_SOURCE, BAD_COPY_SOURCE_QUERY, COPY_RANGE_ON_OBJECT, NO_SUCH_UPLOAD, PART_WITHOUT_UPLOAD,
+  badPartNumber, canonicalCopyRange, canonicalCopySource, canonicalPartNumber, canonicalUploadId,
+} from './values.js';
 
 /** s3api's `MULTIUPLOAD_SUFFIX`. */
 export const SEGMENTS_SUFFIX = '+segments';
@@ -18,9 +22,11 @@ export interface S3Config {
   readonly storageDomains: readonly string[];
   readonly location: string;
   readonly clockSkewSeconds: number;
+  /** `max_upload_part_num`: the largest part number s3api takes (named in its refusal of a malformed one). */
+  readonly maxUploadPartNum: number;
 }
 
-export const DEFAULT_S3_CONFIG: S3Config = Object.freeze({ storageDomains: [], location: 'us-east-1', clockSkewSeconds: 900 });
+export const DEFAULT_S3_CONFIG: S3Config = Object.freeze({ storageDomains: [], location: 'us-east-1', clockSkewSeconds: 900, maxUploadPartNum: 1000 });
 
 /** Whether s3api takes the request for an S3 request (it never looks at the path for that). */
 export function isS3Request(headers: SwiftHeaders, query: string | undefined): boolean {
@@ -87,54 +93,34 @@ export type S3Action =
 
 const NOT_IMPLEMENTED = (message: string): S3Error => ({ status: 501, code: 'NotImplemented', message });
 
-/** A part number as Python's int() reads it, within 1..max (s3api answers 400 otherwise). */
-function partNumber(value: string): number | undefined {
-  if (!/^\s*\+?0*\d{1,6}\s*$/.test(value)) return undefined;
-  const number = Number(value.trim());
-  return number >= 1 ? number : undefined;
-}
-
-/** `bytes=first-last`: the copy's length; undefined where s3api refuses the range. */
-function copyRangeLength(value: string | undefined): number | undefined {
-  const match = /^bytes=(\d+)-(\d+)$/.exec(value ?? '');
-  if (!match) return undefined;
-  const [first, last] = [Number(match[1]), Number(match[2])];
-  return last >= first ? last - first + 1 : undefined;
-}
-
 /**
  * The writes an S3 request makes, following s3api's controller dispatch (s3request.py `controller`): the first
- * sub-resource present (names case-sensitive, values irrelevant) decides, unknown ones fall through to the
- * plain bucket or object operation.
+ * sub-resource present (names case-sensitive, values irrelevant, the last of repeated ones) decides, unknown ones
+ * fall through to the plain bucket or object operation. Every `pass` says why nothing s3api writes goes
+ * uncounted; values that decide what is written are read in their canonical spelling only (values.ts).
  */
-export function s3Action(method: string, address: S3Address, query: string | undefined, headers: SwiftHeaders): S3Action {
+export function s3Action(method: string, address: S3Address, query: string | undefined, headers: SwiftHeaders, config: S3Config = DEFAULT_S3_CONFIG): S3Action {
   const params = latin1Params(query);
   const { bucket, key } = address;
+  // The service (GET Service only: 405 to anything else).
   if (!bucket) return { kind: 'pass' };
   const has = (name: string) => params.has(name);
+  // Object ACLs: 501; bucket ACL reads: nothing written.
   if (has('acl')) return method === 'PUT' && !key ? { kind: 'bucket-update', bucket } : { kind: 'pass' };
+  // Multi-object delete (POST only): removes objects.
   if (has('delete')) return { kind: 'pass', shrinks: { bucket } };
+  // GET location; PUT logging is 501.
   if (has('location') || has('logging')) return { kind: 'pass' };
-  if (has('partNumber')) {
-    if (method !== 'PUT' || !key) return { kind: 'pass' };
-    const uploadId = params.get('uploadId');
-    const number = partNumber(params.get('partNumber')!);
-    // s3api answers these itself (400, 404): no part is written.
-    if (!uploadId || number === undefined) return { kind: 'pass' };
-    const object = `${key}/${uploadId}/${number}`;
-    const source = headers.get('x-amz-copy-source');
-    if (source === undefined) return { kind: 'object-put', container: `${bucket}${SEGMENTS_SUFFIX}`, object };
-    const copy = copySource(source);
-    if (!copy) return { kind: 'pass' };
-    const rangeHeader = headers.get('x-amz-copy-source-range');
-    const copyRange = rangeHeader === undefined ? undefined : copyRangeLength(rangeHeader);
-    if (rangeHeader !== undefined && copyRange === undefined) return { kind: 'pass' }; // 400 InvalidArgument
-    return { kind: 'object-put', container: `${bucket}${SEGMENTS_SUFFIX}`, object, copy, ...(copyRange !== undefined ? { copyRange } : {}) };
-  }
+  if (has('partNumber')) return partAction(method, bucket, key, params, headers, config);
   if (has('uploadId')) {
-    if (method === 'POST' && key) return { kind: 'complete', bucket, key, uploadId: params.get('uploadId')! };
+    if (method === 'POST' && key) {
+      const uploadId = params.get('uploadId');
+      return canonicalUploadId(uploadId) ? { kind: 'complete', bucket, key, uploadId } : { kind: 'refuse', error: NO_SUCH_UPLOAD };
+    }
+    // DELETE aborts (removes parts); GET lists parts; PUT and the rest are 405, POST on a bucket 400.
     return method === 'DELETE' ? { kind: 'pass', shrinks: { bucket } } : { kind: 'pass' };
   }
+  // GET lists uploads; POST on a bucket is 400, other methods 405.
   if (has('uploads')) return method === 'POST' && key ? { kind: 'initiate', bucket, key } : { kind: 'pass' };
   if (has('versioning')) {
     // Turning versioning on (object_versioning) makes a hidden container that counts against container_count;
@@ -142,34 +128,42 @@ export function s3Action(method: string, address: S3Address, query: string | und
     // versioning (turned on through Swift) are counted as any (quota/versioning.ts).
     return method === 'PUT' ? { kind: 'refuse', error: NOT_IMPLEMENTED('Turning bucket versioning on through S3 is not supported by the quota proxy yet: set X-Versions-Enabled on the container through the Swift API.') } : { kind: 'pass' };
   }
+  // Tagging: GET answers an empty set, PUT and DELETE are 501; the rest (UnsupportedController) are all 501.
   if (has('tagging') || ['notification', 'policy', 'requestPayment', 'torrent', 'website', 'cors', 'restore'].some(has)) return { kind: 'pass' };
   if (!key) {
     if (method === 'PUT') return { kind: 'bucket-create', bucket };
+    // DELETE removes an empty bucket; GET and HEAD read; POST is 501.
     return method === 'DELETE' ? { kind: 'pass', shrinks: { bucket } } : { kind: 'pass' };
   }
   if (method === 'DELETE') return { kind: 'pass', shrinks: { bucket } };
+  // GET and HEAD read; POST is 501.
   if (method !== 'PUT') return { kind: 'pass' };
-  const source = headers.get('x-amz-copy-source');
-  if (source === undefined) return { kind: 'object-put', container: bucket, object: key };
-  const copy = copySource(source);
-  return copy ? { kind: 'object-put', container: bucket, object: key, copy } : { kind: 'pass' };
+  const sourceHeader = headers.get('x-amz-copy-source');
+  if (sourceHeader === undefined) return { kind: 'object-put', container: bucket, object: key };
+  const copy = canonicalCopySource(sourceHeader);
+  if ('code' in copy) return { kind: 'refuse', error: copy };
+  if (headers.has('x-amz-copy-source-range')) return { kind: 'refuse', error: COPY_RANGE_ON_OBJECT };
+  return { kind: 'object-put', container: bucket, object: key, copy };
 }
 
-/** `[/]<bucket>/<key>[?versionId=<v>]`, as s3api's `check_copy_source` reads it; undefined where it answers 400. */
-function copySource(value: string): { container: string; object: string; versionId?: string } | undefined {
-  const question = value.indexOf('?');
-  const path = question < 0 ? value : value.slice(0, question);
-  const query = question < 0 ? '' : value.slice(question + 1);
-  let versionId: string | undefined;
-  if (query !== '') {
-    const pairs = [...latin1Params(query).entries()];
-    if (pairs.length !== 1 || pairs[0]![0] !== 'versionId') return undefined;
-    versionId = pairs[0]![1];
-  }
-  const decoded = strictUtf8(unquoteBytes(path));
-  if (decoded === undefined) return undefined;
-  const [first, container, ...rest] = (decoded.startsWith('/') ? decoded : `/${decoded}`).split('/');
-  const object = rest.join('/');
-  if (first !== '' || !container || !object) return undefined;
-  return { container, object, ...(versionId !== undefined && versionId !== 'null' ? { versionId } : {}) };
+/** PUT ?partNumber (PartController): a part `<key>/<uploadId>/<n>` of `<bucket>+segments`, checked in s3api's order. */
+function partAction(method: string, bucket: string, key: string | undefined, params: Map<string, string>, headers: SwiftHeaders, config: S3Config): S3Action {
+  // PartController has PUT only (405), and only on objects (400).
+  if (method !== 'PUT' || !key) return { kind: 'pass' };
+  const sourceHeader = headers.get('x-amz-copy-source');
+  // S3Request's own check of the copy source comes before the controller's.
+  const copy = sourceHeader === undefined ? undefined : canonicalCopySource(sourceHeader);
+  if (copy && 'code' in copy && copy !== BAD_COPY_SOURCE_QUERY) return { kind: 'refuse', error: copy };
+  if (!params.has('uploadId')) return { kind: 'refuse', error: PART_WITHOUT_UPLOAD };
+  const number = canonicalPartNumber(params.get('partNumber')!);
+  if (number === undefined) return { kind: 'refuse', error: badPartNumber(config.maxUploadPartNum) };
+  const uploadId = params.get('uploadId');
+  if (!canonicalUploadId(uploadId)) return { kind: 'refuse', error: NO_SUCH_UPLOAD };
+  const part = { kind: 'object-put', container: `${bucket}${SEGMENTS_SUFFIX}`, object: `${key}/${uploadId}/${number}` } as const;
+  if (copy === undefined) return part;
+  if ('code' in copy) return { kind: 'refuse', error: copy };
+  const rangeHeader = headers.get('x-amz-copy-source-range');
+  if (rangeHeader === undefined) return { ...part, copy };
+  const copyRange = canonicalCopyRange(rangeHeader);
+  return copyRange === undefined ? { kind: 'refuse', error: BAD_COPY_RANGE } : { ...part, copy, copyRange };
 }

@@ -132,7 +132,8 @@ export function unquoteBytes(value: string): Buffer {
   return out.subarray(0, length);
 }
 
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the name to Python, not a byte-order mark to drop.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const LENIENT_UTF8 = new TextDecoder('utf-8');
 
 /** Bytes as a UTF-8 string, or undefined where Swift would find them invalid. */

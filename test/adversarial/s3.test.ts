@@ -18,7 +18,10 @@ import { swiftDns } from '../helpers/swift-env.js';
 import { hostAddressingSections } from '../swift/cluster.js';
 import { ADVERSARIAL_QUOTA, LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143], 'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144] } as const;
+const ACCOUNTS = {
+  'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174],
+  'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184],
+} as const;
 const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
 
 interface S3Answer {
@@ -103,6 +106,60 @@ for (const mode of MODES) {
       assert.ok((await arena.usage(tenant, 'mpu+segments')).bytes <= LIMITS.bytes);
       assert.ok((await arena.usage(tenant, 'mpu')).objects === 1);
       assert.ok(await arena.containers(tenant) <= LIMITS.containers);
+    });
+
+    // Part numbers Python's int() reads and the proxy's reader did not: `1_0` is 10, `٢` (Arabic-Indic, sent as
+    // UTF-8) is 2, `\u30003` and `4\u00a0` have whitespace int() strips, `+5` and `06` a sign and a zero. Before the fix,
+    // each was forwarded uncounted: 8 of 8 parts admitted, `+segments` at 9 objects / 72,000 bytes.
+    test('a part number in any spelling but plain decimal is refused as s3api refuses a malformed one', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'mpn');
+      const [initiated] = await s3([{ ...as(tenant), op: 'initiate', bucket: 'mpn', key: 'k' }]);
+      const part = (spelling: string | undefined, number: number) => ({
+        ...as(tenant, spelling === undefined ? {} : { query: { partNumber: spelling } }),
+        op: 'upload_part', bucket: 'mpn', key: 'k', upload_id: initiated!.upload_id, part: number, size: 9000,
+      });
+      const spellings = ['1_0', '%D9%A2', '%E3%80%803', '4%C2%A0', '%2B5', '06', '%E2%80%837'];
+      const answers = await s3([part(undefined, 1), ...spellings.map((spelling, i) => part(spelling, i + 2))]);
+      const stored = await arena.usage(tenant, 'mpn+segments');
+      const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
+      assert.deepEqual(outcome, { answers: ['ok', ...spellings.map(() => '400 InvalidArgument')], stored: { objects: 2, bytes: 9000 } });
+    });
+
+    // Copy-source ranges s3api's Range reads and the proxy's reader did not: open and suffix ranges, a sign, an
+    // underscore, spaces, upper case, leading zeros. Before the fix each was forwarded uncounted: 8 of 8 part
+    // copies admitted, `+segments` at 9 objects / 72,000 bytes.
+    test('a copy-source range in any spelling but bytes=first-last is refused as s3api refuses a malformed one', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'src');
+      await makeContainer(tenant, 'mpc');
+      await putDirect(tenant, '/src/big', Buffer.alloc(9000, 'b'));
+      const [initiated] = await s3([{ ...as(tenant), op: 'initiate', bucket: 'mpc', key: 'k' }]);
+      const copy = (range: string, number: number) => ({
+        ...as(tenant), op: 'upload_part_copy', bucket: 'mpc', key: 'k', upload_id: initiated!.upload_id, part: number, copy_source: 'src/big', copy_range: range,
+      });
+      const ranges = ['bytes=0-', 'bytes=-9000', 'bytes=+0-8999', 'bytes=0_0-8999', 'bytes=0 -8999', 'Bytes=0-8999', 'bytes=00-8999'];
+      const answers = await s3([copy('bytes=0-8999', 1), ...ranges.map((range, i) => copy(range, i + 2))]);
+      const stored = await arena.usage(tenant, 'mpc+segments');
+      const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
+      assert.deepEqual(outcome, { answers: ['ok', ...ranges.map(() => '400 InvalidArgument')], stored: { objects: 2, bytes: 9000 } });
+    });
+
+    // An empty uploadId names the upload whose marker is `<key>/` (s3api looks only for the marker object): with
+    // one planted in `+segments`, s3api writes parts `<key>//<n>`. Before the fix such parts were forwarded
+    // uncounted: 6 of 6 admitted, `+segments` at 7 objects / 54,000 bytes.
+    test('an upload id s3api never makes (empty, or outside its alphabet) is refused as an upload that does not exist', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'mpe');
+      await makeContainer(tenant, 'mpe+segments');
+      await putDirect(tenant, '/mpe+segments/k/', '');
+      const part = (uploadId: string, number: number) => ({
+        ...as(tenant, { query: { uploadId } }), op: 'upload_part', bucket: 'mpe', key: 'k', upload_id: 'x', part: number, size: 9000,
+      });
+      const answers = await s3([1, 2, 3, 4, 5, 6].map((number) => part('', number)));
+      const stored = await arena.usage(tenant, 'mpe+segments');
+      const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
+      assert.deepEqual(outcome, { answers: answers.map(() => '404 NoSuchUpload'), stored: { objects: 1, bytes: 0 } });
     });
 
     test('versioning cannot be turned on by S3 (its versions would bypass the quotas)', async () => {

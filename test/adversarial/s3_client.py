@@ -1,8 +1,10 @@
 """
 S3 requests for the adversarial suite, made and signed by boto3 (Debian's python3-boto3): a signer that is
 not the proxy's. One JSON command per line on stdin, one JSON answer per line on stdout:
-  {"op": "create_bucket"|"put_object"|"copy_object"|"multipart"|"initiate"|"upload_part"|"put_versioning"
-   |"presign"|"presign_op", ...}
+  {"op": "create_bucket"|"put_object"|"copy_object"|"multipart"|"initiate"|"upload_part"|"upload_part_copy"
+   |"put_versioning"|"presign"|"presign_op", ...}
+"query" (optional) replaces query parameters' values, as sent (already percent-encoded), before signing: the
+spellings of a value that boto3 never sends, signed as the client's own.
 Answers: {"ok": true, ...} or {"ok": false, "status": int, "code": str}.
 """
 import json
@@ -13,7 +15,7 @@ import botocore.config
 from botocore.exceptions import ClientError
 
 
-def client(endpoint, access, secret, signature='s3v4', extra_headers=None):
+def client(endpoint, access, secret, signature='s3v4', extra_headers=None, query=None):
     config = botocore.config.Config(signature_version=signature, s3={'addressing_style': 'path'},
                                     retries={'max_attempts': 0, 'mode': 'standard'})
     s3 = boto3.client('s3', endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
@@ -33,11 +35,18 @@ def client(endpoint, access, secret, signature='s3v4', extra_headers=None):
             for name, value in extra_headers.items():
                 request.headers[name] = value
         s3.meta.events.register('before-sign.s3.*', add_headers)
+    if query:
+        def replace_query(request, **_):
+            base, _, current = request.url.partition('?')
+            fields = [field for field in current.split('&') if field.partition('=')[0] not in query]
+            fields += ['%s=%s' % (name, value) for name, value in query.items()]
+            request.url = base + '?' + '&'.join(fields)
+        s3.meta.events.register('before-sign.s3.*', replace_query)
     return s3
 
 
 def run(cmd):
-    s3 = client(cmd['endpoint'], cmd['access'], cmd['secret'], cmd.get('signature', 's3v4'), cmd.get('headers'))
+    s3 = client(cmd['endpoint'], cmd['access'], cmd['secret'], cmd.get('signature', 's3v4'), cmd.get('headers'), cmd.get('query'))
     op = cmd['op']
     if op == 'create_bucket':
         s3.create_bucket(Bucket=cmd['bucket'])
@@ -60,6 +69,9 @@ def run(cmd):
     elif op == 'upload_part':
         part = s3.upload_part(Bucket=cmd['bucket'], Key=cmd['key'], UploadId=cmd['upload_id'], PartNumber=cmd['part'], Body=b'p' * cmd['size'])
         return {'ok': True, 'etag': part['ETag']}
+    elif op == 'upload_part_copy':
+        extra = {'CopySourceRange': cmd['copy_range']} if 'copy_range' in cmd else {}
+        s3.upload_part_copy(Bucket=cmd['bucket'], Key=cmd['key'], UploadId=cmd['upload_id'], PartNumber=cmd['part'], CopySource=cmd['copy_source'], **extra)
     elif op == 'put_versioning':
         s3.put_bucket_versioning(Bucket=cmd['bucket'], VersioningConfiguration={'Status': 'Enabled'})
     elif op == 'presign':

@@ -127,14 +127,58 @@ describe('S3 requests, addressed and dispatched as s3api does', () => {
       copy: { container: 'src', object: 'o' },
       copyRange: 100,
     });
-    assert.deepEqual(s3Action('PUT', address('/bkt/k'), undefined, headers({ 'x-amz-copy-source': 'src/a%2Fb?versionId=v1' })), {
+    assert.deepEqual(s3Action('PUT', address('/bkt/k'), undefined, headers({ 'x-amz-copy-source': 'src/a%2Fb?versionId=1700000000.12345' })), {
       kind: 'object-put',
       container: 'bkt',
       object: 'k',
-      copy: { container: 'src', object: 'a/b', versionId: 'v1' },
+      copy: { container: 'src', object: 'a/b', versionId: '1700000000.12345' },
     });
     assert.deepEqual(s3Action('POST', address('/bkt/k'), 'uploads', headers()), { kind: 'initiate', bucket: 'bkt', key: 'k' });
     assert.deepEqual(s3Action('POST', address('/bkt/k'), 'uploadId=U', headers()), { kind: 'complete', bucket: 'bkt', key: 'k', uploadId: 'U' });
+  });
+
+  test('part numbers, upload ids, copy sources and ranges are taken in their canonical spelling only, else refused with s3api\'s error', () => {
+    const part = (query: string, extra: Record<string, string> = {}) => s3Action('PUT', address('/bkt/k'), query, headers(extra));
+    const refusal = (action: ReturnType<typeof s3Action>) => (action.kind === 'refuse' ? `${action.error.status} ${action.error.code}: ${action.error.message}` : action.kind);
+    const badNumber = '400 InvalidArgument: Part number must be an integer between 1 and 1000, inclusive';
+    for (const spelling of ['1_0', '+1', '01', ' 1', '1 ', '%D9%A1', '0', '10001', '', '1.0', '0x1', '1e1']) {
+      assert.equal(refusal(part(`partNumber=${spelling}&uploadId=U`)), badNumber, spelling);
+    }
+    // The last of repeated parameters is the one s3api reads.
+    assert.equal(refusal(part('partNumber=1&partNumber=1_0&uploadId=U')), badNumber);
+    assert.deepEqual(part('partNumber=1_0&partNumber=10&uploadId=U'), { kind: 'object-put', container: 'bkt+segments', object: 'k/U/10' });
+    assert.equal(refusal(part('partNumber=1')), '400 InvalidArgument: Unexpected query string parameter');
+    const noUpload = '404 NoSuchUpload: The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.';
+    for (const uploadId of ['', 'a%2Fb', '%C3%A9', 'a+b', '.', 'a'.repeat(129)]) {
+      assert.equal(refusal(part(`partNumber=1&uploadId=${uploadId}`)), noUpload, uploadId);
+      assert.equal(refusal(s3Action('POST', address('/bkt/k'), `uploadId=${uploadId}`, headers())), noUpload, uploadId);
+    }
+    const badRange = '400 InvalidArgument: The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy';
+    for (const range of ['bytes=0-', 'bytes=-5', 'bytes=+0-5', 'bytes=0_0-5', 'bytes= 0-5', 'Bytes=0-5', 'bytes=00-5', 'bytes=5-4', 'bytes=0-1,3-4', '', 'bytes=0-1234567890123456']) {
+      assert.equal(refusal(part('partNumber=1&uploadId=U', { 'x-amz-copy-source': 'src/o', 'x-amz-copy-source-range': range })), badRange, range);
+    }
+    const badSource = '400 InvalidArgument: Copy Source must mention the source bucket and key: sourcebucket/sourcekey';
+    for (const source of ['', 'src', 'src/', '/src/', '//src/o', 'src/\u00e9', 'src/%ff', 'src/a%00b', 'src/a,b', 'src/a b', 'src/%zz']) {
+      assert.equal(refusal(part('partNumber=1&uploadId=U', { 'x-amz-copy-source': source })), badSource, source);
+      assert.equal(refusal(part('', { 'x-amz-copy-source': source })), badSource, source);
+    }
+    const badQuery = '400 InvalidArgument: Unsupported copy source parameter.';
+    for (const source of ['src/o?', 'src/o?versionId=', 'src/o?versionId=v1', 'src/o?versionid=1700000000.12345', 'src/o?versionId=1700000000.12345&x=1', 'src/o?versionId=%31700000000.12345']) {
+      assert.equal(refusal(part('', { 'x-amz-copy-source': source })), badQuery, source);
+    }
+    assert.deepEqual(part('', { 'x-amz-copy-source': '/src/%C3%A9/x%2By?versionId=null' }), { kind: 'object-put', container: 'bkt', object: 'k', copy: { container: 'src', object: '\u00e9/x+y' } });
+    assert.equal(refusal(part('', { 'x-amz-copy-source': 'src/o', 'x-amz-copy-source-range': 'bytes=0-1' })), '400 InvalidArgument: Illegal copy header');
+    // A leading U+FEFF is part of the name, as Python decodes it.
+    assert.deepEqual(part('', { 'x-amz-copy-source': '%EF%BB%BFsrc/o' }), { kind: 'object-put', container: 'bkt', object: 'k', copy: { container: '\ufeffsrc', object: 'o' } });
+    // The refusal names the configured max_upload_part_num.
+    assert.match(refusal(s3Action('PUT', address('/bkt/k'), 'partNumber=x&uploadId=U', headers(), { ...DEFAULT_S3_CONFIG, maxUploadPartNum: 10_000 })), /between 1 and 10000,/);
+  });
+
+  test('partNumber on anything but an object PUT, and sub-resource names in another case, are what s3api makes of them', () => {
+    assert.deepEqual(s3Action('POST', address('/bkt/k'), 'partNumber=1_0&uploadId=', headers()), { kind: 'pass' });
+    assert.deepEqual(s3Action('GET', address('/bkt/k'), 'partNumber=x', headers()), { kind: 'pass' });
+    assert.deepEqual(s3Action('PUT', address('/bkt'), 'partNumber=x', headers()), { kind: 'pass' });
+    assert.deepEqual(s3Action('PUT', address('/bkt/k'), 'PartNumber=1_0&UploadId=', headers()), { kind: 'object-put', container: 'bkt', object: 'k' });
   });
 
   test('turning versioning on is refused; reads and deletes pass, deletes marked as shrinking', () => {
