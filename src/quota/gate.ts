@@ -434,14 +434,14 @@ export class QuotaGate {
     const credentials: Credentials = { headers: { 'x-auth-token': await this.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` };
 
     // The Swift request s3api makes: its path, the client's headers (s3api passes them on), no client query.
-    const swiftRequest = (method: string, container: string, object: string | undefined, headers: SwiftHeaders, rawQuery?: string, copyRange?: number): SwiftView => {
+    const swiftRequest = (method: string, container: string, object: string | undefined, headers: SwiftHeaders, rawQuery?: string, copyRange?: number, framing = view.framing): SwiftView => {
       const decoded = `/v1/${account}/${container}${object === undefined ? '' : `/${object}`}`;
       return {
         method,
         target: view.target,
         headers,
         path: { version: 'v1', account, container, ...(object === undefined ? {} : { object }), query: SwiftQuery.parse(rawQuery), decoded, rawQuery },
-        framing: view.framing,
+        framing,
         upstream: view.upstream,
         s3: { credentials, ...(copyRange !== undefined ? { copyRange } : {}) },
       };
@@ -465,7 +465,9 @@ export class QuotaGate {
         if (!action.copy) return admitAs(swiftRequest('PUT', action.container, action.object, view.headers));
         const from = `/${encodeURIComponent(action.copy.container)}/${action.copy.object.split('/').map(encodeURIComponent).join('/')}`;
         const versionQuery = action.copy.versionId === undefined ? undefined : `version-id=${encodeURIComponent(action.copy.versionId)}`;
-        return admitAs(swiftRequest('PUT', action.container, action.object, view.headers.with({ 'x-copy-from': from }), versionQuery, action.copyRange));
+        // s3api sends every x-amz-copy-source PUT with CONTENT_LENGTH 0, whatever body the client sent: Swift copies.
+        const zeroBody = { contentLength: '0', transferEncoding: undefined };
+        return admitAs(swiftRequest('PUT', action.container, action.object, view.headers.with({ 'x-copy-from': from }), versionQuery, action.copyRange, zeroBody));
       }
       case 'initiate':
         return this.admitS3Initiate(swiftRequest('PUT', `${action.bucket}${SEGMENTS_SUFFIX}`, undefined, view.headers), action.key, request, reply);

@@ -162,6 +162,22 @@ for (const mode of MODES) {
       assert.deepEqual(outcome, { answers: answers.map(() => '404 NoSuchUpload'), stored: { objects: 1, bytes: 0 } });
     });
 
+    // s3api makes every x-amz-copy-source PUT a zero-byte one (CONTENT_LENGTH = 0) whatever the client sent, so
+    // Swift's copy goes on; a Swift copy with a body is refused, and the proxy read it so. Before the fix, copies
+    // with a 1-byte body were forwarded uncounted: 2 of 2 admitted, the bucket at 2 objects / 12,000 bytes.
+    test('an S3 copy sent with a body is the copy s3api makes of it: s3api drops the body', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'src');
+      await makeContainer(tenant, 'cpb');
+      await putDirect(tenant, '/src/big', Buffer.alloc(6000, 'b'));
+      // Without a digest of the body (Swift checks an ETag against what it stores, and the proxy bounds the copy with a Range).
+      const headers = { 'x-amz-copy-source': 'src/big', 'Content-MD5': null, 'x-amz-checksum-crc32': null, 'x-amz-sdk-checksum-algorithm': null };
+      const answers = await s3([1, 2].map((i) => ({ ...as(tenant, { headers }), op: 'put_object', bucket: 'cpb', key: `c${i}`, size: 1 })));
+      const stored = await arena.usage(tenant, 'cpb');
+      const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
+      assert.deepEqual(outcome, { answers: ['ok', '400 EntityTooLarge'], stored: { objects: 1, bytes: 6000 } });
+    });
+
     test('versioning cannot be turned on by S3 (its versions would bypass the quotas)', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'ver');

@@ -33,7 +33,10 @@ def client(endpoint, access, secret, signature='s3v4', extra_headers=None, query
     if extra_headers:
         def add_headers(request, **_):
             for name, value in extra_headers.items():
-                request.headers[name] = value
+                if value is None:
+                    del request.headers[name]  # a header boto3 adds on its own, left out
+                else:
+                    request.headers[name] = value
         s3.meta.events.register('before-sign.s3.*', add_headers)
     if query:
         def replace_query(request, **_):
