@@ -477,6 +477,8 @@ export class QuotaGate {
   }
 
   private s3User(accessKey: string): TempauthUser | undefined {
+    // The key is bytes here and UTF-8 text to s3api: only ASCII keys name the same user on both sides.
+    if (!/^[\x20-\x7e]*$/.test(accessKey)) return undefined;
     return this.config.users.find((user) => `${user.account}:${user.user}` === accessKey);
   }
 

@@ -178,6 +178,21 @@ for (const mode of MODES) {
       assert.deepEqual(outcome, { answers: ['ok', '400 EntityTooLarge'], stored: { objects: 1, bytes: 6000 } });
     });
 
+    // s3api's unquote turns an invalid UTF-8 escape into U+FFFD, and copies from the object of that name; the
+    // proxy's reader found no source there. Before the fix such copies were forwarded uncounted: 2 of 2 admitted,
+    // the bucket at 2 objects / 12,000 bytes.
+    test('a copy source s3api reads as another name (an invalid UTF-8 escape) is refused as a malformed source', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'src');
+      await makeContainer(tenant, 'cpu');
+      await putDirect(tenant, '/src/%EF%BF%BD', Buffer.alloc(6000, 'b'));
+      const headers = { 'x-amz-copy-source': 'src/%FF', 'Content-MD5': null, 'x-amz-checksum-crc32': null, 'x-amz-sdk-checksum-algorithm': null };
+      const answers = await s3([1, 2].map((i) => ({ ...as(tenant, { headers }), op: 'put_object', bucket: 'cpu', key: `c${i}`, size: 0 })));
+      const stored = await arena.usage(tenant, 'cpu');
+      const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
+      assert.deepEqual(outcome, { answers: ['400 InvalidArgument', '400 InvalidArgument'], stored: { objects: 0, bytes: 0 } });
+    });
+
     test('versioning cannot be turned on by S3 (its versions would bypass the quotas)', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'ver');
