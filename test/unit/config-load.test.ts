@@ -446,6 +446,11 @@ describe('configFromText: Swift\'s host-addressing sections', () => {
     assert.deepEqual(config.cnameLookup, { storageDomains: ['.example.com'], lookupDepth: 1, nameservers: ['127.0.0.1:5353', '::1', '[::1]:53'] });
   });
 
+  test('[filter:s3api] as s3api reads it, max_upload_part_num included (named in the refusal of a malformed part number)', () => {
+    assert.deepEqual(load(text(PROXY, QUOTA, TEMPAUTH, ['[filter:s3api]', 'use = egg:swift#s3api'])).s3, { storageDomains: [], location: 'us-east-1', clockSkewSeconds: 900, maxUploadPartNum: 1000 });
+    assert.equal(load(text(PROXY, QUOTA, TEMPAUTH, ['[filter:s3api]', 'use = egg:swift#s3api', 'max_upload_part_num = 10000'])).s3?.maxUploadPartNum, 10_000);
+  });
+
   test('a nameserver that is not an IP address stops start-up, naming the key', () => {
     const source = text(PROXY, QUOTA, TEMPAUTH, ['[filter:cname_lookup]', 'nameservers = dns.example:53']);
     configError(() => load(source), { line: lineOf(source, 'nameservers'), section: 'filter:cname_lookup', key: 'nameservers', reason: /IPv4 or IPv6/ });
