@@ -134,7 +134,7 @@ export function unquoteBytes(value: string): Buffer {
 
 // ignoreBOM: a leading U+FEFF is part of the name to Python, not a byte-order mark to drop.
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const LENIENT_UTF8 = new TextDecoder('utf-8');
+const LENIENT_UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Bytes as a UTF-8 string, or undefined where Swift would find them invalid. */
 export function strictUtf8(bytes: Uint8Array): string | undefined {

@@ -19,8 +19,8 @@ import { hostAddressingSections } from '../swift/cluster.js';
 import { ADVERSARIAL_QUOTA, LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = {
-  'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174],
-  'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184],
+  'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143, 165, 166, 167, 168, 169, 170, 171, 172, 173],
+  'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144, 175, 176, 177, 178, 179, 180, 181, 182, 183],
 } as const;
 const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
 

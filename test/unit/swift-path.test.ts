@@ -199,3 +199,11 @@ describe('parseAccountName', () => {
     assert.equal(parseAccountName('AUTH_a%2Fb'), undefined);
   });
 });
+
+describe('a leading U+FEFF is part of a name, as Python decodes it (no byte-order mark is dropped)', () => {
+  test('in the path and in query parameter names', () => {
+    assert.deepEqual(parts('/v1/AUTH_a/%EF%BB%BFc/%EF%BB%BFo'), { version: 'v1', account: 'AUTH_a', container: '\ufeffc', object: '\ufeffo' });
+    const path = parseSwiftPath('/v1/AUTH_a/c/o?%EF%BB%BFmultipart-manifest=put')!;
+    assert.equal(path.query.last('multipart-manifest'), undefined);
+  });
+});
