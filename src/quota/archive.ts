@@ -122,11 +122,13 @@ export function filterArchive(source: Readable, options: ArchiveFilterOptions): 
   };
   let inFile = false;
 
-  const copy = async (): Promise<'end' | 'stopped'> => {
-    const reader = new TarReader(new ByteReader(bytes));
+  const copy = async (): Promise<'end' | 'empty' | 'stopped'> => {
+    const source = new ByteReader(bytes);
+    const reader = new TarReader(source);
     for (;;) {
       const member = await reader.next();
-      if (!member) return 'end';
+      // No bytes at all: Swift is sent none either, and answers as it does for an empty upload.
+      if (!member) return source.offset === 0 ? 'empty' : 'end';
       const file = member.regular ? fileOf(member, options.base) : undefined;
       if (!file) continue;
       const { sentName, ...admitted } = file;
@@ -141,7 +143,7 @@ export function filterArchive(source: Readable, options: ArchiveFilterOptions): 
 
   copy().then(
     async (outcome) => {
-      out.end(END_OF_ARCHIVE);
+      out.end(outcome === 'empty' ? undefined : END_OF_ARCHIVE);
       if (outcome === 'stopped') return halt();
       // The rest of the upload (a tar's trailing blocks) is read, so that the client is not left sending.
       for (;;) if ((await bytes.next().catch(() => ({ done: true }))).done) return;

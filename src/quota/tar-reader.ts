@@ -221,7 +221,8 @@ export class TarReader {
       if (typeof parsed === 'string') {
         // tarfile: a header that must follow an extended one is an error; otherwise the end, after a first member.
         if (pending) throw new TarRefusal('an extended header not followed by a member');
-        if (!this.started && !(parsed === 'short' && block.length === 0)) throw new TarRefusal(`a first header that is ${parsed}`);
+        // (A zero block first is an empty archive to tarfile; no bytes at all it refuses, and so does Swift's bulk.)
+        if (!this.started && parsed !== 'end' && block.length > 0) throw new TarRefusal(`a first header that is ${parsed}`);
         return undefined;
       }
       const { type } = parsed;
