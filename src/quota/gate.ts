@@ -1088,8 +1088,9 @@ export class QuotaGate {
   /**
    * Bulk extraction (archive.ts): each regular file of the archive is admitted before its bytes go on, as the
    * object it becomes (no overwrite credit: what it replaces is not looked up), and each container it lands in
-   * as a container an account-level extraction may make. Swift is sent a plain tar of the admitted files,
-   * ending before the first file past a limit; its answer then lists that file as refused.
+   * as a container an account-level extraction may make. Swift is sent a tar the proxy writes of the admitted
+   * files (their counted names, sizes and metadata), ending before the first file past a limit; its answer
+   * then lists that file as refused.
    */
   private async admitExtract(intent: Extract<Intent, { type: 'extract-archive' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, base } = intent;
@@ -1148,7 +1149,7 @@ export class QuotaGate {
         state.reservations!.push(result.reservation);
         return 'send';
       },
-      broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read: Swift is sent it cut short'),
+      broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read, or was refused: Swift is sent a tar it refuses there'),
     });
   }
 

@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { filterArchive, type ArchiveFile } from '../../src/quota/archive.js';
+import { END_OF_ARCHIVE, fileHeader, padding } from '../../src/quota/tar-writer.js';
 import { END, base256, file, header, octal, padded, pax, paxRecord } from './tar-blocks.js';
 
 const REFERENCE = fileURLToPath(new URL('./tar_reference.py', import.meta.url));
@@ -263,4 +264,19 @@ describe("the tar the proxy sends is read by Swift's bulk as the proxy counted i
     assert.ok(tally.plain > CASES / 4, `only ${tally.plain} ordinary archives`);
     assert.ok(tally.refusedOrCut > CASES / 10, `only ${tally.refusedOrCut} archives refused or cut`);
   });
+
+  test("the proxy's tar spellings, read by tarfile: names of every length and character, metadata with any value, sizes past 8 GiB", async () => {
+    const names = ['a/b', `c/${'x'.repeat(96)}`, `c/${'x'.repeat(97)}`, `c/${'y'.repeat(300)}`, 'c/\u00e9t\u00e9', 'c/a\nb', 'c/x=y', 'c/ lead', 'c/tab\there', 'c/\u{1f600}', 'c/../..', 'c/.//x'];
+    const metadata: Array<[string, string]> = [['SCHILY.xattr.user.mime_type', 'text/plain; charset=utf-8'], ['LIBARCHIVE.xattr.user.meta.\u00e9', 'v\n= \u00e9'], ['SCHILY.xattr.user.meta.A-b', '']];
+    const tars = names.map((name) => Buffer.concat([fileHeader(`./${name}`, 3, metadata), Buffer.from('abc'), padding(3), END_OF_ARCHIVE]));
+    const big = 10 * 2 ** 30;
+    tars.push(Buffer.concat([fileHeader('./c/big', big, []), END_OF_ARCHIVE]));
+    const read = await swiftReads(tars.map((tar) => ({ tar, base: '', compress: '' })));
+    names.forEach((name, i) => {
+      const [container, ...rest] = name.split('/');
+      assert.deepEqual(read[i], { files: [{ container, object: rest.join('/'), size: 3, stored: true, utf8: true, meta: metadata }], error: null }, name);
+    });
+    assert.equal(read.at(-1)!.files[0]!.size, big);
+  });
 });
+
