@@ -107,6 +107,28 @@ function sender(out: PassThrough): (chunk: Buffer) => Promise<void> {
 }
 
 /**
+ * Each regular file of the archive bulk would store, admitted (or the archive stopped before it), then sent
+ * under the proxy's own headers with its bytes; what ended the archive.
+ */
+async function copyFiles(bytes: ByteReader, options: ArchiveFilterOptions, send: (chunk: Buffer) => Promise<void>, progress: { inFile: boolean }): Promise<'end' | 'empty' | 'stopped'> {
+  const reader = new TarReader(bytes);
+  for (;;) {
+    const member = await reader.next();
+    // No bytes at all: Swift is sent none either, and answers as it does for an empty upload.
+    if (!member) return bytes.offset === 0 ? 'empty' : 'end';
+    const file = member.regular ? fileOf(member, options.base) : undefined;
+    if (!file) continue;
+    const { sentName, ...admitted } = file;
+    if ((await options.file(admitted)) === 'stop') return 'stopped';
+    progress.inFile = true;
+    await send(fileHeader(sentName, file.size, file.metadata));
+    for await (const piece of reader.data()) await send(piece);
+    await send(padding(file.size));
+    progress.inFile = false;
+  }
+}
+
+/**
  * The tar Swift is sent for `source`: its regular files as `file` lets them through, up to the first it
  * stops (then a well-formed end of archive), written by the proxy. Other members (directories, links) are
  * left out: bulk skips them.
@@ -120,28 +142,9 @@ export function filterArchive(source: Readable, options: ArchiveFilterOptions): 
     source.unpipe();
     source.pause();
   };
-  let inFile = false;
+  const progress = { inFile: false };
 
-  const copy = async (): Promise<'end' | 'empty' | 'stopped'> => {
-    const source = new ByteReader(bytes);
-    const reader = new TarReader(source);
-    for (;;) {
-      const member = await reader.next();
-      // No bytes at all: Swift is sent none either, and answers as it does for an empty upload.
-      if (!member) return source.offset === 0 ? 'empty' : 'end';
-      const file = member.regular ? fileOf(member, options.base) : undefined;
-      if (!file) continue;
-      const { sentName, ...admitted } = file;
-      if ((await options.file(admitted)) === 'stop') return 'stopped';
-      inFile = true;
-      await send(fileHeader(sentName, file.size, file.metadata));
-      for await (const piece of reader.data()) await send(piece);
-      await send(padding(file.size));
-      inFile = false;
-    }
-  };
-
-  copy().then(
+  copyFiles(new ByteReader(bytes), options, send, progress).then(
     async (outcome) => {
       out.end(outcome === 'empty' ? undefined : END_OF_ARCHIVE);
       if (outcome === 'stopped') return halt();
@@ -161,7 +164,7 @@ export function filterArchive(source: Readable, options: ArchiveFilterOptions): 
       // Cut inside a file: Swift reads that file short and stores nothing of it. Between files: tarfile
       // refuses the archive there (400 Invalid Tar File, the files before stored, as Swift does with a tar
       // that breaks off).
-      if (inFile) out.end();
+      if (progress.inFile) out.end();
       else out.end(REFUSAL);
     },
   );

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { filterArchive, memberDestination, type ArchiveFile } from '../../src/quota/archive.js';
+import { END, file, header, pax } from '../adversarial/tar-blocks.js';
 import { formatBulkAnswer, parseBulkAnswer, quoteLikePython, withRefusal } from '../../src/quota/bulk-response.js';
 
 async function archive(entries: Array<{ name: string; body?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
@@ -101,6 +102,18 @@ describe('filterArchive: Swift gets a plain tar of the files let through', () =>
     assert.equal(sent.subarray(512).toString(), 'x'.repeat(512));
     const gz = await filtered(Buffer.from('not gzip'), { gzip: true, base: 'cont' });
     assert.ok(gz.broken);
+  });
+  test('refused after a file: the file, then what tarfile refuses; cut inside a file: Swift gets it short; empty: nothing', async () => {
+    const first = file('d/a', 'aaa');
+    const refused = await filtered(Buffer.concat([first, pax([['GNU.sparse.name', 'x/y']]), file('d/b', 'b'), END]), { base: 'cont' });
+    assert.match(refused.broken?.message ?? '', /sparse/);
+    assert.deepEqual(refused.files.map((f) => f.object), ['d/a']);
+    assert.equal(refused.sent.length, 1024 + 1024);
+    assert.equal(refused.sent.subarray(1536).toString(), 'x'.repeat(512));
+    const cut = await filtered(Buffer.concat([first, header({ name: 'd/b', size: 5000 }), Buffer.alloc(700, 'b')]), { base: 'cont' });
+    assert.ok(cut.broken);
+    assert.equal(cut.sent.length, 1024 + 512 + 700);
+    assert.deepEqual((await filtered(Buffer.alloc(0), { base: 'cont' })).sent.length, 0);
   });
 });
 
