@@ -278,5 +278,40 @@ describe("the tar the proxy sends is read by Swift's bulk as the proxy counted i
     });
     assert.equal(read.at(-1)!.files[0]!.size, big);
   });
+
+  test("archives as tar tools write them (Python's tarfile in PAX, GNU and ustar formats, xattr metadata, long and non-ASCII names, links, directories): taken, and read as tarfile reads them", async () => {
+    const script = [
+      'import base64, io, tarfile',
+      "members = [('d/a.txt', {'SCHILY.xattr.user.mime_type': 'text/x-a', 'SCHILY.xattr.user.meta.colour': 'blue'}), ('d/\\u00e9t\\u00e9', {'LIBARCHIVE.xattr.user.meta.x': '\\u00e9'}), ('d/' + 'z' * 90 + '/' + 'y' * 90, {}), ('./e/' + 'q' * 200, {})]",
+      'for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT):',
+      '    out = io.BytesIO()',
+      "    tar = tarfile.open(fileobj=out, mode='w', format=fmt)",
+      "    dir_info = tarfile.TarInfo('d'); dir_info.type = tarfile.DIRTYPE; tar.addfile(dir_info)",
+      '    for name, pax in members:',
+      '        if fmt == tarfile.USTAR_FORMAT and (len(name) > 100 and len(name.rsplit("/", 1)[-1]) > 100 or not name.isascii()): continue',
+      '        info = tarfile.TarInfo(name); info.size = 3; info.pax_headers = pax if fmt == tarfile.PAX_FORMAT else {}',
+      "        tar.addfile(info, io.BytesIO(b'abc'))",
+      "    link = tarfile.TarInfo('d/link'); link.type = tarfile.SYMTYPE; link.linkname = 'a.txt'; tar.addfile(link)",
+      '    tar.close()',
+      '    print(base64.b64encode(out.getvalue()).decode())',
+    ].join('\n');
+    const child = spawn('/usr/bin/python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const output: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
+    await new Promise((resolve) => child.on('exit', resolve));
+    const tars = Buffer.concat(output).toString().trim().split('\n').map((line) => Buffer.from(line, 'base64'));
+    assert.equal(tars.length, 3);
+    const runs = tars.flatMap((tar, format) => ['c', ''].map((base) => ({ tar, base, format })));
+    const readings = await Promise.all(runs.map((run) => proxyReads({ tar: run.tar, base: run.base, gzip: run.format === 0, plain: true }, run.format)));
+    const swift = await swiftReads(runs.flatMap((run, i) => [{ tar: run.tar, base: run.base, compress: '' }, { tar: readings[i]!.sent, base: run.base, compress: '' }]));
+    runs.forEach((run, i) => {
+      const { admitted, broken } = readings[i]!;
+      const what = `format ${run.format}, base '${run.base}': ${JSON.stringify(admitted)}`;
+      assert.equal(broken, undefined, what);
+      assert.ok(admitted.length >= (run.format === 2 ? 2 : 4), what);
+      assert.deepEqual(swift[2 * i]!.files.map(asAdmitted), admitted, what);
+      assert.deepEqual(swift[2 * i + 1]!.files.map(asAdmitted), admitted, what);
+    });
+  });
 });
 
