@@ -877,7 +877,7 @@ export class QuotaGate {
 
   /**
    * The size of what Swift will store for a copy, and the ETag that pins it: the source is read as Swift's copy
-   * middleware will read it (same query), with the caller's own rights, and the copy goes to Swift with
+   * middleware will read it (same query, same Range), with the caller's own rights, and the copy goes to Swift with
    * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
    * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
    */

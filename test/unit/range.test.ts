@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatRange, multipartSize, parseRange, rangesForLength, servedBody } from '../../src/swift/range.js';
+import { copyRange, sameEtag, servedSource } from '../../src/quota/copy-range.js';
 
 const object = (length: number, contentType = 'text/plain') => ({ length, contentType });
 
@@ -47,5 +48,25 @@ describe('swob.Range', () => {
     assert.deepEqual(servedBody(parseRange('bytes=0-1,3-4'), { ...object(50), dynamicLargeObject: true }), { status: 200, size: 50, parts: 1 });
     assert.deepEqual(servedBody(parseRange('bytes=5-9'), { length: undefined, contentType: 'x' }), { status: 206, size: 5, parts: 1 });
     assert.deepEqual(servedBody(parseRange('bytes=5-'), { length: undefined, contentType: 'x' }), { status: 200, size: 0, parts: 1 });
+  });
+});
+
+describe('a copy\'s Range (copy-range.ts)', () => {
+  test('forwarded as read: rewritten as swob writes it, removed where swob ignores it, untouched when absent', () => {
+    assert.deepEqual(copyRange(' Bytes = +1-2 ,-3'), { specs: [{ first: 1n, last: 2n }, { first: undefined, last: 3n }], forward: { value: 'bytes=1-2,-3' } });
+    assert.deepEqual(copyRange('bytes=2-1'), { specs: undefined, forward: { value: undefined } });
+    assert.deepEqual(copyRange(undefined), { specs: undefined });
+  });
+
+  test('the source as its HEAD shows it: length, content type, a DLO unless its manifest is asked for', () => {
+    const head = { 'content-length': '50', 'content-type': 'text/plain', 'x-object-manifest': 'seg/s' };
+    assert.deepEqual(servedSource(parseRange('bytes=0-1,3-4'), head, undefined), { status: 200, size: 50, parts: 1 });
+    assert.equal(servedSource(parseRange('bytes=0-1,3-4'), head, 'multipart-manifest=get').parts, 2);
+    assert.deepEqual(servedSource(parseRange('bytes=0-9'), { 'x-object-manifest': 'seg/s' }, undefined), { status: 206, size: 10, parts: 1 });
+  });
+
+  test('ETags compared as swob compares them', () => {
+    assert.ok(sameEtag('"abc"', 'abc') && sameEtag('W/"abc"', '"abc"'));
+    assert.ok(!sameEtag('abc', 'abd') && !sameEtag(undefined, 'abc'));
   });
 });
