@@ -35,6 +35,8 @@ import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../conf
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import { copyRange, sameEtag, servedSource } from './copy-range.js';
+import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
 import { formatBulkAnswer, parseBulkAnswer, withRefusal } from './bulk-response.js';
 import { LRUCache } from 'lru-cache';
@@ -93,6 +95,12 @@ declare module 'fastify' {
 
 /** Why form, S3 multipart and bulk uploads into a legacy-versioned container are refused. */
 const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form, S3 multipart and bulk uploads into it are not counted by the quota proxy yet; upload the objects one by one.';
+
+/**
+ * A copy of several byte ranges of a symlink: every part carries the target's content type, and any link of the
+ * chain can be re-pointed (at an object with the same ETag) between the proxy's check and Swift's copy.
+ */
+const SYMLINK_RANGES_REFUSED = 'A copy of several byte ranges of a symlink is not supported through the quota proxy: copy its target, or one range at a time.';
 
 /** The most of Swift's bulk answer read to add a refusal to (its body is a few lines per failed file). */
 const MAX_BULK_ANSWER = 4 * 1024 * 1024;
@@ -704,14 +712,14 @@ export class QuotaGate {
   }
 
   /** A HEAD or GET on the caller's behalf (a GET's body up to `maxBody` bytes, the rest left unread). */
-  private readFor(caller: Caller, method: 'HEAD' | 'GET', ref: { account: string; container: string; object?: string }, query: string, version = 'v1', maxBody = 0): Promise<{ status: number; headers: Record<string, string>; body?: Buffer }> {
+  private readFor(caller: Caller, method: 'HEAD' | 'GET', ref: { account: string; container: string; object?: string }, query: string, version = 'v1', maxBody = 0, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body?: Buffer }> {
     const path = encodePath(version, ref.account, ref.container, ref.object) + (query ? `?${query}` : '');
     const target = ref.object === undefined ? 'container' : 'object';
-    if (caller.kind === 'credentials') return this.swift.asCaller(method, path, caller.credentials.headers, target, maxBody, true);
+    if (caller.kind === 'credentials') return this.swift.asCaller(method, path, { ...caller.credentials.headers, ...headers }, target, maxBody, true);
     // A tempurl signature lets Swift read within its scope (the account, or the one container).
     const inScope = ref.account === caller.account && (caller.container === undefined || caller.container === ref.container);
     if (!inScope) return Promise.resolve({ status: 401, headers: {} });
-    return method === 'HEAD' ? this.swift.head(path, target) : this.swift.getAsService(path, target, maxBody);
+    return method === 'HEAD' ? this.swift.head(path, target) : this.swift.getAsService(path, target, maxBody, headers);
   }
 
   /**
@@ -883,11 +891,11 @@ export class QuotaGate {
 
   /**
    * The size of what Swift will store for a copy, and the ETag that pins it: the source is read as Swift's copy
-   * middleware will read it (same query), with the caller's own rights, and the copy goes to Swift with
+   * middleware will read it (same query, same Range), with the caller's own rights, and the copy goes to Swift with
    * `If-Match` on that ETag, so Swift copies that very version or nothing. Undefined when the caller cannot
    * read the source now: Swift will refuse the copy as well (the pin makes sure of it).
    */
-  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean, owner: object, source?: SourceHead): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed'> {
+  private async sizeCopy(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, manifestPut: boolean, owner: object, source?: SourceHead): Promise<{ size: number; unpin?: () => void } | 'unsizable' | 'precondition-failed' | 'symlink-ranges'> {
     const { status, headers } = source ?? (await this.headFor(caller, copy.ref, copy.query ?? ''));
     if (view.s3) return this.boundS3Copy(view, status, countHeader(headers['content-length']));
     const etag = headers.etag;
@@ -903,13 +911,23 @@ export class QuotaGate {
       if (!tags.includes('*') && !tags.includes(quoted.replace(/^W\//, '').replace(/^"|"$/g, ''))) return 'precondition-failed';
     }
     view.upstream.set('if-match', quoted);
+    // Swift copies what its GET of the source serves for the request's Range (copy-range.ts), sent as read.
+    const range = copyRange(view.headers.get('range'));
+    if (range.forward) view.upstream.set('range', range.forward.value);
+    const served = servedSource(range.specs, headers, copy.query);
+    if (served.status === 416) return 'unsizable'; // Swift's answer; nothing is stored
     // A manifest copied as a manifest (multipart-manifest=get of an SLO), or a copy made into one
     // (multipart-manifest=put): SLO stores a manifest of its own, built from what the copy reads.
     const query = SwiftQuery.parse(copy.query);
     const manifestGet = query.last('multipart-manifest') === 'get' && swiftTrue(headers['x-static-large-object']);
-    if (!manifestPut && !manifestGet) return { size: countHeader(headers['content-length']) };
+    if (!manifestPut && !manifestGet) {
+      if (served.parts === 1) return { size: served.size };
+      return headers['content-location'] === undefined ? this.sizeMultipartCopy(copy, caller, range.specs, quoted, owner) : 'symlink-ranges';
+    }
     const limit = this.capabilities().maxManifestSize;
-    const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit);
+    // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest).
+    const ranged: Record<string, string> = range.forward?.value === undefined ? {} : { range: range.forward.value };
+    const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit, ranged);
     if (read.status < 200 || read.status >= 300 || read.body === undefined) return 'unsizable';
     // The manifest is the copy's: its segments are looked up in the account copied into.
     const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
@@ -918,6 +936,28 @@ export class QuotaGate {
       return 'unsizable';
     }
     return { size: sized.stored, unpin: sized.unpin };
+  }
+
+  /**
+   * A copy of several ranges stores every part with the source's content type, which a POST changes without
+   * changing the ETag the copy is pinned to: the source is pinned (pins.ts) and read again once the writes to
+   * it already on their way have landed, so the content type counted is the one Swift copies.
+   */
+  private async sizeMultipartCopy(copy: CopySource, caller: Caller, specs: ByteRangeSpec[] | undefined, etag: string, owner: object): Promise<{ size: number; unpin: () => void } | 'unsizable'> {
+    const key = ObjectPins.key(copy.ref.account, copy.ref.container, copy.ref.object);
+    const unpin = this.pins.pin([key], [], owner);
+    try {
+      const draining = this.pins.drained([key]);
+      if (draining) await draining;
+      const { status, headers } = await this.headFor(caller, copy.ref, copy.query ?? '');
+      if (status >= 200 && status < 300 && sameEtag(headers.etag, etag)) return { size: servedSource(specs, headers, copy.query).size, unpin };
+      // Another version now: Swift's copy, pinned to the one read first, stores nothing.
+      unpin();
+      return 'unsizable';
+    } catch (error) {
+      unpin();
+      throw error;
+    }
   }
 
   /**
@@ -993,6 +1033,7 @@ export class QuotaGate {
     if (intent.copy) {
       const sized = await this.sizeCopy(intent.copy, intent.target, caller, view, intent.manifest === true, request.raw, source);
       if (sized === 'precondition-failed') return this.answer(reply, PRECONDITION_FAILED);
+      if (sized === 'symlink-ranges') return this.refuse(reply, 400, SYMLINK_RANGES_REFUSED);
       // Nothing to count: pinned to no version, or a manifest SLO refuses, Swift stores nothing.
       if (sized === 'unsizable') return;
       size = sized.size;
@@ -1102,8 +1143,9 @@ export class QuotaGate {
   /**
    * Bulk extraction (archive.ts): each regular file of the archive is admitted before its bytes go on, as the
    * object it becomes (no overwrite credit: what it replaces is not looked up), and each container it lands in
-   * as a container an account-level extraction may make. Swift is sent a plain tar of the admitted files,
-   * ending before the first file past a limit; its answer then lists that file as refused.
+   * as a container an account-level extraction may make. Swift is sent a tar the proxy writes of the admitted
+   * files (their counted names, sizes and metadata), ending before the first file past a limit; its answer
+   * then lists that file as refused.
    */
   private async admitExtract(intent: Extract<Intent, { type: 'extract-archive' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, base } = intent;
@@ -1162,7 +1204,7 @@ export class QuotaGate {
         state.reservations!.push(result.reservation);
         return 'send';
       },
-      broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read: Swift is sent it cut short'),
+      broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read, or was refused: Swift is sent a tar it refuses there'),
     });
   }
 

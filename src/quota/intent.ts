@@ -198,8 +198,11 @@ function versioningChange(headers: SwiftHeaders): 'enables-object-versioning' | 
 
 /**
  * A server-side copy, as Swift's copy middleware reads it: `PUT` with a non-empty X-Copy-From (and optional
- * X-Copy-From-Account), or `COPY` with Destination (and optional Destination-Account). Undefined when it is no
- * copy; 'refused' where Swift answers the copy with an error itself (412, or 400 for a copy with a body).
+ * X-Copy-From-Account), or `COPY` with Destination (and optional Destination-Account, or X-Copy-From-Account
+ * for the source's account). Undefined when it is no copy; 'refused' where Swift answers the copy with an
+ * error before it reads the source or writes anything: 412 for a missing or malformed Destination or
+ * X-Copy-From, an empty or slashed account name; 400 for a PUT with a body. A name that is not UTF-8 once
+ * unquoted reaches Swift's proxy server as a path, which answers 412 before reading or writing.
  */
 function copyOf({ method, path, headers, framing }: RequestFacts, here: ObjectRef): { target: ObjectRef; copy: CopySource } | 'refused' | undefined {
   if (method === 'PUT') {
@@ -220,7 +223,12 @@ function copyOf({ method, path, headers, framing }: RequestFacts, here: ObjectRe
     const accountHeader = headers.get('destination-account');
     const account = accountHeader === undefined ? here.account : parseAccountName(accountHeader);
     if (!ref || account === undefined) return 'refused';
-    return { target: { account, ...ref }, copy: { ref: here, query: path.rawQuery } };
+    // Swift turns the COPY into a PUT of the destination: with Destination-Account, its X-Copy-From-Account is
+    // set to the path's account; without, the client's X-Copy-From-Account (if not empty) names the source's.
+    const sourceHeader = accountHeader === undefined ? headers.get('x-copy-from-account') : undefined;
+    const sourceAccount = sourceHeader ? parseAccountName(sourceHeader) : here.account;
+    if (sourceAccount === undefined) return 'refused';
+    return { target: { account, ...ref }, copy: { ref: { ...here, account: sourceAccount }, query: path.rawQuery } };
   }
   return undefined;
 }

@@ -124,8 +124,8 @@ export class SwiftClient {
   }
 
   /** A GET as the service identity, reading at most `maxBody` bytes of a successful answer. */
-  async getAsService(path: string, target: HeadTarget, maxBody: number): Promise<HeadResult & { body?: Buffer }> {
-    const send = async () => this.send('GET', path, { 'x-auth-token': await this.serviceToken() }, target, { keepBody: 'ok', maxBody, truncate: true });
+  async getAsService(path: string, target: HeadTarget, maxBody: number, headers: Record<string, string> = {}): Promise<HeadResult & { body?: Buffer }> {
+    const send = async () => this.send('GET', path, { ...headers, 'x-auth-token': await this.serviceToken() }, target, { keepBody: 'ok', maxBody, truncate: true });
     const result = await send();
     if (result.status !== 401) return result;
     this.token = undefined;

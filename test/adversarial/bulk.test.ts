@@ -9,8 +9,9 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { call } from '../helpers/http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, statuses, type Arena, type Tenant } from './arena.js';
+import { END, file, header, pax, padded } from './tar-blocks.js';
 
-const ACCOUNTS = { 'cached mode': [133, 134, 135, 139], 'precise mode': [136, 137, 138, 140] } as const;
+const ACCOUNTS = { 'cached mode': [133, 134, 135, 139, 145, 146, 147, 148, 149], 'precise mode': [136, 137, 138, 140, 155, 156, 157, 158, 159] } as const;
 
 async function archive(files: Array<[string, number]>): Promise<Buffer> {
   const pack = tar.pack();
@@ -102,6 +103,110 @@ for (const mode of MODES) {
       assert.equal(viaProxy.status, direct.status);
       assert.deepEqual(JSON.parse(viaProxy.body), JSON.parse(direct.body));
       assert.equal((await arena.usage(tenant, 'g')).objects, 0);
+    });
+  });
+}
+
+/**
+ * Archives whose pax records Python's tarfile (Swift's bulk) reads differently from a JavaScript tar reader.
+ * The proxy reads the client's archive and writes Swift a tar of its own: only the name, size and metadata it
+ * counted, so whatever the client's records say, Swift stores exactly what was admitted (or nothing, when the
+ * proxy refuses a record it will not guess at). Outcomes read on Swift directly.
+ */
+for (const mode of MODES) {
+  describe(`bulk extraction: the tar Swift reads is the one the proxy counted, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, mode.precise ? [155, 156, 157, 158, 159] : [145, 146, 147, 148, 149]);
+    });
+    after(() => arena.close());
+
+    const extract = async (tenant: Tenant, path: string, body: Buffer) => {
+      const answer = await call('PUT', tenant.viaProxy(`${path}?extract-archive=tar`), { 'x-auth-token': tenant.token, accept: 'application/json' }, body);
+      assert.equal(answer.status, 200, answer.body);
+      return JSON.parse(answer.body) as BulkAnswer & { 'Response Body': string };
+    };
+    /** Swift's answer and what it stores, in one value, so a failure shows every number. */
+    const outcome = async (tenant: Tenant, path: string, body: Buffer, containers: string[]) => {
+      const result = await extract(tenant, path, body);
+      const stored: Record<string, { objects: number; bytes: number }> = {};
+      for (const container of containers) stored[container] = await arena.usage(tenant, container);
+      return { created: result['Number Files Created'], status: result['Response Status'], invalidTar: result['Response Body'].startsWith('Invalid Tar File'), stored };
+    };
+    const refused = { created: 0, status: '400 Bad Request', invalidTar: true };
+
+    test('a sparse member (pax GNU.sparse.*), 1,024 bytes in the archive, a million once expanded: refused, nothing stored', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      const sparse = Buffer.concat([
+        pax([['GNU.sparse.major', '1'], ['GNU.sparse.minor', '0'], ['GNU.sparse.name', 'sparse'], ['GNU.sparse.realsize', '1000000']]),
+        header({ name: 'sparse', size: 1024 }),
+        padded('1\n0\n1\n'),
+        padded('x'),
+        END,
+      ]);
+      assert.deepEqual(await outcome(tenant, '/c', sparse, ['c']), { ...refused, stored: { c: { objects: 0, bytes: 0 } } });
+    });
+
+    test('a member whose pax GNU.sparse.name names another container: refused, neither container gets it', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'b');
+      await makeContainer(tenant, 'f');
+      for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/b/pre${i}`, 'x');
+      const moved = Buffer.concat([pax([['GNU.sparse.name', 'b/x']]), file('f/x', 'hello'), END]);
+      assert.deepEqual(await outcome(tenant, '', moved, ['b', 'f']), { ...refused, stored: { b: { objects: LIMITS.objects, bytes: LIMITS.objects }, f: { objects: 0, bytes: 0 } } });
+    });
+
+    test('a pax size spelled as Python reads it but not as a JavaScript reader does (1_536, 1_000_000): refused, no member swallows the next', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'a');
+      await makeContainer(tenant, 'b');
+      await putDirect(tenant, '/a/pre', Buffer.alloc(LIMITS.bytes - 1, 'p'));
+      // a/first counts 1 byte; read by tarfile it is 1,536 bytes: its block, then b/second's header and data.
+      const swallowing = Buffer.concat([pax([['size', '1_536']]), header({ name: 'a/first', size: 1 }), padded('x'), file('b/second', 'y'.repeat(10)), END]);
+      assert.deepEqual(await outcome(tenant, '', swallowing, ['a', 'b']), { ...refused, stored: { a: { objects: 1, bytes: LIMITS.bytes - 1 }, b: { objects: 0, bytes: 0 } } });
+
+      // The next member carries a pax record of a million bytes (a comment): big swallows it.
+      await makeContainer(tenant, 'm');
+      const million = Buffer.concat([
+        pax([['size', '1_000_000']]),
+        header({ name: 'big', size: 1 }),
+        padded('x'),
+        pax([['comment', 'c'.repeat(1_000_100)]]),
+        file('pad', 'z'),
+        END,
+      ]);
+      assert.deepEqual(await outcome(tenant, '/m', million, ['m']), { ...refused, stored: { m: { objects: 0, bytes: 0 } } });
+    });
+
+    test('ordinary pax and GNU records (long names, pax size and path, xattr metadata, a global comment) are stored exactly as admitted', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'c');
+      const longName = `deep/${'d'.repeat(120)}/name`;
+      const gnuName = `gnu/${'g'.repeat(150)}`;
+      const ordinary = Buffer.concat([
+        pax([['comment', '0123456789abcdef']], 'g'),
+        pax([['path', longName], ['size', '7'], ['mtime', '1700000000.5'], ['SCHILY.xattr.user.mime_type', 'text/x-test'], ['SCHILY.xattr.user.meta.colour', 'blue'], ['SCHILY.xattr.security.selinux', 'x']]),
+        header({ name: 'short', size: 7 }),
+        padded('1234567'),
+        header({ name: '././@LongLink', size: gnuName.length + 1, type: 'L', magic: 'gnu' }),
+        padded(`${gnuName}\0`),
+        file('truncated-gnu-name', 'abc', { magic: 'gnu' }),
+        pax([['LIBARCHIVE.xattr.user.meta.shape', 'round']]),
+        file('./plain', 'hello'),
+        END,
+      ]);
+      const result = await extract(tenant, '/c', ordinary);
+      assert.equal(result['Number Files Created'], 3, JSON.stringify(result));
+      assert.equal(result['Response Status'], '201 Created');
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 3, bytes: 15 });
+      assert.deepEqual((await arena.listing(tenant, 'c')).sort(), [longName, gnuName, 'plain'].sort());
+      const head = await call('HEAD', tenant.direct(`/c/${longName}`), { 'x-auth-token': tenant.token });
+      assert.equal(head.headers['content-type'], 'text/x-test');
+      assert.equal(head.headers['x-object-meta-colour'], 'blue');
+      const plain = await call('GET', tenant.direct('/c/plain'), { 'x-auth-token': tenant.token });
+      assert.equal(plain.body, 'hello');
+      assert.equal(plain.headers['x-object-meta-shape'], 'round');
     });
   });
 }

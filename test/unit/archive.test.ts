@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { filterArchive, memberDestination, type ArchiveFile } from '../../src/quota/archive.js';
+import { END, file, header, pax } from '../adversarial/tar-blocks.js';
 import { formatBulkAnswer, parseBulkAnswer, quoteLikePython, withRefusal } from '../../src/quota/bulk-response.js';
 
 async function archive(entries: Array<{ name: string; body?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
@@ -56,11 +57,13 @@ async function filtered(source: Buffer, options: { gzip?: boolean; base: string;
 
 describe('memberDestination: where bulk stores an archive member', () => {
   test('in a container (and under a prefix), ./ and / dropped', () => {
-    assert.deepEqual(memberDestination('./a/b.txt', 'c'), { container: 'c', object: 'a/b.txt' });
-    assert.deepEqual(memberDestination('//x', 'c/pre/'), { container: 'c', object: 'pre/x' });
+    assert.deepEqual(memberDestination('./a/b.txt', 'c'), { container: 'c', object: 'a/b.txt', relative: 'a/b.txt' });
+    assert.deepEqual(memberDestination('//x', 'c/pre/'), { container: 'c', object: 'pre/x', relative: 'x' });
+    // One './' only, then slashes: what is left is the name below the base.
+    assert.deepEqual(memberDestination('././/x', 'c'), { container: 'c', object: './/x', relative: './/x' });
   });
   test('at the account: the first segment is the container; base-level files are ignored', () => {
-    assert.deepEqual(memberDestination('c/o', ''), { container: 'c', object: 'o' });
+    assert.deepEqual(memberDestination('c/o', ''), { container: 'c', object: 'o', relative: 'c/o' });
     assert.equal(memberDestination('lonely', ''), undefined);
   });
 });
@@ -78,24 +81,39 @@ describe('filterArchive: Swift gets a plain tar of the files let through', () =>
       const source = await archive(entries);
       const { files, sent } = await filtered(gzip ? gzipSync(source) : source, { gzip, base: 'cont', ...(pieces ? { pieces } : {}) });
       assert.deepEqual(files, [
-        { container: 'cont', object: 'dir/a', size: 3 },
-        { container: 'cont', object: 'dir/b', size: 2 },
-        { container: 'cont', object: 'dir/c', size: 1 },
+        { container: 'cont', object: 'dir/a', size: 3, metadata: [] },
+        { container: 'cont', object: 'dir/b', size: 2, metadata: [] },
+        { container: 'cont', object: 'dir/c', size: 1, metadata: [] },
       ]);
-      assert.deepEqual(await members(sent), [['dir/a', 'aaa'], ['./dir/b', 'bb'], ['dir/c', 'c']]);
+      // Each under './' and its name below the base: bulk drops the './' and nothing else.
+      assert.deepEqual(await members(sent), [['./dir/a', 'aaa'], ['./dir/b', 'bb'], ['./dir/c', 'c']]);
     });
   }
   test('stopped at a file: the tar Swift gets ends before it, well formed', async () => {
     const { files, sent } = await filtered(await archive(entries), { base: 'cont', stopAt: 'dir/b' });
     assert.equal(files.length, 2);
-    assert.deepEqual(await members(sent), [['dir/a', 'aaa']]);
+    assert.deepEqual(await members(sent), [['./dir/a', 'aaa']]);
   });
-  test('an archive that cannot be read ends in a block no tar reader takes', async () => {
+  test('an archive that cannot be read ends in an extended header and a block no tar reader takes', async () => {
     const { sent, broken } = await filtered(Buffer.from('not a tar at all'.repeat(64)), { base: 'cont' });
     assert.ok(broken);
-    assert.equal(sent.toString(), 'x'.repeat(512));
+    assert.equal(sent.length, 1024);
+    assert.equal(String.fromCharCode(sent[156]!), 'x');
+    assert.equal(sent.subarray(512).toString(), 'x'.repeat(512));
     const gz = await filtered(Buffer.from('not gzip'), { gzip: true, base: 'cont' });
     assert.ok(gz.broken);
+  });
+  test('refused after a file: the file, then what tarfile refuses; cut inside a file: Swift gets it short; empty: nothing', async () => {
+    const first = file('d/a', 'aaa');
+    const refused = await filtered(Buffer.concat([first, pax([['GNU.sparse.name', 'x/y']]), file('d/b', 'b'), END]), { base: 'cont' });
+    assert.match(refused.broken?.message ?? '', /sparse/);
+    assert.deepEqual(refused.files.map((f) => f.object), ['d/a']);
+    assert.equal(refused.sent.length, 1024 + 1024);
+    assert.equal(refused.sent.subarray(1536).toString(), 'x'.repeat(512));
+    const cut = await filtered(Buffer.concat([first, header({ name: 'd/b', size: 5000 }), Buffer.alloc(700, 'b')]), { base: 'cont' });
+    assert.ok(cut.broken);
+    assert.equal(cut.sent.length, 1024 + 512 + 700);
+    assert.deepEqual((await filtered(Buffer.alloc(0), { base: 'cont' })).sent.length, 0);
   });
 });
 

@@ -349,6 +349,21 @@ describe('requestIntent: COPY', () => {
     assert.equal(encoded.type === 'object-write' && encoded.target.account, 'AUTH_test');
   });
 
+  test('X-Copy-From-Account (any spelling) names the source account of a COPY without Destination-Account, as Swift reads it', () => {
+    for (const name of ['x-copy-from-account', 'X_Copy_From_Account']) {
+      const result = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', [name]: 'AUTH_b' });
+      assert.deepEqual(result.type === 'object-write' && result.copy?.ref, { ...source, account: 'AUTH_b' });
+      assert.deepEqual(result.type === 'object-write' && result.target, { account: 'AUTH_a', container: 'c2', object: 'o2' });
+    }
+    // Empty: the path's account. With Destination-Account, Swift sets it to the path's account itself.
+    const empty = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'x-copy-from-account': '' });
+    assert.deepEqual(empty.type === 'object-write' && empty.copy?.ref, source);
+    const both = intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': 'AUTH_c', 'x-copy-from-account': 'AUTH_b' });
+    assert.deepEqual(both.type === 'object-write' && both.copy?.ref, source);
+    // A slashed one is refused by Swift (412).
+    assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'x-copy-from-account': 'a/b' }), PASS);
+  });
+
   test('an empty Destination-Account is refused by Swift (412 "Account name cannot be empty"): it passes', () => {
     assert.deepEqual(intent('COPY', '/v1/AUTH_a/c/o', { destination: '/c2/o2', 'destination-account': ' ' }), PASS);
   });
