@@ -48,7 +48,7 @@ export function isBulkMetadata(key: string): boolean {
   );
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The file bulk makes of a regular member, and the name it is sent to Swift under; undefined for a file bulk

@@ -250,7 +250,7 @@ export class SwiftFormParser {
     // formpost: value.decode('utf-8').rstrip('\r\n--'); names are lower-cased.
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(value));
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Buffer.concat(value));
     } catch {
       return; // Swift fails the form here (500): no later file is stored; keeping on counting is safe.
     }

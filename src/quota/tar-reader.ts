@@ -40,7 +40,7 @@ const REGULAR_TYPES = new Set(['0', '\0', '7']);
 /** Types tarfile knows and gives no data (besides the extended headers read apart). */
 const DATALESS_TYPES = new Set(['1', '2', '3', '4', '5', '6']);
 const EXTENDED_TYPES = new Set(['x', 'X', 'g', 'L', 'K']);
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes from an async source, taken in exact amounts. */
 export class ByteReader {

@@ -123,6 +123,10 @@ describe('the file bulk makes of a member, and the name Swift is sent', () => {
     });
     assert.equal(fileOf(member(Buffer.from([0x2f, 0xff])), ''), undefined); // base level, ignored whatever its bytes
   });
+  test('a leading U+FEFF is part of the name, as Python decodes it', () => {
+    const named = fileOf(member('\ufeffc/o'), '');
+    assert.deepEqual([named?.container, named?.object, named?.sentName], ['\ufeffc', 'o', './\ufeffc/o']);
+  });
   test('names bulk would not store as counted: refused', () => {
     for (const name of [Buffer.from([0x61, 0x2f, 0xff]), 'a/b\0c', 'c/', 'c/d/', './']) {
       assert.throws(() => fileOf(member(name), name === './' ? 'c' : ''), TarRefusal, JSON.stringify(name.toString()));
