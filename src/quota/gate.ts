@@ -549,6 +549,8 @@ export class QuotaGate {
         unpin();
         return this.reject(reply, result.decision);
       }
+      // Admitted as freeing bytes (see admitObjectWrite): a change of the bucket's versioning waits for it.
+      if (!result.reservation.keepsVersions) unpin = chain(unpin, this.pins.pin([ObjectPins.versioningKey(account, container)]));
       request.quota = {
         reservations: [this.hold(request, reply, result.reservation)],
         watched: { scope, persisted: result.snapshot.persisted },
@@ -1046,9 +1048,9 @@ export class QuotaGate {
       }
       reservations.push(this.hold(request, reply, archive.reservation));
     }
-    if (result.credit.bytes > 0 && !(versioning?.kind === 'object' && versioning.enabled)) {
-      // The decision counted on the replaced object's bytes being freed: versioning turned on meanwhile would
-      // keep them. A change of the container's versioning waits for this write (admitVersioningChange).
+    if (!result.reservation.keepsVersions) {
+      // Admitted as freeing bytes (the replaced object's, those of other writes of the object in flight):
+      // versioning turned on meanwhile would keep them. A change of the container's versioning waits for this write.
       const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
       unpin = chain(unpin, unpinCredit);
       reply.raw.once('close', unpinCredit);
@@ -1067,11 +1069,8 @@ export class QuotaGate {
     };
     request.quotaDecision = 'admitted';
     if (size === undefined && !intent.copy && !intent.manifest) {
-      this.limitChunkedUpload(request, write, result.reservation, () => {
-        const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
-        request.quota!.unpin = chain(request.quota!.unpin, unpinCredit);
-        reply.raw.once('close', unpinCredit);
-      });
+      // Its growth may count on what it replaces: it holds the container's versioning still already (above).
+      this.limitChunkedUpload(request, write, result.reservation);
     }
   }
 
@@ -1110,6 +1109,7 @@ export class QuotaGate {
       request.quotaContinued = true;
     }
     const containers = new Set<string>();
+    const versioningPinned = new Set<string>();
     const maxFileSize = this.capabilities().maxFileSize;
     const stop = (file: ArchiveFile, decision: Denied): FileVerdict => {
       state.extractStopped = { path: `${file.container}/${file.object}`, decision };
@@ -1146,6 +1146,11 @@ export class QuotaGate {
         });
         if (!result.admitted) return stop(file, result.decision);
         state.reservations!.push(result.reservation);
+        if (!result.reservation.keepsVersions && !versioningPinned.has(file.container)) {
+          // Members of one name were admitted as replacing each other: the container's versioning waits for them.
+          versioningPinned.add(file.container);
+          state.unpin = chain(state.unpin, this.pins.pin([ObjectPins.versioningKey(account, file.container)]));
+        }
         return 'send';
       },
       broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read: Swift is sent it cut short'),
@@ -1279,21 +1284,10 @@ export class QuotaGate {
     request.body = limiter;
   }
 
-  /**
-   * Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not.
-   * `onCredit` once a decision counts on the replaced object's bytes being freed.
-   */
-  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation, onCredit: () => void): void {
+  /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
+  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
     const credit = { bytes: 0, looked: false };
-    let credited = false;
-    const limiter = createUploadLimiter<Denied>(async (bytes) => {
-      const refusal = await this.admissions.grow(write, reservation, bytes, credit);
-      if (!credited && credit.bytes > 0) {
-        credited = true;
-        onCredit();
-      }
-      return refusal;
-    });
+    const limiter = createUploadLimiter<Denied>((bytes) => this.admissions.grow(write, reservation, bytes, credit));
     const source = request.raw;
     source.on('error', (error) => limiter.destroy(error));
     source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
