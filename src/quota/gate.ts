@@ -537,6 +537,8 @@ export class QuotaGate {
         unpin();
         return;
       }
+      const steady = await this.pins.versioningSteady(account, container); // as for admitObjectWrite
+      this.endsWith(reply, steady);
       const result = await this.admissions.admit({
         scope,
         add: { count: 1, bytes: sized.stored },
@@ -549,8 +551,8 @@ export class QuotaGate {
         unpin();
         return this.reject(reply, result.decision);
       }
-      // Admitted as freeing bytes (see admitObjectWrite): a change of the bucket's versioning waits for it.
-      if (!result.reservation.keepsVersions) unpin = chain(unpin, this.pins.pin([ObjectPins.versioningKey(account, container)]));
+      if (result.reservation.keepsVersions) steady();
+      else unpin = chain(unpin, steady);
       request.quota = {
         reservations: [this.hold(request, reply, result.reservation)],
         watched: { scope, persisted: result.snapshot.persisted },
@@ -738,15 +740,16 @@ export class QuotaGate {
   }
 
   /**
-   * A container's versioning changes. Writes in flight through this proxy whose decision counted on an
-   * overwrite freeing the replaced object's bytes go first (under versioning those bytes stay). Turning
-   * object_versioning on for the first time makes the hidden versions container: one more in the account.
+   * A container's versioning changes. Object writes through this proxy that decided on the versioning as it was
+   * (counting on what an overwrite, or writes of one name, free) go first; those that have not read it yet wait
+   * until Swift has answered the change (pins.ts). Turning object_versioning on for the first time makes the
+   * hidden versions container: one more in the account.
    */
   private async admitVersioningChange(intent: Extract<Intent, { type: 'versioning-change' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container } = intent;
     const key = containerKey(account, container);
-    const credited = this.pins.waitFor(ObjectPins.versioningKey(account, container));
-    if (credited) await credited;
+    const changed = await this.pins.versioningChange(account, container);
+    this.endsWith(reply, changed);
     if (intent.then.type !== 'pass') await this.admitIntent(intent.then, view, request, reply);
     if (reply.sent) return;
     const reservations = [...(request.quota?.reservations ?? [])];
@@ -767,7 +770,8 @@ export class QuotaGate {
       }
     }
     const invalidates = [...(request.quota?.invalidates ?? []), key, accountKey(account)];
-    request.quota = { ...request.quota, reservations, invalidates, forgets: [...(request.quota?.forgets ?? []), key] };
+    const unpin = chain(request.quota?.unpin, changed);
+    request.quota = { ...request.quota, reservations, invalidates, forgets: [...(request.quota?.forgets ?? []), key], unpin };
   }
 
   /**
@@ -972,6 +976,9 @@ export class QuotaGate {
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, container, levelInfo);
     if (!this.admissions.enforces(scope)) return;
+    // The container's versioning, held still from before it is read until Swift has answered (see below).
+    const steady = await this.pins.versioningSteady(account, container);
+    this.endsWith(reply, steady);
     const notBefore = this.admissions.readNotBefore();
     const { versioning } = await this.ledger.read(scope.key, notBefore);
 
@@ -1048,13 +1055,11 @@ export class QuotaGate {
       }
       reservations.push(this.hold(request, reply, archive.reservation));
     }
-    if (!result.reservation.keepsVersions) {
-      // Admitted as freeing bytes (the replaced object's, those of other writes of the object in flight):
-      // versioning turned on meanwhile would keep them. A change of the container's versioning waits for this write.
-      const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
-      unpin = chain(unpin, unpinCredit);
-      reply.raw.once('close', unpinCredit);
-    }
+    // Admitted as freeing bytes (the replaced object's, those of other writes of the object in flight), it rests
+    // on versioning staying off: a change of the container's versioning waits for this write. Kept as a version,
+    // it frees nothing: the change need not wait.
+    if (result.reservation.keepsVersions) steady();
+    else unpin = chain(unpin, steady);
 
     const heartbeat = intent.manifest === true && swiftTrue(view.path!.query.last('heartbeat'));
     request.quota = {
@@ -1109,7 +1114,7 @@ export class QuotaGate {
       request.quotaContinued = true;
     }
     const containers = new Set<string>();
-    const versioningPinned = new Set<string>();
+    const versioningHeld = new Set<string>();
     const maxFileSize = this.capabilities().maxFileSize;
     const stop = (file: ArchiveFile, decision: Denied): FileVerdict => {
       state.extractStopped = { path: `${file.container}/${file.object}`, decision };
@@ -1137,6 +1142,14 @@ export class QuotaGate {
         }
         const scope = this.admissions.scope(account, file.container, levelInfo);
         if (!this.admissions.enforces(scope)) return 'send';
+        if (!versioningHeld.has(file.container)) {
+          // Members are decided on the container's versioning (those of one name replace each other unless each is
+          // kept as a version): held still until Swift has answered the extraction.
+          versioningHeld.add(file.container);
+          const steady = await this.pins.versioningSteady(account, file.container);
+          state.unpin = chain(state.unpin, steady);
+          this.endsWith(reply, steady);
+        }
         const result = await this.admissions.admit({
           scope,
           add: { count: 1, bytes: file.size },
@@ -1146,11 +1159,6 @@ export class QuotaGate {
         });
         if (!result.admitted) return stop(file, result.decision);
         state.reservations!.push(result.reservation);
-        if (!result.reservation.keepsVersions && !versioningPinned.has(file.container)) {
-          // Members of one name were admitted as replacing each other: the container's versioning waits for them.
-          versioningPinned.add(file.container);
-          state.unpin = chain(state.unpin, this.pins.pin([ObjectPins.versioningKey(account, file.container)]));
-        }
         return 'send';
       },
       broken: (error) => reply.log.info({ err: error }, 'an archive to extract could not be read: Swift is sent it cut short'),
@@ -1195,6 +1203,12 @@ export class QuotaGate {
     const { status, headers } = await this.headFor(caller, target, 'multipart-manifest=get&symlink=get');
     if (status < 200 || status >= 300) return undefined;
     return { count: 1, bytes: countHeader(headers['content-length']) };
+  }
+
+  /** Calls `release` when the exchange ends (at once if it has ended already). */
+  private endsWith(reply: FastifyReply, release: () => void): void {
+    if (reply.raw.destroyed || reply.raw.writableFinished) release();
+    else reply.raw.once('close', release);
   }
 
   /**

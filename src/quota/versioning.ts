@@ -17,7 +17,8 @@
  * `X-Account-Container-Count`, made when versioning is first turned on. Writes of one name in flight together,
  * or in one archive, are each a version too: they replace each other's count (one current object), never bytes.
  * Whatever was admitted as freeing bytes (an overwrite, writes of one name replacing each other) rests on
- * versioning staying off until Swift has acted on it: a change of versioning waits for those writes.
+ * versioning staying off until Swift has acted on it: a change of versioning waits for those writes, and object
+ * writes that come during a change wait for it (pins.ts).
  */
 import type { Usage } from './decide.js';
 import type { Versioning } from './ledger/ledger.js';

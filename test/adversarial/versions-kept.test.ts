@@ -20,8 +20,8 @@ import type { RunningProxy } from '../helpers/proxy.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = {
-  'cached mode': { alone: [205, 206, 207, 208, 209, 210, 211, 212], shared: [215, 216, 217, 218, 219] },
-  'precise mode': { alone: [225, 226, 227, 228, 229, 230, 231, 232], shared: [235, 236, 237, 238, 239] },
+  'cached mode': { alone: [205, 206, 207, 208, 209, 210, 211, 212, 213], shared: [215, 216, 217, 218, 219] },
+  'precise mode': { alone: [225, 226, 227, 228, 229, 230, 231, 232, 233], shared: [235, 236, 237, 238, 239] },
 } as const;
 const S3_CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
 
@@ -156,6 +156,18 @@ for (const mode of MODES) {
       assert.deepEqual(stored, { objects: 1, bytes: 9900 }, report);
       assert.equal(answer.status, 400, report);
       assert.match(answer.body, /<Code>EntityTooLarge<\/Code>/, report);
+    });
+
+    test('versioning turned on at the same moment as overwrites that count on freeing what they replace', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'race');
+      for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/race/o${i}`, 'a'.repeat(1990));
+      const overwrites = Array.from({ length: LIMITS.objects }, (_, i) => call('PUT', tenant.viaProxy(`/race/o${i}`), auth(tenant), 'b'.repeat(1990)));
+      const enable = call('POST', tenant.viaProxy('/race'), { ...auth(tenant), 'x-versions-enabled': 'true' });
+      const answers = await Promise.all(overwrites);
+      assert.equal((await enable).status, 204);
+      // Each overwrite either went before the change (and freed what it replaced) or after it (and was refused).
+      assert.deepEqual(await arena.usage(tenant, 'race'), { objects: LIMITS.objects, bytes: LIMITS.objects * 1990 }, `overwrites ${answers.map((answer) => answer.status).join(' ')}`);
     });
 
     test('versioning turned on while two PUTs of one name are held waits for both of them (they were admitted as replacing each other)', async () => {
