@@ -8,6 +8,10 @@
  * request, and then the write adds all of it. What it replaces only enters the decision (an overwrite at the
  * count limit passes), and Swift's own usage settles it once the write is done: a finished write is counted on
  * top of older readings, and a refusal resting on that is decided again on a reading sent after it.
+ *
+ * Where Swift keeps every write of an object as a version (object_versioning on, by the reading decided on:
+ * versioning.ts), a write frees no bytes: neither the replaced object's nor those of other writes of its target
+ * in flight (the ledger shares only their count then).
  */
 import type { Config } from '../config/load.js';
 import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-levels.js';
@@ -16,6 +20,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { decideWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
 import { accountKey, rulesFor, scopeKey, type Projection, type Reservation, type Rules, type Snapshot, type UsageLedger } from './ledger/ledger.js';
 import { kindsOf } from '../swift/quota-metadata.js';
+import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 
 export type Denied = Extract<Decision, { allow: false }>;
@@ -38,7 +43,7 @@ export interface Write {
   readonly scope: Scope;
   /** Everything the write may add; held in full until Swift has answered. */
   readonly add: Usage;
-  /** The object (or container) written: writes of one target replace each other. */
+  /** The object (or container) written: writes of one target replace each other (their bytes too, unless versioned). */
   readonly target: string | undefined;
   /** What the write replaces (an existing object or container), looked up only when the decision needs it. */
   readonly replaced?: () => Promise<Usage | undefined>;
@@ -123,14 +128,16 @@ export class Admissions {
     const { scope, add, target } = write;
     const { key } = scope;
     const kinds = kindsOf(scope.type);
-    let credit = ZERO;
+    let replaced: Usage | undefined;
     let creditLooked = false;
+    let snapshot = await this.ledger.read(key, write.notBefore ?? this.readNotBefore());
+    // What the replaced object frees, by the reading decided on.
+    const credit = (): Usage => overwriteCredit(snapshot.versioning, replaced) ?? ZERO;
     // What the write adds on top of `view`: less what it replaces, and less what other writes of its target hold.
-    const net = (view: Projection): Usage => ({ count: add.count - credit.count - view.held.count, bytes: add.bytes - credit.bytes - view.held.bytes });
+    const net = (view: Projection): Usage => ({ count: add.count - credit().count - view.held.count, bytes: add.bytes - credit().bytes - view.held.bytes });
     const decide = (view: Projection): Decision => decideWrite(kinds, scope.limits, scope.level, view.used, net(view), this.watch.expiredSoftLimits(scope, view.used));
 
-    let snapshot = await this.ledger.read(key, write.notBefore ?? this.readNotBefore());
-    let view = await this.ledger.project(key, snapshot, target);
+    let view = await this.ledger.project(key, snapshot, target, undefined, keepsVersions(snapshot.versioning));
     await this.watch.load(scope, snapshot.persisted, view.settled ?? snapshot);
     this.observe(scope, snapshot, view, write.context);
     let decision = decide(view);
@@ -143,7 +150,7 @@ export class Admissions {
       if (!decision.allow && write.replaced && !creditLooked) {
         // Only now does it matter what the write replaces.
         creditLooked = true;
-        credit = (await write.replaced()) ?? ZERO;
+        replaced = await write.replaced();
         decision = decide(view);
       }
       if (!decision.allow) {
@@ -153,8 +160,8 @@ export class Admissions {
       // The ledger checks again and reserves in one atomic step: other admissions (of this proxy or others)
       // may have come between the decision above and now.
       const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
-      const reserved = await this.ledger.reserve({ key, snapshot, add, credit, target, rules });
-      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot, credit };
+      const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules });
+      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
       view = reserved.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
@@ -184,7 +191,7 @@ export class Admissions {
       return decideWrite(usageOnly, scope.limits, scope.level, used, { count: 0, bytes }, this.watch.expiredSoftLimits(scope, used));
     };
     let snapshot = await this.ledger.read(key);
-    let view = await this.ledger.project(key, snapshot, target, reservation);
+    let view = await this.ledger.project(key, snapshot, target, reservation, reservation.keepsVersions);
     let decision = decide(view);
     if (!decision.allow) {
       ({ snapshot, view } = await this.liveView(key, target, decide, reservation));
@@ -193,7 +200,8 @@ export class Admissions {
     for (let attempt = 0; ; attempt++) {
       if (!decision.allow && !credit.looked && write.replaced) {
         credit.looked = true;
-        credit.bytes = (await write.replaced())?.bytes ?? 0;
+        // Admitted as keeping versions, it frees nothing of what it replaces.
+        credit.bytes = reservation.keepsVersions ? 0 : ((await write.replaced())?.bytes ?? 0);
         decision = decide(view);
       }
       if (!decision.allow) {
@@ -238,11 +246,13 @@ export class Admissions {
    * projection, not the decision: the caller decides again, and the ledger checks once more as it reserves.
    */
   private async liveView(key: string, target: string | undefined, decide: (view: Projection) => Decision, except?: Reservation): Promise<{ snapshot: Snapshot; view: Projection }> {
+    // A growing write keeps the kind it was admitted as; a new one is decided by the reading it rests on.
+    const keeps = (snapshot: Snapshot) => except?.keepsVersions ?? keepsVersions(snapshot.versioning);
     let snapshot = await this.ledger.read(key, this.ledger.now() + 1);
-    let view = await this.ledger.project(key, snapshot, target, except);
+    let view = await this.ledger.project(key, snapshot, target, except, keeps(snapshot));
     for (let again = 0; again < LIVE_RECHECKS && !decide(view).allow && view.writesSince; again++) {
       snapshot = await this.ledger.read(key, this.ledger.now() + 1);
-      view = await this.ledger.project(key, snapshot, target, except);
+      view = await this.ledger.project(key, snapshot, target, except, keeps(snapshot));
     }
     return { snapshot, view };
   }

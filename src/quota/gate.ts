@@ -559,6 +559,8 @@ export class QuotaGate {
         unpin();
         return;
       }
+      const steady = await this.pins.versioningSteady(account, container); // as for admitObjectWrite
+      this.endsWith(reply, steady);
       const result = await this.admissions.admit({
         scope,
         add: { count: 1, bytes: sized.stored },
@@ -571,6 +573,8 @@ export class QuotaGate {
         unpin();
         return this.reject(reply, result.decision);
       }
+      if (result.reservation.keepsVersions) steady();
+      else unpin = chain(unpin, steady);
       request.quota = {
         reservations: [this.hold(request, reply, result.reservation)],
         watched: { scope, persisted: result.snapshot.persisted },
@@ -758,15 +762,16 @@ export class QuotaGate {
   }
 
   /**
-   * A container's versioning changes. Writes in flight through this proxy whose decision counted on an
-   * overwrite freeing the replaced object's bytes go first (under versioning those bytes stay). Turning
-   * object_versioning on for the first time makes the hidden versions container: one more in the account.
+   * A container's versioning changes. Object writes through this proxy that decided on the versioning as it was
+   * (counting on what an overwrite, or writes of one name, free) go first; those that have not read it yet wait
+   * until Swift has answered the change (pins.ts). Turning object_versioning on for the first time makes the
+   * hidden versions container: one more in the account.
    */
   private async admitVersioningChange(intent: Extract<Intent, { type: 'versioning-change' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container } = intent;
     const key = containerKey(account, container);
-    const credited = this.pins.waitFor(ObjectPins.versioningKey(account, container));
-    if (credited) await credited;
+    const changed = await this.pins.versioningChange(account, container);
+    this.endsWith(reply, changed);
     if (intent.then.type !== 'pass') await this.admitIntent(intent.then, view, request, reply);
     if (reply.sent) return;
     const reservations = [...(request.quota?.reservations ?? [])];
@@ -787,7 +792,8 @@ export class QuotaGate {
       }
     }
     const invalidates = [...(request.quota?.invalidates ?? []), key, accountKey(account)];
-    request.quota = { ...request.quota, reservations, invalidates, forgets: [...(request.quota?.forgets ?? []), key] };
+    const unpin = chain(request.quota?.unpin, changed);
+    request.quota = { ...request.quota, reservations, invalidates, forgets: [...(request.quota?.forgets ?? []), key], unpin };
   }
 
   /**
@@ -1024,6 +1030,9 @@ export class QuotaGate {
     const levelInfo = await this.admissions.levelOf(account);
     const scope = this.admissions.scope(account, container, levelInfo);
     if (!this.admissions.enforces(scope)) return;
+    // The container's versioning, held still from before it is read until Swift has answered (see below).
+    const steady = await this.pins.versioningSteady(account, container);
+    this.endsWith(reply, steady);
     const notBefore = this.admissions.readNotBefore();
     const { versioning } = await this.ledger.read(scope.key, notBefore);
 
@@ -1101,13 +1110,11 @@ export class QuotaGate {
       }
       reservations.push(this.hold(request, reply, archive.reservation));
     }
-    if (result.credit.bytes > 0 && !(versioning?.kind === 'object' && versioning.enabled)) {
-      // The decision counted on the replaced object's bytes being freed: versioning turned on meanwhile would
-      // keep them. A change of the container's versioning waits for this write (admitVersioningChange).
-      const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
-      unpin = chain(unpin, unpinCredit);
-      reply.raw.once('close', unpinCredit);
-    }
+    // Admitted as freeing bytes (the replaced object's, those of other writes of the object in flight), it rests
+    // on versioning staying off: a change of the container's versioning waits for this write. Kept as a version,
+    // it frees nothing: the change need not wait.
+    if (result.reservation.keepsVersions) steady();
+    else unpin = chain(unpin, steady);
 
     const heartbeat = intent.manifest === true && swiftTrue(view.path!.query.last('heartbeat'));
     request.quota = {
@@ -1122,11 +1129,8 @@ export class QuotaGate {
     };
     request.quotaDecision = 'admitted';
     if (size === undefined && !intent.copy && !intent.manifest) {
-      this.limitChunkedUpload(request, write, result.reservation, () => {
-        const unpinCredit = this.pins.pin([ObjectPins.versioningKey(account, container)]);
-        request.quota!.unpin = chain(request.quota!.unpin, unpinCredit);
-        reply.raw.once('close', unpinCredit);
-      });
+      // Its growth may count on what it replaces: it holds the container's versioning still already (above).
+      this.limitChunkedUpload(request, write, result.reservation);
     }
   }
 
@@ -1166,6 +1170,7 @@ export class QuotaGate {
       request.quotaContinued = true;
     }
     const containers = new Set<string>();
+    const versioningHeld = new Set<string>();
     const maxFileSize = this.capabilities().maxFileSize;
     const stop = (file: ArchiveFile, decision: Denied): FileVerdict => {
       state.extractStopped = { path: `${file.container}/${file.object}`, decision };
@@ -1193,6 +1198,14 @@ export class QuotaGate {
         }
         const scope = this.admissions.scope(account, file.container, levelInfo);
         if (!this.admissions.enforces(scope)) return 'send';
+        if (!versioningHeld.has(file.container)) {
+          // Members are decided on the container's versioning (those of one name replace each other unless each is
+          // kept as a version): held still until Swift has answered the extraction.
+          versioningHeld.add(file.container);
+          const steady = await this.pins.versioningSteady(account, file.container);
+          state.unpin = chain(state.unpin, steady);
+          this.endsWith(reply, steady);
+        }
         const result = await this.admissions.admit({
           scope,
           add: { count: 1, bytes: file.size },
@@ -1246,6 +1259,12 @@ export class QuotaGate {
     const { status, headers } = await this.headFor(caller, target, 'multipart-manifest=get&symlink=get');
     if (status < 200 || status >= 300) return undefined;
     return { count: 1, bytes: countHeader(headers['content-length']) };
+  }
+
+  /** Calls `release` when the exchange ends (at once if it has ended already). */
+  private endsWith(reply: FastifyReply, release: () => void): void {
+    if (reply.raw.destroyed || reply.raw.writableFinished) release();
+    else reply.raw.once('close', release);
   }
 
   /**
@@ -1335,21 +1354,10 @@ export class QuotaGate {
     request.body = limiter;
   }
 
-  /**
-   * Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not.
-   * `onCredit` once a decision counts on the replaced object's bytes being freed.
-   */
-  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation, onCredit: () => void): void {
+  /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
+  private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
     const credit = { bytes: 0, looked: false };
-    let credited = false;
-    const limiter = createUploadLimiter<Denied>(async (bytes) => {
-      const refusal = await this.admissions.grow(write, reservation, bytes, credit);
-      if (!credited && credit.bytes > 0) {
-        credited = true;
-        onCredit();
-      }
-      return refusal;
-    });
+    const limiter = createUploadLimiter<Denied>((bytes) => this.admissions.grow(write, reservation, bytes, credit));
     const source = request.raw;
     source.on('error', (error) => limiter.destroy(error));
     source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));

@@ -64,6 +64,32 @@ export class ObjectPins {
     return `${account}/${container}\u0000versioning`;
   }
 
+  /** A change of a container's versioning under way: object writes wait for it before they read versioning. */
+  static versioningChangeKey(account: string, container: string): string {
+    return `${account}/${container}\u0000versioning-change`;
+  }
+
+  /**
+   * Holds a container's versioning still for an object write about to read it (and decide on it): once no change
+   * of it is under way through this proxy, pinned in the same tick, so a change that comes later waits for it.
+   */
+  async versioningSteady(account: string, container: string): Promise<() => void> {
+    const change = ObjectPins.versioningChangeKey(account, container);
+    for (let wait = this.waitFor(change); wait; wait = this.waitFor(change)) await wait;
+    return this.pin([ObjectPins.versioningKey(account, container)]);
+  }
+
+  /**
+   * A change of a container's versioning: object writes that have not read it yet wait from now on, and this
+   * waits for those that hold it still (deciding, or on their way to Swift). The function returned ends the change.
+   */
+  async versioningChange(account: string, container: string): Promise<() => void> {
+    const release = this.pin([ObjectPins.versioningChangeKey(account, container)]);
+    const held = ObjectPins.versioningKey(account, container);
+    for (let wait = this.waitFor(held); wait; wait = this.waitFor(held)) await wait;
+    return release;
+  }
+
   /**
    * Waits until `key` is not pinned, then pins it: writes that take it one at a time (writes and deletes of an
    * object whose replaced version Swift archives: what is archived is what was read).

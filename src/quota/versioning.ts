@@ -14,7 +14,11 @@
  * Swift reports the bytes of all of them as the container's `X-Container-Bytes-Used`, its current objects as
  * `X-Container-Object-Count`. So the container's limits cover its versions: an overwrite adds all its bytes
  * (nothing is freed) and a delete frees nothing. The hidden container is one more in the account's
- * `X-Account-Container-Count`, made when versioning is first turned on.
+ * `X-Account-Container-Count`, made when versioning is first turned on. Writes of one name in flight together,
+ * or in one archive, are each a version too: they replace each other's count (one current object), never bytes.
+ * Whatever was admitted as freeing bytes (an overwrite, writes of one name replacing each other) rests on
+ * versioning staying off until Swift has acted on it: a change of versioning waits for those writes, and object
+ * writes that come during a change wait for it (pins.ts).
  */
 import type { Usage } from './decide.js';
 import type { Versioning } from './ledger/ledger.js';
@@ -24,13 +28,18 @@ export function versionsContainer(container: string): string {
   return `\u0000versions\u0000${container}`;
 }
 
+/** Whether Swift keeps every write of an object of the container as a version (object_versioning on). */
+export function keepsVersions(versioning: Versioning | undefined): boolean {
+  return versioning?.kind === 'object' && versioning.enabled;
+}
+
 /**
  * What an overwrite frees in its own container, given the object it replaces as stored: with
  * object_versioning on, the replaced object becomes a version and keeps its bytes.
  */
 export function overwriteCredit(versioning: Versioning | undefined, replaced: Usage | undefined): Usage | undefined {
   if (replaced === undefined) return undefined;
-  return versioning?.kind === 'object' && versioning.enabled ? { count: replaced.count, bytes: 0 } : replaced;
+  return keepsVersions(versioning) ? { count: replaced.count, bytes: 0 } : replaced;
 }
 
 /** What an overwrite stores in a legacy location: the replaced object, if there is one. */

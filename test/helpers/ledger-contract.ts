@@ -122,6 +122,54 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFactor
       }
     });
 
+    test('writes Swift keeps as versions share their target\'s count, never bytes: not with each other, not with replacing writes', async () => {
+      const { swift, ledgers, close } = await setup(2);
+      try {
+        swift.stored.set(KEY, { count: 4, bytes: 0 });
+        const [a, b] = ledgers as [UsageLedger, UsageLedger];
+        const rules: Rules = { count: { limit: 5 }, bytes: { limit: 100 } };
+        const reserve = (ledger: UsageLedger, keepsVersions: boolean, bytes: number) =>
+          ledger.read(KEY).then((snapshot) => ledger.reserve({ key: KEY, snapshot, add: { count: 1, bytes }, credit: NONE, target: 'v', keepsVersions, rules }));
+        assert.equal((await reserve(a, true, 60)).ok, true);
+        assert.deepEqual((await b.project(KEY, await b.read(KEY), 'v', undefined, true)).held, { count: 1, bytes: 0 });
+        assert.deepEqual((await b.project(KEY, await b.read(KEY), 'v')).held, { count: 1, bytes: 0 }, 'a replacing write gets no bytes of a kept one');
+        assert.equal((await reserve(b, true, 60)).ok, false, '60 + 60 versions past 100');
+        assert.equal((await reserve(b, false, 60)).ok, false, 'nor as a replacing write');
+        // The fifth object fits only because both are one object.
+        const second = await reserve(b, true, 0);
+        assert.ok(second.ok);
+        const grow = (bytes: number) => b.read(KEY).then((snapshot) => b.grow({ reservation: second.reservation, snapshot, bytes, creditBytes: 0, rules }));
+        assert.equal((await grow(40)).ok, true);
+        assert.equal((await grow(1)).ok, false, 'growth gets no bytes of the other version either');
+        assert.deepEqual((await a.project(KEY, await a.read(KEY))).used, { count: 6, bytes: 100 });
+      } finally {
+        await close();
+      }
+    });
+
+    test('a write kept as a version gets no bytes of a replacing write of its target in flight; replacing writes share them', async () => {
+      const { swift, ledgers, close } = await setup(2);
+      try {
+        swift.stored.set(KEY, { count: 0, bytes: 0 });
+        const [a, b] = ledgers as [UsageLedger, UsageLedger];
+        const rules = bytesLimit(100);
+        const reserve = (ledger: UsageLedger, keepsVersions: boolean) =>
+          ledger.read(KEY).then((snapshot) => ledger.reserve({ key: KEY, snapshot, add: { count: 1, bytes: 60 }, credit: NONE, target: 'u', keepsVersions, rules }));
+        const first = await reserve(a, false);
+        assert.ok(first.ok);
+        assert.deepEqual((await b.project(KEY, await b.read(KEY), 'u')).held, { count: 1, bytes: 60 });
+        assert.deepEqual((await b.project(KEY, await b.read(KEY), 'u', undefined, true)).held, { count: 1, bytes: 0 });
+        assert.equal((await reserve(b, true)).ok, false);
+        const second = await reserve(b, false);
+        assert.ok(second.ok);
+        assert.equal(second.reservation.keepsVersions, false);
+        a.release(first.reservation);
+        await until(async () => (await b.project(KEY, await b.read(KEY), 'u', second.reservation)).held.count === 0, 'the release arrived');
+      } finally {
+        await close();
+      }
+    });
+
     test('a committed write is counted on top of older readings, everywhere, until a reading sent after it arrives', async () => {
       const { swift, ledgers, close } = await setup(2);
       try {

@@ -77,3 +77,23 @@ describe('ObjectPins: writes on their way and the manifests that read their obje
     assert.equal(await settled(part), true);
   });
 });
+
+describe('ObjectPins: a container\'s versioning held still by the object writes that decide on it', () => {
+  test('a change waits for writes that read the versioning before it came; writes that come during it wait for it', async () => {
+    const pins = new ObjectPins();
+    const before = await pins.versioningSteady('a', 'c');
+    const changing = pins.versioningChange('a', 'c');
+    assert.equal(await settled(changing), false, 'the change waits for the write that decided before it');
+    const during = pins.versioningSteady('a', 'c');
+    const elsewhere = pins.versioningSteady('a', 'other');
+    assert.equal(await settled(elsewhere), true, 'another container is not held');
+    before();
+    const done = await changing;
+    assert.equal(await settled(during), false, 'a write that came during the change waits until it is answered');
+    done();
+    (await during)();
+    assert.equal(pins.size, 1, 'only the other container\'s pin is left');
+    (await elsewhere)();
+    assert.equal(pins.size, 0);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archivedByDelete, archivedByWrite, archivePrefix, DELETE_MARKER, overwriteCredit, restorable, versionsContainer } from '../../src/quota/versioning.js';
+import { archivedByDelete, archivedByWrite, archivePrefix, DELETE_MARKER, keepsVersions, overwriteCredit, restorable, versionsContainer } from '../../src/quota/versioning.js';
 import { versioningOf } from '../../src/swift/usage.js';
 
 describe('versioningOf: a container HEAD as versioned_writes and object_versioning read it', () => {
@@ -26,6 +26,13 @@ describe('what versioning stores besides the write', () => {
   const history = { kind: 'archive', mode: 'history', location: 'v' } as const;
   const replaced = { count: 1, bytes: 700 };
 
+  test('only object_versioning turned on keeps every write of a name (writes of it then share no bytes)', () => {
+    assert.equal(keepsVersions(object), true);
+    assert.equal(keepsVersions({ kind: 'object', enabled: false }), false);
+    assert.equal(keepsVersions(stack), false);
+    assert.equal(keepsVersions(history), false);
+    assert.equal(keepsVersions(undefined), false);
+  });
   test('an overwrite frees the replaced bytes, but not under object_versioning (they become a version)', () => {
     assert.deepEqual(overwriteCredit(undefined, replaced), replaced);
     assert.deepEqual(overwriteCredit(stack, replaced), replaced);

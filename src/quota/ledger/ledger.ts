@@ -63,6 +63,8 @@ export interface Reservation {
   readonly key: string;
   /** The object (or container) the write creates or replaces; writes of one target replace each other. */
   readonly target: string | undefined;
+  /** Swift keeps every write of the target (object_versioning): they replace each other's count, not bytes. */
+  readonly keepsVersions: boolean;
   count: number;
   bytes: number;
   settled: boolean;
@@ -79,7 +81,10 @@ export interface Settled {
 export interface Projection {
   /** The reading (or a newer one) + writes finished since it was asked for + writes in flight. */
   readonly used: Usage;
-  /** What other writes in flight hold for the same target (only one version of a target remains). */
+  /**
+   * What other writes in flight hold for the same target: their count (one object of a name remains), and their
+   * bytes unless Swift keeps every write of it (object_versioning: each is a version) — on either side.
+   */
   readonly held: Usage;
   /** Usage as far as finished requests go (no reservations); undefined when unknown (a delete since). */
   readonly settled: Usage | undefined;
@@ -108,6 +113,8 @@ export interface ReserveRequest {
   /** What the write replaces (an overwritten object), when the decision needed it. */
   readonly credit: Usage;
   readonly target: string | undefined;
+  /** Swift keeps every write of the target as a version: no bytes of other writes of it are credited. */
+  readonly keepsVersions?: boolean;
   readonly rules: Rules;
 }
 
@@ -133,8 +140,11 @@ export interface UsageLedger {
    * already under way, else by a new HEAD. Concurrent callers share one HEAD.
    */
   read(key: string, notBefore?: number): Promise<Snapshot>;
-  /** Usage of `key` projected from `snapshot` (or the newest reading, whichever is newer). */
-  project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection>;
+  /**
+   * Usage of `key` projected from `snapshot` (or the newest reading, whichever is newer); `held` for a write of
+   * `target` (keeping versions or not), but for `except`.
+   */
+  project(key: string, snapshot: Snapshot, target?: string, except?: Reservation, keepsVersions?: boolean): Promise<Projection>;
   /** Usage as far as finished requests go; undefined when nothing was read or a delete made it unknown. */
   settled(key: string): Promise<Settled | undefined>;
   /** Checks and reserves in one atomic step. */

@@ -21,6 +21,7 @@ import { SnapshotStore } from './snapshot-store.js';
 
 interface TargetHold {
   count: number;
+  /** Bytes of the writes whose versions Swift does not keep (only they replace each other's bytes). */
   bytes: number;
   open: number;
 }
@@ -124,8 +125,8 @@ export class MemoryLedger implements UsageLedger {
 
   // ---- the contract (synchronous inside: one tick is atomic) --------------------------------------------
 
-  async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection> {
-    return this.projection(key, snapshot, target, except);
+  async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation, keepsVersions = false): Promise<Projection> {
+    return this.projection(key, snapshot, target, keepsVersions, except);
   }
 
   async settled(key: string): Promise<Settled | undefined> {
@@ -135,25 +136,25 @@ export class MemoryLedger implements UsageLedger {
     return { usage, inFlight: ledger ? { count: usage.count + ledger.reservedCount, bytes: usage.bytes + ledger.reservedBytes } : usage };
   }
 
-  async reserve({ key, snapshot, add, credit, target, rules }: ReserveRequest): Promise<Reserved> {
-    const projection = this.projection(key, snapshot, target);
+  async reserve({ key, snapshot, add, credit, target, keepsVersions = false, rules }: ReserveRequest): Promise<Reserved> {
+    const projection = this.projection(key, snapshot, target, keepsVersions);
     const requested = { count: add.count - credit.count - projection.held.count, bytes: add.bytes - credit.bytes - projection.held.bytes };
     if (!fits(rules, projection.used, requested)) return { ok: false, projection };
-    return { ok: true, reservation: this.hold(key, add, target) };
+    return { ok: true, reservation: this.hold(key, add, target, keepsVersions) };
   }
 
   async grow({ reservation, snapshot, bytes, creditBytes, rules }: GrowRequest): Promise<Reserved> {
-    const projection = this.projection(reservation.key, snapshot, reservation.target, reservation);
+    const projection = this.projection(reservation.key, snapshot, reservation.target, reservation.keepsVersions, reservation);
     const used = { count: projection.used.count, bytes: projection.used.bytes - projection.held.bytes - creditBytes };
     if (!fits(rules, used, { count: 0, bytes })) return { ok: false, projection };
     this.adjust(reservation, { count: 0, bytes });
     return { ok: true, reservation };
   }
 
-  private projection(key: string, snapshot: Snapshot, target: string | undefined, except?: Reservation): Projection {
+  private projection(key: string, snapshot: Snapshot, target: string | undefined, keepsVersions: boolean, except?: Reservation): Projection {
     return {
       used: this.projected(key, snapshot),
-      held: target === undefined ? ZERO : this.heldFor(key, target, except),
+      held: target === undefined ? ZERO : this.heldFor(key, target, keepsVersions, except),
       settled: this.settledUsage(key),
       writesSince: this.hasWritesSince(key, snapshot),
     };
@@ -227,7 +228,7 @@ export class MemoryLedger implements UsageLedger {
   }
 
   /** Holds quota for an admitted write. Must be called in the same tick as the decision that admitted it. */
-  hold(key: string, add: Usage, target?: string): Reservation {
+  hold(key: string, add: Usage, target?: string, keepsVersions = false): Reservation {
     const ledger = this.busyLedger(key);
     ledger.reservedCount += add.count;
     ledger.reservedBytes += add.bytes;
@@ -235,25 +236,28 @@ export class MemoryLedger implements UsageLedger {
     if (target !== undefined) {
       const hold = ledger.targets.get(target) ?? { count: 0, bytes: 0, open: 0 };
       hold.count += add.count;
-      hold.bytes += add.bytes;
+      if (!keepsVersions) hold.bytes += add.bytes;
       hold.open++;
       ledger.targets.set(target, hold);
     }
     this.open++;
-    const reservation: Reservation = { id: String(++this.nextId), key, target, count: add.count, bytes: add.bytes, settled: false };
+    const reservation: Reservation = { id: String(++this.nextId), key, target, keepsVersions, count: add.count, bytes: add.bytes, settled: false };
     this.options.onReservationsChanged?.(this.open, reservation, true);
     return reservation;
   }
 
   /**
    * What other writes in flight hold for the same target: of several writes of one object (or container), only
-   * one version remains, so a write need not find room for the others' holds on its target as well as its own.
+   * one remains, so a write need not find room for the others' holds on its target as well as its own. Where
+   * Swift keeps every write of it as a version (`keepsVersions`, this write's or theirs), only the count is shared.
    */
-  heldFor(key: string, target: string, except?: Reservation): Usage {
+  heldFor(key: string, target: string, keepsVersions: boolean, except?: Reservation): Usage {
     const hold = this.busy.get(key)?.targets.get(target);
     if (!hold) return { count: 0, bytes: 0 };
-    const own = except && !except.settled && except.key === key && except.target === target ? except : { count: 0, bytes: 0 };
-    return { count: hold.count - own.count, bytes: hold.bytes - own.bytes };
+    const own = except && !except.settled && except.key === key && except.target === target ? except : undefined;
+    const count = hold.count - (own?.count ?? 0);
+    if (keepsVersions) return { count, bytes: 0 };
+    return { count, bytes: hold.bytes - (own && !own.keepsVersions ? own.bytes : 0) };
   }
 
   /** Changes a reservation in flight: bytes of an upload streaming in now. */
@@ -265,7 +269,7 @@ export class MemoryLedger implements UsageLedger {
     const hold = reservation.target === undefined ? undefined : ledger.targets.get(reservation.target);
     if (hold) {
       hold.count += change.count;
-      hold.bytes += change.bytes;
+      if (!reservation.keepsVersions) hold.bytes += change.bytes;
     }
     reservation.count += change.count;
     reservation.bytes += change.bytes;
@@ -294,7 +298,7 @@ export class MemoryLedger implements UsageLedger {
     const hold = reservation.target === undefined ? undefined : ledger.targets.get(reservation.target);
     if (hold) {
       hold.count -= reservation.count;
-      hold.bytes -= reservation.bytes;
+      if (!reservation.keepsVersions) hold.bytes -= reservation.bytes;
       if (--hold.open === 0) ledger.targets.delete(reservation.target!);
     }
     this.open--;

@@ -8,7 +8,9 @@
  *   <prefix>n:<key>      the newest reading (seq, count, bytes), the totals of finished writes after it, and the
  *                        sequence number of the last delete (inv)
  *   <prefix>f:<key>      finished writes not yet covered by the newest reading (sorted set by seq)
- *   <prefix>r:<key>      reservations: id -> "count:bytes:deadline:target", each with a lease
+ *   <prefix>r:<key>      reservations: id -> "count:bytes:deadline:target", each with a lease; the target is
+ *                        "" (none), "=<name>" (writes of it replace each other) or "+<name>" (Swift keeps each
+ *                        as a version: they replace each other's count, not their bytes)
  *
  * Readings themselves are cached in each process (SnapshotReader), as with the memory ledger.
  *
@@ -75,7 +77,8 @@ local function touch(ttl, ...)
   for _, key in ipairs({...}) do redis.call('PEXPIRE', key, ttl) end
 end
 -- used = base reading (or the newest, if newer) + finished writes after it + reservations (expired ones go)
--- held = reservations of the same target, but for 'except'
+-- held = reservations of the same target name, but for 'except': their count, and their bytes where both
+-- sides replace each other's ('=', not '+': a write Swift keeps as a version frees no other's bytes)
 local function project(nk, fk, rk, base_seq, base_count, base_bytes, target, except)
   local n = redis.call('HMGET', nk, 'seq', 'count', 'bytes', 'inv', 'fcount', 'fbytes')
   local newest = tonumber(n[1])
@@ -93,6 +96,7 @@ local function project(nk, fk, rk, base_seq, base_count, base_bytes, target, exc
     end
   end
   local rc, rb, hc, hb = 0, 0, 0, 0
+  local name, shares = string.sub(target, 2), string.sub(target, 1, 1) == '='
   local now = now_ms()
   local res = redis.call('HGETALL', rk)
   for i = 1, #res, 2 do
@@ -102,9 +106,9 @@ local function project(nk, fk, rk, base_seq, base_count, base_bytes, target, exc
     else
       rc = rc + c
       rb = rb + b
-      if target ~= '' and t == target and res[i] ~= except then
+      if target ~= '' and t ~= '' and string.sub(t, 2) == name and res[i] ~= except then
         hc = hc + c
-        hb = hb + b
+        if shares and string.sub(t, 1, 1) == '=' then hb = hb + b end
       end
     end
   end
@@ -308,8 +312,11 @@ const WATCH_LOCK_MS = 30_000;
 
 // ---- the ledger -------------------------------------------------------------------------------------------
 
-/** A target as the scripts compare it: "" for none (no object or container name is empty). */
-const targetArg = (target: string | undefined) => (target === undefined ? '' : `=${target}`);
+/**
+ * A target as the scripts compare it: "" for none (no object or container name is empty), "=" before a name
+ * whose writes replace each other, "+" where Swift keeps each write as a version.
+ */
+const targetArg = (target: string | undefined, keepsVersions = false) => (target === undefined ? '' : `${keepsVersions ? '+' : '='}${target}`);
 const ruleArgs = (rules: Rules) => [rules.count.limit ?? '', rules.count.soft ?? '', rules.bytes.limit ?? '', rules.bytes.soft ?? ''];
 
 /** A settle (commit, release) or invalidation Redis has not acknowledged yet. */
@@ -480,9 +487,9 @@ export class RedisLedger implements UsageLedger {
 
   // ---- checks ---------------------------------------------------------------------------------------------
 
-  async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation): Promise<Projection> {
+  async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation, keepsVersions = false): Promise<Projection> {
     const reply = await this.run(async (gen) =>
-      this.scripts.ledgerProject(this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key), gen, ...(await this.base(key, snapshot, gen)), targetArg(target), except?.id ?? ''),
+      this.scripts.ledgerProject(this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key), gen, ...(await this.base(key, snapshot, gen)), targetArg(target, keepsVersions), except?.id ?? ''),
     );
     return projection(reply);
   }
@@ -493,16 +500,16 @@ export class RedisLedger implements UsageLedger {
     return { usage: { count: count!, bytes: bytes! }, inFlight: { count: count! + reservedCount!, bytes: bytes! + reservedBytes! } };
   }
 
-  async reserve({ key, snapshot, add, credit, target, rules }: ReserveRequest): Promise<Reserved> {
+  async reserve({ key, snapshot, add, credit, target, keepsVersions = false, rules }: ReserveRequest): Promise<Reserved> {
     const id = `${this.idPrefix}:${++this.nextId}`;
     const reply = await this.run(async (gen) =>
       this.scripts.ledgerReserve(
         this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key),
-        gen, ...(await this.base(key, snapshot, gen)), targetArg(target), id, add.count, add.bytes, credit.count, credit.bytes, ...ruleArgs(rules), this.leaseMs, this.keyTtlMs,
+        gen, ...(await this.base(key, snapshot, gen)), targetArg(target, keepsVersions), id, add.count, add.bytes, credit.count, credit.bytes, ...ruleArgs(rules), this.leaseMs, this.keyTtlMs,
       ),
     );
     if (reply[0] !== 1) return { ok: false, projection: projection(reply.slice(1)) };
-    const reservation: Reservation = { id, key, target, count: add.count, bytes: add.bytes, settled: false };
+    const reservation: Reservation = { id, key, target, keepsVersions, count: add.count, bytes: add.bytes, settled: false };
     this.held.set(id, reservation);
     this.open++;
     this.options.onReservationsChanged?.(this.open, reservation, true);
@@ -514,7 +521,7 @@ export class RedisLedger implements UsageLedger {
     const reply = await this.run(async (gen) =>
       this.scripts.ledgerGrow(
         this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key),
-        gen, ...(await this.base(key, snapshot, gen)), targetArg(reservation.target), reservation.id, bytes, creditBytes, rules.bytes.limit ?? '', rules.bytes.soft ?? '',
+        gen, ...(await this.base(key, snapshot, gen)), targetArg(reservation.target, reservation.keepsVersions), reservation.id, bytes, creditBytes, rules.bytes.limit ?? '', rules.bytes.soft ?? '',
         this.leaseMs, this.keyTtlMs, reservation.count, reservation.bytes,
       ),
     );
@@ -594,7 +601,7 @@ export class RedisLedger implements UsageLedger {
   private renew(reservation: Reservation, gen: string): Promise<number> {
     return this.scripts.ledgerRenew(
       this.keys.gen, this.k('r', reservation.key),
-      gen, reservation.id, `${reservation.count}:${reservation.bytes}:${targetArg(reservation.target)}`, this.leaseMs, this.keyTtlMs,
+      gen, reservation.id, `${reservation.count}:${reservation.bytes}:${targetArg(reservation.target, reservation.keepsVersions)}`, this.leaseMs, this.keyTtlMs,
     );
   }
 
