@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { call } from '../helpers/http.js';
 import { rawRequest, type HeaderList, type RawRequest } from '../helpers/raw-http.js';
-import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+import { LIMITS, MODES, makeContainer, openArena, putDirect, statuses, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = { 'cached mode': [1, 2, 3, 4, 5, 6, 7, 8], 'precise mode': [9, 10, 11, 12, 13, 14, 15, 16] } as const;
 
@@ -22,6 +22,12 @@ function held(arena: Arena, tenant: Tenant, method: string, path: string, header
 
 const EMPTY_CHUNKED = '0\r\n\r\n';
 
+/** Container names of an account, as Swift lists them. */
+async function containerNames(arena: Arena, tenant: Tenant): Promise<string[]> {
+  const listing = await call('GET', tenant.direct('?format=json'), { 'x-auth-token': arena.resellerToken });
+  return listing.status === 204 ? [] : (JSON.parse(listing.body) as Array<{ name: string }>).map((c) => c.name);
+}
+
 for (const mode of MODES) {
   describe(`held bodies, ${mode.name}`, () => {
     let arena: Arena;
@@ -32,17 +38,22 @@ for (const mode of MODES) {
 
     const auth = (tenant: Tenant) => ({ 'x-auth-token': tenant.token });
 
-    test('uploads admitted into a container that does not exist yet hold their quota: 8 held, container made, bodies sent → at most 5 stored', async () => {
+    test('uploads admitted into a container that does not exist yet hold their quota: 8 held, container made, bodies sent → exactly 5 stored', async () => {
       const tenant = await arena.tenant();
       const uploads = Array.from({ length: 8 }, (_, i) => held(arena, tenant, 'PUT', `/late/o${i}`, [], 10));
       const verdicts = await Promise.all(uploads.map((upload) => upload.admitted));
       await makeContainer(tenant, 'late');
       const answers = await Promise.all(uploads.map((upload, i) => (verdicts[i] === 'continue' ? upload.finish('0123456789') : upload.response)));
-      assert.ok(answers.filter((a) => a.status === 201).length <= LIMITS.objects, answers.map((a) => a.status).join(' '));
-      assert.ok((await arena.usage(tenant, 'late')).objects <= LIMITS.objects);
+      // Which 5 win the race varies; that 5 are admitted and stored, and the other 3 told why, does not.
+      assert.equal(verdicts.filter((verdict) => verdict === 'continue').length, LIMITS.objects, verdicts.join(' '));
+      assert.deepEqual(answers.map((a, i) => (verdicts[i] === 'continue' ? a.status : `${a.status} ${a.headers['x-quota-exceeded']}`)).sort(),
+        [...Array(LIMITS.objects).fill(201), ...Array(3).fill('413 object_count')].sort(), statuses(answers));
+      const admitted = uploads.map((_, i) => `o${i}`).filter((_, i) => verdicts[i] === 'continue');
+      assert.deepEqual(await arena.listing(tenant, 'late'), admitted);
+      assert.deepEqual(await arena.usage(tenant, 'late'), { objects: LIMITS.objects, bytes: LIMITS.objects * 10 });
     });
 
-    test('an overwrite admitted at the count limit holds its object: replaced object deleted, a new one tried, body sent → still 5', async () => {
+    test('an overwrite admitted at the count limit holds its object: replaced object deleted, a new one tried (refused), body sent → still 5', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'full');
       for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/full/o${i}`, 'x');
@@ -51,11 +62,13 @@ for (const mode of MODES) {
       assert.equal((await call('DELETE', tenant.viaProxy('/full/o0'), auth(tenant))).status, 204);
       const newcomer = await call('PUT', tenant.viaProxy('/full/new'), auth(tenant), 'x');
       const last = await overwrite.finish('y');
-      assert.equal(newcomer.status === 201 && last.status === 201, false, `new ${newcomer.status}, overwrite ${last.status}`);
-      assert.ok((await arena.usage(tenant, 'full')).objects <= LIMITS.objects);
+      // The held overwrite keeps its place: it is stored, the newcomer is told the container is full.
+      assert.deepEqual([newcomer.status, newcomer.headers['x-quota-exceeded'], last.status], [413, 'object_count', 201], `new ${newcomer.status}, overwrite ${last.status}`);
+      assert.deepEqual(await arena.listing(tenant, 'full'), ['o0', 'o1', 'o2', 'o3', 'o4']);
+      assert.deepEqual(await arena.usage(tenant, 'full'), { objects: LIMITS.objects, bytes: LIMITS.objects });
     });
 
-    test('an overwrite admitted at the byte limit holds its bytes: replaced object deleted, 9000 bytes tried, body sent → at most 10000', async () => {
+    test('an overwrite admitted at the byte limit holds its bytes: replaced object deleted, 9000 bytes tried (refused), body sent → 7000 stored', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'bytes');
       await putDirect(tenant, '/bytes/a', Buffer.alloc(6000, 'a'));
@@ -63,8 +76,10 @@ for (const mode of MODES) {
       assert.equal(await overwrite.admitted, 'continue', '7000 replacing 6000 fits');
       assert.equal((await call('DELETE', tenant.viaProxy('/bytes/a'), auth(tenant))).status, 204);
       const newcomer = await call('PUT', tenant.viaProxy('/bytes/b'), auth(tenant), Buffer.alloc(9000, 'b'));
-      await overwrite.finish(Buffer.alloc(7000, 'c'));
-      assert.ok((await arena.usage(tenant, 'bytes')).bytes <= LIMITS.bytes, `newcomer ${newcomer.status}`);
+      const last = await overwrite.finish(Buffer.alloc(7000, 'c'));
+      assert.deepEqual([newcomer.status, newcomer.headers['x-quota-exceeded'], last.status], [413, 'container_usage', 201], `newcomer ${newcomer.status}, overwrite ${last.status}`);
+      assert.deepEqual(await arena.listing(tenant, 'bytes'), ['a']);
+      assert.deepEqual(await arena.usage(tenant, 'bytes'), { objects: 1, bytes: 7000 });
     });
 
     test('a container re-PUT admitted at the container limit holds its container: it is deleted, another made, body sent → still 3', async () => {
@@ -75,7 +90,8 @@ for (const mode of MODES) {
       assert.equal((await call('DELETE', tenant.viaProxy('/c2'), auth(tenant))).status, 204);
       const other = await call('PUT', tenant.viaProxy('/c4'), auth(tenant));
       const last = await again.finish('x');
-      assert.ok((await arena.containers(tenant)) <= LIMITS.containers, `c4 ${other.status}, held c2 ${last.status}`);
+      assert.deepEqual([other.status, other.headers['x-quota-exceeded'], last.status], [403, 'container_count', 201], `c4 ${other.status}, held c2 ${last.status}`);
+      assert.deepEqual(await containerNames(arena, tenant), ['c1', 'c2', 'c3']);
     });
 
     test('a copy held (empty chunked body) while its source grows copies what was checked or nothing: PUT X-Copy-From and COPY', async () => {
@@ -91,7 +107,10 @@ for (const mode of MODES) {
       for (const copy of copies) assert.equal(await copy.admitted, 'continue', 'a 4-byte copy fits');
       await putDirect(tenant, '/src/small', Buffer.alloc(9000, 's'));
       const answers = await Promise.all(copies.map((copy) => copy.finish(EMPTY_CHUNKED)));
-      assert.ok((await arena.usage(tenant, 'dst')).bytes <= LIMITS.bytes, answers.map((a) => `${a.status}`).join(' '));
+      // The copies were pinned to the 4-byte source they were checked with: Swift finds it gone and refuses them.
+      assert.deepEqual(answers.map((a) => a.status), [412, 412], answers.map((a) => `${a.status} ${a.body}`).join(' | '));
+      assert.deepEqual(await arena.listing(tenant, 'dst'), ['base']);
+      assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 });
     });
 
     test('a copy of a dynamic large object held while segments are added copies what was checked or nothing', async () => {
@@ -106,7 +125,9 @@ for (const mode of MODES) {
       assert.equal(await copy.admitted, 'continue', 'a 4-byte large object fits');
       for (let i = 1; i <= 3; i++) await putDirect(tenant, `/segs/part-${i}`, Buffer.alloc(3000, 'p'));
       const answer = await copy.finish(EMPTY_CHUNKED);
-      assert.ok((await arena.usage(tenant, 'dst')).bytes <= LIMITS.bytes, `copy ${answer.status}`);
+      assert.equal(answer.status, 412, `copy ${answer.status} ${answer.body}`);
+      assert.deepEqual(await arena.listing(tenant, 'dst'), ['base']);
+      assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 });
     });
 
     test('uploads held by a caller that may not write hold nothing: the owner still fills the container to exactly 5', async () => {
@@ -124,7 +145,8 @@ for (const mode of MODES) {
       const owner = await Promise.all(Array.from({ length: 5 }, (_, i) => call('PUT', tenant.viaProxy(`/shared/o${i}`), auth(tenant), 'x')));
       assert.deepEqual(owner.map((a) => a.status), [201, 201, 201, 201, 201], `held by others: ${early.join(' ')}`);
       for (const request of [...strangers, ...anonymous]) request.destroy();
-      assert.equal((await arena.usage(tenant, 'shared')).objects, LIMITS.objects);
+      assert.deepEqual(await arena.listing(tenant, 'shared'), ['o0', 'o1', 'o2', 'o3', 'o4']);
+      assert.deepEqual(await arena.usage(tenant, 'shared'), { objects: LIMITS.objects, bytes: LIMITS.objects });
     });
   });
 }

@@ -7,9 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
+import { call } from '../helpers/http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = { 'cached mode': [41, 42, 43, 44, 45, 46, 131], 'precise mode': [47, 48, 49, 50, 51, 52, 132] } as const;
+
+/** An answer as the test expects it: the status, and for a quota refusal which quota. */
+function outcome(answer: RawResponse): number | string {
+  return answer.status === 413 || answer.status === 403 ? `${answer.status} ${answer.headers['x-quota-exceeded']}` : answer.status;
+}
 
 for (const mode of MODES) {
   describe(`requests read as Swift reads them, ${mode.name}`, () => {
@@ -18,6 +24,12 @@ for (const mode of MODES) {
       arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
     });
     after(() => arena.close());
+
+    /** Container names of an account, as Swift lists them. */
+    async function containerNames(tenant: Tenant): Promise<string[]> {
+      const listing = await call('GET', tenant.direct('?format=json'), { 'x-auth-token': arena.resellerToken });
+      return listing.status === 204 ? [] : (JSON.parse(listing.body) as Array<{ name: string }>).map((c) => c.name);
+    }
 
     /** A request through the proxy with the target and header names exactly as given. */
     function send(tenant: Tenant, method: string, target: string, headers: HeaderList, body = ''): Promise<RawResponse> {
@@ -31,16 +43,18 @@ for (const mode of MODES) {
       const names = ['o%', 'o%z', 'o%2', 'o%%', 'o%zz', 'o%g1', 'o%2%', '%'];
       const answers = [];
       for (const name of names) answers.push(await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/${name}`, [], 'x'));
-      assert.ok((await arena.usage(tenant, 'c')).objects <= LIMITS.objects, answers.map((a) => a.status).join(' '));
-      assert.equal(answers.filter((a) => a.status === 201).length, LIMITS.objects);
-      assert.ok((await arena.listing(tenant, 'c')).includes('o%zz'), 'Swift stored the literal name');
+      assert.deepEqual(answers.map(outcome), [201, 201, 201, 201, 201, '413 object_count', '413 object_count', '413 object_count']);
+      // Swift stored the first five under their literal names (Python's unquote keeps a malformed escape).
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['o%', 'o%%', 'o%2', 'o%z', 'o%zz']);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: LIMITS.objects, bytes: LIMITS.objects });
     });
 
     test('containers named with malformed escapes count against the container limit', async () => {
       const tenant = await arena.tenant();
       const answers = [];
       for (const name of ['%', 'c%z', 'c%2', 'c%%', 'c%zz']) answers.push(await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/${name}`, []));
-      assert.ok((await arena.containers(tenant)) <= LIMITS.containers, answers.map((a) => a.status).join(' '));
+      assert.deepEqual(answers.map(outcome), [201, 201, 201, '403 container_count', '403 container_count']);
+      assert.deepEqual(await containerNames(tenant), ['%', 'c%2', 'c%z']);
     });
 
     test('every spelling of a path Swift routes to one container counts in that container', async () => {
@@ -58,7 +72,9 @@ for (const mode of MODES) {
       ];
       const answers = [];
       for (const target of targets) answers.push(await send(tenant, 'PUT', target, [], 'x'));
-      assert.equal((await arena.usage(tenant, 'c')).objects, LIMITS.objects, answers.map((a) => a.status).join(' '));
+      assert.deepEqual(answers.map(outcome), [201, 201, 201, 201, 201, '413 object_count', '413 object_count', '413 object_count']);
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['a', 'b', 'c', 'd', 'e']);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: LIMITS.objects, bytes: LIMITS.objects });
     });
 
     test('copy headers in any spelling, and with raw UTF-8 names, are sized from the object Swift copies', async () => {
@@ -79,10 +95,19 @@ for (const mode of MODES) {
         ['COPY', `/v1/${tenant.swiftAccount}/src/big`, [['Destination', 'dst/c7'], ['Destination_Account', tenant.swiftAccount]]],
       ];
       for (const [method, target, headers] of attempts) {
+        const what = `${method} ${target} ${JSON.stringify(headers)}`;
         const answer = await send(tenant, method, target, headers);
-        assert.equal(answer.status, 413, `${method} ${target} ${JSON.stringify(headers)}: ${answer.status} ${answer.body}`);
+        assert.equal(outcome(answer), '413 container_usage', `${what}: ${answer.status} ${answer.body}`);
+        assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 }, what);
+        // The same request with room for the 6000 bytes is a copy Swift makes: admitted, and stored whole.
+        assert.equal((await call('DELETE', tenant.direct('/dst/base'), { 'x-auth-token': tenant.token })).status, 204);
+        const admitted = await send(tenant, method, target, headers);
+        assert.equal(admitted.status, 201, `${what} with room: ${admitted.status} ${admitted.body}`);
+        const copied = await arena.listing(tenant, 'dst');
+        assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 6000 }, `${what} with room: ${copied.join(' ')}`);
+        for (const name of copied) assert.equal((await call('DELETE', tenant.direct(`/dst/${encodeURIComponent(name)}`), { 'x-auth-token': tenant.token })).status, 204);
+        await putDirect(tenant, '/dst/base', Buffer.alloc(5000, 'd'));
       }
-      assert.deepEqual(await arena.usage(tenant, 'dst'), { objects: 1, bytes: 5000 });
     });
 
     test('raw UTF-8 names and unknown methods, pipelined on one connection, are read as Swift reads them and count', async () => {
@@ -118,21 +143,30 @@ for (const mode of MODES) {
       assert.deepEqual(statuses, [201, 405, 413, 200], answer);
       assert.deepEqual(/Allow: (.*)\r\n/.exec(answer)?.[1]?.split(', ').sort(), ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
       assert.ok(answer.endsWith('x'), 'the object stored under the raw name is the one read back');
-      const listing = await arena.listing(tenant, 'c');
-      assert.ok(listing.includes('é') && !listing.includes('ü'), listing.join(' '));
-      assert.equal((await arena.usage(tenant, 'c')).objects, LIMITS.objects);
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['o0', 'o1', 'o2', 'o3', 'é']);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: LIMITS.objects, bytes: LIMITS.objects });
     });
 
-    test('a request target in absolute form, or a doubled token, writes nothing past the limits', async () => {
+    test('a request target in absolute form, or a doubled token, gets Swift\'s own answer and writes nothing', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'c');
-      for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/c/o${i}`, 'x');
-      const host = new URL(arena.proxy.url).host;
-      const answers = [
-        await send(tenant, 'PUT', `http://${host}/v1/${tenant.swiftAccount}/c/abs`, [], 'x'),
-        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/dup`, [['x_auth_token', tenant.token]], 'x'),
+      for (let i = 0; i < LIMITS.objects - 1; i++) await putDirect(tenant, `/c/o${i}`, 'x');
+      // Swift reads neither as a write it allows: an absolute-form target is no path of its (404), and eventlet
+      // joins the two tokens into one that is no token (401). With room in the container, the proxy's answer is
+      // Swift's, and nothing is stored either way.
+      const shapes = (origin: string): Array<[string, HeaderList]> => [
+        [`http://${new URL(origin).host}/v1/${tenant.swiftAccount}/c/abs`, []],
+        [`/v1/${tenant.swiftAccount}/c/dup`, [['x_auth_token', tenant.token]]],
       ];
-      assert.equal((await arena.usage(tenant, 'c')).objects, LIMITS.objects, answers.map((a) => `${a.status}`).join(' '));
+      const sendTo = (origin: string, [target, headers]: [string, HeaderList]) =>
+        rawRequest(origin, 'PUT', target, [['Host', new URL(origin).host], ['X-Auth-Token', tenant.token], ['Content-Length', '1'], ...headers], 'x').response;
+      const direct = [];
+      for (const shape of shapes(arena.swift)) direct.push((await sendTo(arena.swift, shape)).status);
+      assert.deepEqual(direct, [404, 401]);
+      const proxied = [];
+      for (const shape of shapes(arena.proxy.url)) proxied.push(await sendTo(arena.proxy.url, shape));
+      assert.deepEqual(proxied.map((a) => a.status), direct, proxied.map((a) => a.body).join(' | '));
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['o0', 'o1', 'o2', 'o3']);
     });
 
     test('Content-Length or Transfer-Encoding in other spellings do not change what is counted', async () => {
@@ -140,11 +174,18 @@ for (const mode of MODES) {
       await makeContainer(tenant, 'c');
       await putDirect(tenant, '/c/base', Buffer.alloc(9000, 'b'));
       const body = Buffer.alloc(2000, 'x').toString();
-      const answers = [
-        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/a`, [['Transfer_Encoding', 'chunked']], body),
-        await send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/b`, [['Content_Length', '1']], body),
-      ];
-      assert.ok((await arena.usage(tenant, 'c')).bytes <= LIMITS.bytes, answers.map((a) => `${a.status}`).join(' '));
+      const chunkedSpelled = (name: string) => send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/${name}`, [['Transfer_Encoding', 'chunked']], body);
+      const lengthSpelled = (name: string) => send(tenant, 'PUT', `/v1/${tenant.swiftAccount}/c/${name}`, [['Content_Length', '1']], body);
+      // Room for 1000 more bytes: each 2000-byte body is refused, whatever the other spelling says.
+      const refused = [await chunkedSpelled('a'), await lengthSpelled('b')];
+      assert.deepEqual(refused.map(outcome), ['413 container_usage', '413 container_usage'], refused.map((a) => a.body).join(' | '));
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 1, bytes: 9000 });
+      // With room for 4000, both are stored at the 2000 bytes they carry.
+      await putDirect(tenant, '/c/base', Buffer.alloc(6000, 'b'));
+      const admitted = [await chunkedSpelled('a'), await lengthSpelled('b')];
+      assert.deepEqual(admitted.map(outcome), [201, 201], admitted.map((a) => a.body).join(' | '));
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['a', 'b', 'base']);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 3, bytes: LIMITS.bytes });
     });
   });
 }

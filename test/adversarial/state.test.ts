@@ -42,7 +42,8 @@ for (const mode of MODES) {
       } finally {
         await restarted.close();
       }
-      assert.equal((await arena.usage(tenant, 'c')).objects, 4);
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['o0', 'o1', 'o2', 'o3']);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 4, bytes: 4 });
     });
   });
 }

@@ -30,12 +30,12 @@ export interface RawRequest {
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
 
-function parseResponse(buffer: Buffer, ended: boolean): RawResponse | undefined {
+function parseResponse(buffer: Buffer, ended: boolean, head: boolean): RawResponse | undefined {
   const headEnd = buffer.indexOf('\r\n\r\n');
   if (headEnd < 0) return undefined;
   const lines = buffer.subarray(0, headEnd).toString('latin1').split('\r\n');
   const status = Number(lines[0]!.split(' ')[1]);
-  if (status === 100) return parseResponse(buffer.subarray(headEnd + 4), ended);
+  if (status === 100) return parseResponse(buffer.subarray(headEnd + 4), ended, head);
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
@@ -43,6 +43,8 @@ function parseResponse(buffer: Buffer, ended: boolean): RawResponse | undefined 
     const value = line.slice(colon + 1).trim();
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
+  // An answer to HEAD has no body, whatever its Content-Length says.
+  if (head) return { status, headers, body: '' };
   const rest = buffer.subarray(headEnd + 4);
   if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
     const chunks: Buffer[] = [];
@@ -85,7 +87,7 @@ export function rawRequest(origin: string, method: string, target: string, heade
   });
   const response = new Promise<RawResponse>((resolve, reject) => {
     const tryParse = (ended: boolean) => {
-      const parsed = parseResponse(received, ended);
+      const parsed = parseResponse(received, ended, method === 'HEAD');
       if (parsed) {
         resolve(parsed);
         socket.destroy();
