@@ -1,10 +1,10 @@
 /**
- * The proxy's reading of a form against Swift's own: 3,000 forms (seeds 1..3000; FORM_CASES changes the count) built from the shapes that make
- * multipart parsers disagree (blank and padded opening lines, delimiters followed by anything, contents that
- * hold pieces of the boundary, folded and odd part headers, parts ending inside their headers, sizes around
- * Swift's 4096- and 65536-byte reads, forms cut short), each read by Swift's formpost code
- * (formpost_reference.py) and by the proxy's parser fed in random pieces. The proxy must never count fewer
- * files or fewer file bytes than Swift stores, and must count exactly as many for ordinary forms.
+ * The proxy's reading of a form against Swift's own: 3,000 forms (seeds 1..3000; FORM_CASES changes the count)
+ * built from the shapes that make multipart parsers disagree (blank and padded opening lines, delimiters
+ * followed by anything, contents that hold pieces of the boundary, folded and odd part headers, parts ending
+ * inside their headers, sizes around Swift's 4096- and 65536-byte reads, forms cut short), each read by Swift's
+ * formpost code (formpost_reference.py) and by the proxy's parser fed in random pieces. The proxy must never
+ * count fewer files or fewer file bytes than Swift stores, and must count exactly as many for ordinary forms.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
