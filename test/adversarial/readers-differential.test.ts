@@ -15,6 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseSwiftPath } from '../../src/swift/path.js';
+import { requestIntent } from '../../src/quota/intent.js';
 import { SwiftHeaders, SwiftQuery, swiftTrue } from '../../src/swift/request.js';
 import { mendRequestLine } from '../../src/proxy/request-lines.js';
 import { forwardedRequestHeaders } from '../../src/proxy/request-headers.js';
@@ -67,7 +68,7 @@ function wsgiText(value: string): string | undefined {
 
 describe('the proxy\'s readers read requests as Swift 2.30.1 does', () => {
   test(`${count(3000)} request targets: the same version, account, container and object, or no storage path`, async () => {
-    type Read = { status: number | string; version?: string; account?: string; container?: string | null; object?: string | null };
+    type Read = { status: number | string; version?: string; account?: string; container?: string | null; object?: string | null; extract_base?: string | null };
     // What reaches Swift is the target after the proxy mended raw high bytes (request-lines.ts).
     const targets = Array.from({ length: count(3000) }, (_, i) => {
       const raw = Buffer.from(`GET ${makeTarget(SEED * 100_000 + i)} HTTP/1.1`, 'latin1');
@@ -84,6 +85,9 @@ describe('the proxy\'s readers read requests as Swift 2.30.1 does', () => {
         const what = `target ${JSON.stringify(target)}: Swift ${JSON.stringify(theirs)}, proxy ${JSON.stringify(proxy && { ...proxy, query: undefined })}`;
         mismatches.check(proxy !== undefined, what);
         if (proxy) mismatches.equal([proxy.version, proxy.account, proxy.container ?? null, proxy.object ?? null], [theirs.version, theirs.account, theirs.container, theirs.object], what);
+        // An archive PUT there is extracted where bulk's own reading of the path says.
+        const extract = proxy && requestIntent({ method: 'PUT', path: { ...proxy, query: SwiftQuery.parse('extract-archive=tar') }, headers: SwiftHeaders.from({}), framing: { contentLength: '0', transferEncoding: undefined }, bulk: true });
+        if (extract) mismatches.equal(extract.type === 'extract-archive' ? extract.base.replace(/\/+$/, '') : extract.type, theirs.extract_base, `${what} (extract-archive base)`);
       } else {
         // A path Swift refuses is no storage path to the proxy either (it would count a write that fails).
         mismatches.check(proxy === undefined, `target ${JSON.stringify(target)}: Swift ${theirs.status}, proxy ${JSON.stringify(proxy && { ...proxy, query: undefined })}`);

@@ -4,7 +4,8 @@ standard library it runs on, for readers-differential.test.ts. One JSON object p
 
   {"kind": "path", "target": str}        the request target as it reaches Swift (latin-1: one char per byte)
       -> {"status": "ok", "version", "account", "container", "object"} as the proxy server's controllers read
-         it (eventlet's unquote, check_utf8, split_path, valid_api_version, the controllers' unquote), or
+         it (eventlet's unquote, check_utf8, split_path, valid_api_version, the controllers' unquote) and
+         "extract_base", where bulk extracts an archive PUT there, or
          {"status": 412 | 404 | 400 | "info" | "no-controller"}
   {"kind": "query", "query": str, "names": [str]}
       -> {"params": {name: value (bytes as latin-1) | null}} from swob's req.params (last of repeated keys),
@@ -53,6 +54,18 @@ def read_path(target):
         return {'status': 404}
     if account and not valid_api_version(version):
         return {'status': 400}
+    # bulk's extract-archive base: what follows the account, trailing slashes dropped (handle_extract_iter).
+    try:
+        extract_base = swob.wsgi_to_str((req.split_path(2, 3, True)[2] or '').rstrip('/'))
+    except ValueError:
+        extract_base = None
+    named = read_names(version, account, container, obj)
+    if named.get('status') == 'ok':
+        named['extract_base'] = extract_base
+    return named
+
+
+def read_names(version, account, container, obj):
     unquote = urllib.parse.unquote
     if obj and container and account:
         return {'status': 'ok', 'version': version, 'account': unquote(account), 'container': unquote(container), 'object': unquote(obj)}
