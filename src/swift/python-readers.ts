@@ -103,7 +103,35 @@ export class PyNumber {
   }
 }
 
-const TOKENS = /"(?:[^"\\]|\\[\s\S])*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|-?Infinity|NaN/g;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|-?Infinity|NaN/y;
+
+/**
+ * The text with every number outside strings replaced by `marker(token)`; undefined at an unterminated string
+ * (invalid JSON). One pass, so a hostile body costs linear time.
+ */
+function markNumbers(text: string, marker: (token: string) => string): string | undefined {
+  let out = '';
+  let from = 0;
+  for (let at = 0; at < text.length; ) {
+    const char = text[at]!;
+    if (char === '"') {
+      let end = at + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      if (end >= text.length) return undefined;
+      at = end + 1;
+    } else if (char === '-' || char === 'N' || char === 'I' || (char >= '0' && char <= '9')) {
+      NUMBER.lastIndex = at;
+      const token = NUMBER.exec(text)?.[0];
+      if (token === undefined) return undefined; // "-" alone, "Nope": no JSON value starts so
+      out += text.slice(from, at) + marker(token);
+      at += token.length;
+      from = at;
+    } else {
+      at++;
+    }
+  }
+  return out + text.slice(from);
+}
 
 /**
  * Python's `json.loads` of text: JSON as JavaScript reads it, plus NaN, Infinity and -Infinity, with every
@@ -111,20 +139,28 @@ const TOKENS = /"(?:[^"\\]|\\[\s\S])*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-
  * raises ValueError.
  */
 export function pythonJson(text: string): unknown {
-  // Numbers outside strings become objects under a key no document can guess, turned into PyNumbers below.
-  const key = `\u0000py-number-${Math.random().toString(36).slice(2)}`;
-  const marked = text.replace(TOKENS, (token) => (token.startsWith('"') ? token : `{${JSON.stringify(key)}:${JSON.stringify(token)}}`));
+  // Numbers outside strings become strings with a prefix no document can guess, turned into PyNumbers below.
+  const key = `\u0000${Math.random().toString(36).slice(2)}:`;
+  const marked = markNumbers(text, (token) => `"\\u0000${key.slice(1)}${token}"`);
+  if (marked === undefined) return undefined;
   try {
-    return JSON.parse(marked, (_name, value: unknown) => {
-      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-        const keys = Object.keys(value);
-        if (keys.length === 1 && keys[0] === key) return new PyNumber((value as Record<string, string>)[key]!);
-      }
-      return value;
-    });
+    return withNumbers(JSON.parse(marked), key);
   } catch {
-    return undefined;
+    return undefined; // not JSON, or nested deeper than a stack goes (Python: RecursionError, a 500)
   }
+}
+
+/** The parsed value with the number markers turned into PyNumbers (a walk: cheaper than JSON.parse's reviver). */
+function withNumbers(value: unknown, key: string): unknown {
+  if (typeof value === 'string') return value.startsWith(key) ? new PyNumber(value.slice(key.length)) : value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = withNumbers(value[i], key);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const name of Object.keys(record)) record[name] = withNumbers(record[name], key);
+  return record;
 }
 
 /** Python's truth value of a JSON value (pythonJson's). */
