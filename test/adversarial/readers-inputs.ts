@@ -176,7 +176,7 @@ function manifestEntry(p: Picker): string {
   if (p.chance(0.2)) fields.push(`"etag": ${p.pick(ETAGS)}`);
   if (p.chance(0.2)) fields.push(`"size_bytes": ${p.pick(SIZES)}`);
   if (p.chance(0.05)) fields.push(p.pick(['"extra": 1', '"path": "c/s2"', '"path": 5', '"Path": "c/s1"', '"range": "2-3"']));
-  if (p.chance(0.05)) fields.unshift('"path": "c/missing"');
+  if (p.chance(0.08)) fields.unshift(p.pick(['"path": "c/missing"', '"path": NaN', '"path": -Infinity', '"path": "\\ud800"', '"range": "1-2,3-4"', '"__proto__": {}']));
   for (let i = fields.length - 1; i > 0; i--) if (p.chance(0.3)) [fields[i], fields[i - 1]] = [fields[i - 1]!, fields[i]!];
   return `{${s()}${fields.join(`,${s()}`)}${s()}}`;
 }
@@ -198,6 +198,12 @@ export function makeManifest(seed: number): Buffer {
   if (encoding === 2) return Buffer.from(text, 'utf16le');
   if (encoding === 3) return Buffer.from(text, 'utf16le').swap16();
   if (encoding === 4) return utf32(text, p.chance(0.5));
+  if (encoding === 6) {
+    // Encoded surrogates (json.loads decodes with 'surrogatepass') in a value a later duplicate key replaces.
+    const bytes = Buffer.from(text.replace('{', '{"path": "SURROGATE", '), 'utf8');
+    const at = bytes.indexOf('SURROGATE');
+    return at < 0 ? bytes : Buffer.concat([bytes.subarray(0, at), Buffer.from([0xed, 0xa0, 0x80]), bytes.subarray(at + 9)]);
+  }
   if (encoding === 5) {
     const bytes = Buffer.from(text, 'utf8');
     const at = bytes.indexOf('"path"');
