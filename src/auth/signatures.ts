@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SwiftQuery } from '../swift/request.js';
+import { pythonInt } from '../swift/python-readers.js';
 
 const HEX_DIGESTS: Readonly<Record<number, string>> = { 40: 'sha1', 64: 'sha256', 128: 'sha512' };
 
@@ -55,16 +56,16 @@ export function tempUrlParams(query: SwiftQuery): TempUrlParams | undefined {
 }
 
 /** `temp_url_expires` as Swift reads it: unix seconds or `YYYY-MM-DDTHH:MM:SSZ`; 0 when unreadable or past. */
-export function tempUrlExpiry(value: string | undefined, nowSeconds: number): number {
-  if (value === undefined) return 0;
-  let seconds: number;
-  if (/^\s*[-+]?\d+\s*$/.test(value)) seconds = Number(value);
-  else {
+export function tempUrlExpiry(value: string | undefined, nowSeconds: number): bigint {
+  if (value === undefined) return 0n;
+  // Python's int() (any Unicode digits and spaces, "_" between digits), exactly: tempurl signs `%i` of it.
+  let seconds = pythonInt(value);
+  if (seconds === undefined) {
     const iso = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/.exec(value);
-    seconds = iso ? Date.UTC(+iso[1]!, +iso[2]! - 1, +iso[3]!, +iso[4]!, +iso[5]!, +iso[6]!) / 1000 : 0;
-    if (!Number.isFinite(seconds)) seconds = 0;
+    const utc = iso ? Date.UTC(+iso[1]!, +iso[2]! - 1, +iso[3]!, +iso[4]!, +iso[5]!, +iso[6]!) / 1000 : 0;
+    seconds = Number.isFinite(utc) ? BigInt(Math.trunc(utc)) : 0n;
   }
-  return seconds < nowSeconds ? 0 : seconds;
+  return seconds < nowSeconds ? 0n : seconds;
 }
 
 export interface TempUrlKeys {
@@ -130,8 +131,9 @@ export function checkFormPost(check: FormPostCheck): 'invalid signature' | 'form
   if (check.keys.length === 0) return 'invalid signature';
   const attr = (name: string) => check.attributes.get(name);
   const expires = attr('expires') || '0';
-  if (!/^\s*[-+]?\d+\s*$/.test(expires)) return 'expired not an integer';
-  if (Number(expires) < check.nowSeconds) return 'form expired';
+  const seconds = pythonInt(expires);
+  if (seconds === undefined) return 'expired not an integer';
+  if (seconds < check.nowSeconds) return 'form expired';
   const digest = digestAndAlgorithm(attr('signature') ?? '');
   if (!digest || !check.digests.includes(digest.algorithm)) return 'invalid signature';
   const message = [check.path, attr('redirect') || '', attr('max_file_size') || '0', attr('max_file_count') || '0', expires].join('\n');

@@ -6,8 +6,9 @@
  * (`parse_and_validate_input`) and computes, byte for byte, the size of what SLO will store, given the
  * segments' HEADs. Pure.
  */
+import { PyNumber, pythonInt, pythonJson, pythonJsonText, pythonTruthy } from '../swift/python-readers.js';
 
-/** A segment entry as the client sent it. */
+/** A segment entry as the client sent it (`range` as SLO formats it: `'%s' % range`). */
 export type ManifestEntry =
   | { readonly kind: 'object'; readonly path: string; readonly range: string | undefined }
   | { readonly kind: 'data'; readonly data: string };
@@ -27,21 +28,20 @@ const STANDARD_BASE64 = /^[A-Za-z0-9+/]*$/;
 
 /**
  * The manifest's segments, or `valid: false` where Swift answers 400 (not JSON, not a list, a bad entry).
- * Only what decides the stored size is kept: the client's etag and size_bytes are checked by Swift, which
- * refuses the manifest when a segment does not match them.
+ * The body is read as `json.loads` reads bytes (python-readers.ts: UTF-8, -16 or -32, NaN, numbers as
+ * written), so that no manifest SLO stores is taken for one it refuses. Only what decides the stored size is
+ * kept: the client's etag and size_bytes are checked by Swift, which refuses the manifest when a segment does
+ * not match them.
  */
 export function parseManifest(body: Buffer): ParsedManifest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { valid: false };
-  }
+  const text = pythonJsonText(body);
+  const parsed = text === undefined ? undefined : pythonJson(text);
   if (!Array.isArray(parsed)) return { valid: false };
   const entries: ManifestEntry[] = [];
   for (const item of parsed) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) return { valid: false };
+    if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof PyNumber) return { valid: false };
     const record = item as Record<string, unknown>;
+    // SLO_KEYS order: a "data" entry is one, whatever else it holds (then its other keys are extraneous).
     if ('data' in record) {
       if (Object.keys(record).length !== 1 || typeof record.data !== 'string') return { valid: false };
       const stripped = record.data.replace(/^=+|=+$/g, '');
@@ -54,9 +54,14 @@ export function parseManifest(body: Buffer): ParsedManifest {
     if (!('path' in record) || typeof record.path !== 'string') return { valid: false };
     if (Object.keys(record).some((key) => !['path', 'range', 'etag', 'size_bytes'].includes(key))) return { valid: false };
     if (!record.path.replace(/^\/+|\/+$/g, '').includes('/')) return { valid: false };
-    const range = record.range;
-    if (range !== undefined && range !== null && typeof range !== 'string') return { valid: false };
-    entries.push({ kind: 'object', path: record.path, range: range ? range : undefined });
+    // `if seg_dict.get('range')`: any false value is no range; anything else is read as `'bytes=%s' % range`.
+    if (!pythonTruthy(record.range)) {
+      entries.push({ kind: 'object', path: record.path, range: undefined });
+      continue;
+    }
+    const range = typeof record.range === 'string' ? record.range : record.range instanceof PyNumber ? record.range.integer?.toString() : undefined;
+    if (range === undefined || parseRange(range) === undefined) return { valid: false };
+    entries.push({ kind: 'object', path: record.path, range });
   }
   if (entries.length > 0 && entries.every((entry) => entry.kind === 'data')) return { valid: false };
   return { valid: true, entries };
@@ -90,36 +95,46 @@ export function pyJsonString(value: string): string {
 }
 
 /**
- * SLO's normalised range of a segment of `length` bytes (swob's Range and `ranges_for_length`): `"a-b"`,
- * `null` for the whole segment, 'refused' where SLO refuses the manifest, and 'unknown' for a spelling the
- * proxy does not read as Python would (Unicode digits, "_" in numbers): counted at its longest.
+ * swob's `Range('bytes=%s' % range)` with one byte range: [start, end] (either may be absent), or undefined
+ * where swob raises ValueError or finds several ranges (SLO refuses both). The start is read by `int()`, the
+ * end must be decimal digits (`isdigit()` and `int()`), spaces are dropped first.
  */
-export function segmentRange(range: string, length: number): string | null | 'refused' | 'unknown' {
+function parseRange(range: string): [bigint | undefined, bigint | undefined] | undefined {
   const value = range.replaceAll(' ', '');
-  if (value.includes(',')) return 'refused'; // several ranges
+  if (value.includes(',')) return undefined;
   const dash = value.indexOf('-');
-  if (dash < 0) return 'refused';
+  if (dash < 0) return undefined;
   const [first, last] = [value.slice(0, dash), value.slice(dash + 1)];
-  if (!/^(\+?[0-9]+)?$/.test(first) || !/^[0-9]*$/.test(last)) return /^[+]?[\p{Nd}_]*$/u.test(first) && /^[\p{Nd}]*$/u.test(last) ? 'unknown' : 'refused';
-  if (first === '' && last === '') return 'refused';
-  let start: number;
-  let end: number;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0) return 'refused';
-    start = Math.max(0, length - suffix);
-    end = length - 1;
-  } else {
-    start = Number(first);
-    if (last !== '' && Number(last) < start) return 'refused';
-    end = last === '' ? length - 1 : Math.min(Number(last), length - 1);
-  }
-  if (start >= length || end < start) return 'refused';
-  return start === 0 && end === length - 1 ? null : `${start}-${end}`;
+  const start = first === '' ? undefined : pythonInt(first);
+  if (first !== '' && start === undefined) return undefined;
+  if (last !== '' && !/^\p{Nd}+$/u.test(last)) return undefined;
+  const end = last === '' ? undefined : pythonInt(last);
+  if (end === undefined && start === undefined) return undefined;
+  if (end !== undefined && start !== undefined && end < start) return undefined;
+  return [start, end];
 }
 
-/** A range the proxy could not read as SLO does: the longest SLO could store. */
-const LONGEST_RANGE = '99999999999999999999-99999999999999999999';
+/**
+ * SLO's normalised range of a segment of `length` bytes (swob's `ranges_for_length`, then validate_seg_dict):
+ * `"a-b"`, `null` for the whole segment, 'refused' where SLO refuses the manifest.
+ */
+export function segmentRange(range: string, length: number): string | null | 'refused' {
+  const parsed = parseRange(range);
+  if (!parsed) return 'refused';
+  const [start, end] = parsed;
+  const size = BigInt(length);
+  let from: bigint;
+  let to: bigint;
+  if (start === undefined) {
+    if (end === 0n) return 'refused';
+    [from, to] = end! > size ? [0n, size] : [size - end!, size];
+  } else {
+    if (start >= size) return 'refused';
+    [from, to] = [start, end === undefined ? size : end + 1n < size ? end + 1n : size];
+  }
+  return from === 0n && to === size ? null : `${from}-${to - 1n}`;
+}
+
 /** `last_modified` is always `%Y-%m-%dT%H:%M:%S.%f`: 26 characters. */
 const LAST_MODIFIED = '2000-01-01T00:00:00.000000';
 
@@ -140,15 +155,14 @@ export function storedManifestSize(entries: readonly ManifestEntry[], heads: Rea
     let range: string | null | undefined;
     let length = head.contentLength;
     if (entry.range !== undefined) {
-      const normalised = segmentRange(entry.range, head.contentLength);
-      if (normalised === 'refused') return undefined;
-      range = normalised === 'unknown' ? LONGEST_RANGE : normalised;
-      if (normalised !== null && normalised !== 'unknown') {
-        const [a, b] = normalised.split('-').map(Number) as [number, number];
+      range = segmentRange(entry.range, head.contentLength);
+      if (range === 'refused') return undefined;
+      if (range !== null) {
+        const [a, b] = range.split('-').map(Number) as [number, number];
         length = b - a + 1;
       }
     }
-    if (length < 1 && index !== entries.length - 1 && range !== LONGEST_RANGE) return undefined;
+    if (length < 1 && index !== entries.length - 1) return undefined;
     const fields = [
       `"name": ${pyJsonString(`/${entry.path.replace(/^\/+/, '')}`)}`,
       `"bytes": ${head.contentLength}`,

@@ -31,6 +31,25 @@ describe('parseManifest: as SLO validates what it is sent', () => {
     }
   });
 
+  test('read as json.loads reads bytes: any UTF it detects, NaN, a range given as a JSON number', () => {
+    const entries = [{ kind: 'object', path: 'c/o', range: undefined }];
+    const text = '[{"path": "c/o"}]';
+    assert.deepEqual(parseManifest(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])), { valid: true, entries });
+    assert.deepEqual(parseManifest(Buffer.from(text, 'utf16le')), { valid: true, entries });
+    assert.deepEqual(parseManifest(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()])), { valid: true, entries });
+    assert.deepEqual(parseManifest(Buffer.from('[{"path": NaN, "path": "c/o"}]')), { valid: true, entries });
+    assert.deepEqual(parseManifest(Buffer.from('[{"path": "c/o", "range": -3}]')), { valid: true, entries: [{ kind: 'object', path: 'c/o', range: '-3' }] });
+    // Python's false values are no range at all; other numbers and values are ranges swob refuses.
+    for (const none of ['0', '-0', '0.0', 'false', '[]', '{}', '""', 'null']) {
+      assert.deepEqual(parseManifest(Buffer.from(`[{"path": "c/o", "range": ${none}}]`)), { valid: true, entries }, none);
+    }
+    for (const bad of ['3', '-3.0', '1e3', 'true', '[1]', 'NaN', '-Infinity', '"3"']) {
+      assert.equal(parseManifest(Buffer.from(`[{"path": "c/o", "range": ${bad}}]`)).valid, false, bad);
+    }
+    assert.equal(parseManifest(Buffer.from('[{"path": "c/o"}] x')).valid, false);
+    assert.equal(parseManifest(Buffer.from([0x5b, 0xff, 0x5d])).valid, false);
+  });
+
   test('segment paths are read relative to the manifest\'s account, leading slashes dropped', () => {
     assert.deepEqual(segmentRef('/c/o/p'), { container: 'c', object: 'o/p' });
     assert.deepEqual(segmentRef('c//o'), { container: 'c', object: '/o' });
@@ -39,7 +58,7 @@ describe('parseManifest: as SLO validates what it is sent', () => {
 });
 
 describe('segmentRange: swob Range and ranges_for_length', () => {
-  test('normalised, the whole segment as null, unsatisfiable and multiple refused, odd spellings unknown', () => {
+  test('normalised, the whole segment as null, unsatisfiable and multiple refused, any spelling Python reads', () => {
     assert.equal(segmentRange('0-4', 10), '0-4');
     assert.equal(segmentRange('2-', 10), '2-9');
     assert.equal(segmentRange('-3', 10), '7-9');
@@ -50,7 +69,16 @@ describe('segmentRange: swob Range and ranges_for_length', () => {
     assert.equal(segmentRange('-0', 10), 'refused');
     assert.equal(segmentRange('1-2,3-4', 10), 'refused');
     assert.equal(segmentRange('x-1', 10), 'refused');
-    assert.equal(segmentRange('\u0661-2', 10), 'unknown');
+    // The start is Python's int(): other scripts' digits, "_" between digits, Unicode spaces around it.
+    assert.equal(segmentRange('\u0661-2', 10), '1-2');
+    assert.equal(segmentRange('\u00a01_0-', 20), '10-19');
+    assert.equal(segmentRange('+2-3', 10), '2-3');
+    assert.equal(segmentRange('\ufeff2-3', 10), 'refused');
+    // The end is decimal digits only (isdigit() and int()): superscripts are refused.
+    assert.equal(segmentRange('2-\u00b3', 10), 'refused');
+    // A suffix of an empty segment is all of it (ranges_for_length gives (0, 0)).
+    assert.equal(segmentRange('-5', 0), null);
+    assert.equal(segmentRange('0-', 0), 'refused');
   });
 });
 
