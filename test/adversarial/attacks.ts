@@ -6,12 +6,23 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import tar from 'tar-stream';
 import { request } from 'undici';
 import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
 import type { Tenant } from './arena.js';
 import { END, file, header, pax, padded } from './tar-blocks.js';
 
 // --- bulk extraction: pax records Python's tarfile reads differently from a JavaScript tar reader ---
+
+/** An ordinary tar (tar-stream) of `[name, size]` files, each of `size` bytes of 'x'. */
+export async function archive(files: Array<[string, number]>): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const [name, size] of files) pack.entry({ name }, Buffer.alloc(size, 'x'));
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 /** A sparse member (pax GNU.sparse.*, format 1.0): 1,024 bytes in the archive, `realsize` once expanded. */
 export function sparseArchive(name: string, realsize: number): Buffer {

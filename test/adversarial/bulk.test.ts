@@ -6,22 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { call } from '../helpers/http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, statuses, type Arena, type Tenant } from './arena.js';
 import { END, file, header, pax, padded } from './tar-blocks.js';
-import { renamedArchive, sparseArchive, swallowingArchive } from './attacks.js';
+import { archive, renamedArchive, sparseArchive, swallowingArchive } from './attacks.js';
 
 const ACCOUNTS = { 'cached mode': [133, 134, 135, 139, 145, 146, 147, 148, 149], 'precise mode': [136, 137, 138, 140, 155, 156, 157, 158, 159] } as const;
-
-async function archive(files: Array<[string, number]>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, size] of files) pack.entry({ name }, Buffer.alloc(size, 'x'));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 interface BulkAnswer {
   'Response Status': string;

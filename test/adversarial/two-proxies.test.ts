@@ -9,14 +9,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import tar from 'tar-stream';
 import { call } from '../helpers/http.js';
 import type { RawResponse } from '../helpers/raw-http.js';
 import type { RunningProxy } from '../helpers/proxy.js';
 import { redisUrl } from '../helpers/swift-env.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 import {
-  COPY_RANGE_SPELLINGS, LONG_TYPE, PART_NUMBER_SPELLINGS, renamedArchive, repeatRange, s3, sendRaw, sparseArchive, swallowingArchive, swiftGet, type S3Answer,
+  archive, COPY_RANGE_SPELLINGS, LONG_TYPE, PART_NUMBER_SPELLINGS, renamedArchive, repeatRange, s3, sendRaw, sparseArchive, swallowingArchive, swiftGet, type S3Answer,
 } from './attacks.js';
 
 const ACCOUNTS = {
@@ -29,15 +28,6 @@ interface BulkAnswer {
   'Number Files Created': number;
   'Response Body': string;
   Errors: Array<[string, string]>;
-}
-
-async function archive(files: Array<[string, number]>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, size] of files) pack.entry({ name }, Buffer.alloc(size, 'x'));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** S3 answers as compact strings: `ok`, or `<status> <code>`. */
