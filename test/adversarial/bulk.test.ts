@@ -6,21 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { call } from '../helpers/http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, statuses, type Arena, type Tenant } from './arena.js';
 import { END, file, header, pax, padded } from './tar-blocks.js';
+import { archive, renamedArchive, sparseArchive, swallowingArchive } from './attacks.js';
 
 const ACCOUNTS = { 'cached mode': [133, 134, 135, 139, 145, 146, 147, 148, 149], 'precise mode': [136, 137, 138, 140, 155, 156, 157, 158, 159] } as const;
-
-async function archive(files: Array<[string, number]>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, size] of files) pack.entry({ name }, Buffer.alloc(size, 'x'));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 interface BulkAnswer {
   'Response Status': string;
@@ -138,13 +129,7 @@ for (const mode of MODES) {
     test('a sparse member (pax GNU.sparse.*), 1,024 bytes in the archive, a million once expanded: refused, nothing stored', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'c');
-      const sparse = Buffer.concat([
-        pax([['GNU.sparse.major', '1'], ['GNU.sparse.minor', '0'], ['GNU.sparse.name', 'sparse'], ['GNU.sparse.realsize', '1000000']]),
-        header({ name: 'sparse', size: 1024 }),
-        padded('1\n0\n1\n'),
-        padded('x'),
-        END,
-      ]);
+      const sparse = sparseArchive('sparse', 1_000_000);
       assert.deepEqual(await outcome(tenant, '/c', sparse, ['c']), { ...refused, stored: { c: { objects: 0, bytes: 0 } } });
     });
 
@@ -153,7 +138,7 @@ for (const mode of MODES) {
       await makeContainer(tenant, 'b');
       await makeContainer(tenant, 'f');
       for (let i = 0; i < LIMITS.objects; i++) await putDirect(tenant, `/b/pre${i}`, 'x');
-      const moved = Buffer.concat([pax([['GNU.sparse.name', 'b/x']]), file('f/x', 'hello'), END]);
+      const moved = renamedArchive('b/x', 'f/x', 'hello');
       assert.deepEqual(await outcome(tenant, '', moved, ['b', 'f']), { ...refused, stored: { b: { objects: LIMITS.objects, bytes: LIMITS.objects }, f: { objects: 0, bytes: 0 } } });
     });
 
@@ -163,7 +148,7 @@ for (const mode of MODES) {
       await makeContainer(tenant, 'b');
       await putDirect(tenant, '/a/pre', Buffer.alloc(LIMITS.bytes - 1, 'p'));
       // a/first counts 1 byte; read by tarfile it is 1,536 bytes: its block, then b/second's header and data.
-      const swallowing = Buffer.concat([pax([['size', '1_536']]), header({ name: 'a/first', size: 1 }), padded('x'), file('b/second', 'y'.repeat(10)), END]);
+      const swallowing = swallowingArchive('a/first', 'b/second');
       assert.deepEqual(await outcome(tenant, '', swallowing, ['a', 'b']), { ...refused, stored: { a: { objects: 1, bytes: LIMITS.bytes - 1 }, b: { objects: 0, bytes: 0 } } });
 
       // The next member carries a pax record of a million bytes (a comment): big swallows it.

@@ -16,15 +16,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { request } from 'undici';
 import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
 import { call } from '../helpers/http.js';
+import { LONG_TYPE, repeatRange, sendRaw, swiftGet } from './attacks.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = { 'cached mode': [185, 186, 187, 188, 189, 190, 191, 192, 193, 194], 'precise mode': [195, 196, 197, 198, 199, 200, 201, 202, 203, 204] } as const;
 
-const LONG_TYPE = `application/x-${'t'.repeat(1986)}`;
-const repeat = (spec: string, times: number) => `bytes=${Array.from({ length: times }, () => spec).join(',')}`;
+const repeat = repeatRange;
 
 for (const mode of MODES) {
   describe(`server-side copies, ${mode.name}`, () => {
@@ -36,16 +35,7 @@ for (const mode of MODES) {
 
     /** A request through the proxy with header names, duplicates and bytes exactly as given. */
     function send(tenant: Tenant, method: string, path: string, headers: HeaderList, body = ''): Promise<RawResponse> {
-      const host = new URL(arena.proxy.url).host;
-      const target = `/v1/${tenant.swiftAccount}${path}`;
-      return rawRequest(arena.proxy.url, method, target, [['Host', host], ['X-Auth-Token', tenant.token], ['Content-Length', String(Buffer.byteLength(body))], ...headers], body).response;
-    }
-
-    /** Swift's own answer to a GET of the source with these headers: its status and body length. */
-    async function swiftGet(tenant: Tenant, path: string, headers: HeaderList): Promise<{ status: number; length: number }> {
-      const response = await request(tenant.direct(path), { headers: ['x-auth-token', tenant.token, ...headers.flat()] });
-      const body = Buffer.from(await response.body.arrayBuffer());
-      return { status: response.statusCode, length: body.length };
+      return sendRaw(arena.proxy.url, tenant, method, path, headers, body);
     }
 
     /**

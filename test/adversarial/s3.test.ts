@@ -7,43 +7,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { call } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { startProxy } from '../helpers/proxy.js';
 import { swiftDns } from '../helpers/swift-env.js';
 import { hostAddressingSections } from '../swift/cluster.js';
+import { COPY_RANGE_SPELLINGS, PART_NUMBER_SPELLINGS, s3, type S3Answer } from './attacks.js';
 import { ADVERSARIAL_QUOTA, LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = {
   'cached mode': [83, 84, 85, 86, 87, 88, 89, 109, 141, 143, 165, 166, 167, 168, 169, 170, 171, 172, 173],
   'precise mode': [90, 91, 92, 93, 94, 95, 96, 110, 142, 144, 175, 176, 177, 178, 179, 180, 181, 182, 183],
 } as const;
-const CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
-
-interface S3Answer {
-  ok: boolean;
-  status?: number;
-  code?: string;
-  url?: string;
-  upload_id?: string;
-  etag?: string;
-  stage?: string;
-}
-
-/** Runs boto3 commands (in order) and returns their answers. */
-async function s3(commands: Array<Record<string, unknown>>): Promise<S3Answer[]> {
-  const child = spawn('/usr/bin/python3', [CLIENT], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const out: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  for (const command of commands) child.stdin.write(`${JSON.stringify(command)}\n`);
-  child.stdin.end();
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`s3_client exited ${code}`)))));
-  return Buffer.concat(out).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as S3Answer);
-}
 
 for (const mode of MODES) {
   describe(`S3 API, ${mode.name}`, () => {
@@ -119,7 +96,7 @@ for (const mode of MODES) {
         ...as(tenant, spelling === undefined ? {} : { query: { partNumber: spelling } }),
         op: 'upload_part', bucket: 'mpn', key: 'k', upload_id: initiated!.upload_id, part: number, size: 9000,
       });
-      const spellings = ['1_0', '%D9%A2', '%E3%80%803', '4%C2%A0', '%2B5', '06', '%E2%80%837'];
+      const spellings = PART_NUMBER_SPELLINGS;
       const answers = await s3([part(undefined, 1), ...spellings.map((spelling, i) => part(spelling, i + 2))]);
       const stored = await arena.usage(tenant, 'mpn+segments');
       const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
@@ -138,7 +115,7 @@ for (const mode of MODES) {
       const copy = (range: string, number: number) => ({
         ...as(tenant), op: 'upload_part_copy', bucket: 'mpc', key: 'k', upload_id: initiated!.upload_id, part: number, copy_source: 'src/big', copy_range: range,
       });
-      const ranges = ['bytes=0-', 'bytes=-9000', 'bytes=+0-8999', 'bytes=0_0-8999', 'bytes=0 -8999', 'Bytes=0-8999', 'bytes=00-8999'];
+      const ranges = COPY_RANGE_SPELLINGS;
       const answers = await s3([copy('bytes=0-8999', 1), ...ranges.map((range, i) => copy(range, i + 2))]);
       const stored = await arena.usage(tenant, 'mpc+segments');
       const outcome = { answers: answers.map((a) => (a.ok ? 'ok' : `${a.status} ${a.code}`)), stored };
