@@ -555,10 +555,6 @@ export class QuotaGate {
         sized.unpin();
         unpinPrefix();
       };
-      if ('refused' in sized) {
-        unpin();
-        return;
-      }
       const steady = await this.pins.versioningSteady(account, container); // as for admitObjectWrite
       this.endsWith(reply, steady);
       const result = await this.admissions.admit({
@@ -934,13 +930,13 @@ export class QuotaGate {
     // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest).
     const ranged: Record<string, string> = range.forward?.value === undefined ? {} : { range: range.forward.value };
     const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit, ranged);
-    if (read.status < 200 || read.status >= 300 || read.body === undefined) return 'unsizable';
-    // The manifest is the copy's: its segments are looked up in the account copied into.
-    const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
-    if ('refused' in sized) {
-      sized.unpin();
+    if (read.status < 200 || read.status >= 300 || read.body === undefined) {
+      // Not read (gone since the HEAD, or past max_manifest_size): never passed uncounted on that reading alone.
+      view.upstream.set('if-match', NO_SUCH_ETAG);
       return 'unsizable';
     }
+    // The manifest is the copy's: its segments are looked up in the account copied into.
+    const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
     return { size: sized.stored, unpin: sized.unpin };
   }
 
@@ -991,7 +987,7 @@ export class QuotaGate {
 
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
   private manifestSize(body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
-    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version), owner);
+    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version), owner, this.capabilities().maxManifestSegments);
   }
 
   /**
@@ -1057,13 +1053,8 @@ export class QuotaGate {
       }
       const { head, body } = await readBodyHead(request.raw, limit);
       request.body = body;
+      // Read as one SLO refuses, it is still counted at the most SLO could store (manifest-sizer.ts).
       const sized = await this.manifestSize(head, account, version, caller, request.raw);
-      if ('refused' in sized) {
-        // SLO refuses it (400) once Swift has it: nothing is stored. The segments stay pinned till then.
-        request.quota = { unpin: sized.unpin };
-        reply.raw.once('close', sized.unpin);
-        return;
-      }
       size = sized.stored;
       unpin = sized.unpin;
     }

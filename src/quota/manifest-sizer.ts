@@ -7,23 +7,29 @@
 import { countHeader } from '../swift/client.js';
 import { swiftTrue } from '../swift/request.js';
 import { ObjectPins } from './pins.js';
-import { parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
+import { largestStoredManifest, parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
 
 /** HEADs an object of the manifest's account with the caller's rights. */
 export type HeadAsCaller = (container: string, object: string) => Promise<{ status: number; headers: Record<string, string> }>;
 
-export type ManifestSize =
-  /** What SLO stores; `unpin` lets writes to the segments go on (once Swift has answered). */
-  | { readonly stored: number; readonly unpin: () => void }
-  /** SLO refuses this manifest (400): nothing is stored. */
-  | { readonly refused: true; readonly unpin: () => void };
+/**
+ * What SLO stores; `unpin` lets writes to the segments go on (once Swift has answered). Where the proxy reads
+ * the manifest as one SLO refuses (400, nothing stored), `stored` is the largest SLO could store all the same
+ * (`refusedBySlo`): the write is counted at its largest effect, never passed on uncounted.
+ */
+export interface ManifestSize {
+  readonly stored: number;
+  readonly refusedBySlo: boolean;
+  readonly unpin: () => void;
+}
 
 const HEAD_CONCURRENCY = 8;
 
 /** `owner`: the request the manifest is sized for (it holds the segments' pins). */
-export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller, owner: object): Promise<ManifestSize> {
+export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller, owner: object, maxSegments: number): Promise<ManifestSize> {
   const manifest = parseManifest(body);
-  if (!manifest.valid) return { refused: true, unpin: () => {} };
+  const largest = () => largestStoredManifest(body.length, maxSegments);
+  if (!manifest.valid) return { stored: largest(), refusedBySlo: true, unpin: () => {} };
   const paths = [...new Set(manifest.entries.flatMap((entry) => (entry.kind === 'object' ? [entry.path] : [])))];
   const refs = new Map(paths.map((path) => [path, segmentRef(path)] as const));
   const keys = [...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : []));
@@ -54,7 +60,7 @@ export async function sizeManifest(body: Buffer, account: string, pins: ObjectPi
     };
     await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, paths.length) }, worker));
     const stored = storedManifestSize(manifest.entries, heads);
-    return stored === undefined ? { refused: true, unpin } : { stored, unpin };
+    return stored === undefined ? { stored: largest(), refusedBySlo: true, unpin } : { stored, refusedBySlo: false, unpin };
   } catch (error) {
     unpin();
     throw error;

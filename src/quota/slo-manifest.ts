@@ -176,3 +176,22 @@ export function storedManifestSize(entries: readonly ManifestEntry[], heads: Rea
   }
   return Buffer.byteLength(`[${items.join(', ')}]`, 'utf8');
 }
+
+/** eventlet's longest header line: a segment's Content-Type, which SLO copies into each entry, is shorter. */
+const MAX_HEADER_LINE = 8192;
+/**
+ * The most one entry of a stored manifest adds besides what the body gives it: the segment's content type
+ * escaped by `json.dumps` (up to 6 bytes a byte), its hash, size, `last_modified`, keys and punctuation.
+ */
+const MAX_ENTRY_FROM_SEGMENT = 6 * MAX_HEADER_LINE + 1024;
+
+/**
+ * The largest manifest SLO could store for a body of `bodyBytes`, for a manifest the proxy reads as one SLO
+ * refuses: a write is never passed uncounted on the proxy's reading alone. What the body gives an entry (its
+ * name, range, data) is stored at most 3 bytes a byte (`\uXXXX` for a 2-byte character, a surrogate pair for a
+ * 4-byte one); every entry takes at least 2 bytes of the body, and SLO takes at most `maxSegments`.
+ */
+export function largestStoredManifest(bodyBytes: number, maxSegments: number): number {
+  const entries = Math.min(maxSegments, Math.floor(bodyBytes / 2) + 1);
+  return 3 * bodyBytes + entries * MAX_ENTRY_FROM_SEGMENT;
+}

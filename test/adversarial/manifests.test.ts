@@ -11,7 +11,7 @@ import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Te
 import { sizeManifest } from '../../src/quota/manifest-sizer.js';
 import { ObjectPins } from '../../src/quota/pins.js';
 
-const ACCOUNTS = { 'cached mode': [67, 68, 69, 70, 71], 'precise mode': [72, 73, 74, 75, 76] } as const;
+const ACCOUNTS = { 'cached mode': [67, 68, 69, 70, 71, 245, 247], 'precise mode': [72, 73, 74, 75, 76, 246, 248] } as const;
 
 /** A client manifest of `count` segments seg/s0, seg/s1, ... (each ~24 bytes sent, ~170 stored). */
 function manifestOf(count: number, container = 'seg'): string {
@@ -55,8 +55,9 @@ for (const mode of MODES) {
       const predicted = await sizeManifest(Buffer.from(manifestOf(30)), tenant.swiftAccount, new ObjectPins(), async (container, object) => {
         const head = await call('HEAD', tenant.direct(`/${container}/${object}`), auth(tenant));
         return { status: head.status, headers: head.headers };
-      }, {});
-      assert.equal('stored' in predicted && predicted.stored, stored);
+      }, {}, 1000);
+      assert.equal(predicted.refusedBySlo, false);
+      assert.equal(predicted.stored, stored);
       // Room is what Swift has stored, not what was sent: 30 more entries fit only if the stored size says so.
       const room = LIMITS.bytes - stored;
       const next = await call('PUT', tenant.viaProxy('/m/next?multipart-manifest=put'), auth(tenant), manifestOf(Math.floor((room / stored) * 30) + 5));
@@ -137,6 +138,29 @@ for (const mode of MODES) {
       const calm = await call('PUT', tenant.viaProxy('/m/calm?multipart-manifest=put'), auth(tenant), manifestOf(5));
       assert.equal(calm.status, 201, calm.body);
       assert.equal((await arena.usage(tenant, 'm')).objects, admitted + 1);
+    });
+
+    test('a manifest the proxy reads as one SLO refuses is counted at the most SLO could store, never passed uncounted', async () => {
+      // A missing segment: SLO refuses it (400). Were the proxy's reading wrong, SLO could store up to the bound.
+      const broken = JSON.stringify([{ path: '/seg/s0' }, { path: '/seg/missing' }]);
+      const tight = await withSegments(1);
+      const refused = await call('PUT', tight.viaProxy('/m/broken?multipart-manifest=put'), auth(tight), broken);
+      assert.equal(refused.status, 413, refused.body);
+      assert.equal(refused.headers['x-quota-exceeded'], 'container_usage');
+      assert.deepEqual(await arena.usage(tight, 'm'), { objects: 0, bytes: 0 });
+      // Where the bound fits, Swift gets it and answers as SLO does; nothing is stored, and nothing stays held.
+      const roomy = await arena.tenant('roomy');
+      await makeContainer(roomy, 'seg');
+      await makeContainer(roomy, 'm');
+      await putDirect(roomy, '/seg/s0', 'x');
+      const direct = await call('PUT', roomy.direct('/m/broken?multipart-manifest=put'), auth(roomy), broken);
+      const proxied = await call('PUT', roomy.viaProxy('/m/broken?multipart-manifest=put'), auth(roomy), broken);
+      assert.equal(direct.status, 400);
+      assert.equal(proxied.status, direct.status, proxied.body);
+      assert.equal(proxied.body, direct.body);
+      const good = await call('PUT', roomy.viaProxy('/m/good?multipart-manifest=put'), auth(roomy), manifestOf(1));
+      assert.equal(good.status, 201, good.body);
+      assert.deepEqual(await arena.listing(roomy, 'm'), ['good']);
     });
   });
 }

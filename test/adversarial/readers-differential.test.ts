@@ -20,7 +20,7 @@ import { SwiftHeaders, SwiftQuery, swiftTrue } from '../../src/swift/request.js'
 import { mendRequestLine } from '../../src/proxy/request-lines.js';
 import { forwardedRequestHeaders } from '../../src/proxy/request-headers.js';
 import { tempUrlExpiry } from '../../src/auth/signatures.js';
-import { parseManifest, segmentRef, storedManifestSize, type ManifestEntry, type SegmentHead } from '../../src/quota/slo-manifest.js';
+import { largestStoredManifest, parseManifest, segmentRef, storedManifestSize, type ManifestEntry, type SegmentHead } from '../../src/quota/slo-manifest.js';
 import { DECISION_HEADERS, QUERY_NAMES, SEGMENTS, UPLOADED_PARTS, makeCompletion, makeHead, makeManifest, makeNumber, makeQuery, makeTarget } from './readers-inputs.js';
 
 const REFERENCE = fileURLToPath(new URL('./readers_reference.py', import.meta.url));
@@ -229,6 +229,8 @@ describe('the proxy\'s readers read requests as Swift 2.30.1 does', () => {
       stored++;
       const what = `manifest ${JSON.stringify(body.toString('latin1'))}: SLO stored ${theirs.stored}, proxy ${mine}`;
       mismatches.check(mine === theirs.stored, what);
+      // Were the proxy's reading ever wrong, what it holds for a manifest it reads as refused bounds SLO's.
+      mismatches.check(theirs.stored <= largestStoredManifest(body.length, 1000), `${what}: past the largest bound`);
     });
     mismatches.assertNone();
     // A manifest the proxy sizes but SLO refuses (a size_bytes or etag that does not match, "YQ" without its

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseManifest, pyJsonString, segmentRange, segmentRef, storedManifestSize, type SegmentHead } from '../../src/quota/slo-manifest.js';
+import { largestStoredManifest, parseManifest, pyJsonString, segmentRange, segmentRef, storedManifestSize, type SegmentHead } from '../../src/quota/slo-manifest.js';
 
 const head = (contentLength: number, extra: Partial<SegmentHead> = {}): SegmentHead => ({
   status: 200,
@@ -107,5 +107,25 @@ describe('storedManifestSize: the bytes SLO stores', () => {
     assert.equal(storedManifestSize(parsed('[{"path": "c/a"}, {"path": "c/b"}]'), new Map([['c/a', head(0)], ['c/b', head(1)]])), undefined);
     assert.notEqual(storedManifestSize(parsed('[{"path": "c/b"}, {"path": "c/a"}]'), new Map([['c/a', head(0)], ['c/b', head(1)]])), undefined);
     assert.equal(storedManifestSize(parsed('[{"path": "c/a", "range": "9-"}]'), new Map([['c/a', head(5)]])), undefined);
+  });
+});
+
+describe('largestStoredManifest: what a manifest read as refused is counted at', () => {
+  test('bounds the worst a body can store: escaped names, 8 KB content types escaped byte by byte, every entry a segment', () => {
+    const worst = (names: string[]) => {
+      const body = Buffer.from(JSON.stringify(names.map((name) => ({ path: `/c/${name}`, range: '0-0' }))));
+      const parsed = parseManifest(body);
+      assert.ok(parsed.valid);
+      const heads = new Map(parsed.entries.map((entry) => [entry.kind === 'object' ? entry.path : '', head(10 ** 15, { contentType: '\u00ff'.repeat(8190), etag: 'f'.repeat(64), staticLargeObject: true })]));
+      const stored = storedManifestSize(parsed.entries, heads)!;
+      assert.ok(stored <= largestStoredManifest(body.length, 1000), `${stored} for ${body.length} bytes`);
+    };
+    worst(['\u00e9'.repeat(500)]);
+    worst(Array.from({ length: 300 }, () => '\u{1F600}'));
+    worst(Array.from({ length: 1000 }, (_, i) => String(i)));
+  });
+  test('grows with the body and stops growing in entries at max_manifest_segments', () => {
+    assert.ok(largestStoredManifest(100, 1000) < largestStoredManifest(1000, 1000));
+    assert.equal(largestStoredManifest(1_000_000, 10) - largestStoredManifest(999_998, 10), 6);
   });
 });
