@@ -555,7 +555,8 @@ export class QuotaGate {
         sized.unpin();
         unpinPrefix();
       };
-      const steady = await this.pins.versioningSteady(account, container); // as for admitObjectWrite
+      const holding = this.pins.versioningSteady(account, container); // as for admitObjectWrite
+      const steady = typeof holding === 'function' ? holding : await holding;
       this.endsWith(reply, steady);
       const result = await this.admissions.admit({
         scope,
@@ -1027,7 +1028,8 @@ export class QuotaGate {
     const scope = this.admissions.scope(account, container, levelInfo);
     if (!this.admissions.enforces(scope)) return;
     // The container's versioning, held still from before it is read until Swift has answered (see below).
-    const steady = await this.pins.versioningSteady(account, container);
+    const holding = this.pins.versioningSteady(account, container);
+    const steady = typeof holding === 'function' ? holding : await holding;
     this.endsWith(reply, steady);
     const notBefore = this.admissions.readNotBefore();
     const { versioning } = await this.ledger.read(scope.key, notBefore);
@@ -1193,7 +1195,8 @@ export class QuotaGate {
           // Members are decided on the container's versioning (those of one name replace each other unless each is
           // kept as a version): held still until Swift has answered the extraction.
           versioningHeld.add(file.container);
-          const steady = await this.pins.versioningSteady(account, file.container);
+          const holding = this.pins.versioningSteady(account, file.container);
+          const steady = typeof holding === 'function' ? holding : await holding;
           state.unpin = chain(state.unpin, steady);
           this.endsWith(reply, steady);
         }

@@ -54,6 +54,8 @@ export class ObjectPins {
   private readonly prefixes = new Map<string, Pin>();
   /** Writes admitted and on their way to Swift, until it answers; `landed` made only when a manifest waits. */
   private readonly inFlight = new Map<string, { count: number; landed?: { promise: Promise<void>; resolve: () => void } }>();
+  /** Object writes holding a container's versioning still (versioningSteady); `drained` made only when a change waits. */
+  private readonly versioningHolds = new Map<string, { count: number; drained?: { promise: Promise<void>; resolve: () => void } }>();
 
   static key(account: string, container: string, object: string): string {
     return `${account}/${container}/${object}`;
@@ -71,12 +73,34 @@ export class ObjectPins {
 
   /**
    * Holds a container's versioning still for an object write about to read it (and decide on it): once no change
-   * of it is under way through this proxy, pinned in the same tick, so a change that comes later waits for it.
+   * of it is under way through this proxy, held in the same tick, so a change that comes later waits for it.
+   * Every object write takes this hold: without a change under way (nearly always) it is a count, made at once,
+   * with no promise to wait for.
    */
-  async versioningSteady(account: string, container: string): Promise<() => void> {
+  versioningSteady(account: string, container: string): (() => void) | Promise<() => void> {
+    const wait = this.waitFor(ObjectPins.versioningChangeKey(account, container));
+    return wait ? this.steadyAfter(wait, account, container) : this.holdVersioning(ObjectPins.versioningKey(account, container));
+  }
+
+  private async steadyAfter(first: Promise<void>, account: string, container: string): Promise<() => void> {
     const change = ObjectPins.versioningChangeKey(account, container);
-    for (let wait = this.waitFor(change); wait; wait = this.waitFor(change)) await wait;
-    return this.pin([ObjectPins.versioningKey(account, container)]);
+    for (let wait: Promise<void> | undefined = first; wait; wait = this.waitFor(change)) await wait;
+    return this.holdVersioning(ObjectPins.versioningKey(account, container));
+  }
+
+  private holdVersioning(key: string): () => void {
+    let hold = this.versioningHolds.get(key);
+    if (!hold) this.versioningHolds.set(key, (hold = { count: 0 }));
+    const held = hold;
+    held.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--held.count > 0) return;
+      this.versioningHolds.delete(key);
+      held.drained?.resolve();
+    };
   }
 
   /**
@@ -85,8 +109,11 @@ export class ObjectPins {
    */
   async versioningChange(account: string, container: string): Promise<() => void> {
     const release = this.pin([ObjectPins.versioningChangeKey(account, container)]);
-    const held = ObjectPins.versioningKey(account, container);
-    for (let wait = this.waitFor(held); wait; wait = this.waitFor(held)) await wait;
+    const key = ObjectPins.versioningKey(account, container);
+    for (let hold = this.versioningHolds.get(key); hold; hold = this.versioningHolds.get(key)) {
+      hold.drained ??= signalled();
+      await hold.drained.promise;
+    }
     return release;
   }
 
@@ -199,7 +226,8 @@ export class ObjectPins {
     })();
   }
 
+  /** Keys pinned, and containers whose versioning is held still. */
   get size(): number {
-    return this.pins.size;
+    return this.pins.size + this.versioningHolds.size;
   }
 }
