@@ -33,7 +33,7 @@ import { splitHostPort } from '../swift/host-addressing.js';
 import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js';
 import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
-import { ObjectPins } from './pins.js';
+import { ObjectPins, PinCycle } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import { copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
@@ -361,6 +361,10 @@ export class QuotaGate {
         // Reads never fail because the proxy could not read usage: they go on without quota headers.
         request.log.debug({ err: error }, 'quota headers left out');
         return;
+      }
+      if (error instanceof PinCycle) {
+        reply.header('retry-after', '1');
+        return this.refuse(reply, 503, 'Service Unavailable: another write through the quota proxy waits for this one, and this one for it; try again.');
       }
       if (!(error instanceof UpstreamUnavailableError) && !(error instanceof LedgerUnavailableError)) throw error;
       const cause = error instanceof LedgerUnavailableError ? 'ledger' : 'swift';

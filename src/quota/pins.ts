@@ -48,8 +48,17 @@ function newPin(): Pin {
   return pin;
 }
 
+/**
+ * Going on would wait for ever: the pin this write waits for is held by a request that waits (directly or through
+ * others) for a pin this write holds, as two copies of several ranges do when each copies the other's target
+ * (A into B, B into A). The write that closes the circle gives up (the gate answers 503), which lets the others go.
+ */
+export class PinCycle extends Error {}
+
 export class ObjectPins {
   private readonly pins = new Map<string, Pin>();
+  /** Requests waiting in enter() for others' pins, and the object each waits for. */
+  private readonly entering = new Map<object, string>();
   /** Pins of every object whose key starts with a prefix (the parts of a multipart upload being completed). */
   private readonly prefixes = new Map<string, Pin>();
   /** Writes admitted and on their way to Swift, until it answers; `landed` made only when a manifest waits. */
@@ -168,8 +177,41 @@ export class ObjectPins {
   }
 
   private async enterAfter(first: Promise<void>, key: string, owner: object): Promise<() => void> {
-    for (let wait: Promise<void> | undefined = first; wait; wait = this.waitForOthers(key, owner)) await wait;
+    try {
+      for (let wait: Promise<void> | undefined = first; wait; wait = this.waitForOthers(key, owner)) {
+        if (this.waitsOnItself(key, owner)) throw new PinCycle('two writes through the proxy wait for each other');
+        this.entering.set(owner, key);
+        await wait;
+      }
+    } finally {
+      this.entering.delete(owner);
+    }
     return this.mark(key);
+  }
+
+  /** Whether a holder of `key`'s pin waits, directly or through other waiting holders, for a pin `owner` holds. */
+  private waitsOnItself(key: string, owner: object): boolean {
+    const seen = new Set<object>();
+    const keys = [key];
+    for (let next = keys.pop(); next !== undefined; next = keys.pop()) {
+      for (const holder of this.holdersOf(next)) {
+        if (holder === owner) {
+          if (next !== key) return true;
+          continue;
+        }
+        if (seen.has(holder)) continue;
+        seen.add(holder);
+        const awaited = this.entering.get(holder);
+        if (awaited !== undefined) keys.push(awaited);
+      }
+    }
+    return false;
+  }
+
+  /** The requests holding a pin on `key` (exact or by prefix). */
+  private holdersOf(key: string): object[] {
+    const pins = [this.pins.get(key), ...[...this.prefixes].filter(([prefix]) => key.startsWith(prefix)).map(([, pin]) => pin)];
+    return pins.flatMap((pin) => (pin ? [...pin.owners.keys()] : []));
   }
 
   private mark(key: string): () => void {

@@ -15,7 +15,7 @@
  * show), `hdrcharset` (names decoded by the server's locale), pax records not spelled exactly
  * `<length> <key>=<value>\n` with UTF-8 keys and values and NUL padding, a pax size that is not plain digits,
  * `path` or `size` in a global header, extended headers chained in orders tarfile resolves by nesting, numbers
- * not in the plain spellings, extended headers over 1 MiB.
+ * not in the plain spellings, extended headers over 1 MiB, global records over 1 MiB in all.
  */
 
 /** The archive is one the proxy will not guess at: Swift is sent a tar it refuses as invalid. */
@@ -201,6 +201,8 @@ const padTo512 = (size: number) => (512 - (size % 512)) % 512;
 /** The members of a tar archive, read from `bytes` one at a time (the data of each read or skipped before the next). */
 export class TarReader {
   private readonly global = new Map<string, string>();
+  /** The characters of the global records held (keys and values). */
+  private globalLength = 0;
   private unread = 0;
   private unreadPadding = 0;
   private started = false;
@@ -263,6 +265,10 @@ export class TarReader {
   private addGlobal(records: Array<[string, string]>): void {
     for (const [key, value] of records) {
       if (key === 'path' || key === 'size') throw new TarRefusal(`a global pax ${key}`);
+      const replaced = this.global.get(key);
+      this.globalLength += key.length + value.length - (replaced === undefined ? 0 : key.length + replaced.length);
+      // Kept for the rest of the archive: one global header after another must not make the proxy hold them all.
+      if (this.globalLength > MAX_EXTENDED_HEADER) throw new TarRefusal('global pax records over 1 MiB in all');
       this.global.set(key, value);
     }
   }

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ObjectPins } from '../../src/quota/pins.js';
+import { ObjectPins, PinCycle } from '../../src/quota/pins.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -94,6 +94,41 @@ describe('ObjectPins: a container\'s versioning held still by the object writes 
     (await during)();
     assert.equal(pins.size, 1, 'only the other container\'s pin is left');
     (elsewhere as () => void)();
+    assert.equal(pins.size, 0);
+  });
+});
+
+describe('ObjectPins: writes waiting for each other', () => {
+  test('two writes each holding the other\'s object (copies A to B and B to A): the second to wait gives up, the first goes on', async () => {
+    const pins = new ObjectPins();
+    const first = {};
+    const second = {};
+    const releaseFirst = pins.pin(['a/c/A'], [], first);
+    const releaseSecond = pins.pin(['a/c/B'], [], second);
+    const firstEntering = Promise.resolve(pins.enter('a/c/B', first));
+    assert.equal(await settled(firstEntering), false, 'the first waits for the second\'s pin on B');
+    await assert.rejects(Promise.resolve(pins.enter('a/c/A', second)), PinCycle, 'the second would wait for the first, which waits for it');
+    releaseSecond();
+    const leave = await firstEntering;
+    leave();
+    releaseFirst();
+    assert.equal(pins.size, 0);
+  });
+
+  test('a circle through three writes is found; writes waiting in a line are not refused', async () => {
+    const pins = new ObjectPins();
+    const [x, y, z] = [{}, {}, {}];
+    const releases = [pins.pin(['k/A'], [], x), pins.pin(['k/B'], [], y), pins.pin(['k/C'], [], z)];
+    const xWaits = Promise.resolve(pins.enter('k/B', x));
+    const yWaits = Promise.resolve(pins.enter('k/C', y));
+    assert.equal(await settled(xWaits), false);
+    assert.equal(await settled(yWaits), false, 'x waits for y, y for z: a line, no circle');
+    await assert.rejects(Promise.resolve(pins.enter('k/A', z)), PinCycle);
+    releases[2]!();
+    (await yWaits)();
+    releases[1]!();
+    (await xWaits)();
+    releases[0]!();
     assert.equal(pins.size, 0);
   });
 });

@@ -108,6 +108,13 @@ describe('members, as tarfile frames them', () => {
       assert.equal(typeof (await read(tar)), 'string', what);
     }
   });
+  test('global records are held for the rest of the archive: up to 1 MiB in all (400 headers of 1 MB held 406 MB before)', async () => {
+    const value = 'v'.repeat(300_000);
+    const globals = (keys: string[]) => Buffer.concat([...keys.map((key) => pax([[key, value]], 'g')), file('c/o', 'x'), END]);
+    assert.deepEqual(await read(globals(['comment', 'comment', 'comment', 'comment'])), [{ name: 'c/o', regular: true, data: 'x' }], 'a key replaced counts once');
+    assert.deepEqual(await read(globals(['a', 'b', 'c'])), [{ name: 'c/o', regular: true, data: 'x' }]);
+    assert.equal(await read(globals(['a', 'b', 'c', 'd'])), 'global pax records over 1 MiB in all');
+  });
 });
 
 describe('the file bulk makes of a member, and the name Swift is sent', () => {
