@@ -1168,7 +1168,6 @@ export class QuotaGate {
     }
     const containers = new Set<string>();
     const versioningHeld = new Set<string>();
-    const maxFileSize = this.capabilities().maxFileSize;
     const stop = (file: ArchiveFile, decision: Denied): FileVerdict => {
       state.extractStopped = { path: `${file.container}/${file.object}`, decision };
       return 'stop';
@@ -1177,8 +1176,8 @@ export class QuotaGate {
       gzip: intent.gzip,
       base,
       file: async (file) => {
-        // Swift refuses it itself (413 in its answer) and stores nothing.
-        if (file.size > maxFileSize) return 'send';
+        // A file past Swift's max_file_size is counted too: the size /info gave (or its default, while /info is
+        // unread or hidden) may be below the one Swift runs with, and then bulk would store it uncounted.
         if ((await this.versioningOf(containerKey(account, file.container)))?.kind === 'archive') {
           // An extracted file would archive what it replaces inside Swift, as a form's would (not counted yet).
           state.extractStopped = { path: `${file.container}/${file.object}`, reason: LEGACY_VERSIONING_REFUSED };
