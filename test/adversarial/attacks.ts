@@ -5,11 +5,12 @@
  * run its tests), so they live here.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
 import { request } from 'undici';
 import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
-import type { Tenant } from './arena.js';
+import { makeContainer, putDirect, type Arena, type Tenant } from './arena.js';
 import { END, file, header, pax, padded } from './tar-blocks.js';
 
 // --- bulk extraction: pax records Python's tarfile reads differently from a JavaScript tar reader ---
@@ -98,4 +99,22 @@ export async function swiftGet(tenant: Tenant, path: string, headers: HeaderList
   const response = await request(tenant.direct(path), { headers: ['x-auth-token', tenant.token, ...headers.flat()] });
   const body = Buffer.from(await response.body.arrayBuffer());
   return { status: response.statusCode, length: body.length };
+}
+
+/**
+ * Another account's 50,000-byte DLO (`/src/o`, readable by all), and the attacker's own 32-byte `/src/o` with the
+ * same ETag (the MD5 of the DLO's segment's hash): a copy sized from the wrong account counts 32 bytes.
+ */
+export async function dloTwinOf(arena: Arena): Promise<{ attacker: Tenant; other: Tenant }> {
+  const attacker = await arena.tenant();
+  const other = await arena.tenant();
+  const readable = { 'x-container-read': '.r:*,.rlistings' };
+  await makeContainer(other, 'seg', readable);
+  await makeContainer(other, 'src', readable);
+  const segment = Buffer.alloc(50_000, 'x');
+  await putDirect(other, '/seg/s0', segment);
+  await putDirect(other, '/src/o', '', { 'x-object-manifest': 'seg/s' });
+  await makeContainer(attacker, 'src');
+  await putDirect(attacker, '/src/o', createHash('md5').update(segment).digest('hex'));
+  return { attacker, other };
 }

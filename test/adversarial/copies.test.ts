@@ -15,10 +15,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { rawRequest, type HeaderList, type RawResponse } from '../helpers/raw-http.js';
 import { call } from '../helpers/http.js';
-import { LONG_TYPE, repeatRange, sendRaw, swiftGet } from './attacks.js';
+import { LONG_TYPE, repeatRange, sendRaw, swiftGet, dloTwinOf } from './attacks.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = { 'cached mode': [185, 186, 187, 188, 189, 190, 191, 192, 193, 194], 'precise mode': [195, 196, 197, 198, 199, 200, 201, 202, 203, 204] } as const;
@@ -133,19 +132,7 @@ for (const mode of MODES) {
     });
 
     test('the source is read from the account Swift reads: X-Copy-From-Account on a COPY, in any spelling', async () => {
-      // The other account holds a 50,000-byte DLO; its ETag (the MD5 of its segment's hash) is the ETag of a
-      // 32-byte object holding that hash, which the attacker keeps under the same name in its own account.
-      const attacker = await arena.tenant();
-      const other = await arena.tenant();
-      const readable = { 'x-container-read': '.r:*,.rlistings' };
-      await makeContainer(other, 'seg', readable);
-      await makeContainer(other, 'src', readable);
-      const segment = Buffer.alloc(50_000, 'x');
-      const hash = createHash('md5').update(segment).digest('hex');
-      await putDirect(other, '/seg/s0', segment);
-      await putDirect(other, '/src/o', '', { 'x-object-manifest': 'seg/s' });
-      await makeContainer(attacker, 'src');
-      await putDirect(attacker, '/src/o', hash);
+      const { attacker, other } = await dloTwinOf(arena);
       const attempts: Array<[string, HeaderList]> = [
         ['d0', [['X-Copy-From-Account', other.swiftAccount]]],
         ['d1', [['X_Copy_From_Account', other.swiftAccount]]],

@@ -8,24 +8,13 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SwiftFormParser } from '../../src/quota/formpost.js';
+import { random, throughReference } from './differential.js';
 
 const REFERENCE = fileURLToPath(new URL('./formpost_reference.py', import.meta.url));
 const CASES = Number(process.env.FORM_CASES ?? 3000);
 
-/** A small deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   boundary: string;
@@ -87,14 +76,8 @@ interface Stored {
   files: Array<{ filename: string; size: number }>;
 }
 
-async function swiftReads(cases: Case[]): Promise<Stored[]> {
-  const child = spawn('/usr/bin/python3', [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const output: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-  for (const c of cases) child.stdin.write(`${JSON.stringify({ boundary: c.boundary, body: c.body.toString('base64') })}\n`);
-  child.stdin.end();
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`reference exited ${code}`)))));
-  return Buffer.concat(output).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as Stored);
+function swiftReads(cases: Case[]): Promise<Stored[]> {
+  return throughReference<Stored>(REFERENCE, cases.map((c) => ({ boundary: c.boundary, body: c.body.toString('base64') })));
 }
 
 function proxyReads(c: Case, seed: number): { files: Array<{ filename: string | undefined; size: number }> } {

@@ -15,22 +15,12 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatRange, parseRange, servedBody } from '../../src/swift/range.js';
+import { PYTHON, random } from './differential.js';
 
 const REFERENCE = fileURLToPath(new URL('./range_reference.py', import.meta.url));
 const CASES = Number(process.env.RANGE_CASES ?? 4000);
 const SEED = Number(process.env.RANGE_SEED ?? 21);
 
-/** A small deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** UTF-8 bytes of `text` as the Latin-1 string Node and eventlet hand on. */
 const wire = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
@@ -86,7 +76,7 @@ function makeCase(rnd: () => number): Case {
 
 describe('Range headers read as swob reads them', () => {
   test(`${CASES} hostile Range values (seed ${SEED}): the proxy computes exactly the body Swift serves`, async () => {
-    const python = spawn('/usr/bin/python3', [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const python = spawn(PYTHON, [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: python.stdout! })[Symbol.asyncIterator]();
     const ask = async (one: Case): Promise<{ status: number; size: number; parts: number }> => {
       python.stdin!.write(`${JSON.stringify(one)}\n`);

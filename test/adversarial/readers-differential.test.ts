@@ -10,7 +10,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import { mendRequestLine } from '../../src/proxy/request-lines.js';
 import { forwardedRequestHeaders } from '../../src/proxy/request-headers.js';
 import { tempUrlExpiry } from '../../src/auth/signatures.js';
 import { largestStoredManifest, parseManifest, segmentRef, storedManifestSize, type ManifestEntry, type SegmentHead } from '../../src/quota/slo-manifest.js';
+import { throughReference } from './differential.js';
 import { DECISION_HEADERS, QUERY_NAMES, SEGMENTS, UPLOADED_PARTS, makeCompletion, makeHead, makeManifest, makeNumber, makeQuery, makeTarget } from './readers-inputs.js';
 
 const REFERENCE = fileURLToPath(new URL('./readers_reference.py', import.meta.url));
@@ -29,15 +29,7 @@ const SCALE = Number(process.env.READERS_SCALE ?? 1);
 const count = (n: number) => Math.round(n * SCALE);
 
 /** Runs the inputs through Swift's code, one Python process for all of them. */
-async function swiftReads<T>(cases: readonly object[]): Promise<T[]> {
-  const child = spawn('/usr/bin/python3', [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const output: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-  const exited = new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`reference exited ${code}`)))));
-  child.stdin.end(cases.map((c) => `${JSON.stringify(c)}\n`).join(''));
-  await exited;
-  return Buffer.concat(output).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as T);
-}
+const swiftReads = <T>(cases: readonly object[]): Promise<T[]> => throughReference<T>(REFERENCE, cases);
 
 const b64 = (bytes: Buffer) => bytes.toString('base64');
 

@@ -3,18 +3,7 @@
  * request heads, numbers, SLO manifests and S3 completion bodies, each built from the spellings that make
  * Python's readers and the proxy's disagree. Every input is a pure function of its seed.
  */
-
-/** A small deterministic PRNG (mulberry32), so that a failure can be replayed from its seed. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from './differential.js';
 
 export interface Picker {
   pick<T>(items: readonly T[]): T;

@@ -16,27 +16,16 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_S3_CONFIG, s3Action, s3Address, type S3Action } from '../../src/s3/request.js';
 import { SwiftHeaders } from '../../src/swift/request.js';
+import { random, throughReference } from './differential.js';
 
 const REFERENCE = fileURLToPath(new URL('./s3_values_reference.py', import.meta.url));
 const SEED = Number(process.env.SEED ?? 21);
 const CASES = 3000;
 const SIZES = [0, 1, 5, 100, 9000, 1_000_000, 10 ** 15];
 
-/** A small deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Pick = <T>(items: readonly T[]) => T;
 function picker(rnd: () => number): { pick: Pick; int: (n: number) => number } {
@@ -44,17 +33,7 @@ function picker(rnd: () => number): { pick: Pick; int: (n: number) => number } {
 }
 
 /** Runs every case through the reference in one process; answers in order. */
-async function reference<T>(cases: readonly object[]): Promise<T[]> {
-  const child = spawn('/usr/bin/python3', [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const out: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  for (const one of cases) child.stdin.write(`${JSON.stringify(one)}\n`);
-  child.stdin.end();
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`reference exited ${code}`)))));
-  const lines = Buffer.concat(out).toString('utf8').trim().split('\n');
-  assert.equal(lines.length, cases.length);
-  return lines.map((line) => JSON.parse(line) as T);
-}
+const reference = <T>(cases: readonly object[]): Promise<T[]> => throughReference<T>(REFERENCE, cases);
 
 /** A header value as both HTTP servers hand it on: spaces and tabs at either end dropped. */
 const asReceived = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '');

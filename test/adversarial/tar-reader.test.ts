@@ -20,22 +20,12 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { filterArchive, type ArchiveFile } from '../../src/quota/archive.js';
 import { END_OF_ARCHIVE, fileHeader, padding } from '../../src/quota/tar-writer.js';
+import { random, throughReference } from './differential.js';
 import { END, base256, file, header, octal, padded, pax, paxRecord } from './tar-blocks.js';
 
 const REFERENCE = fileURLToPath(new URL('./tar_reference.py', import.meta.url));
 const CASES = Number(process.env.TAR_CASES ?? 3000);
 
-/** A small deterministic PRNG (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   tar: Buffer;
@@ -172,14 +162,8 @@ interface SwiftReading {
   error: string | null;
 }
 
-async function swiftReads(requests: Array<{ tar: Buffer; base: string; compress: string }>): Promise<SwiftReading[]> {
-  const child = spawn('/usr/bin/python3', [REFERENCE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const output: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
-  for (const r of requests) child.stdin.write(`${JSON.stringify({ tar: r.tar.toString('base64'), base: r.base, compress: r.compress })}\n`);
-  child.stdin.end();
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`reference exited ${code}`)))));
-  return Buffer.concat(output).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as SwiftReading);
+function swiftReads(requests: Array<{ tar: Buffer; base: string; compress: string }>): Promise<SwiftReading[]> {
+  return throughReference<SwiftReading>(REFERENCE, requests.map((r) => ({ tar: r.tar.toString('base64'), base: r.base, compress: r.compress })));
 }
 
 interface ProxyReading {

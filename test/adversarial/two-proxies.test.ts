@@ -8,15 +8,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { call } from '../helpers/http.js';
 import type { RawResponse } from '../helpers/raw-http.js';
 import type { RunningProxy } from '../helpers/proxy.js';
 import { redisUrl } from '../helpers/swift-env.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
-import {
-  archive, COPY_RANGE_SPELLINGS, LONG_TYPE, PART_NUMBER_SPELLINGS, renamedArchive, repeatRange, s3, sendRaw, sparseArchive, swallowingArchive, swiftGet, type S3Answer,
-} from './attacks.js';
+import { archive, COPY_RANGE_SPELLINGS, LONG_TYPE, PART_NUMBER_SPELLINGS, renamedArchive, repeatRange, s3, sendRaw, sparseArchive, swallowingArchive, swiftGet, type S3Answer, dloTwinOf } from './attacks.js';
 
 const ACCOUNTS = {
   'cached mode': [361, 362, 363, 364, 365, 366, 367, 368, 369, 370],
@@ -153,18 +151,7 @@ for (const mode of MODES) {
     });
 
     test('copies: the source read from X-Copy-From-Account (a 50,000-byte DLO) through B, after A copied the local one: refused', async () => {
-      // The other account holds a 50,000-byte DLO; its ETag is the ETag of a 32-byte object the attacker keeps
-      // under the same name in its own account (as in copies.test.ts).
-      const attacker = await arena.tenant();
-      const other = await arena.tenant();
-      const readable = { 'x-container-read': '.r:*,.rlistings' };
-      await makeContainer(other, 'seg', readable);
-      await makeContainer(other, 'src', readable);
-      const segment = Buffer.alloc(50_000, 'x');
-      await putDirect(other, '/seg/s0', segment);
-      await putDirect(other, '/src/o', '', { 'x-object-manifest': 'seg/s' });
-      await makeContainer(attacker, 'src');
-      await putDirect(attacker, '/src/o', createHash('md5').update(segment).digest('hex'));
+      const { attacker, other } = await dloTwinOf(arena);
       await makeContainer(attacker, 'd');
       const answers: RawResponse[] = [
         await sendRaw(a.url, attacker, 'COPY', '/src/o', [['Destination', 'd/own']]),

@@ -8,42 +8,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import tar from 'tar-stream';
 import { accountUrl, call } from '../helpers/http.js';
 import { rawRequest, type RawRequest } from '../helpers/raw-http.js';
 import { redisUrl } from '../helpers/swift-env.js';
 import type { RunningProxy } from '../helpers/proxy.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+import { archive, s3 } from './attacks.js';
 
 const ACCOUNTS = {
   'cached mode': { alone: [205, 206, 207, 208, 209, 210, 211, 212, 213], shared: [215, 216, 217, 218, 219] },
   'precise mode': { alone: [225, 226, 227, 228, 229, 230, 231, 232, 233], shared: [235, 236, 237, 238, 239] },
 } as const;
-const S3_CLIENT = fileURLToPath(new URL('./s3_client.py', import.meta.url));
-
-async function archive(files: Array<[string, number]>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, size] of files) pack.entry({ name }, Buffer.alloc(size, 'x'));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** Runs boto3 commands (in order) and returns their answers (s3_client.py). */
-async function s3(commands: Array<Record<string, unknown>>): Promise<Array<{ ok: boolean; code?: string; upload_id?: string; etag?: string }>> {
-  const child = spawn('/usr/bin/python3', [S3_CLIENT], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const out: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  for (const command of commands) child.stdin.write(`${JSON.stringify(command)}\n`);
-  child.stdin.end();
-  await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`s3_client exited ${code}`)))));
-  return Buffer.concat(out).toString('utf8').trim().split('\n').map((line) => JSON.parse(line));
-}
 
 const auth = (tenant: Tenant) => ({ 'x-auth-token': tenant.token });
 
