@@ -9,7 +9,7 @@ import { planReload, type ReloadPlan } from './config/reload.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
-import { WireDispatcher } from './proxy/wire.js';
+import { NotSentError, WireDispatcher } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
 import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
@@ -169,8 +169,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);
           return gate.onUpstreamResponse(request, reply, statusCode, headers, body);
         },
+        upstreamEvents: (request) => gate.exchangeOf(request),
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;
+          if (error.cause instanceof NotSentError || error instanceof NotSentError) return false;
           // A client that went away mid-request breaks the exchange too; that is not Swift failing.
           if (request.raw.destroyed && !request.raw.complete) {
             request.log.debug({ err: error }, 'client went away before Swift answered');

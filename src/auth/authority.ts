@@ -108,6 +108,19 @@ export class Authority {
     return verdict ?? ALLOWED;
   }
 
+  /** Asks Swift now, whatever was kept; the answer is kept as any other (a refusal is not). */
+  async mayWriteNow(credentials: Credentials, account: string, container?: string): Promise<Verdict> {
+    const path = container === undefined ? encodePath('v1', account) : encodePath('v1', account, container);
+    const verdict = await this.verdicts.fetch(`${path}\n${credentials.key}`, { forceRefresh: true, context: { path, headers: credentials.headers } });
+    return verdict ?? ALLOWED;
+  }
+
+  /** Forgets a kept grant (Swift has just refused a write made on it). */
+  forget(credentials: Credentials, account: string, container?: string): void {
+    const path = container === undefined ? encodePath('v1', account) : encodePath('v1', account, container);
+    this.verdicts.delete(`${path}\n${credentials.key}`);
+  }
+
   /** Whether Swift lets the caller read the account (a HEAD with its credentials succeeds). */
   async mayReadAccount(credentials: Credentials, account: string): Promise<boolean> {
     if (Object.keys(credentials.headers).length === 0) return false;

@@ -6,10 +6,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import { METHODS, type IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedRequestHeaders } from './request-headers.js';
-import { WIRE, type Wire } from './wire.js';
+import { WIRE, type UpstreamEvents, type Wire } from './wire.js';
 import { swiftView } from './swift-view.js';
 import { restoreLocation } from '../swift/host-addressing.js';
 
@@ -30,6 +30,11 @@ export interface ForwardHooks {
    * the client itself (then it may read `body`; what it leaves unread is discarded).
    */
   onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body: Readable): boolean;
+  /**
+   * What follows the request's exchange with Swift (wire.ts), when the proxy holds something until Swift has
+   * answered it; undefined for the rest (most requests), which then cost nothing more.
+   */
+  upstreamEvents(request: FastifyRequest): (UpstreamEvents & { readonly keepsReading: boolean }) | undefined;
   /** Swift could not be reached or the request failed mid-way; returns true if it answered the client itself. */
   onUpstreamError(request: FastifyRequest, reply: FastifyReply, error: Error): boolean;
 }
@@ -124,6 +129,24 @@ function restoreLocations(headers: Record<string, unknown>, pinnedHost: string, 
   }
 }
 
+/**
+ * Where Swift reports a write in its answer's body (it answered at once and works on), the proxy's hold ends only
+ * with that body: if the client goes away first, the rest of Swift's answer is still read (and dropped) instead
+ * of the request to Swift being cut, so the hold ends when Swift is done, not before. Other answers go as they are.
+ */
+function readToEnd(stream: Readable, events: { readonly keepsReading: boolean } | undefined): Readable {
+  if (!events?.keepsReading) return stream;
+  const toClient = new PassThrough();
+  stream.pipe(toClient);
+  stream.once('error', (error) => toClient.destroy(error));
+  toClient.once('close', () => {
+    if (stream.readableEnded) return;
+    stream.unpipe(toClient);
+    stream.resume();
+  });
+  return toClient;
+}
+
 export async function forwardPlugin(app: FastifyInstance, options: ForwardOptions): Promise<void> {
   const { upstream, hooks } = options;
   // Built-in parsers (text/plain, application/json) would buffer bodies; http-proxy adds pass-through ones.
@@ -151,6 +174,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
           onRawHeaders: (raw) => {
             request.upstreamRawHeaders = raw;
           },
+          events: hooks.upstreamEvents(request as FastifyRequest),
         };
         headers[WIRE] = wire;
         return headers as Record<string, string>;
@@ -173,7 +197,7 @@ export async function forwardPlugin(app: FastifyInstance, options: ForwardOption
           stream.resume();
           reply.send();
         } else {
-          reply.send(stream);
+          reply.send(readToEnd(stream, hooks.upstreamEvents(request as FastifyRequest)));
         }
       },
       onError: (reply, { error }) => {

@@ -27,6 +27,29 @@ export interface Wire {
    * when the answer is copied to the client (forward.ts) rather than turned into a map for every response.
    */
   onRawHeaders(headers: readonly Buffer[]): void;
+  /** Follows the request's exchange with Swift, where the proxy holds something until Swift has answered. */
+  readonly events: UpstreamEvents | undefined;
+}
+
+/** What happens to a request on its way to Swift and back, as the dispatcher sees it (not the client). */
+export interface UpstreamEvents {
+  /** The request is about to be sent; false: it must not be (the client has gone, and what it held is given back). */
+  dispatching(): boolean;
+  /** Some of the request body has been written to Swift (its head goes with the first bytes). */
+  bodyStarted(): void;
+  /** The whole request body has been written to Swift. */
+  bodySent(): void;
+  /** Swift's answer began (a final status). */
+  answered(statusCode: number): void;
+  /** Swift's answer has been read to its end. */
+  answerEnded(): void;
+  /** The request to Swift failed (before or during the answer). */
+  failed(): void;
+}
+
+/** The error a request the proxy would not send fails with (its client had gone). */
+export class NotSentError extends Error {
+  override name = 'NotSentError';
 }
 
 type HeadersWithWire = Record<string | symbol, unknown> & { [WIRE]?: Wire };
@@ -45,6 +68,7 @@ class HeaderNameRecorder implements Dispatcher.DispatchHandler {
   }
 
   onError(error: Error): void {
+    this.wire.events?.failed();
     this.handler.onError?.(error);
   }
 
@@ -58,10 +82,12 @@ class HeaderNameRecorder implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     this.wire.onRawHeaders(headers);
+    if (statusCode >= 200) this.wire.events?.answered(statusCode);
     return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
   }
 
   onRequestSent(): void {
+    this.wire.events?.bodySent();
     (this.handler as { onRequestSent?: () => void }).onRequestSent?.();
   }
 
@@ -70,11 +96,13 @@ class HeaderNameRecorder implements Dispatcher.DispatchHandler {
   }
 
   onComplete(trailers: string[] | null): void {
+    this.wire.events?.answerEnded();
     this.handler.onComplete?.(trailers);
   }
 
   // Typed by undici as (chunkSize, totalBytesSent); its client calls it with the chunk.
   onBodySent(...args: [number, number]): void {
+    this.wire.events?.bodyStarted();
     this.handler.onBodySent?.(...args);
   }
 }
@@ -91,6 +119,10 @@ export class WireDispatcher extends Dispatcher {
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const wire = (options.headers as HeadersWithWire | undefined)?.[WIRE];
     if (!wire) return this.inner.dispatch(options, handler);
+    if (wire.events && !wire.events.dispatching()) {
+      queueMicrotask(() => handler.onError?.(new NotSentError('the client went away before the request was sent to Swift')));
+      return true;
+    }
     // Keep the connection after a HEAD, as for any other request (undici closes it by default, for servers
     // that send a body with a HEAD answer; Swift does not).
     // The options object is reply-from's, made for this one dispatch: changed in place rather than copied, so

@@ -4,7 +4,7 @@
  */
 import { countHeader } from '../swift/client.js';
 import { SwiftQuery } from '../swift/request.js';
-import { formatRange, parseRange, servedBody, type ByteRangeSpec, type Served } from '../swift/range.js';
+import { formatRange, parseRange, rangesForLength, servedBody, type ByteRangeSpec, type Served } from '../swift/range.js';
 
 export interface CopyRange {
   /** The specs swob reads (undefined: no Range, or one it ignores and serves the whole source for). */
@@ -32,6 +32,27 @@ export function servedSource(specs: readonly ByteRangeSpec[] | undefined, head: 
     contentType: head['content-type'] ?? 'application/octet-stream',
     dynamicLargeObject,
   });
+}
+
+/**
+ * The Range that has Swift serve a copy no more than what was counted, whatever the source has become by the time
+ * Swift copies it: the one range served now, closed at both ends. The copy is pinned to the source's ETag as
+ * well, but an ETag does not pin a size (a DLO's or SLO's is the MD5 of its segments' ETags, which a small plain
+ * object can reproduce), and an open range (`bytes=100-`, a suffix, none at all) grows with the source. Swift
+ * copies a whole-object range exactly as the whole object. Undefined where no bound is needed (nothing served)
+ * or none can be written (several ranges: those copies are pinned otherwise).
+ */
+export function boundingRange(specs: readonly ByteRangeSpec[] | undefined, head: Readonly<Record<string, string>>, query: string | undefined): string | undefined {
+  const served = servedSource(specs, head, query);
+  if (served.parts !== 1 || served.size === 0) return undefined;
+  const length = head['content-length'];
+  if (length === undefined || !/^[0-9]+$/.test(length)) {
+    // A DLO whose length Swift did not give: counted only for one closed range, which bounds it as it is.
+    return specs && formatRange(specs);
+  }
+  if (served.status === 200) return `bytes=0-${served.size - 1}`;
+  const [[start, end]] = rangesForLength(specs!, countHeader(length)) as [readonly [number, number]];
+  return `bytes=${start}-${end - 1}`;
 }
 
 /** Whether two ETag header values name the same version (quotes and weakness aside, as swob compares them). */

@@ -34,8 +34,10 @@ import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js
 import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins, PinCycle } from './pins.js';
+import { Exchange, type ExchangeEnd } from './exchange.js';
+import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
-import { copyRange, sameEtag, servedSource } from './copy-range.js';
+import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
 import { formatBulkAnswer, parseBulkAnswer, withRefusal } from './bulk-response.js';
@@ -79,6 +81,8 @@ interface RequestState {
    * in the body): the request is settled when the answer ends, as a write that may have happened.
    */
   settleAtEnd?: boolean;
+  /** Settled already (by the end of the exchange, or by Swift's answer for requests that hold nothing). */
+  settled?: boolean;
 }
 
 declare module 'fastify' {
@@ -90,6 +94,8 @@ declare module 'fastify' {
     quotaContinued?: boolean;
     /** An S3 request: the gate's own answers are S3's (XML errors). */
     quotaS3?: boolean;
+    /** The request's exchange with Swift, which what it holds lasts for (exchange.ts). */
+    quotaExchange?: Exchange;
   }
 }
 
@@ -104,6 +110,16 @@ const SYMLINK_RANGES_REFUSED = 'A copy of several byte ranges of a symlink is no
 
 /** The most of Swift's bulk answer read to add a refusal to (its body is a few lines per failed file). */
 const MAX_BULK_ANSWER = 4 * 1024 * 1024;
+
+/** What a request holds: its state's reservations, and any its exchange holds that its state does not list yet. */
+function heldBy(request: FastifyRequest): Reservation[] {
+  const listed = request.quota?.reservations ?? [];
+  const held = request.quotaExchange?.reservations ?? [];
+  return held.length === 0 ? listed : [...new Set([...listed, ...held])];
+}
+
+/** How long a kept grant is trusted for a write held open before Swift has seen it (authority.ts keeps grants 10 s). */
+const GRANT_RECHECK_MS = 10_000;
 
 /** Both releases, in order (either may be missing). */
 function chain(first: (() => void) | undefined, second: () => void): () => void {
@@ -237,6 +253,8 @@ export class QuotaGate {
   readonly admissions: Admissions;
   private readonly resellers: ResellerCheck;
   private readonly authority: Authority;
+  /** Writes admitted on a kept grant that Swift has not seen yet (grants.ts). */
+  private readonly grants: GrantedWrites;
   private config: Config;
   private readonly swift: SwiftClient;
   private readonly metrics: Metrics;
@@ -260,6 +278,9 @@ export class QuotaGate {
     // An account of the service identity's auth system (keystoneauth or tempauth): only that system may grant it.
     this.resellers = new ResellerCheck(swift, `${serviceResellerPrefix(config)}${config.quota.resellerProbeAccount}`);
     this.authority = new Authority(swift);
+    this.grants = new GrantedWrites((credentials, account, container) => this.authority.mayWriteNow(credentials, account, container));
+    // Writes held here on a grant since revoked would keep writes through other proxies out: asked again while held.
+    setInterval(() => void this.grants.sweep(GRANT_RECHECK_MS), GRANT_RECHECK_MS / 2).unref();
     this.ledger = ledger;
     this.admissions = new Admissions({ config, ledger, watch, log });
     this.versionings = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
@@ -585,7 +606,7 @@ export class QuotaGate {
         settleAtEnd: true,
         partial: true,
       };
-      reply.raw.once('close', unpin);
+      this.endsWith(reply, unpin);
       request.quotaDecision = 'admitted';
     } catch (error) {
       unpin();
@@ -825,7 +846,7 @@ export class QuotaGate {
     }
     const releases = [await this.pins.exclusive(ObjectPins.key(account, container, object), request.raw)];
     const unpin = () => releases.forEach((release) => release());
-    reply.raw.once('close', unpin);
+    this.endsWith(reply, unpin);
     try {
       const current = await this.replacedObject(caller, { account, container, object });
       let write: Write | undefined;
@@ -928,7 +949,11 @@ export class QuotaGate {
     const query = SwiftQuery.parse(copy.query);
     const manifestGet = query.last('multipart-manifest') === 'get' && swiftTrue(headers['x-static-large-object']);
     if (!manifestPut && !manifestGet) {
-      if (served.parts === 1) return { size: served.size };
+      if (served.parts === 1) {
+        const bound = boundingRange(range.specs, headers, copy.query);
+        if (bound !== undefined) view.upstream.set('range', bound);
+        return { size: served.size };
+      }
       return headers['content-location'] === undefined ? this.sizeMultipartCopy(copy, caller, range.specs, quoted, owner) : 'symlink-ranges';
     }
     const limit = this.capabilities().maxManifestSize;
@@ -978,7 +1003,7 @@ export class QuotaGate {
       const state = (request.quota ??= {});
       const unpin = state.unpin;
       state.unpin = unpin ? () => { unpin(); leave(); } : leave;
-      reply.raw.once('close', leave);
+      this.endsWith(reply, leave);
     };
     if (typeof entered !== 'function') return entered.then(marked);
     marked(entered);
@@ -1077,7 +1102,7 @@ export class QuotaGate {
       replaced = () => Promise.resolve(current);
       archived = archivedByWrite(versioning, current);
     }
-    if (unpin) reply.raw.once('close', unpin);
+    if (unpin) this.endsWith(reply, unpin);
     const write: Write = {
       scope,
       add: { count: 1, bytes: size ?? 0 },
@@ -1087,12 +1112,17 @@ export class QuotaGate {
       alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
       notBefore,
     };
-    const result = await this.admissions.admit(write);
+    let result = await this.admissions.admit(write);
+    // Room held by writes on a grant revoked since: Swift will refuse them, so they give their room back now.
+    if (!result.admitted && caller.kind === 'credentials' && (await this.grants.revokeStale(scope.key, caller.credentials.key))) {
+      result = await this.admissions.admit(write);
+    }
     if (!result.admitted) {
       unpin?.();
       return this.reject(reply, result.decision);
     }
     const reservations = [this.hold(request, reply, result.reservation)];
+    if (caller.kind === 'credentials') this.trackGrant(request, reply, scope.key, caller.credentials, account, container);
     if (archived && versioning?.kind === 'archive') {
       const archive = await this.admissions.admit({
         scope: this.admissions.scope(account, versioning.location, levelInfo),
@@ -1156,10 +1186,11 @@ export class QuotaGate {
     const levelInfo = await this.admissions.levelOf(account);
     const accountScope = this.admissions.scope(account, undefined, levelInfo);
     // Whatever Swift answers, the files it extracted before are stored: kept, and usage read afresh.
-    const state: RequestState = { reservations: [], partial: true, invalidates: [accountKey(account)] };
+    // Swift's bulk answers at once and reports in the body: done when that ends.
+    const state: RequestState = { reservations: [], partial: true, settleAtEnd: true, invalidates: [accountKey(account)] };
     request.quota = state;
     request.quotaDecision = 'admitted';
-    reply.raw.once('close', () => this.settleUnanswered(request));
+    this.exchange(request, reply);
     view.upstream.set('content-length', undefined);
     view.addedQuery = 'extract-archive=tar';
     if (expectsContinue(request.headers)) {
@@ -1258,19 +1289,76 @@ export class QuotaGate {
     return { count: 1, bytes: countHeader(headers['content-length']) };
   }
 
-  /** Calls `release` when the exchange ends (at once if it has ended already). */
+  /** Calls `release` when the request's exchange with Swift ends (at once if it has ended already). */
   private endsWith(reply: FastifyReply, release: () => void): void {
-    if (reply.raw.destroyed || reply.raw.writableFinished) release();
-    else reply.raw.once('close', release);
+    this.exchange(reply.request, reply).finally(release);
   }
 
   /**
-   * Reserves quota for an admitted write, and makes sure the reservation ends with the exchange: whatever
-   * happens (Swift answers, fails, or the client goes away at any point), the response closes.
+   * The request's exchange with Swift (exchange.ts), made when it first holds something: it ends when Swift has
+   * answered, when the request to Swift fails, or when the client goes before the request was sent.
+   */
+  private exchange(request: FastifyRequest, reply: FastifyReply): Exchange {
+    let exchange = request.quotaExchange;
+    if (exchange) return exchange;
+    exchange = new Exchange(() => request.quota?.settleAtEnd === true, (end) => this.exchangeEnded(request, end));
+    request.quotaExchange = exchange;
+    const made = exchange;
+    if (reply.raw.destroyed) queueMicrotask(() => made.clientGone());
+    else reply.raw.once('close', () => made.clientGone());
+    return exchange;
+  }
+
+  /**
+   * A write admitted on the caller's grant as kept (authority.ts), until its exchange ends: refused with Swift's
+   * answer if the grant is revoked before Swift has seen it (grants.ts); the grant is forgotten if Swift refuses it.
+   */
+  private trackGrant(request: FastifyRequest, reply: FastifyReply, scopeKey: string, credentials: Credentials, account: string, container: string): void {
+    const exchange = this.exchange(request, reply);
+    exchange.finally(
+      this.grants.add(scopeKey, {
+        credentials,
+        account,
+        container,
+        since: Date.now(),
+        reachedSwift: () => exchange.reachedSwift,
+        refuse: (answer) => this.refuseHeld(request, reply, exchange, answer),
+      }),
+    );
+    exchange.whenRefused(() => this.authority.forget(credentials, account, container));
+  }
+
+  /** Answers a held write Swift's refusal and drops it; resolves once what it held is given back. */
+  private refuseHeld(request: FastifyRequest, reply: FastifyReply, exchange: Exchange, answer: SwiftAnswer): Promise<void> {
+    return new Promise((resolve) => {
+      exchange.finally(resolve);
+      request.quotaDecision = `refused:${answer.status}`;
+      if (reply.raw.headersSent) return void request.raw.destroy();
+      reply.raw.once('finish', () => request.raw.destroy());
+      reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': String(answer.body.length), connection: 'close' });
+      reply.raw.end(answer.body);
+    });
+  }
+
+  /** The exchange that follows a request to Swift, if it holds anything (forward.ts). */
+  exchangeOf(request: FastifyRequest): Exchange | undefined {
+    return request.quotaExchange;
+  }
+
+  private exchangeEnded(request: FastifyRequest, end: ExchangeEnd): void {
+    if (end.kind === 'answered') this.settle(request, end.status);
+    else this.settleUnanswered(request, end.kind === 'failed' && end.bodySent);
+  }
+
+  /**
+   * Reserves quota for an admitted write until the request's exchange with Swift ends: whatever the client does
+   * meanwhile, the reservation lasts until Swift has answered or the request to Swift has failed.
    */
   private hold(request: FastifyRequest, reply: FastifyReply, reservation: Reservation): Reservation {
-    if (reply.raw.destroyed || request.raw.destroyed) queueMicrotask(() => this.settleUnanswered(request));
-    else reply.raw.once('close', () => this.settleUnanswered(request));
+    const exchange = this.exchange(request, reply);
+    // The client went before anything was sent: nothing will be (the request is not sent to Swift any more).
+    if (exchange.over) this.ledger.release(reservation);
+    else exchange.reservations.push(reservation);
     return reservation;
   }
 
@@ -1290,7 +1378,7 @@ export class QuotaGate {
     const state: RequestState = { reservations: [], partial: true, invalidates: [scope.key] };
     request.quota = state;
     request.quotaDecision = 'admitted';
-    reply.raw.once('close', () => this.settleUnanswered(request));
+    this.exchange(request, reply);
     view.upstream.set('content-length', undefined);
 
     const write: Write = {
@@ -1369,7 +1457,6 @@ export class QuotaGate {
     const state = request.quota;
     if (!state) return false;
     if (state.extractStopped && body) {
-      reply.raw.once('close', () => this.settle(request, statusCode));
       void this.answerExtract(reply, state.extractStopped, statusCode, headers, body);
       return true;
     }
@@ -1378,10 +1465,7 @@ export class QuotaGate {
       void this.answerCut(reply, state.cut);
       return true;
     }
-    if (state.settleAtEnd) {
-      reply.raw.once('close', () => this.settle(request, statusCode));
-      return false;
-    }
+    if (state.settleAtEnd) return false; // settled when Swift's answer ends (exchange.ts)
     if (state.describe && statusCode >= 200 && statusCode < 300) {
       for (const [name, value] of Object.entries(quotaHeaders(state.describe))) reply.header(name, value);
     }
@@ -1444,11 +1528,12 @@ export class QuotaGate {
   /** Settles the request's reservation: kept as a finished write on success, given back otherwise. */
   settle(request: FastifyRequest, statusCode: number | undefined): void {
     const state = request.quota;
-    if (!state) return;
+    if (!state || state.settled) return;
+    state.settled = true;
     state.unpin?.();
     const ok = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
     const written = ok && (state.commitOnlyOn === undefined || state.commitOnlyOn === statusCode);
-    for (const reservation of state.reservations ?? []) {
+    for (const reservation of heldBy(request)) {
       if (written || state.partial) this.ledger.commit(reservation);
       else this.ledger.release(reservation);
     }
@@ -1456,26 +1541,31 @@ export class QuotaGate {
   }
 
   /**
-   * For a request that ended without Swift's answer reaching us (the client went away). If the whole body
-   * had arrived, Swift may still complete the write: count it (a later read corrects an over-count);
-   * otherwise Swift cannot have stored anything.
+   * For a request whose exchange ended without Swift's answer: its request to Swift failed, or it was never sent.
+   * If the whole body had reached Swift, Swift may have done the write: count it (a later read corrects an
+   * over-count); otherwise Swift cannot have stored anything.
    */
-  settleUnanswered(request: FastifyRequest): void {
-    const state = request.quota;
-    const open = (state?.reservations ?? []).filter((reservation) => !reservation.settled);
+  private settleUnanswered(request: FastifyRequest, bodySent: boolean): void {
+    // An admission the client left in the middle may not have written its state yet.
+    const state = (request.quota ??= {});
+    if (state.settled) return;
+    state.settled = true;
+    state.unpin?.();
+    const open = heldBy(request).filter((reservation) => !reservation.settled);
     if (open.length === 0) return;
     // A form's files are stored as they arrive: those already sent may be in Swift.
-    const written = request.raw.complete || state!.partial;
+    const written = bodySent || state.partial;
     for (const reservation of open) {
       if (written) this.ledger.commit(reservation);
       else this.ledger.release(reservation);
     }
-    if (state!.partial) for (const key of state!.invalidates ?? []) this.ledger.invalidate(key);
+    if (state.partial) for (const key of state.invalidates ?? []) this.ledger.invalidate(key);
   }
 
   /** An upload cut by the limiter reaches us as an upstream error: answer it with the refusal. */
   answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean {
     this.settle(request, undefined);
+    if (reply.raw.writableEnded) return true; // answered already (a held write refused: refuseHeld)
     const formCut = request.quota?.cut;
     if (formCut) {
       void this.answerCut(reply, formCut);
