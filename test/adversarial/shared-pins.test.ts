@@ -126,6 +126,20 @@ for (const mode of MODES) {
       assert.deepEqual({ early, answers, tg: await arena.usage(tenant, 'tg') }, { early: false, answers: [201, 204], tg: { objects: 1, bytes: 6000 } });
     });
 
+    test('a versioning change through B waits for every write in flight into the container through A, a new object (nothing credited) too', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'arch');
+      await makeContainer(tenant, 'nc');
+      const upload = held(a.url, tenant, 'PUT', '/nc/new', 100);
+      assert.equal(await upload.admitted, 'continue');
+      const enable = watched(call('POST', tenant.viaProxy('/nc').replace(a.url, b.url), { ...auth(tenant), 'x-versions-location': 'arch' }));
+      await pause(500);
+      const early = enable.done();
+      const answers = [(await upload.finish('n'.repeat(100))).status, (await enable.promise).status];
+      assert.deepEqual({ early, answers, nc: await arena.usage(tenant, 'nc'), arch: await arena.usage(tenant, 'arch') },
+        { early: false, answers: [201, 204], nc: { objects: 1, bytes: 100 }, arch: { objects: 0, bytes: 0 } });
+    });
+
     test('legacy versioning turned on through B waits for an overwrite held through A (nothing archived uncounted)', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'arch');
