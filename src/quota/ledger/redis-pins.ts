@@ -4,8 +4,8 @@
  *
  *   <prefix>p:<ck>   pins on objects of the container: id -> "<deadline>:x<object>" (one object) or
  *                    "<deadline>:p<prefix>" (every object whose name starts with it)
- *   <prefix>m:<ck>   writes on their way to Swift that hold no reservation (metadata POSTs, deletes, writes in
- *                    scopes without limits): id -> "<deadline>:<object>". A write that holds a reservation is
+ *   <prefix>m:<ck>   writes on their way to Swift that hold no reservation (metadata POSTs, writes in scopes
+ *                    without limits; not deletes): id -> "<deadline>:<object>". A write that holds a reservation is
  *                    marked by it (<prefix>r:<ck>, redis.ts): its reservation is checked against the pins as it is
  *                    made, in the ledger's own round trip
  *   <prefix>v:<ck>   versioning changes under way: id -> "<deadline>:"
