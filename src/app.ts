@@ -82,7 +82,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     throw error;
   }
   const fallback = new FallbackStateStore(swift, () => swift.serviceAccount());
-  const { ledger, ready: ledgerReady, watchState } = await createLedger(config, swift, metrics, app.log);
+  const { ledger, ready: ledgerReady, watchState, pins } = await createLedger(config, swift, metrics, app.log);
   const watch = new QuotaWatch({ quota: config.quota, swift, fallback, notifier, metrics, log: app.log, ...(watchState ? { shared: watchState } : {}) });
   const identities = new TokenIdentities();
   // What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request
@@ -99,7 +99,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current, ledger });
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current, ledger, pins });
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {

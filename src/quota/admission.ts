@@ -53,6 +53,8 @@ export interface Write {
   readonly alsoCounted?: ReadonlyArray<{ scope: Scope; snapshot: Snapshot }>;
   /** The send order the first usage read must have (`readNotBefore()` taken when the gate read the scope). */
   readonly notBefore?: number;
+  /** The reading whose versioning the gate decided on, when it read one itself (a shared ledger checks it still holds). */
+  readonly versioningRead?: Snapshot;
 }
 
 export type Admission =
@@ -160,7 +162,8 @@ export class Admissions {
       // The ledger checks again and reserves in one atomic step: other admissions (of this proxy or others)
       // may have come between the decision above and now.
       const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
-      const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules });
+      const versioningRead = write.versioningRead ? { versioningRead: write.versioningRead } : {};
+      const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules, ...versioningRead });
       if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
       view = reserved.projection;
       decision = decide(view);

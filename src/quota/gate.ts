@@ -33,7 +33,7 @@ import { splitHostPort } from '../swift/host-addressing.js';
 import { checkS3Signature, s3Credential, type S3Error } from '../s3/signature.js';
 import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../config/load.js';
 import type { SwiftHeaders } from '../swift/request.js';
-import { ObjectPins, PinCycle } from './pins.js';
+import { ObjectPins, PinCycle, type PinBoard } from './pins.js';
 import { Exchange, type ExchangeEnd } from './exchange.js';
 import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
@@ -246,6 +246,8 @@ export interface QuotaGateOptions {
   identities: TokenIdentities;
   capabilities: () => SwiftCapabilities;
   ledger: UsageLedger;
+  /** Pins shared with the other processes of a shared ledger (ledger/create.ts); this process's own by default. */
+  pins?: PinBoard;
 }
 
 export class QuotaGate {
@@ -261,15 +263,16 @@ export class QuotaGate {
   readonly watch: QuotaWatch;
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
-  private readonly pins = new ObjectPins();
+  private readonly pins: PinBoard;
   /**
    * How each container versions its objects, as last read (cached mode): kept apart from its usage, which every
    * delete makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
    */
   private readonly versionings: LRUCache<string, Versioning | 'none'>;
 
-  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger }: QuotaGateOptions) {
+  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins }: QuotaGateOptions) {
     this.config = config;
+    this.pins = pins ?? new ObjectPins();
     this.swift = swift;
     this.metrics = metrics;
     this.watch = watch;
@@ -385,7 +388,7 @@ export class QuotaGate {
       }
       if (error instanceof PinCycle) {
         reply.header('retry-after', '1');
-        return this.refuse(reply, 503, 'Service Unavailable: another write through the quota proxy waits for this one, and this one for it; try again.');
+        return this.refuse(reply, 503, `Service Unavailable: ${error.refusal}`);
       }
       if (!(error instanceof UpstreamUnavailableError) && !(error instanceof LedgerUnavailableError)) throw error;
       const cause = error instanceof LedgerUnavailableError ? 'ledger' : 'swift';
@@ -570,7 +573,7 @@ export class QuotaGate {
     request.body = (await readBodyHead(request.raw, S3_COMPLETE_BODY_LIMIT)).body;
     const segments = `${container}${SEGMENTS_SUFFIX}`;
     const prefix = `${object}/${uploadId}/`;
-    const unpinPrefix = this.pins.pin([], [ObjectPins.key(account, segments, prefix)], request.raw);
+    const unpinPrefix = await this.pins.pin([], [ObjectPins.key(account, segments, prefix)], request.raw);
     let unpin = unpinPrefix;
     try {
       const parts = await this.uploadParts(caller, account, segments, prefix);
@@ -854,7 +857,7 @@ export class QuotaGate {
         write = { scope: this.admissions.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: () => this.eventContext(request) };
       } else {
         const prefix = archivePrefix(object);
-        releases.push(this.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)], request.raw));
+        releases.push(await this.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)], request.raw));
         const restored = restorable(await this.listVersions(account, versioning.location, prefix));
         if (restored) write = { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: () => this.eventContext(request), notBefore };
       }
@@ -977,7 +980,7 @@ export class QuotaGate {
    */
   private async sizeMultipartCopy(copy: CopySource, caller: Caller, specs: ByteRangeSpec[] | undefined, etag: string, owner: object): Promise<{ size: number; unpin: () => void } | 'unsizable'> {
     const key = ObjectPins.key(copy.ref.account, copy.ref.container, copy.ref.object);
-    const unpin = this.pins.pin([key], [], owner);
+    const unpin = await this.pins.pin([key], [], owner);
     try {
       const draining = this.pins.drained([key]);
       if (draining) await draining;
@@ -998,7 +1001,10 @@ export class QuotaGate {
    * object only after it has landed (pins.ts).
    */
   private enterWrite(written: { account: string; container: string; object: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
-    const entered = this.pins.enter(ObjectPins.key(written.account, written.container, written.object), request.raw);
+    // Other processes' pins (shared-pins.ts): a reservation of the object was checked against them as the ledger
+    // made it; a delete cannot make what a pin holds larger (a manifest or copy resting on the object then fails).
+    const checked = request.method === 'DELETE' || (request.quota?.reservations?.some((held) => held.key === containerKey(written.account, written.container) && held.target === written.object) ?? false);
+    const entered = this.pins.enter(ObjectPins.key(written.account, written.container, written.object), request.raw, checked);
     const marked = (leave: () => void) => {
       const state = (request.quota ??= {});
       const unpin = state.unpin;
@@ -1061,7 +1067,8 @@ export class QuotaGate {
     const steady = typeof holding === 'function' ? holding : await holding;
     this.endsWith(reply, steady);
     const notBefore = this.admissions.readNotBefore();
-    const { versioning } = await this.ledger.read(scope.key, notBefore);
+    const versioningRead = await this.ledger.read(scope.key, notBefore);
+    const { versioning } = versioningRead;
 
     let size = intent.size;
     let unpin: (() => void) | undefined;
@@ -1111,6 +1118,7 @@ export class QuotaGate {
       context: () => this.eventContext(request),
       alsoCounted: [{ scope: this.admissions.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
       notBefore,
+      versioningRead,
     };
     let result = await this.admissions.admit(write);
     // Room held by writes on a grant revoked since: Swift will refuse them, so they give their room back now.

@@ -6,7 +6,7 @@
  */
 import { countHeader } from '../swift/client.js';
 import { swiftTrue } from '../swift/request.js';
-import { ObjectPins } from './pins.js';
+import { ObjectPins, type PinBoard } from './pins.js';
 import { largestStoredManifest, parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
 
 /** HEADs an object of the manifest's account with the caller's rights. */
@@ -26,14 +26,14 @@ export interface ManifestSize {
 const HEAD_CONCURRENCY = 8;
 
 /** `owner`: the request the manifest is sized for (it holds the segments' pins). */
-export async function sizeManifest(body: Buffer, account: string, pins: ObjectPins, head: HeadAsCaller, owner: object, maxSegments: number): Promise<ManifestSize> {
+export async function sizeManifest(body: Buffer, account: string, pins: PinBoard, head: HeadAsCaller, owner: object, maxSegments: number): Promise<ManifestSize> {
   const manifest = parseManifest(body);
   const largest = () => largestStoredManifest(body.length, maxSegments);
   if (!manifest.valid) return { stored: largest(), refusedBySlo: true, unpin: () => {} };
   const paths = [...new Set(manifest.entries.flatMap((entry) => (entry.kind === 'object' ? [entry.path] : [])))];
   const refs = new Map(paths.map((path) => [path, segmentRef(path)] as const));
   const keys = [...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : []));
-  const unpin = pins.pin(keys, [], owner);
+  const unpin = await pins.pin(keys, [], owner);
   try {
     // Writes to the segments already on their way to Swift land before they are read (new ones now wait).
     const draining = pins.drained(keys);

@@ -53,9 +53,32 @@ function newPin(): Pin {
  * others) for a pin this write holds, as two copies of several ranges do when each copies the other's target
  * (A into B, B into A). The write that closes the circle gives up (the gate answers 503), which lets the others go.
  */
-export class PinCycle extends Error {}
+export class PinCycle extends Error {
+  /** What the client is told (503, Retry-After: 1). */
+  readonly refusal: string = 'another write through the quota proxy waits for this one, and this one for it; try again.';
+}
 
-export class ObjectPins {
+/**
+ * What the gate asks of the pins: ObjectPins holds them in this process; SharedPins (shared-pins.ts) holds them
+ * in every process sharing a Redis ledger too. Each method answers at once (no promise) when nothing is pinned
+ * in this process; the shared board may make `pin` and `enter` ask Redis.
+ */
+export interface PinBoard {
+  versioningSteady(account: string, container: string): (() => void) | Promise<() => void>;
+  versioningChange(account: string, container: string): Promise<() => void>;
+  exclusive(key: string, owner?: object): Promise<() => void>;
+  pin(keys: Iterable<string>, prefixes?: Iterable<string>, owner?: object): (() => void) | Promise<() => void>;
+  /**
+   * `checked`: other processes' pins need no check of their own (the write holds a reservation of the object,
+   * which the shared ledger checks and marks as in flight, or it is a delete).
+   */
+  enter(key: string, owner: object, checked?: boolean): (() => void) | Promise<() => void>;
+  drained(keys: Iterable<string>): Promise<void> | undefined;
+  waitFor(key: string): Promise<void> | undefined;
+  readonly size: number;
+}
+
+export class ObjectPins implements PinBoard {
   private readonly pins = new Map<string, Pin>();
   /** Requests waiting in enter() for others' pins, and the object each waits for. */
   private readonly entering = new Map<object, string>();

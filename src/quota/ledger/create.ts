@@ -9,6 +9,8 @@ import { MemoryLedger } from './memory.js';
 import { RedisLedger } from './redis.js';
 import type { ReadSource } from './snapshot-reader.js';
 import type { SharedWatchState } from '../shared-watch.js';
+import { ObjectPins, type PinBoard } from '../pins.js';
+import { SharedPins } from '../shared-pins.js';
 
 export interface CreatedLedger {
   readonly ledger: UsageLedger;
@@ -16,6 +18,8 @@ export interface CreatedLedger {
   readonly ready: () => Promise<boolean>;
   /** The quota watch's state shared with the other proxies, when the ledger is shared. */
   readonly watchState?: SharedWatchState;
+  /** The gate's pins: of this process with the memory ledger, of every process sharing the Redis ledger with it. */
+  readonly pins: PinBoard;
 }
 
 export async function createLedger(config: Config, swift: SwiftClient, metrics: Metrics, log: FastifyBaseLogger): Promise<CreatedLedger> {
@@ -33,15 +37,19 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
       metrics.reservationChanged(reservation, opened);
     },
   };
-  if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true };
+  if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true, pins: new ObjectPins() };
 
   const { url, prefix, leaseSeconds } = config.ledger;
+  // A pin is held by a request on its way to Swift: one held longer than Swift may take to answer is taken for
+  // a cycle of waits across processes (shared-pins.ts).
+  const pinWaitMs = config.upstreamTimeoutSeconds * 1000;
   let lastLogged = 0;
   const ledger = new RedisLedger({
     ...common,
     url,
     prefix,
     leaseSeconds,
+    pinWaitMs,
     onError: (error, what) => {
       // A Redis that is away says so on every command: once every ten seconds is enough.
       const now = Date.now();
@@ -56,7 +64,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   } catch (error) {
     log.warn({ err: error }, 'usage ledger (Redis) unreachable at start-up: writes that need a check get fail_mode until it answers');
   }
-  return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState() };
+  return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState(), pins: new SharedPins(new ObjectPins(), ledger.pinStore(), pinWaitMs) };
 }
 
 /** `a/<account>` or `c/<account>/<container>` back into its parts. */

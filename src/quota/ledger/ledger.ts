@@ -116,6 +116,11 @@ export interface ReserveRequest {
   /** Swift keeps every write of the target as a version: no bytes of other writes of it are credited. */
   readonly keepsVersions?: boolean;
   readonly rules: Rules;
+  /**
+   * The reading the decision's versioning came from (the container's legacy or object versioning), when not
+   * `snapshot`: a shared ledger refuses the reservation if a change of it began since (redis-pins.ts).
+   */
+  readonly versioningRead?: { readonly seq: number; readonly gen: string };
 }
 
 /** Grow a reservation by `bytes` (an upload streaming in) if `used - held - credit + bytes` fits. */

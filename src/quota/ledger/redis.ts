@@ -11,6 +11,8 @@
  *   <prefix>r:<key>      reservations: id -> "count:bytes:deadline:target", each with a lease; the target is
  *                        "" (none), "=<name>" (writes of it replace each other) or "+<name>" (Swift keeps each
  *                        as a version: they replace each other's count, not their bytes)
+ *   <prefix>p|m|v:<key>  the pins shared by the proxies (redis-pins.ts): a reservation is made only once no
+ *                        other proxy pins its target, and not on a versioning changed since it was read
  *
  * Readings themselves are cached in each process (SnapshotReader), as with the memory ledger.
  *
@@ -41,6 +43,7 @@ import {
 } from './ledger.js';
 import { SnapshotReader, type ReadSource, type Stamp } from './snapshot-reader.js';
 import { kindStateText, parseKindState, type SharedWatchState } from '../shared-watch.js';
+import { PINS_LUA, RedisPinStore, VersioningMoved, waitWhilePinned } from './redis-pins.js';
 
 export interface RedisLedgerOptions {
   url: string;
@@ -56,7 +59,12 @@ export interface RedisLedgerOptions {
   /** After a reservation is made (`opened`) or given back: how many this process holds, and which one changed. */
   onReservationsChanged?(open: number, reservation: Reservation, opened: boolean): void;
   onError?(error: unknown, what: string): void;
+  /** Longest a write waits for another process's pin on its object before it is refused (503). */
+  pinWaitMs?: number;
 }
+
+/** `upstream_timeout`'s default: how long a request on its way to Swift may hold a pin (see pinWaitMs). */
+const DEFAULT_PIN_WAIT_MS = 60_000;
 
 // ---- the scripts ------------------------------------------------------------------------------------------
 
@@ -135,12 +143,18 @@ return project(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), 
 `;
 
 /**
- * KEYS: gen, n, f, r. ARGV: gen, base seq, base count, base bytes, target, id, add count, add bytes,
- * credit count, credit bytes, count limit, count soft, bytes limit, bytes soft, lease ms, key ttl ms.
- * Returns {1} when reserved, else {0, projection...}.
+ * KEYS: gen, n, f, r, and the key's pins p, versioning changes v (redis-pins.ts), seq. ARGV: gen, base seq,
+ * base count, base bytes, target, id, add count, add bytes, credit count, credit bytes, count limit, count soft,
+ * bytes limit, bytes soft, lease ms, key ttl ms, this process, the seq of the reading versioning was decided on.
+ * Returns {1} when reserved, {2} when another process pins the target (the write waits for it), {3} when the
+ * versioning decided on changed since, else {0, projection...}. A reservation of an object is its mark as on
+ * its way to Swift, which a manifest resting on the object waits for (redis-pins.ts).
  */
-const RESERVE = `${PRELUDE}
+const RESERVE = `${PRELUDE}${PINS_LUA}
 if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
+local now = now_ms()
+if versioning_moved(KEYS[6], KEYS[2], KEYS[7], tonumber(ARGV[18]), now) then return { 3 } end
+if ARGV[5] ~= '' and pinned_by_other(KEYS[5], ARGV[17], string.sub(ARGV[5], 2), now) then return { 2 } end
 local p = project(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], '')
 local add_c, add_b = tonumber(ARGV[7]), tonumber(ARGV[8])
 local req_c = add_c - tonumber(ARGV[9]) - p[3]
@@ -292,7 +306,7 @@ interface LedgerScripts {
 
 const SCRIPTS = {
   ledgerProject: [4, PROJECT],
-  ledgerReserve: [4, RESERVE],
+  ledgerReserve: [7, RESERVE],
   ledgerGrow: [4, GROW],
   ledgerCommit: [5, COMMIT],
   ledgerRelease: [2, RELEASE],
@@ -341,6 +355,7 @@ export class RedisLedger implements UsageLedger {
   private outbox: Outgoing[] = [];
   private readonly renewTimer: NodeJS.Timeout;
   private closed = false;
+  private pins: RedisPinStore | undefined;
 
   constructor(private readonly options: RedisLedgerOptions) {
     this.leaseMs = options.leaseSeconds * 1000;
@@ -390,7 +405,7 @@ export class RedisLedger implements UsageLedger {
     return this.open;
   }
 
-  private k(kind: 'n' | 'f' | 'r', key: string): string {
+  private k(kind: 'n' | 'f' | 'r' | 'p' | 'v', key: string): string {
     return `${this.options.prefix}${kind}:${key}`;
   }
 
@@ -500,14 +515,25 @@ export class RedisLedger implements UsageLedger {
     return { usage: { count: count!, bytes: bytes! }, inFlight: { count: count! + reservedCount!, bytes: bytes! + reservedBytes! } };
   }
 
-  async reserve({ key, snapshot, add, credit, target, keepsVersions = false, rules }: ReserveRequest): Promise<Reserved> {
+  async reserve({ key, snapshot, add, credit, target, keepsVersions = false, rules, versioningRead }: ReserveRequest): Promise<Reserved> {
     const id = `${this.idPrefix}:${++this.nextId}`;
-    const reply = await this.run(async (gen) =>
-      this.scripts.ledgerReserve(
-        this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key),
-        gen, ...(await this.base(key, snapshot, gen)), targetArg(target, keepsVersions), id, add.count, add.bytes, credit.count, credit.bytes, ...ruleArgs(rules), this.leaseMs, this.keyTtlMs,
-      ),
-    );
+    const attempt = () =>
+      this.run(async (gen) => {
+        const base = await this.base(key, snapshot, gen);
+        // The reading the decision's versioning came from: the older of the two (one of another generation: none).
+        const decidedOn = versioningRead === undefined ? base[0] : versioningRead.gen === gen ? Math.min(versioningRead.seq, base[0]) : 0;
+        return this.scripts.ledgerReserve(
+          this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key), this.k('p', key), this.k('v', key), this.keys.seq,
+          gen, ...base, targetArg(target, keepsVersions), id, add.count, add.bytes, credit.count, credit.bytes, ...ruleArgs(rules), this.leaseMs, this.keyTtlMs,
+          this.idPrefix, decidedOn,
+        );
+      });
+    const reply = await waitWhilePinned(attempt, this.options.pinWaitMs ?? DEFAULT_PIN_WAIT_MS);
+    if (reply[0] === 3) {
+      // Decided on a versioning that changed (through any proxy) since it was read: the next write reads it again.
+      this.reader.forget(key);
+      throw new VersioningMoved();
+    }
     if (reply[0] !== 1) return { ok: false, projection: projection(reply.slice(1)) };
     const reservation: Reservation = { id, key, target, keepsVersions, count: add.count, bytes: add.bytes, settled: false };
     this.held.set(id, reservation);
@@ -528,6 +554,21 @@ export class RedisLedger implements UsageLedger {
     if (reply[0] !== 1) return { ok: false, projection: projection(reply.slice(1)) };
     reservation.bytes += bytes;
     return { ok: true, reservation };
+  }
+
+  // ---- pins ------------------------------------------------------------------------------------------------
+
+  /** The pins of the proxies sharing this ledger (redis-pins.ts), on its connection, with its process id. */
+  pinStore(): RedisPinStore {
+    this.pins ??= new RedisPinStore({
+      redis: this.redis,
+      prefix: this.options.prefix,
+      process: this.idPrefix,
+      leaseMs: this.leaseMs,
+      keyTtlMs: this.keyTtlMs,
+      ...(this.options.onError ? { onError: this.options.onError } : {}),
+    });
+    return this.pins;
   }
 
   // ---- the quota watch's shared state ----------------------------------------------------------------------
@@ -622,6 +663,7 @@ export class RedisLedger implements UsageLedger {
   /** Sends what is still owed (a short while at most) and disconnects. */
   async close(): Promise<void> {
     clearInterval(this.renewTimer);
+    this.pins?.close();
     const retry = this.outbox;
     this.outbox = [];
     await Promise.allSettled(retry.map((outgoing) => outgoing.run()));

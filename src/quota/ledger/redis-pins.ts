@@ -1,0 +1,361 @@
+/**
+ * The pins of every proxy sharing a Redis ledger (the Redis half of shared-pins.ts), kept beside the ledger's
+ * keys, per container (`<ck>` is the ledger's container key, `c/<account>/<container>`):
+ *
+ *   <prefix>p:<ck>   pins on objects of the container: id -> "<deadline>:x<object>" (one object) or
+ *                    "<deadline>:p<prefix>" (every object whose name starts with it)
+ *   <prefix>m:<ck>   writes on their way to Swift that hold no reservation (metadata POSTs, writes in scopes
+ *                    without limits; not deletes): id -> "<deadline>:<object>". A write that holds a reservation is
+ *                    marked by it (<prefix>r:<ck>, redis.ts): its reservation is checked against the pins as it is
+ *                    made, in the ledger's own round trip
+ *   <prefix>v:<ck>   versioning changes under way: id -> "<deadline>:"
+ *   <prefix>n:<ck>   (the ledger's) field `vchg`: the sequence number taken when the last change began and ended
+ *
+ * Every id is "<process>:<n>", the process's id being the ledger's: a process skips its own entries, which its
+ * in-process pins (pins.ts) already order. Entries are leases, renewed every third of `ledger_lease` while held:
+ * a proxy that dies holding one blocks nobody for longer than that. A Redis that lost its data lost the pins of
+ * requests then in flight (unlike reservations, they are not put back): until those requests end, a write through
+ * another process may pass them.
+ */
+import type { Redis } from 'ioredis';
+import { LedgerUnavailableError } from './ledger.js';
+import { PinCycle } from '../pins.js';
+
+/**
+ * The versioning a write was decided on changed since it was read (a change through another proxy under way or
+ * ended): refused with 503 and Retry-After: 1, its retry decides on the versioning as it is now.
+ */
+export class VersioningMoved extends PinCycle {
+  override readonly refusal = "the container's versioning is being changed (through another quota proxy); try again.";
+}
+
+/** Another process's pin outlasted the wait (pinWaitMs): what a cycle of waits across processes ends in. */
+export class PinWaitExpired extends PinCycle {
+  override readonly refusal = 'another write through the quota proxy holds this object for longer than a write may wait; try again.';
+}
+
+/**
+ * Runs `attempt` again while it answers {2} (another process pins the object), polling: 5 ms at first, doubling up
+ * to 100 ms, for at most `boundMs`.
+ */
+export async function waitWhilePinned(attempt: () => Promise<number[]>, boundMs: number): Promise<number[]> {
+  const deadline = Date.now() + boundMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    const reply = await attempt();
+    if (reply[0] !== 2) return reply;
+    if (Date.now() + pause > deadline) throw new PinWaitExpired();
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
+/**
+ * Lua shared with the ledger's RESERVE (redis.ts): whether another process pins an object, and whether the
+ * container's versioning changed since a reading. `now` is Redis's clock in ms.
+ */
+export const PINS_LUA = `
+local function proc_of(id)
+  return string.match(id, '^(.*):[^:]*$')
+end
+local function lease_parts(v)
+  local deadline, rest = string.match(v, '^(%d+):(.*)$')
+  return tonumber(deadline), rest
+end
+local function pinned_by_other(pk, proc, name, now)
+  local pins = redis.call('HGETALL', pk)
+  for i = 1, #pins, 2 do
+    local deadline, rest = lease_parts(pins[i + 1])
+    if deadline < now then
+      redis.call('HDEL', pk, pins[i])
+    elseif proc_of(pins[i]) ~= proc then
+      local kind, pinned = string.sub(rest, 1, 1), string.sub(rest, 2)
+      if (kind == 'x' and pinned == name) or (kind == 'p' and string.sub(name, 1, #pinned) == pinned) then return true end
+    end
+  end
+  return false
+end
+-- A change under way, or one that ended after the reading sent at vseq. A change whose proxy died (its lease
+-- ran out) ends now.
+local function versioning_moved(vk, nk, seqk, vseq, now)
+  local live = false
+  local changes = redis.call('HGETALL', vk)
+  for i = 1, #changes, 2 do
+    local deadline = lease_parts(changes[i + 1])
+    if deadline < now then
+      redis.call('HDEL', vk, changes[i])
+      redis.call('HSET', nk, 'vchg', redis.call('INCR', seqk))
+    else
+      live = true
+    end
+  end
+  if live then return true end
+  local last = tonumber(redis.call('HGET', nk, 'vchg'))
+  return last ~= nil and last > vseq
+end
+`;
+
+const NOW = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/** KEYS: hash. ARGV: lease ms, key ttl ms, then id, rest pairs. Sets leases. */
+const HOLD = `${NOW}
+local deadline = now_ms() + tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], deadline .. ':' .. ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+`;
+
+/**
+ * KEYS: hash. ARGV: lease ms, key ttl ms, then id, rest pairs. Renews the leases still there (one released
+ * while the renewal was on its way stays released).
+ */
+const RENEW = `${NOW}
+local deadline = now_ms() + tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then redis.call('HSET', KEYS[1], ARGV[i], deadline .. ':' .. ARGV[i + 1]) end
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+`;
+
+/**
+ * KEYS: p, the hash to add to (p for a turn, m for a write on its way). ARGV: process, object, id, rest, lease
+ * ms, key ttl ms. Adds the entry unless another process pins the object: 1 added, 0 not.
+ */
+const HOLD_IF_FREE = `${NOW}${PINS_LUA}
+local now = now_ms()
+if pinned_by_other(KEYS[1], ARGV[1], ARGV[2], now) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], (now + tonumber(ARGV[5])) .. ':' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
+return 1
+`;
+
+/**
+ * KEYS: r (the ledger's reservations), m. ARGV: process, objects... 1 when another process has a write to one
+ * of them on its way (a reservation or a mark).
+ */
+const BUSY = `${NOW}${PINS_LUA}
+local now, proc, names = now_ms(), ARGV[1], {}
+for i = 2, #ARGV do names[ARGV[i]] = true end
+local res = redis.call('HGETALL', KEYS[1])
+for i = 1, #res, 2 do
+  local deadline, t = string.match(res[i + 1], '^%-?%d+:%-?%d+:(%d+):(.*)$')
+  if tonumber(deadline) >= now and proc_of(res[i]) ~= proc and t ~= '' and names[string.sub(t, 2)] then return 1 end
+end
+local marks = redis.call('HGETALL', KEYS[2])
+for i = 1, #marks, 2 do
+  local deadline, name = lease_parts(marks[i + 1])
+  if deadline >= now and proc_of(marks[i]) ~= proc and names[name] then return 1 end
+end
+return 0
+`;
+
+/** KEYS: r. 1 when a write into the container on its way holds a reservation that frees what it replaces. */
+const VERSIONING_BUSY = `${NOW}
+local now = now_ms()
+local res = redis.call('HGETALL', KEYS[1])
+for i = 1, #res, 2 do
+  local deadline, t = string.match(res[i + 1], '^%-?%d+:%-?%d+:(%d+):(.*)$')
+  if tonumber(deadline) >= now and string.sub(t, 1, 1) ~= '+' then return 1 end
+end
+return 0
+`;
+
+/** KEYS: v, n, seq. ARGV: id, lease ms (empty: the change ends), key ttl ms. Begins or ends a versioning change. */
+const VERSIONING_MARK = `${NOW}
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], (now_ms() + tonumber(ARGV[2])) .. ':') end
+redis.call('HSET', KEYS[2], 'vchg', redis.call('INCR', KEYS[3]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
+`;
+
+type Arg = string | number;
+
+interface PinScripts {
+  pinsHold(...args: Arg[]): Promise<number>;
+  pinsRenew(...args: Arg[]): Promise<number>;
+  pinsHoldIfFree(...args: Arg[]): Promise<number>;
+  pinsBusy(...args: Arg[]): Promise<number>;
+  pinsVersioningBusy(...args: Arg[]): Promise<number>;
+  pinsVersioningMark(...args: Arg[]): Promise<number>;
+}
+
+const SCRIPTS = {
+  pinsHold: [1, HOLD],
+  pinsRenew: [1, RENEW],
+  pinsHoldIfFree: [2, HOLD_IF_FREE],
+  pinsBusy: [2, BUSY],
+  pinsVersioningBusy: [1, VERSIONING_BUSY],
+  pinsVersioningMark: [3, VERSIONING_MARK],
+} as const;
+
+export interface RedisPinStoreOptions {
+  redis: Redis;
+  prefix: string;
+  /** This process's id: the prefix of its reservations' ids. */
+  process: string;
+  leaseMs: number;
+  keyTtlMs: number;
+  onError?(error: unknown, what: string): void;
+}
+
+/** An object key of pins.ts (`<account>/<container>/<object>`), split. */
+export function splitObjectKey(key: string): { account: string; container: string; object: string } {
+  const first = key.indexOf('/');
+  const second = key.indexOf('/', first + 1);
+  return { account: key.slice(0, first), container: key.slice(first + 1, second), object: key.slice(second + 1) };
+}
+
+export class RedisPinStore {
+  private readonly scripts: PinScripts;
+  private nextId = 0;
+  /** Entries this process holds, per hash: renewed until released. */
+  private readonly held = new Map<string, Map<string, string>>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly options: RedisPinStoreOptions) {
+    for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) options.redis.defineCommand(name, { numberOfKeys, lua });
+    this.scripts = options.redis as unknown as PinScripts;
+    this.timer = setInterval(() => void this.renew(), Math.max(options.leaseMs / 3, 100));
+    this.timer.unref();
+  }
+
+  /** The ledger's hash `kind` of a container (`kind` p, m, v, r or n). */
+  hash(kind: 'p' | 'm' | 'v' | 'r' | 'n', account: string, container: string): string {
+    return `${this.options.prefix}${kind}:c/${account}/${container}`;
+  }
+
+  /** Pins objects and prefixes (object keys of pins.ts) for every process; the function returned lets them go. */
+  async pin(keys: Iterable<string>, prefixes: Iterable<string>): Promise<() => void> {
+    const entries = new Map<string, Array<[string, string]>>();
+    const add = (key: string, kind: 'x' | 'p') => {
+      const { account, container, object } = splitObjectKey(key);
+      const hash = this.hash('p', account, container);
+      if (!entries.has(hash)) entries.set(hash, []);
+      entries.get(hash)!.push([this.newId(), `${kind}${object}`]);
+    };
+    for (const key of keys) add(key, 'x');
+    for (const key of prefixes) add(key, 'p');
+    const releases = [...entries].map(([hash, pairs]) => this.track(hash, pairs));
+    try {
+      await this.call(() => Promise.all([...entries].map(([hash, pairs]) => this.scripts.pinsHold(hash, this.options.leaseMs, this.options.keyTtlMs, ...pairs.flat()))));
+    } catch (error) {
+      for (const release of releases) release();
+      throw error;
+    }
+    return once(() => releases.forEach((release) => release()));
+  }
+
+  /** Pins `key` for this process unless another pins it (a turn): the release, or undefined (taken). */
+  turn(key: string): Promise<(() => void) | undefined> {
+    return this.holdIfFree(key, 'p', 'x');
+  }
+
+  /** Marks a write to `key` on its way unless another process pins it: the release, or undefined (pinned). */
+  enter(key: string): Promise<(() => void) | undefined> {
+    return this.holdIfFree(key, 'm', '');
+  }
+
+  /** Whether another process has a write to one of `keys` on its way to Swift. */
+  async busy(keys: Iterable<string>): Promise<boolean> {
+    const byContainer = new Map<string, { account: string; container: string; objects: string[] }>();
+    for (const key of keys) {
+      const { account, container, object } = splitObjectKey(key);
+      const id = `${account}/${container}`;
+      if (!byContainer.has(id)) byContainer.set(id, { account, container, objects: [] });
+      byContainer.get(id)!.objects.push(object);
+    }
+    const answers = await this.call(() =>
+      Promise.all([...byContainer.values()].map(({ account, container, objects }) =>
+        this.scripts.pinsBusy(this.hash('r', account, container), this.hash('m', account, container), this.options.process, ...objects))),
+    );
+    return answers.some((answer) => answer === 1);
+  }
+
+  /** Begins a change of a container's versioning: writes deciding on it now are refused; the function returned ends it. */
+  async beginVersioningChange(account: string, container: string): Promise<() => void> {
+    const id = this.newId();
+    const keys = [this.hash('v', account, container), this.hash('n', account, container), `${this.options.prefix}seq`] as const;
+    const untrack = this.track(keys[0], [[id, '']], false);
+    await this.call(() => this.scripts.pinsVersioningMark(...keys, id, this.options.leaseMs, this.options.keyTtlMs)).catch((error: unknown) => {
+      untrack();
+      throw error;
+    });
+    return once(() => {
+      untrack();
+      // Lost, the lease runs out and the next write into the container ends the change (PINS_LUA).
+      this.scripts.pinsVersioningMark(...keys, id, '', this.options.keyTtlMs).catch((error: unknown) => this.options.onError?.(error, 'versioning change end'));
+    });
+  }
+
+  /** Whether a write into the container that frees what it replaces is on its way (any process). */
+  async versioningBusy(account: string, container: string): Promise<boolean> {
+    return (await this.call(() => this.scripts.pinsVersioningBusy(this.hash('r', account, container)))) === 1;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async holdIfFree(key: string, into: 'p' | 'm', kind: string): Promise<(() => void) | undefined> {
+    const { account, container, object } = splitObjectKey(key);
+    const hash = this.hash(into, account, container);
+    const id = this.newId();
+    const rest = `${kind}${object}`;
+    const added = await this.call(() =>
+      this.scripts.pinsHoldIfFree(this.hash('p', account, container), hash, this.options.process, object, id, rest, this.options.leaseMs, this.options.keyTtlMs),
+    );
+    return added === 1 ? once(this.track(hash, [[id, rest]])) : undefined;
+  }
+
+  private newId(): string {
+    return `${this.options.process}:p${++this.nextId}`;
+  }
+
+  /** Remembers entries to renew; the function returned forgets them and (unless `remove` is false) deletes them. */
+  private track(hash: string, pairs: Array<[string, string]>, remove = true): () => void {
+    let entries = this.held.get(hash);
+    if (!entries) this.held.set(hash, (entries = new Map()));
+    for (const [id, rest] of pairs) entries.set(id, rest);
+    const held = entries;
+    return () => {
+      for (const [id] of pairs) held.delete(id);
+      if (held.size === 0 && this.held.get(hash) === held) this.held.delete(hash);
+      if (!remove) return;
+      // Lost, the lease runs out.
+      this.options.redis.hdel(hash, ...pairs.map(([id]) => id)).catch((error: unknown) => this.options.onError?.(error, 'unpin'));
+    };
+  }
+
+  /** Every third of a lease: what this process still holds is held for another lease. */
+  private async renew(): Promise<void> {
+    const batches = [...this.held].map(([hash, entries]) => [hash, [...entries].flat()] as const);
+    if (batches.length === 0) return;
+    try {
+      await Promise.all(batches.map(([hash, pairs]) => this.scripts.pinsRenew(hash, this.options.leaseMs, this.options.keyTtlMs, ...pairs)));
+    } catch (error) {
+      this.options.onError?.(error, 'renew pins');
+    }
+  }
+
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new LedgerUnavailableError(`the usage ledger (Redis) did not answer: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
+  }
+}
+
+function once(run: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    run();
+  };
+}
