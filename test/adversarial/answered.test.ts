@@ -11,10 +11,12 @@ import assert from 'node:assert/strict';
 import { call } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { openSlowLink, type SlowLink } from '../helpers/slow-link.js';
-import { swiftUrl } from '../helpers/swift-env.js';
+import { randomBytes } from 'node:crypto';
+import type { RunningProxy } from '../helpers/proxy.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [296, 297, 298, 299, 300], 'precise mode': [325, 326, 327, 328, 329] } as const;
+const ACCOUNTS = { 'cached mode': [296, 297, 298, 299, 300, 346, 347], 'precise mode': [325, 326, 327, 328, 329, 348, 349] } as const;
 
 /** 55 entries of one 1-byte segment: about 8 KB once stored, so a 9,000-byte object does not fit beside it. */
 const MANIFEST = JSON.stringify(Array.from({ length: 55 }, () => ({ path: '/s/seg' })));
@@ -24,11 +26,16 @@ for (const mode of MODES) {
   describe(`reservations hold until Swift answers, ${mode.name}`, () => {
     let link: SlowLink;
     let arena: Arena;
+    /** A second proxy on the same Redis ledger (and the same link to Swift). */
+    let other: RunningProxy;
     before(async () => {
       link = await openSlowLink(await swiftUrl());
-      arena = await openArena(mode, [...ACCOUNTS[mode.name]], { upstream: link.url });
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = answered-${randomBytes(4).toString('hex')}:`];
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]], { upstream: link.url, extraProxyLines: lines });
+      other = await arena.another();
     });
     after(async () => {
+      await other.close();
       await arena.close();
       await link.close();
     });
@@ -61,6 +68,18 @@ for (const mode of MODES) {
       const usage = await arena.usage(tenant, 'c');
       assert.deepEqual(await arena.listing(tenant, 'c'), ['held']);
       assert.ok(usage.bytes > LIMITS.bytes - FILLER.length && usage.bytes <= LIMITS.bytes, `the manifest is stored at ${usage.bytes} bytes`);
+    });
+
+    test('through another proxy on the same ledger, the manifest held on its way to Swift keeps its bytes as well', async () => {
+      const tenant = await tenantWithSegment();
+      const held = link.hold('/c/twice?multipart-manifest=put');
+      const manifest = sendManifest(tenant, 'twice');
+      await held.caught;
+      const meanwhile = await call('PUT', tenant.viaProxy('/c/filler').replace(arena.proxy.url, other.url), auth(tenant), FILLER);
+      held.release();
+      assert.equal((await manifest.response).status, 201);
+      assert.deepEqual([meanwhile.status, meanwhile.headers['x-quota-exceeded']], [413, 'container_usage'], meanwhile.body);
+      assert.deepEqual(await arena.listing(tenant, 'c'), ['twice']);
     });
 
     test('a client that leaves once its manifest is sent does not end the reservation: it ends with Swift\'s answer', async () => {
