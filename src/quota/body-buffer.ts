@@ -1,6 +1,7 @@
 /**
  * Request bodies the proxy must read before it can decide: SLO manifests (SLO stores its own manifest, not the
- * body) and S3 multipart completions (which parts they list). Each is held in memory from the moment it is read
+ * body) and S3 multipart completions (which parts they list); and what it may hold of a bulk archive it reads as
+ * it streams (extended headers, up to 2 MiB). Each is held in memory from the moment it is read
  * until its request ends, up to max_manifest_size (8 MiB) or s3api's 2 MiB: 30 held manifests took the proxy
  * from 128 to 367 MiB. So they share a budget, for the whole process and for one account; a request that would
  * take more than is left is answered 503 with Retry-After: before its body when it announces its length (and
@@ -73,6 +74,20 @@ export class BodyBuffers {
     this.total += bytes;
     if (accountHeld + bytes > 0) this.perAccount.set(account, accountHeld + bytes);
     else this.perAccount.delete(account);
+    return true;
+  }
+
+  /**
+   * Takes `bytes` for `account` until the request ends, for a body the proxy reads as it streams but may hold
+   * part of (a bulk archive's extended headers); false when a budget has no room (then it has been answered 503).
+   */
+  hold(reply: FastifyReply, account: string, bytes: number): boolean {
+    const charge = new Charge(this, account);
+    if (!charge.take(bytes)) {
+      this.refuse(reply, 'over-budget');
+      return false;
+    }
+    reply.raw.once('close', () => charge.giveBack());
     return true;
   }
 

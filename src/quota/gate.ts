@@ -36,6 +36,7 @@ import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins, PinCycle } from './pins.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import type { BodyBuffers } from './body-buffer.js';
+import { MAX_EXTENDED_HEADER } from './tar-reader.js';
 import { copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
@@ -1116,6 +1117,8 @@ export class QuotaGate {
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
     const accountScope = this.admissions.scope(account, undefined, levelInfo);
+    // The archive reader may hold a file's extended header and the global ones (1 MiB each) in memory.
+    if (!this.bodyBuffers.hold(reply, account, 2 * MAX_EXTENDED_HEADER)) return;
     // Whatever Swift answers, the files it extracted before are stored: kept, and usage read afresh.
     const state: RequestState = { reservations: [], partial: true, invalidates: [accountKey(account)] };
     request.quota = state;

@@ -11,6 +11,7 @@ import { call, type Answer } from '../helpers/http.js';
 import { rawRequest, until, type HeaderList, type RawRequest, type RawResponse } from '../helpers/raw-http.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { ADVERSARIAL_QUOTA, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+import { archive } from './attacks.js';
 
 const ACCOUNTS = { 'cached mode': [251, 252, 253, 254, 255, 256, 257, 258, 259, 260], 'precise mode': [261, 262, 263, 264, 265, 266, 267, 268, 269, 270] } as const;
 
@@ -228,6 +229,20 @@ for (const mode of MODES) {
       const third = await call('PUT', on(low, tenant.viaProxy('/m/three?multipart-manifest=put')), auth(tenant), manifest);
       assert.equal(third.status, 201, 'the budget is free again');
       assert.deepEqual(await arena.listing(tenant, 'm'), ['one', 'three']);
+    });
+
+    test('a bulk extraction holds 2 MiB of the buffer budget (the archive reader\'s extended headers): past the account budget 503 before 100 Continue, nothing stored; within it, extracted', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'bulk');
+      const tar = await archive([['a', 10], ['b', 10]]);
+      const refused = open(low.url, tenant, 'PUT', '/bulk?extract-archive=tar', [['Content-Length', String(tar.length)], ['Expect', '100-continue'], ['Accept', 'application/json']]);
+      assert.equal(await refused.admitted, 503, 'refused before the body');
+      const answer = await refused.response;
+      assert.ok(answer.headers['retry-after'] !== undefined, 'with Retry-After');
+      assert.deepEqual(await arena.listing(tenant, 'bulk'), []);
+      const extracted = await call('PUT', tenant.viaProxy('/bulk?extract-archive=tar'), { ...auth(tenant), accept: 'application/json' }, tar);
+      assert.equal(extracted.status, 200, extracted.body);
+      assert.deepEqual(await arena.listing(tenant, 'bulk'), ['a', 'b']);
     });
   });
 }
