@@ -48,6 +48,8 @@ function answering(socket: Socket): boolean {
 /** A plain-text `503` with `Retry-After`, written straight on a connection that has no request in progress. */
 export function refuseConnection(socket: Socket, reason: string): void {
   if (socket.destroyed) return;
+  // Nothing more it sends is read (or parsed): the answer goes out, and the connection closes.
+  socket.pause();
   const body = `Service Unavailable: ${reason}\n`;
   socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Retry-After: ${BUSY_RETRY_AFTER_SECONDS}\r\nConnection: close\r\n\r\n${body}`);
