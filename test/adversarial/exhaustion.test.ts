@@ -116,6 +116,23 @@ for (const mode of MODES) {
       assert.deepEqual(await arena.listing(tenant, 'c'), ['victim']);
     });
 
+    test('the same through two proxies: 300 idle POSTs held on each, the tenant\'s PUT through one and GET through the other answer within 2 s', async () => {
+      const tenant = await arena.tenant();
+      await makeContainer(tenant, 'two');
+      const second = await arena.another();
+      try {
+        const idle = [arena.proxy, second].flatMap((proxy) => Array.from({ length: 300 }, (_, i) => open(proxy.url, 'AUTH_y', 'POST', `/two/o${i}`, [['Content-Length', '10']])));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const put = await within(call('PUT', tenant.viaProxy('/two/victim'), auth(tenant), 'payload'), 2000);
+        const get = await within(call('GET', on(second, tenant.viaProxy('/two/victim')), auth(tenant)), 2000);
+        assert.deepEqual([put, get].map((a) => (a === 'timeout' ? 'timeout' : (a as Answer).status)), [201, 200]);
+        for (const request of idle) request.destroy();
+        assert.deepEqual(await arena.listing(tenant, 'two'), ['victim']);
+      } finally {
+        await second.close();
+      }
+    });
+
     test('a body that stalls is cut with 408 after client_body_timeout and nothing is stored; its quota is free again', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'stall');
