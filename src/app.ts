@@ -21,9 +21,20 @@ import { TokenIdentities, isLoginPath } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
 import { QuotaWatch } from './quota/watch.js';
 import { reportRoute } from './http/report-route.js';
-import { CapabilitiesWatch } from './swift/capabilities.js';
 import { HostAddresser } from './proxy/host-addresser.js';
 import { FallbackStateStore } from './quota/state-store.js';
+import { ConnectionBounds } from './http/connection-bounds.js';
+import { BodyWatch } from './proxy/body-watch.js';
+import { BodyBuffers } from './quota/body-buffer.js';
+import { CapabilitiesWatch, UNKNOWN_CAPABILITIES, type SwiftCapabilities } from './swift/capabilities.js';
+
+/**
+ * Connections to Swift for forwarded requests: a request takes one from when its body starts (body-watch.ts)
+ * until Swift's answer has been passed on.
+ */
+const CLIENT_POOL_CONNECTIONS = 256;
+/** Connections to Swift for the proxy's own requests, which client traffic cannot take. */
+const OWN_POOL_CONNECTIONS = 64;
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -46,11 +57,18 @@ export interface ProxyApp {
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
   const metrics = createMetrics();
   metrics.initialise(config);
+  const refused = (bound: string) => metrics.clientRefusals.inc({ bound });
+  // What one client may hold of the proxy (docs/operations.md, "Bounds on what a client can hold").
+  const connectionBounds = new ConnectionBounds(config.bounds, refused);
+  const bodies = new BodyWatch(config.bounds, refused);
+  const bodyBuffers = new BodyBuffers(config.bounds, refused);
+  // Read by the server factory below, before /info has been read: Swift's defaults until then.
+  let capabilities: CapabilitiesWatch | { current: SwiftCapabilities } = { current: UNKNOWN_CAPABILITIES };
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // Fastify's own per-request log lines would cost every proxied request; access logs are our own.
     logController: new LogController({ disableRequestLogging: true }),
-    serverFactory: createProxyServer,
+    serverFactory: (handler) => createProxyServer(handler, { headerTimeoutSeconds: config.bounds.headerTimeoutSeconds, maxHeaderCount: () => capabilities.current.maxHeaderCount, bounds: connectionBounds }),
     clientErrorHandler: onClientError,
     // Swift object names may be up to 1 KiB and account/container names long too; the whole path is one
     // wildcard parameter to the router.
@@ -64,21 +82,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
 
-  // One connection pool to Swift for both forwarded requests and the proxy's own usage reads.
-  const agent = new Agent({
-    connections: 256,
+  const poolOptions = {
     headersTimeout: config.upstreamTimeoutSeconds * 1000,
     bodyTimeout: config.upstreamTimeoutSeconds * 1000,
     maxHeaderSize: 256 * 1024,
-  });
+  };
+  // Two connection pools to Swift: one for forwarded requests, and one for the proxy's own (usage reads, identity
+  // and authorisation checks, /info, readiness), which client traffic cannot take: a pool full of slow client
+  // bodies would otherwise hold up every quota decision.
+  const agent = new Agent({ connections: CLIENT_POOL_CONNECTIONS, ...poolOptions });
+  const ownAgent = new Agent({ connections: OWN_POOL_CONNECTIONS, ...poolOptions });
+  const closeAgents = () => Promise.all([agent.close(), ownAgent.close()]);
   const dispatcher = new WireDispatcher(agent);
 
-  const swift = new SwiftClient({ upstream: config.upstream, dispatcher, service: config.quota.service, metrics });
+  const swift = new SwiftClient({ upstream: config.upstream, dispatcher: ownAgent, service: config.quota.service, metrics });
   let notifier: Notifier;
   try {
     notifier = await Notifier.create(config.notifiers, metrics, app.log);
   } catch (error) {
-    await agent.close();
+    await closeAgents();
     throw error;
   }
   const fallback = new FallbackStateStore(swift, () => swift.serviceAccount());
@@ -87,33 +109,36 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const identities = new TokenIdentities();
   // What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request
   // when Swift answers in time, assumed (conservatively) until then.
-  const capabilities = new CapabilitiesWatch(config.upstream, dispatcher, (error) => app.log.warn({ err: error }, 'cannot read Swift\'s /info; assuming every middleware that can write'));
-  await capabilities.refresh();
+  const watchedCapabilities = new CapabilitiesWatch(config.upstream, ownAgent, (error) => app.log.warn({ err: error }, 'cannot read Swift\'s /info; assuming every middleware that can write'));
+  capabilities = watchedCapabilities;
+  await watchedCapabilities.refresh();
   for (const [middleware, section] of [['domain_remap', config.domainRemap], ['cname_lookup', config.cnameLookup]] as const) {
-    if (capabilities.current.known && capabilities.current.has(middleware) && !section) {
+    if (watchedCapabilities.current.known && watchedCapabilities.current.has(middleware) && !section) {
       app.log.warn(`Swift runs ${middleware} but the config has no [filter:${middleware}] section: writes addressed by a host name are refused until it has`);
     }
   }
-  if (capabilities.current.known && capabilities.current.has('s3api') && !config.s3) {
+  if (watchedCapabilities.current.known && watchedCapabilities.current.has('s3api') && !config.s3) {
     app.log.warn('Swift runs s3api but the config has no [filter:s3api] section: S3 writes addressed by a host name (virtual-hosted buckets) are refused until it has');
   }
   // Where a request stores, read before anything else (Host-based addressing included).
-  const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => capabilities.current, ledger, pins });
+  const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => watchedCapabilities.current, upstreamHost: config.upstream.host });
+  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => watchedCapabilities.current, ledger, pins, bodyBuffers });
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {
-    capabilities.close();
+    watchedCapabilities.close();
     addresser.close();
+    connectionBounds.close();
+    bodies.close();
     await watch.close();
     await notifier.close();
     await ledger.close();
-    await agent.close();
+    await closeAgents();
   });
 
   if (config.accessLog) accessLog(app);
-  metrics.setUpstreamProbe(async () => (await swiftAnswers(config.upstream, dispatcher)) === undefined);
-  const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher, ledgerReady, metricsText: clusterMetricsText(metrics.registry) };
+  metrics.setUpstreamProbe(async () => (await swiftAnswers(config.upstream, ownAgent)) === undefined);
+  const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher: ownAgent, ledgerReady, metricsText: clusterMetricsText(metrics.registry) };
   // With an ops listener, /metrics and /readyz are answered there only: kept off the client port, which may be
   // public (readiness answers say why Swift or the ledger cannot be reached). /healthz stays on both.
   const opsServer = config.opsBind ? await opsListener(app, config.opsBind, ops) : undefined;
@@ -152,9 +177,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       dispatcher,
       hooks: {
         preHandler: (request, reply, done) => {
+          if (!bodies.enter(request, reply)) return; // answered: 503, too many bodies in progress
           const goOn = () => {
-            if (!reply.sent && !request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
-            done();
+            if (reply.sent) return done();
+            if (!request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
+            // Swift is contacted once the body has started (body-watch.ts).
+            bodies.whenBodyStarts(request, done);
           };
           let admitting: Promise<void> | undefined;
           try {
@@ -173,6 +201,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         onUpstreamError: (request, reply, error) => {
           if (gate.answerUpstreamError(request, reply, error)) return true;
           if (error.cause instanceof NotSentError || error instanceof NotSentError) return false;
+          // A body cut for a stall has had its 408; Swift's side was aborted on purpose.
+          if (bodies.wasCut(request)) return true;
           // A client that went away mid-request breaks the exchange too; that is not Swift failing.
           if (request.raw.destroyed && !request.raw.complete) {
             request.log.debug({ err: error }, 'client went away before Swift answered');
@@ -191,6 +221,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     const plan = planReload(running, next);
     if (plan.applied.includes('[notify:*]')) await notifier.reload(plan.config.notifiers);
     gate.useConfig(plan.config);
+    connectionBounds.use(plan.config.bounds);
+    bodies.use(plan.config.bounds);
+    bodyBuffers.use(plan.config.bounds);
+    app.server.headersTimeout = plan.config.bounds.headerTimeoutSeconds * 1000;
     metrics.initialise(plan.config);
     app.log.level = plan.config.logLevel;
     running = plan.config;

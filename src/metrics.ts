@@ -8,6 +8,7 @@
  * What every request pays for is kept out of prom-client's per-call label hashing: a request adds to plain
  * numbers (`countRequest`, connection byte counts), and those are turned into series when /metrics is read.
  */
+import { CLIENT_BOUNDS } from './http/connection-bounds.js';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
@@ -212,6 +213,12 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers,
     }),
+    clientRefusals: new Counter({
+      name: `${METRIC_PREFIX}client_refusals_total`,
+      help: 'Connections and requests refused by a bound on what clients may hold (503; 408 for a stalled body), by bound.',
+      labelNames: ['bound'] as const,
+      registers,
+    }),
     rejections: new Counter({
       name: `${METRIC_PREFIX}quota_rejections_total`,
       help: 'Writes refused because they would pass a quota, by quota kind and level.',
@@ -307,6 +314,7 @@ export function createMetrics() {
       for (const kind of ['account', 'container']) for (const result of ['hit', 'miss']) metrics.cacheRequests.inc({ kind, result }, 0);
       for (const target of LOOKUP_TARGETS) for (const outcome of LOOKUP_OUTCOMES) metrics.lookups.inc({ target, outcome }, 0);
       for (const outcome of LEVEL_CHANGE_OUTCOMES) metrics.levelChanges.inc({ outcome }, 0);
+      for (const bound of CLIENT_BOUNDS) metrics.clientRefusals.inc({ bound }, 0);
       for (const type of QUOTA_EVENT_TYPES) metrics.notificationEvents.inc({ type }, 0);
       for (const { name } of config.notifiers) for (const outcome of DELIVERY_OUTCOMES) metrics.notificationDeliveries.inc({ provider: name, outcome }, 0);
     },

@@ -6,12 +6,25 @@ import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { RequestStreamRewriter } from './proxy/request-lines.js';
+import type { ConnectionBounds } from './http/connection-bounds.js';
 
 /**
- * Swift accepts request header lines up to 8 KiB each (`max_header_size`) and many metadata headers; Node's
- * default of 16 KiB for all headers together would refuse requests Swift takes.
+ * The largest request head Swift 2.30.1's proxy server reads: a request line under 8 KiB (eventlet's
+ * url_length_limit) and at most 64 KiB of header lines (eventlet's MAX_TOTAL_HEADER_SIZE; each line under
+ * max_header_size, 8 KiB). Node counts the target and the header names and values, which fit in both. Node's
+ * default of 16 KiB would refuse requests Swift takes; anything larger, Swift refuses (400 Headers Too Large),
+ * and each connection sending an unfinished head of that size holds that much of the proxy's memory.
  */
-export const MAX_HEADER_BYTES = 256 * 1024;
+export const MAX_HEADER_BYTES = 8 * 1024 + 64 * 1024;
+
+export interface ProxyServerOptions {
+  /** Seconds a client may take to send a whole request head (client_header_timeout): then 408. */
+  readonly headerTimeoutSeconds: number;
+  /** The most header lines Swift reads (capabilities.ts); a head with more is refused as Swift does, 431. */
+  readonly maxHeaderCount: () => number;
+  /** Connections and unfinished heads, counted (connection-bounds.ts). */
+  readonly bounds: ConnectionBounds;
+}
 
 const RAW_TARGET = Symbol('swift-quota-proxy.raw-target');
 const RAW_METHOD = Symbol('swift-quota-proxy.raw-method');
@@ -61,13 +74,33 @@ function routable(request: IncomingMessage): void {
   }
 }
 
-export function createProxyServer(handler: Handler): Server {
+/** Swift's answer to a head with more header lines than it reads (http_protocol.py). */
+function refuseHeaderCount(response: ServerResponse): void {
+  const body = '<html><h1>Request Header Fields Too Large</h1><p>Too many headers</p></html>';
+  response.writeHead(431, { 'content-type': 'text/html; charset=UTF-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  response.end(body);
+}
+
+export function createProxyServer(handler: Handler, options: ProxyServerOptions): Server {
+  const { bounds } = options;
   const handle: Handler = (request, response) => {
+    if (!bounds.requestStarted(request.socket)) return;
     routable(request);
     restoreMethod(request);
+    // rawHeaders holds name and value, each its own entry.
+    if (request.rawHeaders.length > 2 * options.maxHeaderCount()) return refuseHeaderCount(response);
     handler(request, response);
   };
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handle);
+  const headersTimeout = options.headerTimeoutSeconds * 1000;
+  const server = createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // As Fastify sets it (app.ts): a request's body may take as long as it makes progress (body-watch.ts).
+    requestTimeout: 0,
+    headersTimeout,
+    // Node looks for heads past their time this often (default: every 30 s, which would let one take 90 s).
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, headersTimeout / 4)),
+  }, handle);
+  bounds.attach(server);
   // Node answers `Expect: 100-continue` itself unless someone listens for it. We route such requests like
   // any other and send `100 Continue` only once the proxy has decided to let the body come (app.ts): a
   // client told 413 up front never sends a byte.

@@ -132,6 +132,8 @@ export interface Config {
   readonly opsBind: { readonly host: string; readonly port: number } | undefined;
   readonly upstream: URL;
   readonly upstreamTimeoutSeconds: number;
+  /** What a client may hold of the proxy (docs/operations.md, "Bounds on what a client can hold"). */
+  readonly bounds: ClientBounds;
   readonly metricsPath: string;
   /** The usage report over HTTP (answered by the proxy). */
   readonly reportPath: string;
@@ -158,6 +160,61 @@ export interface Config {
   readonly workers: number;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
+}
+
+export interface ClientBounds {
+  /** client_header_timeout: seconds to send a whole request head, then 408. */
+  readonly headerTimeoutSeconds: number;
+  /** client_body_timeout: seconds a body may wait to start, or go without a byte, then 408. */
+  readonly bodyTimeoutSeconds: number;
+  /** max_connections: client connections per process (0: no limit). */
+  readonly maxConnections: number;
+  /** max_connections_per_client: of those, from one address (0: no limit). */
+  readonly maxConnectionsPerClient: number;
+  /** pending_header_bytes: bytes of unfinished request heads, all connections together (0: no limit). */
+  readonly pendingHeaderBytes: number;
+  /** max_bodies_per_client: request bodies in progress from one address (0: no limit). */
+  readonly maxBodiesPerClient: number;
+  /** max_bodies_per_account: request bodies in progress into one account (0: no limit). */
+  readonly maxBodiesPerAccount: number;
+  /** body_buffer_bytes: bytes of manifests and S3 completions the proxy holds in memory at once. */
+  readonly bodyBufferBytes: number;
+  /** body_buffer_account_bytes: of those, for one account. */
+  readonly bodyBufferAccountBytes: number;
+}
+
+export const DEFAULT_CLIENT_BOUNDS: ClientBounds = Object.freeze({
+  headerTimeoutSeconds: 60,
+  bodyTimeoutSeconds: 60,
+  maxConnections: 8192,
+  maxConnectionsPerClient: 1024,
+  pendingHeaderBytes: 64 * 1024 * 1024,
+  maxBodiesPerClient: 128,
+  maxBodiesPerAccount: 128,
+  bodyBufferBytes: 128 * 1024 * 1024,
+  bodyBufferAccountBytes: 32 * 1024 * 1024,
+});
+
+/** [quota-proxy]'s bounds on clients; each key's default and reason are in docs/configuration.md. */
+function parseClientBounds(proxy: SectionReader | undefined): ClientBounds {
+  const d = DEFAULT_CLIENT_BOUNDS;
+  if (!proxy) return d;
+  const bounds: ClientBounds = {
+    // Node refuses a head timeout above its request timeout; 300 s is already five times Swift's client_timeout.
+    headerTimeoutSeconds: proxy.integer('client_header_timeout', d.headerTimeoutSeconds, 1, 300, 'seconds'),
+    bodyTimeoutSeconds: proxy.integer('client_body_timeout', d.bodyTimeoutSeconds, 1, 3600, 'seconds'),
+    maxConnections: proxy.integer('max_connections', d.maxConnections, 0, 1_000_000),
+    maxConnectionsPerClient: proxy.integer('max_connections_per_client', d.maxConnectionsPerClient, 0, 1_000_000),
+    pendingHeaderBytes: proxy.size('pending_header_bytes', d.pendingHeaderBytes, 0),
+    maxBodiesPerClient: proxy.integer('max_bodies_per_client', d.maxBodiesPerClient, 0, 1_000_000),
+    maxBodiesPerAccount: proxy.integer('max_bodies_per_account', d.maxBodiesPerAccount, 0, 1_000_000),
+    bodyBufferBytes: proxy.size('body_buffer_bytes', d.bodyBufferBytes, 1024 * 1024),
+    bodyBufferAccountBytes: proxy.size('body_buffer_account_bytes', d.bodyBufferAccountBytes, 64 * 1024),
+  };
+  if (bounds.bodyBufferAccountBytes > bounds.bodyBufferBytes) {
+    proxy.fail('body_buffer_account_bytes', `must not be more than body_buffer_bytes (${bounds.bodyBufferBytes}), got ${bounds.bodyBufferAccountBytes}`);
+  }
+  return Object.freeze(bounds);
 }
 
 export type LedgerConfig =
@@ -572,6 +629,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     opsBind,
     upstream,
     upstreamTimeoutSeconds: proxy?.integer('upstream_timeout', DEFAULT_UPSTREAM_TIMEOUT, 1, 86_400, 'seconds') ?? DEFAULT_UPSTREAM_TIMEOUT,
+    bounds: parseClientBounds(proxy),
     metricsPath,
     reportPath,
     accessLog: proxy?.boolean('access_log', true) ?? true,
@@ -656,6 +714,8 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   [PROXY_SECTION]: [
     'bind_ip', 'bind_port', 'ops_bind_ip', 'ops_bind_port', 'upstream', 'upstream_timeout', 'metrics_path', 'report_path', 'log_level', 'access_log',
     'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
+    'client_header_timeout', 'client_body_timeout', 'max_connections', 'max_connections_per_client', 'pending_header_bytes',
+    'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',

@@ -2,7 +2,8 @@
  * What a configuration reload (SIGHUP) may change in a running proxy, and what only a restart can.
  *
  * Changed in place: the quota rules (levels, limits, soft limits, grace period, precise or cached mode, the
- * near-limit ratio, fail mode, Retry-After), the notification providers and the log level. Everything else
+ * near-limit ratio, fail mode, Retry-After), the notification providers, the log level and the bounds on what
+ * clients may hold (for connections and requests from then on). Everything else
  * is built into what is already running: the listening socket, Swift's address and the connection pool, the
  * ledger (its reservations must not be lost), the caches' sizes, the identities, how requests are read
  * (s3api, domain_remap, cname_lookup), the routes. A change to those is reported and the running value kept,
@@ -14,7 +15,7 @@ import type { Config, QuotaConfig } from './load.js';
 /** Quota settings a reload applies. */
 const RELOADED_QUOTA_KEYS = ['levels', 'softLimits', 'gracePeriodSeconds', 'preciseMode', 'nearLimitRatio', 'failMode', 'retryAfterSeconds'] as const;
 /** Top-level settings a reload applies. */
-const RELOADED_KEYS = ['notifiers', 'logLevel'] as const;
+const RELOADED_KEYS = ['notifiers', 'logLevel', 'bounds'] as const;
 /** Not settings: where the file is and what it warned about. */
 const IGNORED_KEYS = new Set<string>(['file', 'warnings']);
 
@@ -25,6 +26,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   resellerPrefix: '[filter:tempauth] reseller_prefix', users: '[filter:tempauth] users', notifiers: '[notify:*]',
   s3: '[filter:s3api]', domainRemap: '[filter:domain_remap]', cnameLookup: '[filter:cname_lookup]', ledger: 'ledger',
   workers: 'workers',
+  bounds: 'the bounds on clients (client_header_timeout, client_body_timeout, max_connections, ...)',
   'quota.cacheTimeoutSeconds': 'cache_timeout', 'quota.preciseMode': 'precise_mode', 'quota.levels': 'quota',
   'quota.nearLimitRatio': 'near_limit_ratio', 'quota.failMode': 'fail_mode', 'quota.retryAfterSeconds': 'retry_after',
   'quota.cacheMaxEntries': 'cache_max_entries', 'quota.service': 'service_auth / service_user / the Keystone identity',

@@ -37,6 +37,8 @@ import { ObjectPins, PinCycle, type PinBoard } from './pins.js';
 import { Exchange, type ExchangeEnd } from './exchange.js';
 import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import type { BodyBuffers } from './body-buffer.js';
+import { MAX_EXTENDED_HEADER } from './tar-reader.js';
 import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
@@ -44,8 +46,7 @@ import { formatBulkAnswer, parseBulkAnswer, withRefusal } from './bulk-response.
 import { LRUCache } from 'lru-cache';
 import type { Versioning } from './ledger/ledger.js';
 import { archivedByDelete, archivedByWrite, archivePrefix, overwriteCredit, restorable, versionsContainer } from './versioning.js';
-import { PassThrough, Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 
 /** What the gate remembers about a request between admission and Swift's answer. */
 interface RequestState {
@@ -150,45 +151,6 @@ function s3ErrorBody(error: S3Error, resource?: string): string {
 /** How much of a completion's XML s3api reads (multi_upload.py MAX_COMPLETE_UPLOAD_BODY_SIZE); more, it refuses. */
 const S3_COMPLETE_BODY_LIMIT = 2048 * 1024;
 
-/**
- * The first `limit` bytes of a request body, and a stream of the whole body to send on in its place (the bytes
- * read, then the rest). `complete` when the body ended within the limit.
- */
-async function readBodyHead(raw: IncomingMessage, limit: number): Promise<{ head: Buffer; complete: boolean; body: Readable }> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  const complete = await new Promise<boolean>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length > limit) {
-        raw.pause();
-        cleanup();
-        resolve(false);
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(true);
-    };
-    const onError = () => {
-      cleanup();
-      reject(new Error('the client went away before its body was read'));
-    };
-    const cleanup = () => {
-      raw.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onError);
-    };
-    raw.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onError);
-  });
-  const read = Buffer.concat(chunks);
-  if (complete) return { head: read, complete, body: Readable.from([read]) };
-  const body = new PassThrough();
-  body.write(read);
-  raw.pipe(body);
-  raw.resume();
-  return { head: read.subarray(0, limit), complete, body };
-}
-
 /** How the caller of a write is authorised, as far as the proxy's own lookups for it go. */
 type Caller =
   | { readonly kind: 'credentials'; readonly credentials: Credentials }
@@ -248,6 +210,8 @@ export interface QuotaGateOptions {
   ledger: UsageLedger;
   /** Pins shared with the other processes of a shared ledger (ledger/create.ts); this process's own by default. */
   pins?: PinBoard;
+  /** Where the bodies the gate reads (manifests, S3 completions) are held, under a budget. */
+  bodyBuffers: BodyBuffers;
 }
 
 export class QuotaGate {
@@ -264,15 +228,17 @@ export class QuotaGate {
   private readonly identities: TokenIdentities;
   private readonly capabilities: () => SwiftCapabilities;
   private readonly pins: PinBoard;
+  private readonly bodyBuffers: BodyBuffers;
   /**
    * How each container versions its objects, as last read (cached mode): kept apart from its usage, which every
    * delete makes stale, so that a run of deletes reads it once per cache_timeout rather than once each.
    */
   private readonly versionings: LRUCache<string, Versioning | 'none'>;
 
-  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins }: QuotaGateOptions) {
+  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins, bodyBuffers }: QuotaGateOptions) {
     this.config = config;
     this.pins = pins ?? new ObjectPins();
+    this.bodyBuffers = bodyBuffers;
     this.swift = swift;
     this.metrics = metrics;
     this.watch = watch;
@@ -566,11 +532,9 @@ export class QuotaGate {
     // s3api lists the parts to complete only once it has read the request's XML: a client holding the body after
     // the decision could change a part meanwhile, through another proxy whose writes this one cannot see. So
     // the body is read first (as far as s3api reads it: past that it refuses the request), and the parts after.
-    if (expectsContinue(request.headers)) {
-      reply.raw.writeContinue();
-      request.quotaContinued = true;
-    }
-    request.body = (await readBodyHead(request.raw, S3_COMPLETE_BODY_LIMIT)).body;
+    const completion = await this.bodyBuffers.read(request, reply, account, S3_COMPLETE_BODY_LIMIT);
+    if (completion === undefined) return; // answered: 503 past the buffer budget, 408 for a stalled body
+    request.body = completion.body;
     const segments = `${container}${SEGMENTS_SUFFIX}`;
     const prefix = `${object}/${uploadId}/`;
     const unpinPrefix = await this.pins.pin([], [ObjectPins.key(account, segments, prefix)], request.raw);
@@ -1085,11 +1049,9 @@ export class QuotaGate {
       // SLO stores its own manifest, not the body: read the body (SLO reads at most max_manifest_size of it).
       const limit = this.capabilities().maxManifestSize;
       if (intent.size !== undefined && intent.size > limit) return; // Swift: 413 "Manifest File > ..."
-      if (expectsContinue(request.headers)) {
-        reply.raw.writeContinue();
-        request.quotaContinued = true;
-      }
-      const { head, body } = await readBodyHead(request.raw, limit);
+      const read = await this.bodyBuffers.read(request, reply, account, limit);
+      if (read === undefined) return; // answered: 503 past the buffer budget, 408 for a stalled body
+      const { head, body } = read;
       request.body = body;
       // Read as one SLO refuses, it is still counted at the most SLO could store (manifest-sizer.ts).
       const sized = await this.manifestSize(head, account, version, caller, request.raw);
@@ -1193,6 +1155,8 @@ export class QuotaGate {
     if (!verdict.allowed) return this.answer(reply, verdict.answer);
     const levelInfo = await this.admissions.levelOf(account);
     const accountScope = this.admissions.scope(account, undefined, levelInfo);
+    // The archive reader may hold a file's extended header and the global ones (1 MiB each) in memory.
+    if (!this.bodyBuffers.hold(reply, account, 2 * MAX_EXTENDED_HEADER)) return;
     // Whatever Swift answers, the files it extracted before are stored: kept, and usage read afresh.
     // Swift's bulk answers at once and reports in the body: done when that ends.
     const state: RequestState = { reservations: [], partial: true, settleAtEnd: true, invalidates: [accountKey(account)] };

@@ -35,7 +35,7 @@ export interface TarMember {
   readonly pax: ReadonlyMap<string, string>;
 }
 
-const MAX_EXTENDED_HEADER = 1024 * 1024;
+export const MAX_EXTENDED_HEADER = 1024 * 1024;
 const REGULAR_TYPES = new Set(['0', '\0', '7']);
 /** Types tarfile knows and gives no data (besides the extended headers read apart). */
 const DATALESS_TYPES = new Set(['1', '2', '3', '4', '5', '6']);

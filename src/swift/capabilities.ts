@@ -12,6 +12,8 @@ export const SWIFT_DEFAULTS = Object.freeze({
   maxFileSize: 5_368_709_122,
   maxManifestSize: 8 * 1024 * 1024,
   maxManifestSegments: 1000,
+  maxMetaCount: 90,
+  extraHeaderCount: 0,
   tempurlMethods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
   digests: ['sha1', 'sha256', 'sha512'],
 });
@@ -27,6 +29,12 @@ export interface SwiftCapabilities {
   readonly maxFileSize: number;
   readonly maxManifestSize: number;
   readonly maxManifestSegments: number;
+  /**
+   * The most header lines Swift's proxy server reads in a request head (200 by default): http.client's limit,
+   * which Swift's bufferedhttp sets to 1.6 times constraints.MAX_HEADER_COUNT (max_meta_count + 36 +
+   * extra_header_count), counts the blank line that ends the head too.
+   */
+  readonly maxHeaderCount: number;
   readonly tempurlMethods: readonly string[];
   readonly tempurlDigests: readonly string[];
   readonly formpostDigests: readonly string[];
@@ -50,6 +58,7 @@ export function capabilitiesFromInfo(info: Info | undefined): SwiftCapabilities 
     maxFileSize: count(info?.swift?.max_file_size, SWIFT_DEFAULTS.maxFileSize),
     maxManifestSize: count(info?.slo?.max_manifest_size, SWIFT_DEFAULTS.maxManifestSize),
     maxManifestSegments: count(info?.slo?.max_manifest_segments, SWIFT_DEFAULTS.maxManifestSegments),
+    maxHeaderCount: Math.floor((count(info?.swift?.max_meta_count, SWIFT_DEFAULTS.maxMetaCount) + 36 + count(info?.swift?.extra_header_count, SWIFT_DEFAULTS.extraHeaderCount)) * 1.6 - 1),
     tempurlMethods: list(info?.tempurl?.methods, SWIFT_DEFAULTS.tempurlMethods),
     tempurlDigests: list(info?.tempurl?.allowed_digests, SWIFT_DEFAULTS.digests),
     formpostDigests: list(info?.formpost?.allowed_digests, SWIFT_DEFAULTS.digests),

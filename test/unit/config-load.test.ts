@@ -8,6 +8,7 @@ import {
   loadConfig,
   DEFAULT_CACHE_TIMEOUT,
   DEFAULT_NEAR_LIMIT_RATIO,
+  DEFAULT_CLIENT_BOUNDS,
   type Config,
   type ConfigOverrides,
   type TempauthUser,
@@ -336,6 +337,22 @@ describe('configFromText: [quota-proxy] errors', () => {
     configError(() => load(timeout), { line: lineOf(timeout, 'upstream_timeout'), key: 'upstream_timeout', reason: /from 1 to 86400/ });
     const level = text([...PROXY, 'log_level = chatty'], QUOTA, TEMPAUTH);
     configError(() => load(level), { line: lineOf(level, 'log_level'), key: 'log_level', reason: /must be one of fatal, error, warn, info, debug, trace/ });
+  });
+
+  test('the bounds on clients: defaults, sizes in binary units, 0 for no limit, and bad values named', () => {
+    assert.deepEqual(load(text(PROXY, QUOTA, TEMPAUTH)).bounds, DEFAULT_CLIENT_BOUNDS);
+    const set = load(text([...PROXY, 'client_header_timeout = 10', 'client_body_timeout = 30', 'max_connections = 0', 'max_connections_per_client = 50',
+      'pending_header_bytes = 16M', 'max_bodies_per_client = 8', 'max_bodies_per_account = 0', 'body_buffer_bytes = 1G', 'body_buffer_account_bytes = 256K'], QUOTA, TEMPAUTH)).bounds;
+    assert.deepEqual(set, { headerTimeoutSeconds: 10, bodyTimeoutSeconds: 30, maxConnections: 0, maxConnectionsPerClient: 50, pendingHeaderBytes: 16 * 1024 ** 2,
+      maxBodiesPerClient: 8, maxBodiesPerAccount: 0, bodyBufferBytes: 1024 ** 3, bodyBufferAccountBytes: 256 * 1024 });
+    const header = text([...PROXY, 'client_header_timeout = 301'], QUOTA, TEMPAUTH);
+    configError(() => load(header), { line: lineOf(header, 'client_header_timeout'), key: 'client_header_timeout', reason: /from 1 to 300/ });
+    const body = text([...PROXY, 'client_body_timeout = 0'], QUOTA, TEMPAUTH);
+    configError(() => load(body), { line: lineOf(body, 'client_body_timeout'), key: 'client_body_timeout', reason: /from 1 to 3600/ });
+    const buffer = text([...PROXY, 'body_buffer_bytes = 4M', 'body_buffer_account_bytes = 8M'], QUOTA, TEMPAUTH);
+    configError(() => load(buffer), { line: lineOf(buffer, 'body_buffer_account_bytes'), key: 'body_buffer_account_bytes', reason: /not be more than body_buffer_bytes/ });
+    const small = text([...PROXY, 'body_buffer_bytes = 1000'], QUOTA, TEMPAUTH);
+    configError(() => load(small), { line: lineOf(small, 'body_buffer_bytes'), key: 'body_buffer_bytes', reason: /at least 1048576 bytes/ });
   });
 });
 
