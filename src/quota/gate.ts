@@ -37,6 +37,7 @@ import { ObjectPins, PinCycle, type PinBoard } from './pins.js';
 import { Exchange, type ExchangeEnd } from './exchange.js';
 import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
+import { manifestOfTwin } from './manifest-twin.js';
 import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
@@ -955,6 +956,7 @@ export class QuotaGate {
       if (served.parts === 1) {
         const bound = boundingRange(range.specs, headers, copy.query);
         if (bound !== undefined) view.upstream.set('range', bound);
+        if (query.last('multipart-manifest') === 'get') return this.sizeManifestTwin(copy, target, caller, view, served.size, quoted, bound, owner);
         return { size: served.size };
       }
       return headers['content-location'] === undefined ? this.sizeMultipartCopy(copy, caller, range.specs, quoted, owner) : 'symlink-ranges';
@@ -971,6 +973,27 @@ export class QuotaGate {
     // The manifest is the copy's: its segments are looked up in the account copied into.
     const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
     return { size: sized.stored, unpin: sized.unpin };
+  }
+
+  /**
+   * A copy with `multipart-manifest=get` of what is no SLO manifest now: Swift copies it as a manifest if it has
+   * become one with the same ETag (manifest-twin.ts). Counted at the larger of its bytes and what SLO would store
+   * from them, read at the ETag and Range the copy is pinned to; the segments are pinned as a manifest's are.
+   */
+  private async sizeManifestTwin(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, size: number, etag: string, range: string | undefined, owner: object): Promise<{ size: number; unpin?: () => void } | 'unsizable'> {
+    const limit = this.capabilities().maxManifestSize;
+    // Past max_manifest_size SLO refuses it as a manifest (413); an empty body is no manifest.
+    if (size === 0 || size > limit) return { size };
+    const pinned: Record<string, string> = { 'if-match': etag, ...(range === undefined ? {} : { range }) };
+    const read = await this.readFor(caller, 'GET', copy.ref, copy.query ?? '', view.path!.version, limit, pinned);
+    if (read.status < 200 || read.status >= 300 || read.body === undefined) {
+      view.upstream.set('if-match', NO_SUCH_ETAG);
+      return 'unsizable';
+    }
+    const manifest = manifestOfTwin(read.body);
+    if (manifest === undefined) return { size };
+    const sized = await this.manifestSize(manifest, target.account, view.path!.version, caller, owner);
+    return { size: Math.max(size, sized.stored), unpin: sized.unpin };
   }
 
   /**

@@ -1,0 +1,66 @@
+/**
+ * Hostile review of issue 22 items 1–3 (reservations held until Swift answers, pins that hold what they promise,
+ * grants re-checked). Each attack is run as a tenant that wants more than it paid for; outcomes are read on
+ * Swift directly.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { call } from '../helpers/http.js';
+import { rawRequest } from '../helpers/raw-http.js';
+import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
+
+const ACCOUNTS = { 'cached mode': [371, 372, 373, 374, 375], 'precise mode': [376, 377, 378, 379, 380] } as const;
+
+const SEGMENT_BYTES = 3_000;
+const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
+
+for (const mode of MODES) {
+  describe(`hostile review of issue 22, ${mode.name}`, () => {
+    let arena: Arena;
+    before(async () => {
+      arena = await openArena(mode, [...ACCOUNTS[mode.name]]);
+    });
+    after(() => arena.close());
+
+    const auth = (tenant: Tenant) => ({ 'x-auth-token': tenant.token });
+
+    /**
+     * A copy asked with `?multipart-manifest=get` copies an SLO as a manifest: SLO stores a manifest of its own,
+     * rebuilt from the segments as they are then (their content types included). Swift pins such a copy by the
+     * manifest's stored ETag, the MD5 of the manifest's text, which a plain object holding that very text
+     * reproduces. Sized from such a plain twin (its own bytes; no segment pinned), the copies are held while the
+     * source becomes the SLO and its segment gets a 1,000-character content type, then let go.
+     */
+    test('copies with multipart-manifest=get sized from a plain twin of an SLO manifest store no more than was counted', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['seg', 'src', 'c']) await makeContainer(tenant, container);
+      await putDirect(tenant, '/seg/s0', Buffer.alloc(SEGMENT_BYTES, 's'));
+      const manifest = JSON.stringify(Array.from({ length: 10 }, () => ({ path: '/seg/s0' })));
+      await putDirect(tenant, '/src/slo?multipart-manifest=put', manifest);
+      const stored = await call('GET', tenant.direct('/src/slo?multipart-manifest=get'), auth(tenant));
+      assert.equal(stored.status, 200);
+      const counted = Buffer.byteLength(stored.body);
+      // The plain twin: the stored manifest's text, as a plain object.
+      await putDirect(tenant, '/src/o', stored.body);
+      const copies = Array.from({ length: 5 }, (_, i) => {
+        const url = new URL(tenant.viaProxy(`/c/copy${i}?multipart-manifest=get`));
+        return rawRequest(arena.proxy.url, 'PUT', url.pathname + url.search, [['Host', url.host], ['X-Auth-Token', tenant.token], ['X-Copy-From', 'src/o'], ['Transfer-Encoding', 'chunked'], ['Expect', '100-continue']]);
+      });
+      for (const copy of copies) assert.equal(await copy.admitted, 'continue');
+      // The source becomes the SLO (its manifest has the twin's ETag), and its segment a long content type.
+      assert.equal((await call('PUT', tenant.viaProxy('/src/o?multipart-manifest=put'), auth(tenant), manifest)).status, 201);
+      const head = await call('HEAD', tenant.direct('/src/o?multipart-manifest=get'), auth(tenant));
+      assert.deepEqual([head.headers.etag, head.headers['x-static-large-object']], [md5(stored.body), 'True']);
+      const retyped = call('POST', tenant.viaProxy('/seg/s0'), { ...auth(tenant), 'content-type': `application/x-${'t'.repeat(1_000)}` });
+      await Promise.race([retyped, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      const answers = await Promise.all(copies.map((copy) => copy.finish('0\r\n\r\n')));
+      assert.equal((await retyped).status, 202);
+      const usage = await arena.usage(tenant, 'c');
+      const statuses = answers.map((answer) => answer.status);
+      assert.ok(usage.bytes <= LIMITS.bytes, `Swift stored ${usage.bytes} bytes in c (${statuses.join(' ')}), counted ${5 * counted}`);
+      // Each copy stores the manifest as it was counted: the segment's content type is the one read.
+      assert.deepEqual({ statuses, usage }, { statuses: [201, 201, 201, 201, 201], usage: { objects: 5, bytes: 5 * counted } });
+    });
+  });
+}
