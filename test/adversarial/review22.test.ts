@@ -10,7 +10,7 @@ import { call } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
-const ACCOUNTS = { 'cached mode': [371, 372, 373, 374, 375], 'precise mode': [376, 377, 378, 379, 380] } as const;
+const ACCOUNTS = { 'cached mode': [371, 372, 373, 374, 375, 391, 392, 393, 394, 395], 'precise mode': [376, 377, 378, 379, 380, 396, 397, 398, 399, 400] } as const;
 
 const SEGMENT_BYTES = 3_000;
 const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
@@ -24,6 +24,7 @@ for (const mode of MODES) {
     after(() => arena.close());
 
     const auth = (tenant: Tenant) => ({ 'x-auth-token': tenant.token });
+    const inFlight = async () => Number(/swift_quota_proxy_reservations_in_flight (\d+)/.exec((await call('GET', `${arena.proxy.url}/metrics`)).body)?.[1]);
 
     /**
      * A copy asked with `?multipart-manifest=get` copies an SLO as a manifest: SLO stores a manifest of its own,
@@ -61,6 +62,35 @@ for (const mode of MODES) {
       assert.ok(usage.bytes <= LIMITS.bytes, `Swift stored ${usage.bytes} bytes in c (${statuses.join(' ')}), counted ${5 * counted}`);
       // Each copy stores the manifest as it was counted: the segment's content type is the one read.
       assert.deepEqual({ statuses, usage }, { statuses: [201, 201, 201, 201, 201], usage: { objects: 5, bytes: 5 * counted } });
+      assert.equal(await inFlight(), 0);
+    });
+
+    /**
+     * Nothing held is left behind: clients that leave a twin copy while it is sized (segments pinned), or once
+     * admitted and waiting for its body, leave no reservation in flight and no pin (a write to the segment
+     * goes at once).
+     */
+    test('twin copies left by their clients at any moment hold nothing afterwards', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['seg', 'src', 'c']) await makeContainer(tenant, container);
+      await putDirect(tenant, '/seg/s0', Buffer.alloc(SEGMENT_BYTES, 's'));
+      await putDirect(tenant, '/src/slo?multipart-manifest=put', JSON.stringify(Array.from({ length: 10 }, () => ({ path: '/seg/s0' }))));
+      await putDirect(tenant, '/src/o', (await call('GET', tenant.direct('/src/slo?multipart-manifest=get'), auth(tenant))).body);
+      const copies = ([0, 5, 20, 50, 'admitted'] as const).map(async (leaveAfter, i) => {
+        const url = new URL(tenant.viaProxy(`/c/left${i}?multipart-manifest=get`));
+        const copy = rawRequest(arena.proxy.url, 'PUT', url.pathname + url.search, [['Host', url.host], ['X-Auth-Token', tenant.token], ['X-Copy-From', 'src/o'], ['Transfer-Encoding', 'chunked'], ['Expect', '100-continue']]);
+        if (leaveAfter === 'admitted') assert.equal(await copy.admitted, 'continue');
+        else await new Promise((resolve) => setTimeout(resolve, leaveAfter));
+        copy.destroy();
+      });
+      await Promise.all(copies);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const retyped = await call('POST', tenant.viaProxy('/seg/s0'), { ...auth(tenant), 'content-type': 'text/plain' });
+      assert.equal(retyped.status, 202);
+      assert.ok(Date.now() - started < 2_000, `the segment's write waited ${Date.now() - started} ms`);
+      assert.equal(await inFlight(), 0);
+      assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 0, bytes: 0 });
     });
   });
 }
