@@ -1342,7 +1342,8 @@ export class QuotaGate {
 
   /**
    * A write admitted on the caller's grant as kept (authority.ts), until its exchange ends: refused with Swift's
-   * answer if the grant is revoked before Swift has seen it (grants.ts); the grant is forgotten if Swift refuses it.
+   * answer (and cut) if the grant is revoked before Swift can have all of it (grants.ts); the grant is forgotten if
+   * Swift refuses it.
    */
   private trackGrant(request: FastifyRequest, reply: FastifyReply, scopeKey: string, credentials: Credentials, account: string, container: string): void {
     const exchange = this.exchange(request, reply);
@@ -1352,7 +1353,9 @@ export class QuotaGate {
         account,
         container,
         since: Date.now(),
-        reachedSwift: () => exchange.reachedSwift,
+        // Seen by Swift with its body still coming from the client: Swift cannot have all of it yet, and cutting
+        // it stores nothing, so a grantee cannot keep a started upload open on a revoked grant.
+        reachedSwift: () => exchange.reachedSwift && request.raw.complete,
         refuse: (answer) => this.refuseHeld(request, reply, exchange, answer),
       }),
     );

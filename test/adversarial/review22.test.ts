@@ -92,5 +92,45 @@ for (const mode of MODES) {
       assert.equal(await inFlight(), 0);
       assert.deepEqual(await arena.usage(tenant, 'c'), { objects: 0, bytes: 0 });
     });
+
+    /**
+     * Item 3: a revoked grantee's held uploads must not keep the owner out. Uploads whose bodies have not started
+     * are refused once the grant is revoked; an upload that has sent one byte of its body (so Swift has seen its
+     * head) and then holds the rest back is one the grantee can keep open for as long as it dribbles bytes
+     * (Swift waits 60 s between reads), and it holds its room meanwhile.
+     */
+    async function startedUploads(owner: Tenant) {
+      await makeContainer(owner, 'c', { 'x-container-write': `${owner.account}:reader` });
+      const held = ['g1', 'g2'].map((name) => {
+        const url = new URL(owner.viaProxy(`/c/${name}`));
+        return rawRequest(arena.proxy.url, 'PUT', url.pathname, [['Host', url.host], ['X-Auth-Token', owner.readerToken], ['Content-Length', '5000'], ['Expect', '100-continue']]);
+      });
+      for (const upload of held) assert.equal(await upload.admitted, 'continue');
+      // One byte each: the requests go to Swift, which authorises them on their heads.
+      for (const upload of held) upload.send('g');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return held;
+    }
+
+    test('uploads a revoked grantee has started and then holds do not keep the owner out', async () => {
+      const owner = await arena.tenant();
+      const held = await startedUploads(owner);
+      assert.equal((await call('POST', owner.viaProxy('/c'), { 'x-auth-token': owner.token, 'x-container-write': '' })).status, 204);
+      const write = await call('PUT', owner.viaProxy('/c/mine'), { 'x-auth-token': owner.token }, Buffer.alloc(LIMITS.bytes, 'o'));
+      const answers = await Promise.all(held.map((upload) => upload.finish(Buffer.alloc(4_999, 'g')).catch(() => ({ status: 0 }))));
+      const outcome = { owner: write.status, grantee: answers.map((answer) => answer.status), listing: await arena.listing(owner, 'c'), usage: await arena.usage(owner, 'c') };
+      assert.deepEqual(outcome, { owner: 201, grantee: outcome.grantee.map(() => 403), listing: ['mine'], usage: { objects: 1, bytes: LIMITS.bytes } });
+      assert.equal(await inFlight(), 0);
+    });
+
+    test('while the grant stands, started uploads keep their room and are stored; the owner is refused', async () => {
+      const owner = await arena.tenant();
+      const held = await startedUploads(owner);
+      const write = await call('PUT', owner.viaProxy('/c/mine'), { 'x-auth-token': owner.token }, Buffer.alloc(LIMITS.bytes, 'o'));
+      const answers = await Promise.all(held.map((upload) => upload.finish(Buffer.alloc(4_999, 'g'))));
+      const outcome = { owner: write.status, grantee: answers.map((answer) => answer.status), listing: await arena.listing(owner, 'c'), usage: await arena.usage(owner, 'c') };
+      assert.deepEqual(outcome, { owner: 413, grantee: [201, 201], listing: ['g1', 'g2'], usage: { objects: 2, bytes: LIMITS.bytes } });
+      assert.equal(await inFlight(), 0);
+    });
   });
 }
