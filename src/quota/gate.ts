@@ -962,8 +962,9 @@ export class QuotaGate {
       return headers['content-location'] === undefined ? this.sizeMultipartCopy(copy, caller, range.specs, quoted, owner) : 'symlink-ranges';
     }
     const limit = this.capabilities().maxManifestSize;
-    // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest).
-    const ranged: Record<string, string> = range.forward?.value === undefined ? {} : { range: range.forward.value };
+    // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest);
+    // and at the ETag the copy is pinned to, or the source read could be another manifest than the one copied.
+    const ranged: Record<string, string> = { 'if-match': quoted, ...(range.forward?.value === undefined ? {} : { range: range.forward.value }) };
     const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit, ranged);
     if (read.status < 200 || read.status >= 300 || read.body === undefined) {
       // Not read (gone since the HEAD, or past max_manifest_size): never passed uncounted on that reading alone.
