@@ -134,6 +134,29 @@ for (const mode of MODES) {
       assert.deepEqual(outcome, { owner: 413, grantee: [201, 201], listing: ['g1', 'g2'], usage: { objects: 2, bytes: LIMITS.bytes } });
       assert.equal(await inFlight(), 0);
     });
+
+    /**
+     * Item 2: a versioning change waits for every write in flight into the container. A delete with versioning
+     * off frees its object; held (its one body byte not sent, so Swift has not seen it) while the owner turns
+     * history mode on, it makes Swift archive the object into the location, which the proxy never counted.
+     */
+    test('a delete held while history versioning is turned on archives no uncounted object into the location', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['c', 'v']) await makeContainer(tenant, container);
+      assert.equal((await call('PUT', tenant.viaProxy('/v/filler'), auth(tenant), Buffer.alloc(9_000, 'f'))).status, 201);
+      assert.equal((await call('PUT', tenant.viaProxy('/c/o'), auth(tenant), Buffer.alloc(3_000, 'o'))).status, 201);
+      const url = new URL(tenant.viaProxy('/c/o'));
+      const deleting = rawRequest(arena.proxy.url, 'DELETE', url.pathname, [['Host', url.host], ['X-Auth-Token', tenant.token], ['Content-Length', '1'], ['Expect', '100-continue']]);
+      assert.equal(await deleting.admitted, 'continue');
+      const turnedOn = call('POST', tenant.viaProxy('/c'), { ...auth(tenant), 'x-history-location': 'v' });
+      await Promise.race([turnedOn, new Promise((resolve) => setTimeout(resolve, 500))]);
+      const deleted = await deleting.finish('x');
+      const outcome = { deleted: deleted.status, turnedOn: (await turnedOn).status, v: await arena.usage(tenant, 'v'), c: await arena.usage(tenant, 'c') };
+      assert.ok(outcome.v.bytes <= LIMITS.bytes, `Swift stored ${outcome.v.bytes} bytes in v: ${JSON.stringify(outcome)}`);
+      // The change waits for the delete, which frees the object as counted; history mode is on afterwards.
+      assert.deepEqual(outcome, { deleted: 204, turnedOn: 204, v: { objects: 1, bytes: 9_000 }, c: { objects: 0, bytes: 0 } });
+      assert.equal(await inFlight(), 0);
+    });
   });
 }
 
