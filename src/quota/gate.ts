@@ -1051,7 +1051,7 @@ export class QuotaGate {
 
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
   private manifestSize(body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
-    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version), owner, this.capabilities().maxManifestSegments);
+    return sizeManifest(body, account, this.pins, (container, object, query = '', inAccount = account) => this.headFor(caller, { account: inAccount, container, object }, query, version), owner, this.capabilities().maxManifestSegments);
   }
 
   /**

@@ -211,5 +211,36 @@ for (const mode of MODES) {
       // Read pinned to the ETag HEADed, the small manifest is not read: Swift is asked for a version none has.
       assert.deepEqual({ statuses, usage }, { statuses: [412, 412, 412], usage: { objects: 0, bytes: 0 } });
     });
+
+    /**
+     * Item 2: an SLO manifest's segments are pinned by name until Swift has validated the manifest. A segment that
+     * is a symlink is HEADed through it, by the proxy and by SLO alike: what SLO stores (the content type) is the
+     * symlink's target's, which no pin holds. The manifest is held on its way to Swift while the target's content
+     * type grows.
+     */
+    test('a manifest whose segments are symlinks stores no more than was counted when their target changes meanwhile', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['seg', 'c']) await makeContainer(tenant, container);
+      await putDirect(tenant, '/seg/target', 'x');
+      const entries = 40;
+      for (let i = 0; i < entries; i++) await putDirect(tenant, `/seg/l${String(i).padStart(2, '0')}`, '', { 'x-symlink-target': 'seg/target' });
+      const manifest = JSON.stringify(Array.from({ length: entries }, (_, i) => ({ path: `/seg/l${String(i).padStart(2, '0')}` })));
+      // The manifest as SLO stores it with the target as it is: what the proxy counts.
+      await putDirect(tenant, '/seg/reference?multipart-manifest=put', manifest);
+      const counted = Number((await call('HEAD', tenant.direct('/seg/reference?multipart-manifest=get'), auth(tenant))).headers['content-length']);
+      const held = link.hold('/c/m?multipart-manifest=put');
+      const url = new URL(tenant.viaProxy('/c/m?multipart-manifest=put'));
+      const sent = rawRequest(arena.proxy.url, 'PUT', url.pathname + url.search, [['Host', url.host], ['X-Auth-Token', tenant.token], ['Content-Length', String(manifest.length)]], manifest);
+      await held.caught;
+      const retyped = call('POST', tenant.viaProxy('/seg/target'), { ...auth(tenant), 'content-type': `application/x-${'t'.repeat(500)}` });
+      await Promise.race([retyped, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      held.release();
+      const answer = await sent.response;
+      assert.equal((await retyped).status, 202);
+      const usage = await arena.usage(tenant, 'c');
+      assert.ok(usage.bytes <= LIMITS.bytes, `Swift stored ${usage.bytes} bytes in c (${answer.status}), counted ${counted}`);
+      // The target's POST waits for the manifest, which is stored as counted.
+      assert.deepEqual({ status: answer.status, usage }, { status: 201, usage: { objects: 1, bytes: counted } });
+    });
   });
 }
