@@ -5,11 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { call } from '../helpers/http.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { openSlowLink, type SlowLink } from '../helpers/slow-link.js';
-import { swiftUrl } from '../helpers/swift-env.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
+import type { RunningProxy } from '../helpers/proxy.js';
 import { LIMITS, MODES, makeContainer, openArena, putDirect, type Arena, type Tenant } from './arena.js';
 
 const ACCOUNTS = { 'cached mode': [371, 372, 373, 374, 375, 391, 392, 393, 394, 395], 'precise mode': [376, 377, 378, 379, 380, 396, 397, 398, 399, 400] } as const;
@@ -164,11 +165,16 @@ for (const mode of MODES) {
   describe(`hostile review of issue 22 through a slow link to Swift, ${mode.name}`, () => {
     let link: SlowLink;
     let arena: Arena;
+    /** A second proxy on the same Redis ledger (and the same link to Swift). */
+    let other: RunningProxy;
     before(async () => {
       link = await openSlowLink(await swiftUrl());
-      arena = await openArena(mode, ACCOUNTS[mode.name].slice(6), { upstream: link.url });
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = review22-${randomBytes(4).toString('hex')}:`];
+      arena = await openArena(mode, ACCOUNTS[mode.name].slice(6), { upstream: link.url, extraProxyLines: lines });
+      other = await arena.another();
     });
     after(async () => {
+      await other.close();
       await arena.close();
       await link.close();
     });
@@ -218,7 +224,8 @@ for (const mode of MODES) {
      * symlink's target's, which no pin holds. The manifest is held on its way to Swift while the target's content
      * type grows.
      */
-    test('a manifest whose segments are symlinks stores no more than was counted when their target changes meanwhile', async () => {
+    for (const through of ['the same proxy', 'another proxy on the same Redis ledger'] as const) {
+    test(`a manifest whose segments are symlinks stores no more than was counted when their target changes meanwhile through ${through}`, async () => {
       const tenant = await arena.tenant();
       for (const container of ['seg', 'c']) await makeContainer(tenant, container);
       await putDirect(tenant, '/seg/target', 'x');
@@ -228,11 +235,12 @@ for (const mode of MODES) {
       // The manifest as SLO stores it with the target as it is: what the proxy counts.
       await putDirect(tenant, '/seg/reference?multipart-manifest=put', manifest);
       const counted = Number((await call('HEAD', tenant.direct('/seg/reference?multipart-manifest=get'), auth(tenant))).headers['content-length']);
-      const held = link.hold('/c/m?multipart-manifest=put');
-      const url = new URL(tenant.viaProxy('/c/m?multipart-manifest=put'));
+      const held = link.hold(`/c/m${through.length}?multipart-manifest=put`);
+      const url = new URL(tenant.viaProxy(`/c/m${through.length}?multipart-manifest=put`));
       const sent = rawRequest(arena.proxy.url, 'PUT', url.pathname + url.search, [['Host', url.host], ['X-Auth-Token', tenant.token], ['Content-Length', String(manifest.length)]], manifest);
       await held.caught;
-      const retyped = call('POST', tenant.viaProxy('/seg/target'), { ...auth(tenant), 'content-type': `application/x-${'t'.repeat(500)}` });
+      const retypeUrl = through === 'the same proxy' ? tenant.viaProxy('/seg/target') : tenant.viaProxy('/seg/target').replace(arena.proxy.url, other.url);
+      const retyped = call('POST', retypeUrl, { ...auth(tenant), 'content-type': `application/x-${'t'.repeat(500)}` });
       await Promise.race([retyped, new Promise((resolve) => setTimeout(resolve, 1_000))]);
       held.release();
       const answer = await sent.response;
@@ -242,5 +250,6 @@ for (const mode of MODES) {
       // The target's POST waits for the manifest, which is stored as counted.
       assert.deepEqual({ status: answer.status, usage }, { status: 201, usage: { objects: 1, bytes: counted } });
     });
+    }
   });
 }
