@@ -831,9 +831,9 @@ export class QuotaGate {
   private async admitObjectDelete(intent: Extract<Intent, { type: 'object-delete' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent;
     await this.unpinned(account, container, object);
-    // Decided on the container's versioning: held still until Swift has answered, or a change made meanwhile
-    // (history mode turned on) would have Swift archive the object uncounted (as for writes: versioningSteady).
-    const holding = this.pins.versioningSteady(account, container);
+    // Decided on the container's versioning: held still until Swift has answered (in every process), or a change
+    // made meanwhile (history mode turned on) would have Swift archive the object uncounted (as writes do).
+    const holding = this.pins.deleteSteady(account, container);
     this.endsWith(reply, typeof holding === 'function' ? holding : await holding);
     const key = containerKey(account, container);
     const freed: RequestState = { invalidates: [key], shrinks: { account, container } };

@@ -251,5 +251,22 @@ for (const mode of MODES) {
       assert.deepEqual({ status: answer.status, usage }, { status: 201, usage: { objects: 1, bytes: counted } });
     });
     }
+
+    test('a delete held through one proxy while history versioning is turned on through the other archives nothing uncounted', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['c', 'v']) await makeContainer(tenant, container);
+      assert.equal((await call('PUT', tenant.viaProxy('/v/filler'), auth(tenant), Buffer.alloc(9_000, 'f'))).status, 201);
+      assert.equal((await call('PUT', tenant.viaProxy('/c/o'), auth(tenant), Buffer.alloc(3_000, 'o'))).status, 201);
+      const url = new URL(tenant.viaProxy('/c/o'));
+      const deleting = rawRequest(arena.proxy.url, 'DELETE', url.pathname, [['Host', url.host], ['X-Auth-Token', tenant.token], ['Content-Length', '1'], ['Expect', '100-continue']]);
+      assert.equal(await deleting.admitted, 'continue');
+      const turnedOn = call('POST', tenant.viaProxy('/c').replace(arena.proxy.url, other.url), { ...auth(tenant), 'x-history-location': 'v' });
+      await Promise.race([turnedOn, new Promise((resolve) => setTimeout(resolve, 500))]);
+      const deleted = await deleting.finish('x');
+      const outcome = { deleted: deleted.status, turnedOn: (await turnedOn).status, v: await arena.usage(tenant, 'v'), c: await arena.usage(tenant, 'c') };
+      assert.ok(outcome.v.bytes <= LIMITS.bytes, `Swift stored ${outcome.v.bytes} bytes in v: ${JSON.stringify(outcome)}`);
+      // The change (through the other proxy) waits for the delete, which frees the object as counted.
+      assert.deepEqual(outcome, { deleted: 204, turnedOn: 204, v: { objects: 1, bytes: 9_000 }, c: { objects: 0, bytes: 0 } });
+    });
   });
 }
