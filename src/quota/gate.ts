@@ -38,6 +38,7 @@ import { Exchange, type ExchangeEnd } from './exchange.js';
 import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import { manifestOfTwin } from './manifest-twin.js';
+import { createDeleteListChecker, DeleteListRefused } from './bulk-delete.js';
 import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
@@ -101,6 +102,7 @@ declare module 'fastify' {
 }
 
 /** Why form, S3 multipart and bulk uploads into a legacy-versioned container are refused. */
+const BULK_DELETE_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for a container this bulk delete lists: Swift stores objects when it deletes there, which the quota proxy counts only for deletes sent one by one.';
 const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form, S3 multipart and bulk uploads into it are not counted by the quota proxy yet; upload the objects one by one.';
 
 /**
@@ -368,7 +370,7 @@ export class QuotaGate {
     }
     if (s3) return this.admitChecked(request, reply, () => this.admitS3(view, query, request, reply), undefined);
     if (!view.path) return undefined;
-    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload') });
+    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload'), bulkDelete: capabilities.has('bulk_delete') });
     if (intent.type === 'pass') return undefined;
     return this.admitChecked(request, reply, () => this.admitIntent(intent, view, request, reply), intent);
   }
@@ -681,6 +683,8 @@ export class QuotaGate {
         return this.admitFormUpload(intent, view, request, reply);
       case 'extract-archive':
         return this.admitExtract(intent, view, request, reply);
+      case 'bulk-delete':
+        return this.admitBulkDelete(intent.account, request, reply);
     }
   }
 
@@ -1478,6 +1482,33 @@ export class QuotaGate {
     request.body = limiter;
   }
 
+  /**
+   * A bulk delete stores on delete where legacy versioning is on, as single deletes do: the list is checked as it
+   * streams, each container's versioning held still until Swift's answer ends, and cut at a container with legacy
+   * versioning (such deletes go one by one, where they are counted).
+   */
+  private admitBulkDelete(account: string, request: FastifyRequest, reply: FastifyReply): void {
+    const state: RequestState = { reservations: [], settleAtEnd: true, partial: true, invalidates: [accountKey(account)] };
+    request.quota = state;
+    this.exchange(request, reply);
+    const seen = new Map<string, Promise<string | undefined>>();
+    const check = async (container: string): Promise<string | undefined> => {
+      const holding = this.pins.deleteSteady(account, container);
+      this.endsWith(reply, typeof holding === 'function' ? holding : await holding);
+      state.invalidates!.push(containerKey(account, container));
+      return (await this.versioningOf(containerKey(account, container)))?.kind === 'archive' ? BULK_DELETE_VERSIONING_REFUSED : undefined;
+    };
+    const checker = createDeleteListChecker((container) => {
+      if (!seen.has(container)) seen.set(container, check(container));
+      return seen.get(container)!;
+    });
+    const source = request.raw;
+    source.on('error', (error) => checker.destroy(error));
+    source.on('aborted', () => checker.destroy(new Error('client aborted the delete list')));
+    source.pipe(checker);
+    request.body = checker;
+  }
+
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
   private limitChunkedUpload(request: FastifyRequest, write: Write, reservation: Reservation): void {
     const credit = { bytes: 0, looked: false };
@@ -1608,6 +1639,11 @@ export class QuotaGate {
     const formCut = request.quota?.cut;
     if (formCut) {
       void this.answerCut(reply, formCut);
+      return true;
+    }
+    const listCut = error instanceof DeleteListRefused ? error : (error as { cause?: unknown })?.cause;
+    if (listCut instanceof DeleteListRefused) {
+      this.refuse(reply, 400, listCut.reason);
       return true;
     }
     const cut = error instanceof UploadLimitError ? error : (error as { cause?: unknown })?.cause;

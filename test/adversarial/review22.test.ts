@@ -158,6 +158,29 @@ for (const mode of MODES) {
       assert.deepEqual(outcome, { deleted: 204, turnedOn: 204, v: { objects: 1, bytes: 9_000 }, c: { objects: 0, bytes: 0 } });
       assert.equal(await inFlight(), 0);
     });
+
+    /**
+     * Swift's bulk delete (`POST ?bulk-delete`, a list of objects in the body) deletes each object as a single
+     * DELETE would, legacy versioning included: in history mode each deleted object is archived into the
+     * location. A single delete whose archive does not fit is refused; the same delete listed in a bulk delete
+     * must not store it either. Bulk deletes elsewhere go on as before.
+     */
+    test('a bulk delete archives nothing uncounted in a history-versioned container, and deletes as before elsewhere', async () => {
+      const tenant = await arena.tenant();
+      for (const container of ['c', 'v', 'plain']) await makeContainer(tenant, container);
+      assert.equal((await call('PUT', tenant.viaProxy('/v/filler'), auth(tenant), Buffer.alloc(9_000, 'f'))).status, 201);
+      assert.equal((await call('PUT', tenant.viaProxy('/c/o'), auth(tenant), Buffer.alloc(3_000, 'o'))).status, 201);
+      assert.equal((await call('PUT', tenant.viaProxy('/plain/p'), auth(tenant), Buffer.alloc(100, 'p'))).status, 201);
+      assert.equal((await call('POST', tenant.viaProxy('/c'), { ...auth(tenant), 'x-history-location': 'v' })).status, 204);
+      const single = await call('DELETE', tenant.viaProxy('/c/o'), auth(tenant));
+      assert.deepEqual([single.status, single.headers['x-quota-exceeded']], [413, 'container_usage']);
+      const bulk = await call('POST', tenant.viaProxy('?bulk-delete'), { ...auth(tenant), 'content-type': 'text/plain', accept: 'application/json' }, 'plain/p\n%2Fc/o\n');
+      const elsewhere = await call('POST', tenant.viaProxy('?bulk-delete'), { ...auth(tenant), 'content-type': 'text/plain', accept: 'application/json' }, 'plain/p\n');
+      const outcome = { bulk: bulk.status, elsewhere: [elsewhere.status, (JSON.parse(elsewhere.body) as { 'Number Deleted': number })['Number Deleted']], v: await arena.usage(tenant, 'v'), c: await arena.usage(tenant, 'c'), plain: await arena.usage(tenant, 'plain') };
+      assert.ok(outcome.v.bytes <= LIMITS.bytes, `Swift stored ${outcome.v.bytes} bytes in v: ${JSON.stringify(outcome)}`);
+      assert.deepEqual(outcome, { bulk: 400, elsewhere: [200, 1], v: { objects: 1, bytes: 9_000 }, c: { objects: 1, bytes: 3_000 }, plain: { objects: 0, bytes: 0 } });
+      assert.equal(await inFlight(), 0);
+    });
   });
 }
 
