@@ -39,6 +39,8 @@ import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import type { BodyBuffers } from './body-buffer.js';
 import { MAX_EXTENDED_HEADER } from './tar-reader.js';
+import { manifestOfTwin } from './manifest-twin.js';
+import { createDeleteListChecker, DeleteListRefused } from './bulk-delete.js';
 import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
 import type { ByteRangeSpec } from '../swift/range.js';
 import { filterArchive, type ArchiveFile, type FileVerdict } from './archive.js';
@@ -101,6 +103,7 @@ declare module 'fastify' {
 }
 
 /** Why form, S3 multipart and bulk uploads into a legacy-versioned container are refused. */
+const BULK_DELETE_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for a container this bulk delete lists: Swift stores objects when it deletes there, which the quota proxy counts only for deletes sent one by one.';
 const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form, S3 multipart and bulk uploads into it are not counted by the quota proxy yet; upload the objects one by one.';
 
 /**
@@ -333,7 +336,7 @@ export class QuotaGate {
     }
     if (s3) return this.admitChecked(request, reply, () => this.admitS3(view, query, request, reply), undefined);
     if (!view.path) return undefined;
-    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload') });
+    const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload'), bulkDelete: capabilities.has('bulk_delete') });
     if (intent.type === 'pass') return undefined;
     return this.admitChecked(request, reply, () => this.admitIntent(intent, view, request, reply), intent);
   }
@@ -644,6 +647,8 @@ export class QuotaGate {
         return this.admitFormUpload(intent, view, request, reply);
       case 'extract-archive':
         return this.admitExtract(intent, view, request, reply);
+      case 'bulk-delete':
+        return this.admitBulkDelete(intent.account, request, reply);
     }
   }
 
@@ -794,6 +799,10 @@ export class QuotaGate {
   private async admitObjectDelete(intent: Extract<Intent, { type: 'object-delete' }>, view: SwiftView, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { account, container, object } = intent;
     await this.unpinned(account, container, object);
+    // Decided on the container's versioning: held still until Swift has answered (in every process), or a change
+    // made meanwhile (history mode turned on) would have Swift archive the object uncounted (as writes do).
+    const holding = this.pins.deleteSteady(account, container);
+    this.endsWith(reply, typeof holding === 'function' ? holding : await holding);
     const key = containerKey(account, container);
     const freed: RequestState = { invalidates: [key], shrinks: { account, container } };
     const versioning = await this.versioningOf(key);
@@ -919,13 +928,15 @@ export class QuotaGate {
       if (served.parts === 1) {
         const bound = boundingRange(range.specs, headers, copy.query);
         if (bound !== undefined) view.upstream.set('range', bound);
+        if (query.last('multipart-manifest') === 'get') return this.sizeManifestTwin(copy, target, caller, view, served.size, quoted, bound, owner);
         return { size: served.size };
       }
       return headers['content-location'] === undefined ? this.sizeMultipartCopy(copy, caller, range.specs, quoted, owner) : 'symlink-ranges';
     }
     const limit = this.capabilities().maxManifestSize;
-    // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest).
-    const ranged: Record<string, string> = range.forward?.value === undefined ? {} : { range: range.forward.value };
+    // Read with the same Range: what SLO is given is what Swift serves the copy (a multipart body is no manifest);
+    // and at the ETag the copy is pinned to, or the source read could be another manifest than the one copied.
+    const ranged: Record<string, string> = { 'if-match': quoted, ...(range.forward?.value === undefined ? {} : { range: range.forward.value }) };
     const read = await this.readFor(caller, 'GET', copy.ref, manifestGet ? `${copy.query}&format=raw` : copy.query ?? '', view.path!.version, limit, ranged);
     if (read.status < 200 || read.status >= 300 || read.body === undefined) {
       // Not read (gone since the HEAD, or past max_manifest_size): never passed uncounted on that reading alone.
@@ -935,6 +946,27 @@ export class QuotaGate {
     // The manifest is the copy's: its segments are looked up in the account copied into.
     const sized = await this.manifestSize(read.body, target.account, view.path!.version, caller, owner);
     return { size: sized.stored, unpin: sized.unpin };
+  }
+
+  /**
+   * A copy with `multipart-manifest=get` of what is no SLO manifest now: Swift copies it as a manifest if it has
+   * become one with the same ETag (manifest-twin.ts). Counted at the larger of its bytes and what SLO would store
+   * from them, read at the ETag and Range the copy is pinned to; the segments are pinned as a manifest's are.
+   */
+  private async sizeManifestTwin(copy: CopySource, target: ObjectRef, caller: Caller, view: SwiftView, size: number, etag: string, range: string | undefined, owner: object): Promise<{ size: number; unpin?: () => void } | 'unsizable'> {
+    const limit = this.capabilities().maxManifestSize;
+    // Past max_manifest_size SLO refuses it as a manifest (413); an empty body is no manifest.
+    if (size === 0 || size > limit) return { size };
+    const pinned: Record<string, string> = { 'if-match': etag, ...(range === undefined ? {} : { range }) };
+    const read = await this.readFor(caller, 'GET', copy.ref, copy.query ?? '', view.path!.version, limit, pinned);
+    if (read.status < 200 || read.status >= 300 || read.body === undefined) {
+      view.upstream.set('if-match', NO_SUCH_ETAG);
+      return 'unsizable';
+    }
+    const manifest = manifestOfTwin(read.body);
+    if (manifest === undefined) return { size };
+    const sized = await this.manifestSize(manifest, target.account, view.path!.version, caller, owner);
+    return { size: Math.max(size, sized.stored), unpin: sized.unpin };
   }
 
   /**
@@ -987,7 +1019,7 @@ export class QuotaGate {
 
   /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
   private manifestSize(body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
-    return sizeManifest(body, account, this.pins, (container, object) => this.headFor(caller, { account, container, object }, '', version), owner, this.capabilities().maxManifestSegments);
+    return sizeManifest(body, account, this.pins, (container, object, query = '', inAccount = account) => this.headFor(caller, { account: inAccount, container, object }, query, version), owner, this.capabilities().maxManifestSegments);
   }
 
   /**
@@ -1283,7 +1315,8 @@ export class QuotaGate {
 
   /**
    * A write admitted on the caller's grant as kept (authority.ts), until its exchange ends: refused with Swift's
-   * answer if the grant is revoked before Swift has seen it (grants.ts); the grant is forgotten if Swift refuses it.
+   * answer (and cut) if the grant is revoked before Swift can have all of it (grants.ts); the grant is forgotten if
+   * Swift refuses it.
    */
   private trackGrant(request: FastifyRequest, reply: FastifyReply, scopeKey: string, credentials: Credentials, account: string, container: string): void {
     const exchange = this.exchange(request, reply);
@@ -1293,7 +1326,9 @@ export class QuotaGate {
         account,
         container,
         since: Date.now(),
-        reachedSwift: () => exchange.reachedSwift,
+        // Seen by Swift with its body still coming from the client: Swift cannot have all of it yet, and cutting
+        // it stores nothing, so a grantee cannot keep a started upload open on a revoked grant.
+        reachedSwift: () => exchange.reachedSwift && request.raw.complete,
         refuse: (answer) => this.refuseHeld(request, reply, exchange, answer),
       }),
     );
@@ -1409,6 +1444,33 @@ export class QuotaGate {
     source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
     source.pipe(limiter);
     request.body = limiter;
+  }
+
+  /**
+   * A bulk delete stores on delete where legacy versioning is on, as single deletes do: the list is checked as it
+   * streams, each container's versioning held still until Swift's answer ends, and cut at a container with legacy
+   * versioning (such deletes go one by one, where they are counted).
+   */
+  private admitBulkDelete(account: string, request: FastifyRequest, reply: FastifyReply): void {
+    const state: RequestState = { reservations: [], settleAtEnd: true, partial: true, invalidates: [accountKey(account)] };
+    request.quota = state;
+    this.exchange(request, reply);
+    const seen = new Map<string, Promise<string | undefined>>();
+    const check = async (container: string): Promise<string | undefined> => {
+      const holding = this.pins.deleteSteady(account, container);
+      this.endsWith(reply, typeof holding === 'function' ? holding : await holding);
+      state.invalidates!.push(containerKey(account, container));
+      return (await this.versioningOf(containerKey(account, container)))?.kind === 'archive' ? BULK_DELETE_VERSIONING_REFUSED : undefined;
+    };
+    const checker = createDeleteListChecker((container) => {
+      if (!seen.has(container)) seen.set(container, check(container));
+      return seen.get(container)!;
+    });
+    const source = request.raw;
+    source.on('error', (error) => checker.destroy(error));
+    source.on('aborted', () => checker.destroy(new Error('client aborted the delete list')));
+    source.pipe(checker);
+    request.body = checker;
   }
 
   /** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
@@ -1541,6 +1603,11 @@ export class QuotaGate {
     const formCut = request.quota?.cut;
     if (formCut) {
       void this.answerCut(reply, formCut);
+      return true;
+    }
+    const listCut = error instanceof DeleteListRefused ? error : (error as { cause?: unknown })?.cause;
+    if (listCut instanceof DeleteListRefused) {
+      this.refuse(reply, 400, listCut.reason);
       return true;
     }
     const cut = error instanceof UploadLimitError ? error : (error as { cause?: unknown })?.cause;

@@ -1,7 +1,8 @@
 /**
  * Writes admitted on a grant (a container's write ACL, asked of Swift and kept for a few seconds: auth/authority.ts)
- * whose requests Swift has not seen yet: their bodies have not started, so Swift has not authorised them itself.
- * Once the owner revokes the grant, Swift will refuse them, yet until their clients send a byte they hold quota.
+ * whose bodies their clients have not finished: either Swift has not seen them yet (it will refuse them once the
+ * owner revokes the grant), or it has authorised them on their heads but cannot store them until their bodies end,
+ * which a grantee can put off for as long as it sends a byte now and then. Either way they hold quota.
  * When a write is refused for want of room, the grants of such writes in the same scope are asked of Swift
  * afresh, and those Swift refuses now get that refusal at once, giving their room back. Writes other proxies hold
  * this way are checked by those proxies, every few seconds while they are held (`sweep`).
@@ -14,7 +15,10 @@ export interface GrantedWrite {
   readonly container: string;
   /** When it was admitted (ms). */
   readonly since: number;
-  /** Whether Swift has seen the request: then Swift authorised it itself, and it stands. */
+  /**
+   * Whether Swift may have all of the write: it has seen the request (and authorised it itself) and the client has
+   * sent its whole body; then it stands. A write whose body is still coming can be cut: Swift stores nothing.
+   */
   reachedSwift(): boolean;
   /** Ends the write with Swift's refusal; resolves once its reservation is given back. */
   refuse(answer: SwiftAnswer): Promise<void>;
@@ -44,7 +48,7 @@ export class GrantedWrites {
   }
 
   /**
-   * Re-asks the grants of the writes held in `scopeKey` by callers other than `exceptKey` that Swift has not seen,
+   * Re-asks the grants of the writes held in `scopeKey` by callers other than `exceptKey` that Swift cannot have whole,
    * and refuses those Swift refuses now. Resolves true when any was refused (the scope has more room).
    */
   async revokeStale(scopeKey: string, exceptKey: string): Promise<boolean> {
@@ -52,7 +56,7 @@ export class GrantedWrites {
     return this.recheck(writes);
   }
 
-  /** Re-asks the grants of writes held (unseen by Swift) for longer than `heldMs`: writes other proxies cannot reach. */
+  /** Re-asks the grants of writes held (not whole in Swift) for longer than `heldMs`: writes other proxies cannot reach. */
   async sweep(heldMs: number, now = Date.now()): Promise<boolean> {
     const writes = [...this.byScope.values()].flatMap((set) => [...set]).filter((write) => now - write.since >= heldMs && !write.reachedSwift());
     return this.recheck(writes);

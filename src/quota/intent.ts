@@ -46,6 +46,8 @@ export type Intent =
   | { readonly type: 'object-delete'; readonly account: string; readonly container: string; readonly object: string }
   /** Bulk extraction: every file of the archive becomes an object under `base` (container[/prefix], or the account). */
   | { readonly type: 'extract-archive'; readonly account: string; readonly base: string; readonly gzip: boolean }
+  /** Swift's bulk delete (`POST`/`DELETE` with `?bulk-delete`): the objects its body lists (bulk-delete.ts). */
+  | { readonly type: 'bulk-delete'; readonly account: string }
   /** An object's metadata (content type, expiry) changes: nothing grows, but a manifest being checked may rest on it. */
   | { readonly type: 'object-update'; readonly account: string; readonly container: string; readonly object: string }
   /** A FormPost upload: every file of the form becomes an object in the container (formpost.ts). */
@@ -143,6 +145,8 @@ export interface RequestFacts {
   readonly formpost?: boolean;
   /** Whether Swift runs bulk (`bulk_upload` in /info), which takes every PUT with `?extract-archive`. */
   readonly bulk?: boolean;
+  /** Whether Swift runs bulk's delete (`bulk_delete` in /info). */
+  readonly bulkDelete?: boolean;
 }
 
 /**
@@ -263,6 +267,8 @@ function objectIntent(facts: RequestFacts & { path: { container: string; object:
 export function requestIntent(facts: RequestFacts): Intent {
   const extract = extractIntent(facts);
   if (extract) return extract;
+  // bulk takes `bulk-delete` (any value) on a POST or DELETE at any level, before any other middleware.
+  if (facts.bulkDelete && (facts.method === 'POST' || facts.method === 'DELETE') && facts.path.query.has('bulk-delete')) return { type: 'bulk-delete', account: facts.path.account };
   const form = formUpload(facts);
   if (form) return form;
   const { path } = facts;

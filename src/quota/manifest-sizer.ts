@@ -9,8 +9,17 @@ import { swiftTrue } from '../swift/request.js';
 import { ObjectPins, type PinBoard } from './pins.js';
 import { largestStoredManifest, parseManifest, segmentRef, storedManifestSize, type SegmentHead } from './slo-manifest.js';
 
-/** HEADs an object of the manifest's account with the caller's rights. */
-export type HeadAsCaller = (container: string, object: string) => Promise<{ status: number; headers: Record<string, string> }>;
+/**
+ * HEADs an object with the caller's rights: of the manifest's account unless `account` is given, with `query`
+ * (`symlink=get` reads a symlink itself rather than its target).
+ */
+export type HeadAsCaller = (container: string, object: string, query?: string, account?: string) => Promise<{ status: number; headers: Record<string, string> }>;
+
+/**
+ * The most symlinks followed from one segment to pin its target (Swift's symloop_max is 2 by default); a longer
+ * chain Swift refuses to follow (409), so SLO refuses the segment.
+ */
+const MAX_LINKS = 8;
 
 /**
  * What SLO stores; `unpin` lets writes to the segments go on (once Swift has answered). Where the proxy reads
@@ -33,7 +42,7 @@ export async function sizeManifest(body: Buffer, account: string, pins: PinBoard
   const paths = [...new Set(manifest.entries.flatMap((entry) => (entry.kind === 'object' ? [entry.path] : [])))];
   const refs = new Map(paths.map((path) => [path, segmentRef(path)] as const));
   const keys = [...refs.values()].flatMap((ref) => (ref ? [ObjectPins.key(account, ref.container, ref.object)] : []));
-  const unpin = await pins.pin(keys, [], owner);
+  let unpin = await pins.pin(keys, [], owner);
   try {
     // Writes to the segments already on their way to Swift land before they are read (new ones now wait).
     const draining = pins.drained(keys);
@@ -49,20 +58,83 @@ export async function sizeManifest(body: Buffer, account: string, pins: PinBoard
           continue;
         }
         const { status, headers } = await head(ref.container, ref.object);
-        heads.set(path, {
-          status,
-          contentLength: countHeader(headers['content-length']),
-          etag: headers.etag,
-          contentType: headers['content-type'],
-          staticLargeObject: swiftTrue(headers['x-static-large-object']),
-        });
+        if (headers['content-location'] !== undefined) linked.push(path);
+        heads.set(path, segmentHead(status, headers));
       }
     };
+    const linked: string[] = [];
     await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, paths.length) }, worker));
+    if (linked.length > 0) {
+      // Symlinks: SLO HEADs them as the proxy did, through to their targets, whose content type it stores. Each
+      // link on the way and the target are pinned as well, then the segments HEADed again.
+      const more = await pinLinks(linked.map((path) => refs.get(path)!), account, pins, head, owner);
+      const before = unpin;
+      unpin = () => {
+        before();
+        more();
+      };
+      for (const path of linked) {
+        const ref = refs.get(path)!;
+        const { status, headers } = await head(ref.container, ref.object);
+        heads.set(path, segmentHead(status, headers));
+      }
+    }
     const stored = storedManifestSize(manifest.entries, heads);
     return stored === undefined ? { stored: largest(), refusedBySlo: true, unpin } : { stored, refusedBySlo: false, unpin };
   } catch (error) {
     unpin();
     throw error;
+  }
+}
+
+function segmentHead(status: number, headers: Record<string, string>): SegmentHead {
+  return {
+    status,
+    contentLength: countHeader(headers['content-length']),
+    etag: headers.etag,
+    contentType: headers['content-type'],
+    staticLargeObject: swiftTrue(headers['x-static-large-object']),
+  };
+}
+
+/**
+ * Pins every object on the way from each symlink segment to its target (read with `symlink=get`, link by link),
+ * once the writes to them already on their way have landed; returns the unpin.
+ */
+async function pinLinks(links: ReadonlyArray<{ container: string; object: string }>, account: string, pins: PinBoard, head: HeadAsCaller, owner: object): Promise<() => void> {
+  const keys = new Set<string>();
+  await Promise.all(
+    links.map(async (link) => {
+      let at = { account, ...link };
+      for (let step = 0; step < MAX_LINKS; step++) {
+        const { status, headers } = await head(at.container, at.object, 'symlink=get', at.account);
+        const next = status >= 200 && status < 300 ? linkTarget(headers, at.account) : undefined;
+        if (!next) return;
+        at = next;
+        keys.add(ObjectPins.key(at.account, at.container, at.object));
+      }
+    }),
+  );
+  const unpin = await pins.pin(keys, [], owner);
+  const draining = pins.drained(keys);
+  if (draining) await draining.catch((error: unknown) => {
+    unpin();
+    throw error;
+  });
+  return unpin;
+}
+
+/** Where a symlink (read with `symlink=get`) points: `X-Symlink-Target` (`container/object`, quoted), its account. */
+function linkTarget(headers: Record<string, string>, account: string): { account: string; container: string; object: string } | undefined {
+  const target = headers['x-symlink-target'];
+  if (target === undefined) return undefined;
+  try {
+    const path = decodeURIComponent(target);
+    const slash = path.indexOf('/');
+    if (slash <= 0 || slash === path.length - 1) return undefined;
+    const targetAccount = headers['x-symlink-target-account'];
+    return { account: targetAccount === undefined ? account : decodeURIComponent(targetAccount), container: path.slice(0, slash), object: path.slice(slash + 1) };
+  } catch {
+    return undefined;
   }
 }

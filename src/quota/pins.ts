@@ -65,6 +65,11 @@ export class PinCycle extends Error {
  */
 export interface PinBoard {
   versioningSteady(account: string, container: string): (() => void) | Promise<() => void>;
+  /**
+   * The same for an object delete (legacy versioning stores on deletes); held in every process sharing a ledger
+   * (deletes hold no reservation there to be seen by).
+   */
+  deleteSteady(account: string, container: string): (() => void) | Promise<() => void>;
   versioningChange(account: string, container: string): Promise<() => void>;
   exclusive(key: string, owner?: object): Promise<() => void>;
   pin(keys: Iterable<string>, prefixes?: Iterable<string>, owner?: object): (() => void) | Promise<() => void>;
@@ -112,6 +117,10 @@ export class ObjectPins implements PinBoard {
   versioningSteady(account: string, container: string): (() => void) | Promise<() => void> {
     const wait = this.waitFor(ObjectPins.versioningChangeKey(account, container));
     return wait ? this.steadyAfter(wait, account, container) : this.holdVersioning(ObjectPins.versioningKey(account, container));
+  }
+
+  deleteSteady(account: string, container: string): (() => void) | Promise<() => void> {
+    return this.versioningSteady(account, container);
   }
 
   private async steadyAfter(first: Promise<void>, account: string, container: string): Promise<() => void> {

@@ -9,7 +9,8 @@
  *   reservation where the write holds one (no round trip more), else (metadata POSTs, writes in scopes without
  *   limits) in one round trip of its own; deletes are not checked (they make nothing a pin holds larger);
  * - a versioning change (`versioningChange`) is marked in Redis, then waits for every write into the container
- *   on its way that frees what it replaces (their reservations); a write decided on the versioning as it was
+ *   on its way that frees what it replaces (their reservations) and every delete (marked as it begins, unless a
+ *   change is under way: then it waits for that change, `deleteSteady`); a write decided on the versioning as it was
  *   before a change began is refused by the ledger as it reserves (503, Retry-After: 1), its retry reads it anew.
  * Waits for other processes poll (5 ms, doubling to 100 ms) for at most `waitMs` (upstream_timeout): a pin is
  * held by a request on its way to Swift, and one held longer is taken for a cycle of waits across processes
@@ -33,6 +34,22 @@ export class SharedPins implements PinBoard {
   /** In this process: across processes, a write's reservation holds the versioning still (redis-pins.ts). */
   versioningSteady(account: string, container: string): (() => void) | Promise<() => void> {
     return this.local.versioningSteady(account, container);
+  }
+
+  /** In this process, then marked in Redis once no change is under way in any (a change waits for the mark). */
+  async deleteSteady(account: string, container: string): Promise<() => void> {
+    const holding = this.local.versioningSteady(account, container);
+    const local = typeof holding === 'function' ? holding : await holding;
+    try {
+      const shared = await this.taken(() => this.store.deleting(account, container));
+      return () => {
+        shared();
+        local();
+      };
+    } catch (error) {
+      local();
+      throw error;
+    }
   }
 
   async versioningChange(account: string, container: string): Promise<() => void> {

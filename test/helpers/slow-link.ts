@@ -21,11 +21,15 @@ export interface SlowLink {
   readonly url: string;
   /** Holds the next request whose head contains `marker` (a body with a Content-Length). */
   hold(marker: string): HeldRequest;
+  /** Holds the next request without a body whose head contains `marker`: its head stops one byte short. */
+  holdBodiless(marker: string): HeldRequest;
   close(): Promise<void>;
 }
 
 interface Waiting {
   readonly marker: string;
+  /** Matches requests without a body (their head is held) rather than those with one. */
+  readonly bodiless?: boolean;
   readonly caught: () => void;
   take?: (release: () => void, cut: () => void) => void;
 }
@@ -52,8 +56,9 @@ function watchRequests(client: net.Socket, upstream: net.Socket, waiting: Waitin
       if (headEnd < 0) return;
       const head = pending.subarray(0, headEnd).toString('latin1');
       const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? '0');
-      const index = waiting.findIndex((w) => head.includes(w.marker));
-      if (index >= 0 && length > 0) {
+      const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
+      const index = waiting.findIndex((w) => head.includes(w.marker) && (w.bodiless === true ? length === 0 && !chunked : length > 0));
+      if (index >= 0) {
         const whole = headEnd + 4 + length;
         if (pending.length < whole) return;
         const [entry] = waiting.splice(index, 1);
@@ -77,7 +82,7 @@ function watchRequests(client: net.Socket, upstream: net.Socket, waiting: Waitin
       }
       upstream.write(pending.subarray(0, headEnd + 4));
       pending = pending.subarray(headEnd + 4);
-      if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+      if (chunked) {
         passing = true;
         upstream.write(pending);
         return;
@@ -113,28 +118,36 @@ export async function openSlowLink(target: string): Promise<SlowLink> {
   return {
     url: `http://127.0.0.1:${port}`,
     hold(marker) {
-      let caught: () => void = () => {};
-      const caughtPromise = new Promise<void>((resolve) => (caught = resolve));
-      let actions: { release(): void; cut(): void } | undefined;
-      let wanted: 'release' | 'cut' | undefined;
-      const entry: Waiting = {
-        marker,
-        caught,
-        take: (release, cut) => {
-          actions = { release, cut };
-          if (wanted) actions[wanted]();
-        },
-      };
-      waiting.push(entry);
-      return {
-        caught: caughtPromise,
-        release: () => (actions ? actions.release() : (wanted = 'release')),
-        cut: () => (actions ? actions.cut() : (wanted = 'cut')),
-      };
+      return hold(marker, false);
+    },
+    holdBodiless(marker) {
+      return hold(marker, true);
     },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+
+  function hold(marker: string, bodiless: boolean): HeldRequest {
+    let caught: () => void = () => {};
+    const caughtPromise = new Promise<void>((resolve) => (caught = resolve));
+    let actions: { release(): void; cut(): void } | undefined;
+    let wanted: 'release' | 'cut' | undefined;
+    const entry: Waiting = {
+      marker,
+      bodiless,
+      caught,
+      take: (release, cut) => {
+        actions = { release, cut };
+        if (wanted) actions[wanted]();
+      },
+    };
+    waiting.push(entry);
+    return {
+      caught: caughtPromise,
+      release: () => (actions ? actions.release() : (wanted = 'release')),
+      cut: () => (actions ? actions.cut() : (wanted = 'cut')),
+    };
+  }
 }

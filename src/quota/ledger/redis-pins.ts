@@ -153,15 +153,37 @@ end
 return 0
 `;
 
-/** KEYS: r. 1 when a write into the container on its way holds a reservation that frees what it replaces. */
-const VERSIONING_BUSY = `${NOW}
+/**
+ * KEYS: r, d. 1 when a write into the container on its way holds a reservation that frees what it replaces, or a
+ * delete (decided on the versioning as it is) is on its way.
+ */
+const VERSIONING_BUSY = `${NOW}${PINS_LUA}
 local now = now_ms()
 local res = redis.call('HGETALL', KEYS[1])
 for i = 1, #res, 2 do
   local deadline, t = string.match(res[i + 1], '^%-?%d+:%-?%d+:(%d+):(.*)$')
   if tonumber(deadline) >= now and string.sub(t, 1, 1) ~= '+' then return 1 end
 end
+local deletes = redis.call('HGETALL', KEYS[2])
+for i = 1, #deletes, 2 do
+  if lease_parts(deletes[i + 1]) >= now then return 1 end
+end
 return 0
+`;
+
+/**
+ * KEYS: v, d. ARGV: id, lease ms, key ttl ms. Marks a delete on its way into the container unless a change of its
+ * versioning is under way (then 0: the delete waits for it, and reads the versioning it leaves).
+ */
+const DELETE_MARK = `${NOW}${PINS_LUA}
+local now = now_ms()
+local changes = redis.call('HGETALL', KEYS[1])
+for i = 1, #changes, 2 do
+  if lease_parts(changes[i + 1]) >= now then return 0 end
+end
+redis.call('HSET', KEYS[2], ARGV[1], (now + tonumber(ARGV[2])) .. ':')
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
 `;
 
 /** KEYS: v, n, seq. ARGV: id, lease ms (empty: the change ends), key ttl ms. Begins or ends a versioning change. */
@@ -182,6 +204,7 @@ interface PinScripts {
   pinsBusy(...args: Arg[]): Promise<number>;
   pinsVersioningBusy(...args: Arg[]): Promise<number>;
   pinsVersioningMark(...args: Arg[]): Promise<number>;
+  pinsDeleteMark(...args: Arg[]): Promise<number>;
 }
 
 const SCRIPTS = {
@@ -189,7 +212,8 @@ const SCRIPTS = {
   pinsRenew: [1, RENEW],
   pinsHoldIfFree: [2, HOLD_IF_FREE],
   pinsBusy: [2, BUSY],
-  pinsVersioningBusy: [1, VERSIONING_BUSY],
+  pinsVersioningBusy: [2, VERSIONING_BUSY],
+  pinsDeleteMark: [2, DELETE_MARK],
   pinsVersioningMark: [3, VERSIONING_MARK],
 } as const;
 
@@ -224,8 +248,8 @@ export class RedisPinStore {
     this.timer.unref();
   }
 
-  /** The ledger's hash `kind` of a container (`kind` p, m, v, r or n). */
-  hash(kind: 'p' | 'm' | 'v' | 'r' | 'n', account: string, container: string): string {
+  /** The ledger's hash `kind` of a container (`kind` p, m, v, r, n, or d: deletes on their way). */
+  hash(kind: 'p' | 'm' | 'v' | 'r' | 'n' | 'd', account: string, container: string): string {
     return `${this.options.prefix}${kind}:c/${account}/${container}`;
   }
 
@@ -292,9 +316,20 @@ export class RedisPinStore {
     });
   }
 
-  /** Whether a write into the container that frees what it replaces is on its way (any process). */
+  /** Whether a write into the container that frees what it replaces, or a delete, is on its way (any process). */
   async versioningBusy(account: string, container: string): Promise<boolean> {
-    return (await this.call(() => this.scripts.pinsVersioningBusy(this.hash('r', account, container)))) === 1;
+    return (await this.call(() => this.scripts.pinsVersioningBusy(this.hash('r', account, container), this.hash('d', account, container)))) === 1;
+  }
+
+  /**
+   * Marks a delete on its way into the container, until the function returned is called, unless a change of the
+   * container's versioning is under way (then undefined: try again once it has ended).
+   */
+  async deleting(account: string, container: string): Promise<(() => void) | undefined> {
+    const id = this.newId();
+    const hash = this.hash('d', account, container);
+    const added = await this.call(() => this.scripts.pinsDeleteMark(this.hash('v', account, container), hash, id, this.options.leaseMs, this.options.keyTtlMs));
+    return added === 1 ? once(this.track(hash, [[id, '']])) : undefined;
   }
 
   close(): void {
