@@ -1145,7 +1145,9 @@ export class QuotaGate {
     if (result.reservation.keepsVersions) steady();
     else unpin = chain(unpin, steady);
 
-    const heartbeat = intent.manifest === true && swiftTrue(view.path!.query.last('heartbeat'));
+    // SLO answers a manifest PUT with heartbeat=on at once (202) and reports in the body; so does a copy that stores
+    // a manifest (multipart-manifest=get of an SLO is PUT on as one): done when Swift's answer ends.
+    const heartbeat = (intent.manifest === true || intent.copy !== undefined) && swiftTrue(view.path!.query.last('heartbeat'));
     request.quota = {
       reservations,
       watched: { scope, persisted: result.snapshot.persisted },

@@ -18,6 +18,21 @@ interface Pin {
   signal(): void;
 }
 
+/** Whether `promise` settles within `ms` (false once the time is up; the promise is left to settle). */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  if (ms === Number.POSITIVE_INFINITY) return promise.then(() => true);
+  if (ms <= 0) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function signalled(): { promise: Promise<void>; resolve: () => void } {
   let resolve: () => void = () => {};
   const promise = new Promise<void>((r) => {
@@ -59,6 +74,15 @@ export class PinCycle extends Error {
 }
 
 /**
+ * A versioning change waited as long as a change may (upstream_timeout) for writes into its container that are
+ * still on their way to Swift (a client may hold an upload's body open): refused, so that neither it nor the
+ * writes that queue behind it wait without end.
+ */
+export class VersioningChangeWaited extends PinCycle {
+  override readonly refusal = 'writes into this container are still on their way to Swift, and a change of its versioning waits for them; try again.';
+}
+
+/**
  * What the gate asks of the pins: ObjectPins holds them in this process; SharedPins (shared-pins.ts) holds them
  * in every process sharing a Redis ledger too. Each method answers at once (no promise) when nothing is pinned
  * in this process; the shared board may make `pin` and `enter` ask Redis.
@@ -84,6 +108,9 @@ export interface PinBoard {
 }
 
 export class ObjectPins implements PinBoard {
+  /** `changeWaitMs`: how long a versioning change waits for the writes holding the versioning still. */
+  constructor(private readonly changeWaitMs = Number.POSITIVE_INFINITY) {}
+
   private readonly pins = new Map<string, Pin>();
   /** Requests waiting in enter() for others' pins, and the object each waits for. */
   private readonly entering = new Map<object, string>();
@@ -151,9 +178,13 @@ export class ObjectPins implements PinBoard {
   async versioningChange(account: string, container: string): Promise<() => void> {
     const release = this.pin([ObjectPins.versioningChangeKey(account, container)]);
     const key = ObjectPins.versioningKey(account, container);
+    const deadline = Date.now() + this.changeWaitMs;
     for (let hold = this.versioningHolds.get(key); hold; hold = this.versioningHolds.get(key)) {
       hold.drained ??= signalled();
-      await hold.drained.promise;
+      if (!(await settlesWithin(hold.drained.promise, deadline - Date.now()))) {
+        release();
+        throw new VersioningChangeWaited();
+      }
     }
     return release;
   }

@@ -37,7 +37,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
       metrics.reservationChanged(reservation, opened);
     },
   };
-  if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true, pins: new ObjectPins() };
+  if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true, pins: new ObjectPins(config.upstreamTimeoutSeconds * 1000) };
 
   const { url, prefix, leaseSeconds } = config.ledger;
   // A pin is held by a request on its way to Swift: one held longer than Swift may take to answer is taken for
@@ -64,7 +64,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   } catch (error) {
     log.warn({ err: error }, 'usage ledger (Redis) unreachable at start-up: writes that need a check get fail_mode until it answers');
   }
-  return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState(), pins: new SharedPins(new ObjectPins(), ledger.pinStore(), pinWaitMs) };
+  return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState(), pins: new SharedPins(new ObjectPins(pinWaitMs), ledger.pinStore(), pinWaitMs) };
 }
 
 /** `a/<account>` or `c/<account>/<container>` back into its parts. */
