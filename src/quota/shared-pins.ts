@@ -40,16 +40,7 @@ export class SharedPins implements PinBoard {
   async deleteSteady(account: string, container: string): Promise<() => void> {
     const holding = this.local.versioningSteady(account, container);
     const local = typeof holding === 'function' ? holding : await holding;
-    try {
-      const shared = await this.taken(() => this.store.deleting(account, container));
-      return () => {
-        shared();
-        local();
-      };
-    } catch (error) {
-      local();
-      throw error;
-    }
+    return alongside(local, () => this.taken(() => this.store.deleting(account, container)));
   }
 
   async versioningChange(account: string, container: string): Promise<() => void> {
@@ -74,32 +65,14 @@ export class SharedPins implements PinBoard {
 
   async exclusive(key: string, owner?: object): Promise<() => void> {
     const local = await this.local.exclusive(key, owner);
-    try {
-      const shared = await this.taken(() => this.store.turn(key));
-      return () => {
-        shared();
-        local();
-      };
-    } catch (error) {
-      local();
-      throw error;
-    }
+    return alongside(local, () => this.taken(() => this.store.turn(key)));
   }
 
   async pin(keys: Iterable<string>, prefixes: Iterable<string> = [], owner?: object): Promise<() => void> {
     const exact = [...keys];
     const starts = [...prefixes];
     const local = this.local.pin(exact, starts, owner);
-    try {
-      const shared = await this.store.pin(exact, starts);
-      return () => {
-        shared();
-        local();
-      };
-    } catch (error) {
-      local();
-      throw error;
-    }
+    return alongside(local, () => this.store.pin(exact, starts));
   }
 
   /**
@@ -114,16 +87,7 @@ export class SharedPins implements PinBoard {
 
   private async enterShared(local: (() => void) | Promise<() => void>, key: string): Promise<() => void> {
     const leave = typeof local === 'function' ? local : await local;
-    try {
-      const shared = await this.taken(() => this.store.enter(key));
-      return () => {
-        shared();
-        leave();
-      };
-    } catch (error) {
-      leave();
-      throw error;
-    }
+    return alongside(leave, () => this.taken(() => this.store.enter(key)));
   }
 
   drained(keys: Iterable<string>): Promise<void> {
@@ -153,5 +117,19 @@ export class SharedPins implements PinBoard {
       if (Date.now() + pause > deadline) throw new PinWaitExpired();
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+}
+
+/** Takes the shared hold once the local one is held: releases both (shared first), or the local one if taking fails. */
+async function alongside(local: () => void, takeShared: () => Promise<() => void>): Promise<() => void> {
+  try {
+    const shared = await takeShared();
+    return () => {
+      shared();
+      local();
+    };
+  } catch (error) {
+    local();
+    throw error;
   }
 }
