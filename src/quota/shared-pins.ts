@@ -45,7 +45,7 @@ export class SharedPins implements PinBoard {
 
   async versioningChange(account: string, container: string): Promise<() => void> {
     const local = await this.local.versioningChange(account, container);
-    try {
+    return alongside(local, async () => {
       const shared = await this.store.beginVersioningChange(account, container);
       try {
         await this.poll(async () => !(await this.store.versioningBusy(account, container)));
@@ -53,14 +53,8 @@ export class SharedPins implements PinBoard {
         shared();
         throw error;
       }
-      return () => {
-        shared();
-        local();
-      };
-    } catch (error) {
-      local();
-      throw error;
-    }
+      return shared;
+    });
   }
 
   async exclusive(key: string, owner?: object): Promise<() => void> {
