@@ -74,6 +74,14 @@ function adversarialUsers(): TempauthUser[] {
   ]).flat();
 }
 
+/** The operations tests' accounts ops1..ops60 (issue 23: workers, Sentinel, restarts, tracing): an account admin and a reader. */
+function operationsUsers(): TempauthUser[] {
+  return Array.from({ length: 60 }, (_, i) => [
+    { account: `ops${i + 1}`, user: 'admin', key: `ops${i + 1}pass`, groups: ['.admin'] },
+    { account: `ops${i + 1}`, user: 'reader', key: `ops${i + 1}read`, groups: [] },
+  ]).flat();
+}
+
 export const TEMPAUTH_USERS: TempauthUser[] = [
   // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
   // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
@@ -89,6 +97,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   ...quotaTestUsers(),
   ...adversarialUsers(),
   ...replicaUsers(),
+  ...operationsUsers(),
 ];
 
 /** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */
