@@ -1,0 +1,53 @@
+/**
+ * Swift's own filter sections the proxy reads to address requests as Swift does: s3api, domain_remap, cname_lookup.
+ */
+import { isIP } from 'node:net';
+import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
+import { listFromCsv, storageDomainList, type CnameLookupConfig, type DomainRemapConfig } from '../swift/host-addressing.js';
+import type { SectionReader } from './section-reader.js';
+
+export const S3API_SECTION = 'filter:s3api';
+export const DOMAIN_REMAP_SECTION = 'filter:domain_remap';
+export const CNAME_LOOKUP_SECTION = 'filter:cname_lookup';
+
+/** `[filter:s3api]`, as s3api reads it (a Swift proxy-server.conf's own section can be used as it is). */
+export function parseS3(reader: SectionReader | undefined): S3Config | undefined {
+  if (!reader) return undefined;
+  const domains = reader.string('storage_domain', '').split(',').map((d) => d.trim()).filter(Boolean);
+  return Object.freeze({
+    storageDomains: Object.freeze(domains),
+    location: reader.string('location', DEFAULT_S3_CONFIG.location).trim(),
+    clockSkewSeconds: reader.integer('allowable_clock_skew', DEFAULT_S3_CONFIG.clockSkewSeconds, 0, 86_400 * 365, 'seconds'),
+    maxUploadPartNum: reader.integer('max_upload_part_num', DEFAULT_S3_CONFIG.maxUploadPartNum, 1, 1_000_000),
+  });
+}
+
+/** `[filter:domain_remap]`, with domain_remap's defaults. */
+export function parseDomainRemap(reader: SectionReader | undefined): DomainRemapConfig | undefined {
+  if (!reader) return undefined;
+  const pathRoot = `${reader.string('path_root', 'v1').replace(/^\/+|\/+$/g, '')}/`;
+  return Object.freeze({
+    storageDomains: Object.freeze(storageDomainList(reader.raw('storage_domain'))),
+    pathRoot,
+    resellerPrefixes: Object.freeze(listFromCsv(reader.string('reseller_prefixes', 'AUTH'))),
+    defaultResellerPrefix: reader.raw('default_reseller_prefix') || undefined,
+    mangleClientPaths: reader.boolean('mangle_client_paths', false),
+  });
+}
+
+/** `[filter:cname_lookup]`, with cname_lookup's defaults; nameservers as it accepts them (IP, optional port). */
+export function parseCnameLookup(reader: SectionReader | undefined): CnameLookupConfig | undefined {
+  if (!reader) return undefined;
+  const nameservers = listFromCsv(reader.raw('nameservers')).map((server) => {
+    const match = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]|([0-9A-Fa-f:]+))(?::(\d{1,5}))?$/.exec(server);
+    const ip = match?.[1] ?? match?.[2] ?? match?.[3];
+    if (!ip || isIP(ip) === 0) return reader.fail('nameservers', `must be IPv4 or IPv6 addresses, each with an optional :<port>, got "${server}"`);
+    const port = match![4];
+    return isIP(ip) === 6 ? (port ? `[${ip}]:${port}` : ip) : port ? `${ip}:${port}` : ip;
+  });
+  return Object.freeze({
+    storageDomains: Object.freeze(storageDomainList(reader.raw('storage_domain'))),
+    lookupDepth: reader.integer('lookup_depth', 1, 0, 100),
+    nameservers: Object.freeze(nameservers),
+  });
+}
