@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type ProxyApp } from './app.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
+import { loadCheckedConfig } from './config/startup-checks.js';
 import { runReport } from './report/cli.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
@@ -65,10 +66,16 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const env = process.env;
+  const overrides = {
+    listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
+    upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
+    ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
+  };
   const check = values['check-config'];
   if (check !== undefined) {
     try {
-      const checked = loadConfig(check, { ledger: env.SWIFT_QUOTA_PROXY_LEDGER });
+      // Every check start-up makes (config/startup-checks.ts), and a moment's bind of the ports.
+      const checked = await loadCheckedConfig(check, overrides, { probeListeners: true });
       for (const warning of checked.warnings) process.stderr.write(`warning: ${warning}\n`);
       process.stdout.write(`${check}: ok\n`);
       return;
@@ -91,14 +98,9 @@ async function main(argv: string[]): Promise<void> {
     });
   }
 
-  const overrides = {
-    listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
-    upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
-    ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
-  };
   let config;
   try {
-    config = loadConfig(configFile, overrides);
+    config = report ? loadConfig(configFile, overrides) : await loadCheckedConfig(configFile, overrides);
   } catch (error) {
     if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
     throw error;

@@ -19,6 +19,8 @@ export interface IniDocument {
   readonly sections: Readonly<Record<string, IniSection>>;
   /** Line (1-based) where `[section] key` was defined; for keys inherited from [DEFAULT], the DEFAULT line. */
   lineOf(section: string, key: string): number | undefined;
+  /** The section whose line defines the value `[section] key` has: the section itself, or `DEFAULT`. */
+  definedIn(section: string, key: string): string | undefined;
   /** Line of the `[section]` header. */
   sectionLine(section: string): number | undefined;
 }
@@ -28,6 +30,15 @@ interface RawEntry {
   key: string;
   value: string;
   line: number;
+}
+
+export interface IniOptions {
+  /**
+   * Whether a section gets [DEFAULT]'s keys. In Swift every section does (ConfigParser's defaults, paste.deploy's
+   * global_conf); a program reading the same file for itself may keep [DEFAULT], which is Swift's, out of its own
+   * sections. Interpolation (`%(name)s`) still sees [DEFAULT]'s values everywhere, as in ConfigParser.
+   */
+  readonly inheritsDefault?: (section: string) => boolean;
 }
 
 const DEFAULT_SECTION = 'DEFAULT';
@@ -55,10 +66,41 @@ function isComment(line: string): boolean {
   return trimmed.startsWith('#') || trimmed.startsWith(';');
 }
 
+/**
+ * Python's ConfigParser, which Swift and paste.deploy read this file with, is strict: a section named twice, or a
+ * key set twice in one section, stops Swift with DuplicateSectionError / DuplicateOptionError. [DEFAULT] may appear
+ * twice (ConfigParser keeps it apart from the other sections), its keys not. Names are compared as written
+ * (Swift's loader keeps their case), and `set key` is a name of its own there.
+ */
+class DuplicateCheck {
+  private readonly sections = new Map<string, number>();
+  private readonly keys = new Map<string, number>();
+
+  constructor(private readonly file: string) {}
+
+  section(name: string, line: number): void {
+    const first = this.sections.get(name);
+    if (first !== undefined && name !== DEFAULT_SECTION) {
+      throw new ConfigError(this.file, line, name, undefined, `section named twice: on line ${first} and on line ${line} (Swift's ConfigParser refuses this too: merge them into one)`);
+    }
+    if (first === undefined) this.sections.set(name, line);
+  }
+
+  key(section: string, name: string, key: string, line: number): void {
+    const id = `${section}\0${name}`;
+    const first = this.keys.get(id);
+    if (first !== undefined) {
+      throw new ConfigError(this.file, line, section, key, `set twice in [${section}]: on line ${first} and on line ${line} (Swift's ConfigParser refuses this too, and which one counts would be a guess: keep one)`);
+    }
+    this.keys.set(id, line);
+  }
+}
+
 /** Splits the text into logical entries: one per key, continuation lines joined with '\n'. */
 function readEntries(text: string, file: string): { entries: RawEntry[]; sectionLines: Map<string, number> } {
   const entries: RawEntry[] = [];
   const sectionLines = new Map<string, number>();
+  const duplicates = new DuplicateCheck(file);
   let section: string | undefined;
   let open: RawEntry | undefined;
   let openDepth = 0;
@@ -89,16 +131,19 @@ function readEntries(text: string, file: string): { entries: RawEntry[]; section
     const sectionMatch = SECTION_RE.exec(line);
     if (sectionMatch) {
       section = sectionMatch[1]!.trim();
+      duplicates.section(section, lineNo);
       if (!sectionLines.has(section)) sectionLines.set(section, lineNo);
       return;
     }
-    const kv = KEY_VALUE_RE.exec(line.replace(/^set\s+/, ''));
+    const setPrefix = /^set\s+/.exec(line)?.[0];
+    const kv = KEY_VALUE_RE.exec(setPrefix ? line.slice(setPrefix.length) : line);
     if (!kv) {
       throw new ConfigError(file, lineNo, section, undefined, `cannot read "${line.trim()}": expected "key = value" or "[section]"`);
     }
     if (section === undefined) {
       throw new ConfigError(file, lineNo, undefined, kv[1], 'key outside of any [section]');
     }
+    duplicates.key(section, `${setPrefix ? 'set ' : ''}${kv[1]!.trim()}`, kv[1]!.trim(), lineNo);
     open = { section, key: kv[1]!.trim(), value: kv[2]!.trim(), line: lineNo };
     openDepth = bracketDepth(open.value);
     entries.push(open);
@@ -143,14 +188,16 @@ function interpolate(value: string, vars: Record<string, string>, at: RawEntry, 
   });
 }
 
-export function parseSwiftIni(text: string, file: string): IniDocument {
+export function parseSwiftIni(text: string, file: string, options: IniOptions = {}): IniDocument {
   const { entries, sectionLines } = readEntries(text, file);
   const parsed = ini.decode(toPlainIni(entries)) as Record<string, Record<string, unknown>>;
+  const inherits = (section: string) => section !== DEFAULT_SECTION && (options.inheritsDefault?.(section) ?? true);
 
-  // Later definitions of a key win, as in `ini` and configparser.
+  // `key` and `set key` may both be in a section (ConfigParser's names differ): the later one wins.
   const byKey = new Map<string, RawEntry>();
   for (const entry of entries) byKey.set(`${entry.section}\0${entry.key}`, entry);
-  const entryOf = (section: string, key: string) => byKey.get(`${section}\0${key}`) ?? byKey.get(`${DEFAULT_SECTION}\0${key}`);
+  const entryOf = (section: string, key: string) =>
+    byKey.get(`${section}\0${key}`) ?? (inherits(section) ? byKey.get(`${DEFAULT_SECTION}\0${key}`) : undefined);
 
   const defaults: Record<string, string> = { here: dirname(resolve(file)), __file__: resolve(file) };
   const defaultSection = parsed[DEFAULT_SECTION] ?? {};
@@ -158,7 +205,7 @@ export function parseSwiftIni(text: string, file: string): IniDocument {
 
   const sections: Record<string, IniSection> = {};
   for (const [name, values] of Object.entries(parsed)) {
-    const merged: Record<string, string> = name === DEFAULT_SECTION ? {} : { ...pickOwn(defaultSection) };
+    const merged: Record<string, string> = inherits(name) ? { ...pickOwn(defaultSection) } : {};
     for (const [key, value] of Object.entries(values)) merged[key] = String(value);
     const vars = { ...defaults, ...merged };
     for (const [key, value] of Object.entries(merged)) {
@@ -171,6 +218,7 @@ export function parseSwiftIni(text: string, file: string): IniDocument {
     file,
     sections: Object.freeze(sections),
     lineOf: (section, key) => entryOf(section, key)?.line,
+    definedIn: (section, key) => entryOf(section, key)?.section,
     sectionLine: (section) => sectionLines.get(section),
   };
 }

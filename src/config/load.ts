@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { parseSwiftIni } from './ini.js';
+import { parseLogLevel } from './log-level.js';
+import { checkNotSwiftsPort, inheritsSwiftDefault } from './swift-file.js';
 import { KEYSTONEAUTH_SECTION } from './keystone.js';
 import { section } from './section-reader.js';
 import { rejectUnknownKeys } from './unknown-keys.js';
@@ -14,7 +16,7 @@ import { DEFAULT_BIND_IP, DEFAULT_BIND_PORT, DEFAULT_METRICS_PATH, DEFAULT_REPOR
 import { parseLedger, type LedgerConfig } from './ledger.js';
 import { parseTempauth, TEMPAUTH_SECTION, type TempauthUser } from './identity.js';
 import { parseQuota, QUOTA_SECTION, type QuotaConfig } from './quota.js';
-import { parseNotifiers, type NotifierConfig } from './notifiers.js';
+import { NOTIFY_SECTION_PREFIX, parseNotifiers, type NotifierConfig } from './notifiers.js';
 import { CNAME_LOOKUP_SECTION, DOMAIN_REMAP_SECTION, parseCnameLookup, parseDomainRemap, parseS3, S3API_SECTION } from './swift-filters.js';
 import type { S3Config } from '../s3/request.js';
 import type { CnameLookupConfig, DomainRemapConfig } from '../swift/host-addressing.js';
@@ -83,7 +85,8 @@ export function serviceResellerPrefix(config: Config): string {
 }
 
 export function configFromText(text: string, file: string, overrides: ConfigOverrides = {}): Config {
-  const doc = parseSwiftIni(text, file);
+  // [DEFAULT] is Swift's proxy-server's: the proxy's own sections do not inherit it (config/swift-file.ts).
+  const doc = parseSwiftIni(text, file, { inheritsDefault: inheritsSwiftDefault(PROXY_SECTION, NOTIFY_SECTION_PREFIX) });
   rejectUnknownKeys(doc, KNOWN_KEYS);
   const warnings: string[] = [];
   const proxy = section(doc, PROXY_SECTION);
@@ -118,8 +121,10 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     failProxy('report_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, /healthz, /readyz or metrics_path, got "${reportPath}"`);
   }
 
+  checkNotSwiftsPort(doc, proxy, { host: bindIp, port: bindPort, fromCommandLine: overrides.listen !== undefined }, upstream, warnings);
+
   const ledger = parseLedger(proxy, overrides.ledger);
-  const workers = parseWorkers(proxy, ledger);
+  const workers = parseWorkers(proxy, ledger, warnings);
 
   const tempauth = parseTempauth(section(doc, TEMPAUTH_SECTION));
   const quota = parseQuota(section(doc, QUOTA_SECTION), tempauth, section(doc, KEYSTONEAUTH_SECTION), file, warnings);
@@ -136,7 +141,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     metricsPath,
     reportPath,
     accessLog: proxy?.boolean('access_log', true) ?? true,
-    logLevel: proxy?.oneOf('log_level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info',
+    logLevel: parseLogLevel(proxy),
     resellerPrefix: tempauth.resellerPrefix,
     users: Object.freeze(tempauth.users),
     quota,

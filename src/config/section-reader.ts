@@ -19,9 +19,21 @@ export class SectionReader {
     return this.values[key] !== undefined;
   }
 
+  /**
+   * Stops start-up at the line that set `key`. A value a Swift filter section inherited is reported in [DEFAULT],
+   * where its line is, naming the section that read it.
+   */
   fail(key: string | undefined, reason: string): never {
-    const line = key === undefined ? this.doc.sectionLine(this.name) : this.doc.lineOf(this.name, key);
-    throw new ConfigError(this.doc.file, line, this.name, key, reason);
+    if (key === undefined) throw new ConfigError(this.doc.file, this.doc.sectionLine(this.name), this.name, key, reason);
+    const definedIn = this.doc.definedIn(this.name, key) ?? this.name;
+    const inherited = definedIn === this.name ? '' : ` (inherited by [${this.name}])`;
+    throw new ConfigError(this.doc.file, this.doc.lineOf(this.name, key), definedIn, key, `${reason}${inherited}`);
+  }
+
+  /** `file:line: [section] key`, as warnings name a setting. */
+  place(key: string): string {
+    const line = this.doc.lineOf(this.name, key);
+    return `${this.doc.file}:${line ?? '?'}: [${this.doc.definedIn(this.name, key) ?? this.name}] ${key}`;
   }
 
   line(key: string): number | undefined {

@@ -113,12 +113,21 @@ export function parseOpsBind(proxy: SectionReader | undefined, bindIp: string, b
   return Object.freeze({ host, port });
 }
 
-/** `workers = N | auto` (auto: one per core). */
-export function parseWorkers(proxy: SectionReader | undefined, ledger: LedgerConfig): number {
+/**
+ * `workers = N | auto` (auto: one per core), in [quota-proxy] only: Swift's `workers` in [DEFAULT] is its own
+ * proxy-server's (eventlet processes, often 20 or more), not a count of Node processes. More workers than cores is
+ * honoured, as nginx and Swift honour it, with a warning: each worker is one event loop, so past the core count
+ * they only share the cores and each holds its own caches and connections.
+ */
+export function parseWorkers(proxy: SectionReader | undefined, ledger: LedgerConfig, warnings: string[] = []): number {
   if (!proxy || proxy.string('workers', '1').trim() === 'auto') return proxy ? autoWorkers(ledger) : 1;
   const workers = proxy.integer('workers', 1, 1, 1024);
   if (workers > 1 && ledger.kind === 'memory') {
     proxy.fail('workers', `${workers} workers need a shared ledger: each worker is a process with its own memory, so set ledger = redis://... (or workers = 1)`);
+  }
+  const cores = availableParallelism();
+  if (workers > cores) {
+    warnings.push(`${proxy.place('workers')}: workers = ${workers} is more than this machine's ${cores} core${cores === 1 ? '' : 's'}: each worker is one event loop, so the extra ones add memory and connections, not speed (workers = auto: one per core)`);
   }
   return workers;
 }

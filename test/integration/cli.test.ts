@@ -74,12 +74,13 @@ describe('command line', () => {
   test('--check-config: "ok" and the warnings (exit 0), or what is wrong (exit 2); nothing started', async () => {
     const good = join(dir, 'check-good.conf');
     // A level missing a kind is a warning (it gets the default's limit), not an error.
-    await writeFile(good, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, quota: { container_count: { default: 5, L1: 10 }, object_count: { default: 5 }, container_usage: { default: 5 } } }));
+    // Listening on 2 with a dead upstream on 1: the same port would be a proxy forwarding to itself (refused).
+    await writeFile(good, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 2, quota: { container_count: { default: 5, L1: 10 }, object_count: { default: 5 }, container_usage: { default: 5 } } }));
     const ok = await run(process.execPath, [...MAIN, '--check-config', good]);
     assert.equal(ok.stdout, `${good}: ok\n`);
     assert.match(ok.stderr, /warning: .*\[filter:quota\] quota: level "L1" has no object_count limit/);
     const bad = join(dir, 'check-bad.conf');
-    await writeFile(bad, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 1, extraProxyLines: ['workers = 2'] }));
+    await writeFile(bad, proxyConfigText({ upstream: 'http://127.0.0.1:1', port: 2, extraProxyLines: ['workers = 2'] }));
     const failed = await run(process.execPath, [...MAIN, '--check-config', bad]).then(
       () => assert.fail('should have exited non-zero'),
       (error: { code: number; stderr: string }) => error,

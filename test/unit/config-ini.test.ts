@@ -164,13 +164,13 @@ describe('parseSwiftIni: sections', () => {
     assert.deepEqual(Object.keys(doc.sections).sort(), ['app:proxy.server', 'filter:a', 'filter:a.b.c']);
   });
 
-  test('sectionLine gives the header line; a section named twice keeps its first line and merges keys', () => {
-    const doc = parseSwiftIni(ini('[a]', 'x = 1', '[b]', 'y = 2', '[a]', 'z = 3'), FILE);
+  test('sectionLine gives the header line; a section named twice is refused at its second header, as Swift refuses it', () => {
+    const doc = parseSwiftIni(ini('[a]', 'x = 1', '[b]', 'y = 2', '', 'z = 3'), FILE);
     assert.equal(doc.sectionLine('a'), 1);
     assert.equal(doc.sectionLine('b'), 3);
     assert.equal(doc.sectionLine('missing'), undefined);
-    assert.deepEqual({ ...doc.sections.a }, { x: '1', z: '3' });
-    assert.equal(doc.lineOf('a', 'z'), 6);
+    assert.equal(doc.lineOf('b', 'z'), 6);
+    configError(() => parseSwiftIni(ini('[a]', 'x = 1', '[b]', 'y = 2', '[a]', 'z = 3'), FILE), { line: 5, section: 'a', reason: /section named twice: on line 1 and on line 5/ });
   });
 
   test('[DEFAULT] values are inherited by every section; a section\'s own value wins', () => {

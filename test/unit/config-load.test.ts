@@ -336,7 +336,7 @@ describe('configFromText: [quota-proxy] errors', () => {
     const timeout = text([...PROXY, 'upstream_timeout = 0'], QUOTA, TEMPAUTH);
     configError(() => load(timeout), { line: lineOf(timeout, 'upstream_timeout'), key: 'upstream_timeout', reason: /from 1 to 86400/ });
     const level = text([...PROXY, 'log_level = chatty'], QUOTA, TEMPAUTH);
-    configError(() => load(level), { line: lineOf(level, 'log_level'), key: 'log_level', reason: /must be one of fatal, error, warn, info, debug, trace/ });
+    configError(() => load(level), { line: lineOf(level, 'log_level'), key: 'log_level', reason: /must be DEBUG, INFO, WARNING \(WARN\), ERROR or CRITICAL as in Swift, or trace, debug, info, warn, error, fatal/ });
   });
 
   test('the bounds on clients: defaults, sizes in binary units, 0 for no limit, and bad values named', () => {
