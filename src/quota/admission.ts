@@ -190,8 +190,14 @@ export class Admissions {
   private async countedWith(write: Write): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
     if (write.alsoCounted) return write.alsoCounted.map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted }));
     if (write.scope.type !== 'container') return [];
-    const level = await this.levelOf(write.scope.account);
-    return [{ scope: this.scope(write.scope.account, undefined, level), persisted: level.snapshot.persisted }];
+    try {
+      const level = await this.levelOf(write.scope.account); // read for this request already: from the cache
+      return [{ scope: this.scope(write.scope.account, undefined, level), persisted: level.snapshot.persisted }];
+    } catch (error) {
+      // The refusal stands whatever happens to its count: counted in the container only.
+      this.log.warn({ err: error, account: write.scope.account }, 'a refusal is not counted in its account: the account cannot be read');
+      return [];
+    }
   }
 
   /**
