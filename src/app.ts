@@ -11,7 +11,7 @@ import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy
 import { expectsContinue } from './proxy/request-headers.js';
 import { NotSentError, WireDispatcher } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
-import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers } from './http/ops-routes.js';
+import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers, warnOpsOnClientPort } from './http/ops-routes.js';
 import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
 import { createLedger } from './quota/ledger/create.js';
@@ -146,7 +146,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     healthRoute(app);
     refuseOtherMethods(app, config.reportPath);
   } else {
-    await app.register(opsRoutes, { ...ops, otherPaths: [config.reportPath] });
+    await app.register(opsRoutes, { ...ops, otherPaths: [config.reportPath], onClientPort: true });
+    warnOpsOnClientPort(config.bindIp, config.metricsPath, app.log);
   }
   await app.register(reportRoute, { config, swift, gate });
 

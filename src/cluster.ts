@@ -6,7 +6,8 @@
  *
  * `/metrics` is answered by whichever worker takes the scrape, with every worker's series added up (the
  * primary gathers them over IPC and adds them up with prom-client's AggregatorRegistry.aggregate), so one scrape
- * sees the whole proxy. The primary asks only the workers that have said they answer: one still loading (at
+ * sees the whole proxy; the standard per-process metrics stay each worker's own, with a `worker` label
+ * (perProcessLabelled). The primary asks only the workers that have said they answer: one still loading (at
  * start, or started again after a crash) has nothing to add, and waiting for it would fail the scrape.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -188,7 +189,7 @@ class MetricsGatherer {
     const gather = this.gathers.get(id);
     if (!gather || !gather.waitingFor.delete(worker)) return;
     if (!Array.isArray(metrics)) return gather.finish(new Error(`worker ${worker.process.pid} could not read its metrics`));
-    gather.metrics.push(metrics as WorkerMetrics);
+    gather.metrics.push(perProcessLabelled(metrics as WorkerMetrics, worker.id));
     if (gather.waitingFor.size === 0) gather.finish();
   }
 
@@ -213,6 +214,26 @@ class MetricsGatherer {
     });
   }
 }
+
+/**
+ * The standard process and Node.js metrics (`process_*`, `nodejs_*`) each describe one process: a sum of the
+ * workers' `process_max_fds` or heap limits is no limit of anything, and prom-client leaves
+ * `process_start_time_seconds` out of a merge altogether. Each worker's are kept as they are, told apart by a
+ * `worker` label (the cluster's worker id: 1..N, a worker started again gets the next); summing them is the
+ * query's to do (`sum without (worker) (process_resident_memory_bytes)`). The proxy's own metrics are merged
+ * as before, each by its own aggregator: one series for the whole proxy.
+ */
+export function perProcessLabelled(metrics: WorkerMetrics, workerId: number): WorkerMetrics {
+  const worker = String(workerId);
+  return metrics.map((metric) => {
+    if (!PER_PROCESS.test(metric.name)) return metric;
+    // One value per label set once labelled: 'first' keeps it (and keeps what 'omit' would drop).
+    const values = metric.values.map((value) => ({ ...value, labels: { ...value.labels, worker } }));
+    return { ...metric, aggregator: 'first', values } as typeof metric;
+  });
+}
+
+const PER_PROCESS = /^(process|nodejs)_/;
 
 function isMessage(message: unknown, type: string): message is { type: string; id: number; text?: unknown; error?: unknown; metrics?: unknown } {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;

@@ -21,6 +21,11 @@ export interface OpsRoutesOptions {
   ledgerReady: () => Promise<boolean>;
   /** The metrics text: this process's registry, or with workers every worker's added up (cluster.ts). */
   metricsText?: () => Promise<string>;
+  /**
+   * Answered on the client port (no ops listener), which may be public: readiness says only which dependency
+   * is missing ("upstream", "ledger"), never an internal address or error text; the ops listener says it all.
+   */
+  onClientPort?: boolean;
 }
 
 /** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200: undefined, or what is wrong. */
@@ -52,9 +57,15 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
     const problem = swiftProblem ?? (ledgerReady ? undefined : 'the usage ledger (Redis) cannot be reached');
     reply.type('text/plain');
-    return problem === undefined ? reply.send('ready\n') : reply.code(503).send(`not ready: ${problem}\n`);
+    if (problem === undefined) return reply.send('ready\n');
+    return reply.code(503).send(`not ready: ${options.onClientPort ? coarseReason(swiftProblem !== undefined) : problem}\n`);
   });
   for (const path of [options.metricsPath, READY_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
+}
+
+/** What readiness tells the client port of a problem: which dependency, nothing of where it is. */
+function coarseReason(upstream: boolean): string {
+  return upstream ? 'upstream' : 'ledger';
 }
 
 /**
@@ -82,6 +93,16 @@ export async function opsListener(app: FastifyInstance, bind: { readonly host: s
     await ops.close();
   });
   return ops;
+}
+
+/**
+ * Without an ops listener, /metrics and /readyz stay on the client port (as before ops_bind_port existed:
+ * scrapes and probes configured against it keep working). When that port is not loopback-only, the metrics
+ * are readable by anyone who reaches it: said once at start-up, with what to do about it.
+ */
+export function warnOpsOnClientPort(bindIp: string, metricsPath: string, log: { warn(message: string): void }): void {
+  if (['127.0.0.1', '::1', 'localhost'].includes(bindIp)) return;
+  log.warn(`no ops_bind_port: ${metricsPath} and ${READY_PATH} are answered on the client port (${bindIp}), readable by every client; set ops_bind_ip/ops_bind_port to serve them on an internal address only`);
 }
 
 /** The proxy's own paths are never forwarded: other methods than GET and HEAD get 405 here. */

@@ -48,7 +48,10 @@ export async function reportRoute(app: FastifyInstance, { config, swift, gate }:
         accounts = await readable(token, asked ?? own);
         if (accounts.length === 0) return reply.code(403).type('text/plain').send('Forbidden: this token may not read that account.\n');
       }
-      const report = await collectReport({ config, swift, pendingHits: (key) => gate.watch.pendingHits(key) }, accounts);
+      // Hit counts as Swift holds them, read as `swift-quota-proxy report` reads them: every proxy (every worker)
+      // writes what it counted every hit_flush_interval, so the two reports never differ, and both have every
+      // refusal the metric counted one interval later (docs/operations.md, "Hit counts").
+      const report = await collectReport({ config, swift }, accounts);
       if (format === 'text') return reply.type('text/plain; charset=utf-8').send(formatReport(report));
       return reply.type('application/json').send(report);
     } catch (error) {

@@ -19,7 +19,7 @@ import { LRUCache } from 'lru-cache';
 import type { FastifyBaseLogger } from 'fastify';
 import { decideWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
 import { accountKey, rulesFor, scopeKey, type Projection, type Reservation, type Rules, type Snapshot, type UsageLedger } from './ledger/ledger.js';
-import { kindsOf } from '../swift/quota-metadata.js';
+import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
 import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 
@@ -81,6 +81,8 @@ export class Admissions {
     this.ledger = ledger;
     this.watch = watch;
     this.log = log;
+    // Grace periods ending with no request, and level changes, are judged by the level held now.
+    watch.useLevelSource((account) => this.levelOf(account, true));
   }
 
   /** The rules of a reloaded configuration (levels, limits, modes), for decisions from now on. */
@@ -90,9 +92,12 @@ export class Admissions {
 
   // ---- levels and scopes -----------------------------------------------------------------------------
 
-  /** The account's level and limits. A level no longer configured is held to `default`, never unlimited. */
-  async levelOf(account: string): Promise<LevelInfo> {
-    const snapshot = await this.ledger.read(accountKey(account));
+  /**
+   * The account's level and limits. A level no longer configured is held to `default`, never unlimited.
+   * `fresh`: read from Swift now, not from a cached reading that may predate a level change.
+   */
+  async levelOf(account: string, fresh = false): Promise<LevelInfo> {
+    const snapshot = await this.ledger.read(accountKey(account), fresh ? this.ledger.now() + 1 : undefined);
     const levels = this.config.quota.levels.byLevel;
     const stored = snapshot.level;
     const own = stored === undefined ? undefined : levels.get(stored);
@@ -156,7 +161,7 @@ export class Admissions {
         decision = decide(view);
       }
       if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, write.context, (write.alsoCounted ?? []).map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted })));
+        this.watch.refused(scope, snapshot.persisted, decision, write.context, await this.countedWith(write));
         return { admitted: false, decision };
       }
       // The ledger checks again and reserves in one atomic step: other admissions (of this proxy or others)
@@ -175,6 +180,23 @@ export class Admissions {
       // Both said yes and the ledger no: the rules moved between them (a soft limit's grace ran out). Its
       // refusal stands after a few rounds.
       if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(kinds, scope.limits, scope.level, view.used, net(view), rulesAsExpired(rules));
+    }
+  }
+
+  /**
+   * The other scopes a refusal of `write` is counted in: the account of a write in a container, so that an
+   * account's hits are every refusal in it, as the refusal metric counts them (the usage report reads them).
+   */
+  private async countedWith(write: Write): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
+    if (write.alsoCounted) return write.alsoCounted.map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted }));
+    if (write.scope.type !== 'container') return [];
+    try {
+      const level = await this.levelOf(write.scope.account); // read for this request already: from the cache
+      return [{ scope: this.scope(write.scope.account, undefined, level), persisted: level.snapshot.persisted }];
+    } catch (error) {
+      // The refusal stands whatever happens to its count: counted in the container only.
+      this.log.warn({ err: error, account: write.scope.account }, 'a refusal is not counted in its account: the account cannot be read');
+      return [];
     }
   }
 
@@ -208,7 +230,7 @@ export class Admissions {
         decision = decide(view);
       }
       if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, write.context);
+        this.watch.refused(scope, snapshot.persisted, decision, write.context, await this.countedWith(write));
         return decision;
       }
       const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));

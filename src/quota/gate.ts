@@ -70,6 +70,8 @@ interface RequestState {
   shrinks?: { account: string; container?: string };
   /** The proxy's own metadata was changed (by a reseller admin): forget what we held of it. */
   forgets?: string[];
+  /** An account whose level this request changes: its soft-limit episodes are looked at again once Swift took it. */
+  levelChanged?: string;
   /**
    * A form upload was cut (formpost.ts): Swift's answer to the shortened form is replaced with this refusal,
    * and a file Swift stored only in part is removed.
@@ -664,7 +666,7 @@ export class QuotaGate {
       return this.refuse(reply, 400, `Unknown quota level "${level}". Valid levels: ${this.config.quota.levels.names.join(', ')}.`);
     }
     this.metrics.levelChanges.inc({ outcome: 'passed' });
-    request.quota = { invalidates: [accountKey(account)] };
+    request.quota = { invalidates: [accountKey(account)], levelChanged: account };
   }
 
   /**
@@ -1522,6 +1524,7 @@ export class QuotaGate {
         () => {}, // the next check will see it
       );
     }
+    if (state.levelChanged) this.watch.reconsider(state.levelChanged);
     if (state.shrinks) void this.afterDelete(state.shrinks.account, state.shrinks.container, () => this.eventContext(request, transactionId));
     return false;
   }

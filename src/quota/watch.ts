@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { QuotaConfig } from '../config/load.js';
 import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import { withLevel, type LevelLimits, type LevelSource } from './level-recheck.js';
 import type { Metrics } from '../metrics.js';
 import type { EventRequest } from '../notify/event.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -109,6 +110,10 @@ export class QuotaWatch {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Scopes whose fallback state was looked for lately (and not found): not looked for again meanwhile. */
   private readonly fallbackChecked: LRUCache<string, true>;
+  /** Where an account's level is read afresh (level-recheck.ts); without one, a scope keeps the level last seen. */
+  private levelSource: LevelSource | undefined;
+  /** Scopes being looked at again (their account's level being read): not twice at once. */
+  private readonly relooking = new Set<ScopeState>();
 
   constructor(private readonly options: QuotaWatchOptions) {
     this.states = new LRUCache({ max: options.quota.cacheMaxEntries });
@@ -266,11 +271,6 @@ export class QuotaWatch {
     this.options.log.warn({ account: oldest.scope.account, container: oldest.scope.container, hits: oldest.hitsPending }, 'too many quota states waiting to be written to Swift: the oldest refusal counts are dropped');
   }
 
-  /** Refusals counted but not yet written to Swift (the report adds them to what Swift has). */
-  pendingHits(key: string): number {
-    return (this.dirty.get(key) ?? this.states.peek(key))?.hitsPending ?? 0;
-  }
-
   /**
    * Moves one kind's state as `observe` says from where it is, reports the crossings and keeps the state in
    * Swift. With other proxies sharing the state, only the proxy whose move lands reports; one that finds the
@@ -343,19 +343,63 @@ export class QuotaWatch {
     });
   }
 
-  /** Grace periods that ended since the last look, with no request to notice: reported now. */
+  /** How the watch reads an account's level afresh (the gate's, once it exists). */
+  useLevelSource(source: LevelSource): void {
+    this.levelSource = source;
+  }
+
+  /**
+   * An account's level was changed through this proxy: the scopes of that account being watched are looked at
+   * again now, under the new level's limits (an episode may end, or begin, with the change rather than at the
+   * next write).
+   */
+  reconsider(account: string): void {
+    for (const state of new Set([...this.states.values(), ...this.dirty.values()])) {
+      if (state.scope.account === account) void this.lookAgain(state);
+    }
+  }
+
+  /**
+   * Grace periods that ended since the last look, with no request to notice: reported now, under the limits of
+   * the level the account holds now (read afresh: it may have changed through another proxy or worker, or with
+   * no request since), never those of a level it no longer holds.
+   */
   sweep(): void {
     const now = this.now();
     const due = (state: ScopeState) =>
       Object.values(state.kinds).some((kind) => kind.soft !== undefined && !kind.soft.graceNotified && now >= graceEndsAt(kind.soft, this.graceMs));
     for (const state of new Set([...this.states.values(), ...this.dirty.values()])) {
-      if (!due(state)) continue;
-      for (const kind of kindsOf(state.scope.type)) {
-        const used = state.lastUsage[kind];
-        const current = state.kinds[kind];
-        if (used === undefined || !current?.soft) continue;
-        this.apply(state, kind, (from) => observeUsage(from, used, { soft: state.scope.soft[kind], hard: state.scope.limits[kind] }, now, this.graceMs), NO_CONTEXT);
+      if (due(state)) void this.lookAgain(state);
+    }
+  }
+
+  /** Reads the scope's level afresh, then its last seen usage against that level's limits. */
+  private async lookAgain(state: ScopeState): Promise<void> {
+    if (this.relooking.has(state)) return;
+    this.relooking.add(state);
+    try {
+      if (this.levelSource) {
+        let level: LevelLimits;
+        try {
+          level = await this.levelSource(state.scope.account);
+        } catch (error) {
+          // Nothing is reported on a guess: the next sweep tries again.
+          this.options.log.warn({ err: error, account: state.scope.account }, 'quota watch: cannot read the account\'s level; its grace periods are looked at again later');
+          return;
+        }
+        state.scope = withLevel(state.scope, level);
       }
+      const { scope } = state;
+      const now = this.now();
+      for (const kind of kindsOf(scope.type)) {
+        const used = state.lastUsage[kind];
+        if (used === undefined) continue;
+        // Only checks and deletes, which know the writes in flight, end a hard-limit episode: not this look.
+        const limits = { soft: scope.soft[kind], hard: scope.limits[kind] };
+        this.apply(state, kind, (from) => observeUsage(from, used, limits, now, this.graceMs, Math.max(used, from.hardHitAt ?? 0)), NO_CONTEXT);
+      }
+    } finally {
+      this.relooking.delete(state);
     }
   }
 

@@ -54,8 +54,6 @@ export interface UsageReport {
 export interface ReportSource {
   config: Config;
   swift: SwiftClient;
-  /** Refusals counted in memory but not yet written to Swift (the running proxy's), by usage-book key. */
-  pendingHits?: (key: string) => number;
   now?: number;
 }
 
@@ -125,7 +123,6 @@ export async function accountReport(source: ReportSource, account: string): Prom
   const limits = config.quota.levels.byLevel.get(level)!;
   const soft = config.quota.softLimits.get(level) ?? {};
   const accountState = readPersistedState('account', headers);
-  const pending = (key: string) => source.pendingHits?.(key) ?? 0;
 
   const containerList = await mapLimited(listing?.names ?? [], HEAD_CONCURRENCY, async (name): Promise<ContainerReport | undefined> => {
     const { status, headers: h } = await swift.head(encodePath('v1', account, name), 'container');
@@ -135,7 +132,7 @@ export async function accountReport(source: ReportSource, account: string): Prom
       name,
       objects: measure('object_count', countHeader(h['x-container-object-count']), limits, soft, state, graceMs, now),
       bytes: measure('container_usage', countHeader(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
-      hits: state.hits + pending(containerKey(account, name)),
+      hits: state.hits,
     };
   });
   const containers = containerList.filter((c): c is ContainerReport => c !== undefined);
@@ -146,7 +143,7 @@ export async function accountReport(source: ReportSource, account: string): Prom
     containers: measure('container_count', countHeader(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
     objects_used: containers.reduce((sum, c) => sum + c.objects.used, 0),
     bytes_used: containers.reduce((sum, c) => sum + c.bytes.used, 0),
-    hits: accountState.hits + pending(accountKey(account)),
+    hits: accountState.hits,
     container_list: containers,
   };
 }

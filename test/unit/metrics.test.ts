@@ -14,6 +14,7 @@ import { configFromText, type Config } from '../../src/config/load.js';
 import { planReload } from '../../src/config/reload.js';
 import { DROPPED_DEFAULT_METRICS, INITIAL_REQUEST_METHODS, REQUEST_DURATION_BUCKETS, createMetrics } from '../../src/metrics.js';
 import { promtool } from '../helpers/promtool.js';
+import { perProcessLabelled } from '../../src/cluster.js';
 
 const PROXY = ['[quota-proxy]', 'bind_ip = 127.0.0.1', 'bind_port = 8081', 'upstream = http://127.0.0.1:8080'];
 const REST = [
@@ -165,6 +166,26 @@ describe('the registry', () => {
     assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 0);
     const age = sample(text, 'swift_quota_proxy_reservation_oldest_age_seconds')!;
     assert.ok(age > 0 && age < 5, String(age));
+    const checked = await promtool(['check', 'metrics'], { stdin: text });
+    assert.equal(checked.code, 0, checked.output);
+  });
+
+  test('across workers, the per-process metrics are each worker\'s own (a worker label): not summed, not dropped', async () => {
+    const workers = [createMetrics(), createMetrics()];
+    for (const m of workers) m.initialise(configOf());
+    const collected = await Promise.all(workers.map((m) => m.registry.getMetricsAsJSON()));
+    const text = await AggregatorRegistry.aggregate(collected.map((metrics, i) => perProcessLabelled(metrics, i + 1))).metrics();
+    const own = await workers[0]!.registry.metrics();
+    const maxFds = sample(own, 'process_max_fds');
+    assert.ok(maxFds !== undefined && maxFds > 0);
+    assert.equal(sample(text, 'process_max_fds{worker="1"}'), maxFds);
+    assert.equal(sample(text, 'process_max_fds{worker="2"}'), maxFds, 'each worker\'s limit, not the sum');
+    assert.equal(sample(text, 'process_max_fds'), undefined);
+    assert.equal(sample(text, 'process_start_time_seconds{worker="1"}'), sample(own, 'process_start_time_seconds'));
+    assert.ok(text.includes('nodejs_version_info{version='), 'every nodejs_* too');
+    assert.ok(/^nodejs_heap_size_total_bytes\{worker="2"\} /m.test(text));
+    assert.equal(sample(text, 'swift_quota_proxy_reservations_in_flight'), 0, 'the proxy\'s own: one series, merged');
+    assert.ok(!/^swift_quota_proxy_[^{ ]*\{[^}]*worker=/m.test(text), 'no worker label on the proxy\'s own');
     const checked = await promtool(['check', 'metrics'], { stdin: text });
     assert.equal(checked.code, 0, checked.output);
   });
