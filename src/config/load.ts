@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
+import { CLUSTER_REFUSAL, isClusterUrl, isSentinelUrl, parseSentinelUrl, type SentinelTarget } from './ledger-sentinel.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
 import { KEYSTONE_KEYS, KEYSTONEAUTH_SECTION, parseKeystoneIdentity, type KeystoneIdentity } from './keystone.js';
@@ -227,6 +228,8 @@ export type LedgerConfig =
       readonly leaseSeconds: number;
       /** Prefix of every Redis key: proxies sharing a prefix share quotas. */
       readonly prefix: string;
+      /** The primary found through Redis Sentinel (`redis+sentinel://`, config/ledger-sentinel.ts), when so. */
+      readonly sentinel?: SentinelTarget;
     };
 
 export const DEFAULT_LEDGER_LEASE = 30; // seconds
@@ -692,13 +695,15 @@ function parseLedger(proxy: SectionReader | undefined, override: string | undefi
     throw new ConfigError('SWIFT_QUOTA_PROXY_LEDGER', undefined, undefined, undefined, reason);
   };
   if (text === 'memory') return Object.freeze({ kind: 'memory' });
+  if (isClusterUrl(text)) return bad(CLUSTER_REFUSAL);
+  const sentinel = isSentinelUrl(text) ? parseSentinelUrl(text, bad) : undefined;
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(sentinel ? 'redis://sentinel' : text); // the Sentinel URL is read above
   } catch {
-    return bad(`must be "memory" or a redis://[user:password@]host:port[/db] (or rediss://) URL, got "${text}"`);
+    return bad(`must be "memory" or a redis://[user:password@]host:port[/db] (or rediss://, or redis+sentinel://) URL, got "${text}"`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return bad(`must be "memory" or a redis:// or rediss:// URL, got "${text}"`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return bad(`must be "memory" or a redis://, rediss:// or redis+sentinel:// URL, got "${text}"`);
   if (!url.hostname) return bad(`needs a host, got "${text}"`);
   if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d+$/.test(url.pathname)) return bad(`the path names a database number (/0, /1, ...), got "${url.pathname}"`);
   return Object.freeze({
@@ -706,6 +711,7 @@ function parseLedger(proxy: SectionReader | undefined, override: string | undefi
     url: text,
     leaseSeconds: proxy?.integer('ledger_lease', DEFAULT_LEDGER_LEASE, 1, 86_400, 'seconds') ?? DEFAULT_LEDGER_LEASE,
     prefix: proxy?.string('ledger_prefix', DEFAULT_LEDGER_PREFIX) ?? DEFAULT_LEDGER_PREFIX,
+    ...(sentinel ? { sentinel } : {}),
   });
 }
 
