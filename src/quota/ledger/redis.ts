@@ -29,8 +29,8 @@
  * the reservations and pins it holds back, and a check resting on a reading of the old generation reads Swift
  * again. A proxy does so on its first command to the new primary, and at once when its connection comes back.
  * Until every proxy has put its reservations back, writes then in flight through another proxy may be admitted
- * past a limit once more; a write that finished just before a failover may keep its reservation (counted, never
- * under-counted) until its lease runs out.
+ * past a limit once more. A reservation whose settle the old primary took without passing it on is released
+ * again by its proxy as it joins (settledRecently); one of a proxy that died meanwhile counts until its lease ends.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
