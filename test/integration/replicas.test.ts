@@ -226,6 +226,11 @@ describe('Redis down, then up again without its data, with a write in flight', (
       assert.equal(away.status, 503, away.body);
       assert.equal(away.headers['retry-after'], '3');
       assert.equal((await call('HEAD', `${accountUrl(swift, account)}/lost/while-away`, auth)).status, 404);
+      // Reads are served, and readiness says so: /readyz 200 (a balancer keeps the proxy), /readyz/writes 503.
+      assert.equal((await call('GET', `${accountUrl(b!.url, account)}/lost/b0`, auth)).status, 200);
+      assert.equal((await call('GET', `${b!.url}/readyz`)).status, 200);
+      assert.equal((await call('GET', `${b!.url}/readyz/writes`)).status, 503);
+      assert.match((await call('GET', `${b!.url}/metrics`)).body, /^swift_quota_proxy_ledger_up 0$/m);
       await redis.restart();
       for (const proxy of [a!, b!]) await until(async () => (await call('GET', `${proxy.url}/readyz/writes`)).status === 200, 'the proxy reconnected', 10_000);
 
