@@ -29,6 +29,7 @@ import { RedisLedger } from '../../src/quota/ledger/redis.js';
 import type { SnapshotData } from '../../src/quota/ledger/ledger.js';
 
 const KEY = 'c/AUTH_sentinel/c';
+const PINNED = 'AUTH_sentinel/c/pinned';
 const NONE = { count: 0, bytes: 0 };
 const countLimit = (limit: number) => ({ count: { limit }, bytes: {} });
 
@@ -54,7 +55,7 @@ async function sentinelLedger(prefix: string, read: (key: string) => Promise<Sna
 
 describe('a replica promoted that missed the last writes', () => {
   ownGroup();
-  test('no check rests on what it lacks: readings from before are read again from Swift, reservations in flight are put back', async () => {
+  test('no check rests on what it lacks: readings from before are read again from Swift, reservations in flight and pins are put back', async () => {
     const prefix = `promoted-${randomBytes(4).toString('hex')}:`;
     const swift = fakeSwift();
     swift.stored.set(KEY, { count: 2, bytes: 0 });
@@ -80,6 +81,8 @@ describe('a replica promoted that missed the last writes', () => {
       }
       const held = await a.reserve({ key: KEY, snapshot: await a.read(KEY), add: { count: 1, bytes: 0 }, credit: NONE, target: 'held', rules: countLimit(10) });
       assert.ok(held.ok);
+      // And A pins an object (a manifest resting on it on its way to Swift), on the primary only too.
+      const unpin = await a.pinStore().pin([PINNED], []);
       await until(async () => (await b.project(KEY, early)).used.count === 9, 'the writes counted on the primary');
 
       // The primary dies; the Sentinels promote the replica, which lacks the 6 finished writes and the 7th.
@@ -106,6 +109,13 @@ describe('a replica promoted that missed the last writes', () => {
       assert.ok(admitted <= 2, `admitted ${admitted} with 8 stored and 1 in flight under a limit of 10 (at most 1, or 2 before A put its write in flight back)`);
       // A's write in flight is back on the new primary: with it, the limit holds.
       await until(async () => (await b.project(KEY, await b.read(KEY))).used.count === 8 + 1 + admitted, 'A put its reservation back');
+      // A's pin is back too: B may not take a turn on the object.
+      await until(async () => {
+        const turn = await b.pinStore().turn(PINNED);
+        turn?.();
+        return turn === undefined;
+      }, 'A put its pin back', 5_000);
+      unpin();
     } finally {
       replica.disconnect();
       await a.close();
