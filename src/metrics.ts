@@ -90,6 +90,7 @@ export function createMetrics() {
   const registers = [registry];
   let queueDepths: () => Array<{ provider: string; depth: number }> = () => [];
   let upstreamProbe: (() => Promise<boolean>) | undefined;
+  let ledgerProbe: (() => Promise<boolean>) | undefined;
 
   // method → tallies by the first digit of the status.
   const tallies = new Map<string, Array<RequestTally | undefined>>();
@@ -177,6 +178,17 @@ export function createMetrics() {
     aggregator: 'min',
     async collect() {
       if (upstreamProbe) this.set((await upstreamProbe()) ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: `${METRIC_PREFIX}ledger_up`,
+    help: 'Whether the usage ledger answered when these metrics were read (1; always for the in-process ledger) or not (0: writes that need a check get fail_mode, reads are served).',
+    registers,
+    // With workers, writes are checked everywhere only if every worker reaches the ledger.
+    aggregator: 'min',
+    async collect() {
+      this.set(!ledgerProbe || (await ledgerProbe()) ? 1 : 0);
     },
   });
 
@@ -300,6 +312,10 @@ export function createMetrics() {
     /** How upstream_up asks whether Swift answers (when scraped). */
     setUpstreamProbe(probe: () => Promise<boolean>): void {
       upstreamProbe = probe;
+    },
+    /** How ledger_up asks whether the usage ledger answers (when scraped). */
+    setLedgerProbe(probe: () => Promise<boolean>): void {
+      ledgerProbe = probe;
     },
     /**
      * Starts the counters at 0 for the label sets a configuration makes known: fixed sets (statuses, kinds,

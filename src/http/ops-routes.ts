@@ -8,6 +8,8 @@ import type { Metrics } from '../metrics.js';
 
 export const HEALTH_PATH = '/healthz';
 export const READY_PATH = '/readyz';
+/** Whether writes can be checked too: the usage ledger answers (a load balancer probes READY_PATH, which serves reads). */
+export const READY_WRITES_PATH = '/readyz/writes';
 const READY_TIMEOUT_MS = 2_000;
 
 export interface OpsRoutesOptions {
@@ -52,15 +54,23 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
     return options.metricsText ? options.metricsText() : metrics.registry.metrics();
   });
   healthRoute(app);
-  // Readiness: the config is loaded (it is, or we would not be running), Swift answers, and so does the ledger.
+  // Readiness: the config is loaded (it is, or we would not be running) and Swift answers. Not the ledger: with
+  // it away reads are served and writes get fail_mode, and a balancer that took every proxy out would stop reads.
   app.get(READY_PATH, async (_request, reply) => {
-    const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
-    const problem = swiftProblem ?? (ledgerReady ? undefined : 'the usage ledger (Redis) cannot be reached');
+    const problem = await swiftAnswers(options.upstream, options.dispatcher);
     reply.type('text/plain');
     if (problem === undefined) return reply.send('ready\n');
-    return reply.code(503).send(`not ready: ${options.onClientPort ? coarseReason(swiftProblem !== undefined) : problem}\n`);
+    return reply.code(503).send(`not ready: ${options.onClientPort ? coarseReason(true) : problem}\n`);
   });
-  for (const path of [options.metricsPath, READY_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
+  // Writes checked too: Swift and the ledger answer.
+  app.get(READY_WRITES_PATH, async (_request, reply) => {
+    const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
+    const problem = swiftProblem ?? (ledgerReady ? undefined : 'the usage ledger (Redis) cannot be reached: writes that need a check get fail_mode');
+    reply.type('text/plain');
+    if (problem === undefined) return reply.send('ready for writes\n');
+    return reply.code(503).send(`not ready for writes: ${options.onClientPort ? coarseReason(swiftProblem !== undefined) : problem}\n`);
+  });
+  for (const path of [options.metricsPath, READY_PATH, READY_WRITES_PATH, ...options.otherPaths]) refuseOtherMethods(app, path);
 }
 
 /** What readiness tells the client port of a problem: which dependency, nothing of where it is. */

@@ -21,11 +21,10 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
     const onData = (data: Buffer) => {
       output += data.toString();
       const match = /listening on (http:\/\/[^,\s"]+)/.exec(output);
-      if (match) {
-        // Started: the start-up bound is over (left armed, it would kill a proxy that runs past 30 s).
-        clearTimeout(startBound);
-        resolve({ child, url: match[1]!, output: () => output });
-      }
+      if (!match) return;
+      // Listening: the start-up bound below no longer applies (it killed proxies that lived past 30 s).
+      clearTimeout(startBound);
+      resolve({ child, url: match[1]!, output: () => output });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -33,7 +32,6 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
     const startBound = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`no "listening on" line within 30 s:\n${output}`));
-    }, 30_000);
-    startBound.unref();
+    }, 30_000).unref();
   });
 }

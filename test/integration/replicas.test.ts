@@ -177,7 +177,7 @@ describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => 
     }
   });
 
-  test('Redis unreachable: a write that needs a check gets 503 with Retry-After (fail_mode = closed) and nothing is stored; reads go on; /readyz says why', async () => {
+  test('Redis unreachable: a write that needs a check gets 503 with Retry-After (fail_mode = closed) and nothing is stored; reads go on; /readyz stays 200, /readyz/writes says why', async () => {
     const account = 'rep10';
     const deadPort = await freePort();
     const proxy = await startProxy({ upstream: swift, quota: LIMITS, extraProxyLines: [`ledger = redis://127.0.0.1:${deadPort}`] });
@@ -189,9 +189,11 @@ describe('a proxy killed mid-upload, and a Redis that cannot be reached', () => 
       assert.match(refused.body, /usage ledger/);
       assert.equal((await call('HEAD', `${accountUrl(swift, account)}/c/o`, auth(account))).status, 404);
       assert.equal((await call('GET', `${accountUrl(proxy.url, account)}/c`, auth(account))).status, 204);
-      const ready = await call('GET', `${proxy.url}/readyz`);
-      assert.equal(ready.status, 503);
-      assert.match(ready.body, /ledger/);
+      // Reads are served: a balancer probing /readyz keeps the proxy; /readyz/writes says writes are refused.
+      assert.equal((await call('GET', `${proxy.url}/readyz`)).status, 200);
+      const writes = await call('GET', `${proxy.url}/readyz/writes`);
+      assert.equal(writes.status, 503);
+      assert.match(writes.body, /ledger/);
     } finally {
       await proxy.close();
     }
@@ -224,8 +226,13 @@ describe('Redis down, then up again without its data, with a write in flight', (
       assert.equal(away.status, 503, away.body);
       assert.equal(away.headers['retry-after'], '3');
       assert.equal((await call('HEAD', `${accountUrl(swift, account)}/lost/while-away`, auth)).status, 404);
+      // Reads are served, and readiness says so: /readyz 200 (a balancer keeps the proxy), /readyz/writes 503.
+      assert.equal((await call('GET', `${accountUrl(b!.url, account)}/lost/b0`, auth)).status, 200);
+      assert.equal((await call('GET', `${b!.url}/readyz`)).status, 200);
+      assert.equal((await call('GET', `${b!.url}/readyz/writes`)).status, 503);
+      assert.match((await call('GET', `${b!.url}/metrics`)).body, /^swift_quota_proxy_ledger_up 0$/m);
       await redis.restart();
-      for (const proxy of [a!, b!]) await until(async () => (await call('GET', `${proxy.url}/readyz`)).status === 200, 'the proxy reconnected', 10_000);
+      for (const proxy of [a!, b!]) await until(async () => (await call('GET', `${proxy.url}/readyz/writes`)).status === 200, 'the proxy reconnected', 10_000);
 
       // B's readings from before are of the lost generation, and the finished writes counted on top of them are
       // gone: only Swift's 8 (and A's write in flight, once A has put it back) may count.

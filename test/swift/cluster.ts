@@ -122,6 +122,8 @@ const REQUIRED_PACKAGES: ReadonlyArray<{ pkg: string; file: string }> = [
   { pkg: 'python3-dnspython', file: '/usr/lib/python3/dist-packages/dns/resolver.py' },
   // The shared usage ledger of several proxies (ledger = redis://...).
   { pkg: 'redis-server', file: '/usr/bin/redis-server' },
+  // A ledger that survives the loss of its primary (ledger = redis+sentinel://...): test/swift/sentinel.ts.
+  { pkg: 'redis-sentinel', file: '/usr/bin/redis-sentinel' },
 ];
 
 export const PYTHON = '/usr/bin/python3'; // Debian's python has the swift modules; one earlier on PATH may not

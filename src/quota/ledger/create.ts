@@ -39,7 +39,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   };
   if (config.ledger.kind === 'memory') return { ledger: new MemoryLedger(common), ready: async () => true, pins: new ObjectPins(config.upstreamTimeoutSeconds * 1000) };
 
-  const { url, prefix, leaseSeconds } = config.ledger;
+  const { url, prefix, leaseSeconds, sentinel } = config.ledger;
   // A pin is held by a request on its way to Swift: one held longer than Swift may take to answer is taken for
   // a cycle of waits across processes (shared-pins.ts).
   const pinWaitMs = config.upstreamTimeoutSeconds * 1000;
@@ -47,6 +47,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   const ledger = new RedisLedger({
     ...common,
     url,
+    ...(sentinel ? { sentinel } : {}),
     prefix,
     leaseSeconds,
     pinWaitMs,
@@ -64,6 +65,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   } catch (error) {
     log.warn({ err: error }, 'usage ledger (Redis) unreachable at start-up: writes that need a check get fail_mode until it answers');
   }
+  metrics.setLedgerProbe(() => ledger.ready());
   return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState(), pins: new SharedPins(new ObjectPins(pinWaitMs), ledger.pinStore(), pinWaitMs) };
 }
 

@@ -13,9 +13,10 @@
  *
  * Every id is "<process>:<n>", the process's id being the ledger's: a process skips its own entries, which its
  * in-process pins (pins.ts) already order. Entries are leases, renewed every third of `ledger_lease` while held:
- * a proxy that dies holding one blocks nobody for longer than that. A Redis that lost its data lost the pins of
- * requests then in flight (unlike reservations, they are not put back): until those requests end, a write through
- * another process may pass them.
+ * a proxy that dies holding one blocks nobody for longer than that. A Redis that lost its data, or a replica
+ * promoted that missed the last ones, lacks pins of requests then in flight: each process puts back what it holds
+ * as it joins the new generation of the ledger (restore), so until then a write through another process may pass
+ * them.
  */
 import type { Redis } from 'ioredis';
 import { LedgerUnavailableError } from './ledger.js';
@@ -364,6 +365,12 @@ export class RedisPinStore {
       // Lost, the lease runs out.
       this.options.redis.hdel(hash, ...pairs.map(([id]) => id)).catch((error: unknown) => this.options.onError?.(error, 'unpin'));
     };
+  }
+
+  /** A new generation of the ledger (Redis lost its data, or a failover): every entry held is set again. */
+  async restore(): Promise<void> {
+    const batches = [...this.held].map(([hash, entries]) => [hash, [...entries].flat()] as const);
+    await Promise.all(batches.map(([hash, pairs]) => this.scripts.pinsHold(hash, this.options.leaseMs, this.options.keyTtlMs, ...pairs)));
   }
 
   /** Every third of a lease: what this process still holds is held for another lease. */

@@ -19,14 +19,21 @@
  * Leases: a reservation's deadline is Redis's clock plus `ledger_lease`; the proxy holding it renews it every
  * third of that while the write is in flight, so the reservations of a proxy that died are dropped within one
  * lease. Redis unreachable: checks fail with LedgerUnavailableError (fail_mode decides); commits and releases
- * are kept and sent again once Redis answers, their reservations renewed meanwhile. Redis restarted without its
- * data: the scripts find no generation; each proxy starts (or joins) a new one, drops every reading it cached
- * (their sequence numbers are from the old one, and writes finished since were lost) and puts the reservations it
- * holds back; a check resting on a reading of the old generation reads Swift again. Until every proxy has put its
- * reservations back (within a third of a lease), writes then in flight may be admitted past a limit once more.
+ * are kept and sent again once Redis answers, their reservations renewed meanwhile.
+ *
+ * The generation rule (the scripts' gen_ok, redis-scripts.ts): a generation belongs to one Redis primary's
+ * history, named by its replication id. A Redis restarted without its data has none; a replica promoted by a
+ * failover (Sentinel) or a primary restarted from its file has a new replication id and may have missed the last
+ * writes. Either way the scripts refuse the old generation; each proxy starts (or joins) a new one, drops every
+ * reading it cached (their sequence numbers are from the old one, and writes finished since may be lost), puts
+ * the reservations and pins it holds back, and a check resting on a reading of the old generation reads Swift
+ * again. A proxy does so on its first command to the new primary, and at once when its connection comes back.
+ * Until every proxy has put its reservations back, writes then in flight through another proxy may be admitted
+ * past a limit once more. A reservation whose settle the old primary took without passing it on is released
+ * again by its proxy as it joins (settledRecently); one of a proxy that died meanwhile counts until its lease ends.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Usage } from '../decide.js';
 import {
   LedgerUnavailableError,
@@ -43,10 +50,11 @@ import {
 } from './ledger.js';
 import { SnapshotReader, type ReadSource, type Stamp } from './snapshot-reader.js';
 import { kindStateText, parseKindState, type SharedWatchState } from '../shared-watch.js';
-import { PINS_LUA, RedisPinStore, VersioningMoved, waitWhilePinned } from './redis-pins.js';
+import { RedisPinStore, VersioningMoved, waitWhilePinned } from './redis-pins.js';
+import { SCRIPTS, type LedgerScripts } from './redis-scripts.js';
+import { connectRedis, type RedisTarget } from './redis-connection.js';
 
-export interface RedisLedgerOptions {
-  url: string;
+export interface RedisLedgerOptions extends RedisTarget {
   prefix: string;
   leaseSeconds: number;
   /** How long a check waits for Redis before the ledger counts as unavailable. */
@@ -65,260 +73,6 @@ export interface RedisLedgerOptions {
 
 /** `upstream_timeout`'s default: how long a request on its way to Swift may hold a pin (see pinWaitMs). */
 const DEFAULT_PIN_WAIT_MS = 60_000;
-
-// ---- the scripts ------------------------------------------------------------------------------------------
-
-/** Shared by the scripts: the generation check, Redis's clock, and the projection of a key. */
-const PRELUDE = `
-local function gen_ok(gen_key, gen)
-  return redis.call('GET', gen_key) == gen
-end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function parse_reservation(v)
-  local c, b, deadline, t = string.match(v, '^(%-?%d+):(%-?%d+):(%d+):(.*)$')
-  return tonumber(c), tonumber(b), tonumber(deadline), t
-end
-local function touch(ttl, ...)
-  for _, key in ipairs({...}) do redis.call('PEXPIRE', key, ttl) end
-end
--- used = base reading (or the newest, if newer) + finished writes after it + reservations (expired ones go)
--- held = reservations of the same target name, but for 'except': their count, and their bytes where both
--- sides replace each other's ('=', not '+': a write Swift keeps as a version frees no other's bytes)
-local function project(nk, fk, rk, base_seq, base_count, base_bytes, target, except)
-  local n = redis.call('HMGET', nk, 'seq', 'count', 'bytes', 'inv', 'fcount', 'fbytes')
-  local newest = tonumber(n[1])
-  local bs, bc, bb = base_seq, base_count, base_bytes
-  if newest and newest >= bs then bs, bc, bb = newest, tonumber(n[2]), tonumber(n[3]) end
-  local fc, fb = 0, 0
-  if newest and bs == newest then
-    fc, fb = tonumber(n[5] or 0), tonumber(n[6] or 0)
-  else
-    local fin = redis.call('ZRANGEBYSCORE', fk, '(' .. bs, '+inf')
-    for _, m in ipairs(fin) do
-      local c, b = string.match(m, '^%d+:(%-?%d+):(%-?%d+)$')
-      fc = fc + tonumber(c)
-      fb = fb + tonumber(b)
-    end
-  end
-  local rc, rb, hc, hb = 0, 0, 0, 0
-  local name, shares = string.sub(target, 2), string.sub(target, 1, 1) == '='
-  local now = now_ms()
-  local res = redis.call('HGETALL', rk)
-  for i = 1, #res, 2 do
-    local c, b, deadline, t = parse_reservation(res[i + 1])
-    if deadline < now then
-      redis.call('HDEL', rk, res[i])
-    else
-      rc = rc + c
-      rb = rb + b
-      if target ~= '' and t ~= '' and string.sub(t, 2) == name and res[i] ~= except then
-        hc = hc + c
-        if shares and string.sub(t, 1, 1) == '=' then hb = hb + b end
-      end
-    end
-  end
-  local last = redis.call('ZREVRANGE', fk, 0, 0, 'WITHSCORES')
-  local since = 0
-  if last[2] and tonumber(last[2]) > base_seq then since = 1 end
-  local known, sc, sb = 0, 0, 0
-  if newest and (tonumber(n[4]) or -1) <= newest then
-    known, sc, sb = 1, tonumber(n[2]) + tonumber(n[5] or 0), tonumber(n[3]) + tonumber(n[6] or 0)
-  end
-  return { bc + fc + rc, bb + fb + rb, hc, hb, known, sc, sb, since }
-end
-local function fits_rule(limit, soft, used, requested)
-  if requested <= 0 then return true end
-  if soft ~= '' and used > tonumber(soft) then return false end
-  return limit == '' or used + requested <= tonumber(limit)
-end
-`;
-
-/** KEYS: gen, n, f, r. ARGV: gen, base seq, base count, base bytes, target, except. */
-const PROJECT = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-return project(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6])
-`;
-
-/**
- * KEYS: gen, n, f, r, and the key's pins p, versioning changes v (redis-pins.ts), seq. ARGV: gen, base seq,
- * base count, base bytes, target, id, add count, add bytes, credit count, credit bytes, count limit, count soft,
- * bytes limit, bytes soft, lease ms, key ttl ms, this process, the seq of the reading versioning was decided on.
- * Returns {1} when reserved, {2} when another process pins the target (the write waits for it), {3} when the
- * versioning decided on changed since, else {0, projection...}. A reservation of an object is its mark as on
- * its way to Swift, which a manifest resting on the object waits for (redis-pins.ts).
- */
-const RESERVE = `${PRELUDE}${PINS_LUA}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-local now = now_ms()
-if versioning_moved(KEYS[6], KEYS[2], KEYS[7], tonumber(ARGV[18]), now) then return { 3 } end
-if ARGV[5] ~= '' and pinned_by_other(KEYS[5], ARGV[17], string.sub(ARGV[5], 2), now) then return { 2 } end
-local p = project(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], '')
-local add_c, add_b = tonumber(ARGV[7]), tonumber(ARGV[8])
-local req_c = add_c - tonumber(ARGV[9]) - p[3]
-local req_b = add_b - tonumber(ARGV[10]) - p[4]
-if not (fits_rule(ARGV[11], ARGV[12], p[1], req_c) and fits_rule(ARGV[13], ARGV[14], p[2], req_b)) then
-  return { 0, unpack(p) }
-end
-redis.call('HSET', KEYS[4], ARGV[6], add_c .. ':' .. add_b .. ':' .. (now_ms() + tonumber(ARGV[15])) .. ':' .. ARGV[5])
-touch(tonumber(ARGV[16]), KEYS[4])
-return { 1 }
-`;
-
-/**
- * KEYS: gen, n, f, r. ARGV: gen, base seq, base count, base bytes, target, id, bytes, credit bytes,
- * bytes limit, bytes soft, lease ms, key ttl ms, the reservation's count, its bytes (as this proxy knows them).
- */
-const GROW = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-local p = project(KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6])
-local bytes = tonumber(ARGV[7])
-if not fits_rule(ARGV[9], ARGV[10], p[2] - p[4] - tonumber(ARGV[8]), bytes) then
-  return { 0, unpack(p) }
-end
-local count, held = tonumber(ARGV[13]), tonumber(ARGV[14])
-redis.call('HSET', KEYS[4], ARGV[6], count .. ':' .. (held + bytes) .. ':' .. (now_ms() + tonumber(ARGV[11])) .. ':' .. ARGV[5])
-touch(tonumber(ARGV[12]), KEYS[4])
-return { 1 }
-`;
-
-/** KEYS: gen, seq, n, f, r. ARGV: gen, id, count, bytes, key ttl ms. A finished write takes a sequence number. */
-const COMMIT = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-redis.call('HDEL', KEYS[5], ARGV[2])
-local count, bytes = tonumber(ARGV[3]), tonumber(ARGV[4])
-if count ~= 0 or bytes ~= 0 then
-  local seq = redis.call('INCR', KEYS[2])
-  redis.call('ZADD', KEYS[4], seq, seq .. ':' .. count .. ':' .. bytes)
-  redis.call('HINCRBY', KEYS[3], 'fcount', count)
-  redis.call('HINCRBY', KEYS[3], 'fbytes', bytes)
-  touch(tonumber(ARGV[5]), KEYS[3], KEYS[4])
-end
-return 1
-`;
-
-/** KEYS: gen, r. ARGV: gen, id. */
-const RELEASE = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-return redis.call('HDEL', KEYS[2], ARGV[2])
-`;
-
-/** KEYS: gen, seq, n. ARGV: gen, key ttl ms. */
-const INVALIDATE = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-redis.call('HSET', KEYS[3], 'inv', redis.call('INCR', KEYS[2]))
-touch(tonumber(ARGV[2]), KEYS[3])
-return 1
-`;
-
-/** KEYS: gen, seq. ARGV: gen. The sequence number of a read about to be sent. */
-const STAMP = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-return redis.call('INCR', KEYS[2])
-`;
-
-/**
- * KEYS: gen, n, f. ARGV: gen, seq, count, bytes, key ttl ms. A reading arrived: it becomes the newest if it is,
- * and the finished writes it covers go.
- */
-const RECORD = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-local seq = tonumber(ARGV[2])
-local n = redis.call('HMGET', KEYS[2], 'seq', 'inv')
-if n[1] and tonumber(n[1]) >= seq then return 0 end
-redis.call('HSET', KEYS[2], 'seq', seq, 'count', ARGV[3], 'bytes', ARGV[4])
-if n[2] and tonumber(n[2]) < seq then redis.call('HDEL', KEYS[2], 'inv') end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', seq)
-local fc, fb = 0, 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  local c, b = string.match(m, '^%d+:(%-?%d+):(%-?%d+)$')
-  fc = fc + tonumber(c)
-  fb = fb + tonumber(b)
-end
-redis.call('HSET', KEYS[2], 'fcount', fc, 'fbytes', fb)
-touch(tonumber(ARGV[5]), KEYS[2], KEYS[3])
-return 1
-`;
-
-/**
- * KEYS: gen, n, r. ARGV: gen. {known, count, bytes, reserved count, reserved bytes}: the newest reading plus
- * writes finished after it, and the reservations of writes in flight.
- */
-const SETTLED = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-local n = redis.call('HMGET', KEYS[2], 'seq', 'count', 'bytes', 'inv', 'fcount', 'fbytes')
-if not n[1] or (tonumber(n[4]) or -1) > tonumber(n[1]) then return { 0, 0, 0, 0, 0 } end
-local rc, rb, now = 0, 0, now_ms()
-local res = redis.call('HGETALL', KEYS[3])
-for i = 1, #res, 2 do
-  local c, b, deadline = parse_reservation(res[i + 1])
-  if deadline >= now then
-    rc = rc + c
-    rb = rb + b
-  end
-end
-return { 1, tonumber(n[2]) + tonumber(n[5] or 0), tonumber(n[3]) + tonumber(n[6] or 0), rc, rb }
-`;
-
-/** KEYS: gen, r. ARGV: gen, id, "count:bytes:target" of the reservation, lease ms, key ttl ms. */
-const RENEW = `${PRELUDE}
-if not gen_ok(KEYS[1], ARGV[1]) then return redis.error_reply('GEN') end
-local c, b, t = string.match(ARGV[3], '^(%-?%d+):(%-?%d+):(.*)$')
-redis.call('HSET', KEYS[2], ARGV[2], c .. ':' .. b .. ':' .. (now_ms() + tonumber(ARGV[4])) .. ':' .. t)
-touch(tonumber(ARGV[5]), KEYS[2])
-return 1
-`;
-
-/** KEYS: the scope's watch hash. ARGV: kind, expected, next, ttl ms. Nil when moved, else the current state. */
-const TRANSITION = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and current ~= ARGV[2] then return current end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
-return false
-`;
-
-/** KEYS: the lock. ARGV: its token. Deletes it only if it is still ours. */
-const UNLOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
-type Arg = string | number;
-
-/** The scripts, as ioredis's defineCommand adds them. */
-interface LedgerScripts {
-  ledgerProject(...args: Arg[]): Promise<number[]>;
-  ledgerReserve(...args: Arg[]): Promise<number[]>;
-  ledgerGrow(...args: Arg[]): Promise<number[]>;
-  ledgerCommit(...args: Arg[]): Promise<number>;
-  ledgerRelease(...args: Arg[]): Promise<number>;
-  ledgerInvalidate(...args: Arg[]): Promise<number>;
-  ledgerStamp(...args: Arg[]): Promise<number>;
-  ledgerRecord(...args: Arg[]): Promise<number>;
-  ledgerSettled(...args: Arg[]): Promise<number[]>;
-  ledgerRenew(...args: Arg[]): Promise<number>;
-  watchTransition(...args: Arg[]): Promise<string | null>;
-  watchUnlock(...args: Arg[]): Promise<number>;
-}
-
-const SCRIPTS = {
-  ledgerProject: [4, PROJECT],
-  ledgerReserve: [7, RESERVE],
-  ledgerGrow: [4, GROW],
-  ledgerCommit: [5, COMMIT],
-  ledgerRelease: [2, RELEASE],
-  ledgerInvalidate: [3, INVALIDATE],
-  ledgerStamp: [2, STAMP],
-  ledgerRecord: [3, RECORD],
-  ledgerSettled: [3, SETTLED],
-  ledgerRenew: [2, RENEW],
-  watchTransition: [1, TRANSITION],
-  watchUnlock: [1, UNLOCK],
-} as const;
-
 /** How long the shared watch state of a scope outlives its last change (Swift's metadata keeps it anyway). */
 const WATCH_STATE_TTL_MS = 7 * 86_400_000;
 /** Longest a metadata write of one scope may hold its lock (a proxy that died holding it). */
@@ -345,12 +99,19 @@ export class RedisLedger implements UsageLedger {
   /** Keys outlive every reading a process may still hold (cache_timeout) and every lease. */
   private readonly keyTtlMs: number;
   private gen: string | undefined;
+  /** The generation last joined (kept while `gen` is unset for a rejoin): to tell a new one apart. */
+  private lastGen: string | undefined;
   private joining: Promise<string> | undefined;
   private sent = 0;
   private nextId = 0;
   private readonly idPrefix = randomBytes(6).toString('hex');
   /** Reservations Redis holds for this process: renewed until their settle is acknowledged. */
   private readonly held = new Map<string, Reservation>();
+  /**
+   * Reservations whose settle Redis acknowledged within the last lease, oldest first: a replica promoted may not
+   * have had it passed on, so a new generation gets them released again (else each would count for a lease).
+   */
+  private settledRecently: Array<{ readonly key: string; readonly id: string; readonly at: number }> = [];
   private open = 0;
   private outbox: Outgoing[] = [];
   private readonly renewTimer: NodeJS.Timeout;
@@ -361,15 +122,9 @@ export class RedisLedger implements UsageLedger {
     this.leaseMs = options.leaseSeconds * 1000;
     this.keyTtlMs = Math.max(2 * options.ttlMs, 2 * this.leaseMs) + 60_000;
     this.keys = { gen: `${options.prefix}gen`, seq: `${options.prefix}seq` };
-    this.redis = new Redis(options.url, {
-      // A check waits for Redis, never for a queue of commands sent while it was away.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2_000,
-      lazyConnect: true,
-      retryStrategy: (times) => Math.min(times * 100, 2_000),
-    });
+    this.redis = connectRedis(options, options.commandTimeoutMs ?? 2_000);
     this.redis.on('error', (error) => options.onError?.(error, 'connection'));
+    this.redis.on('ready', () => void this.recheck());
     for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys, lua });
     this.scripts = this.redis as unknown as LedgerScripts;
     this.reader = new SnapshotReader({
@@ -419,27 +174,48 @@ export class RedisLedger implements UsageLedger {
     return this.joining;
   }
 
-  /** Starts a generation if Redis has none, and adopts whichever it has. */
+  /** Adopts the generation of the Redis primary now answering, starting one if it has none of its own (JOIN). */
   private async join(): Promise<string> {
-    const candidate = randomBytes(8).toString('hex');
-    await this.redis.set(this.keys.gen, candidate, 'NX');
-    const gen = await this.redis.get(this.keys.gen);
-    if (gen === null) throw new LedgerUnavailableError('the ledger has no generation');
-    const previous = this.gen;
-    this.gen = gen;
-    if (previous !== undefined && previous !== gen) this.options.onError?.(new Error('the ledger lost its data: starting again from Swift'), 'generation');
+    const gen = await this.scripts.ledgerJoin(this.keys.gen, randomBytes(8).toString('hex'));
+    const previous = this.lastGen;
+    this.gen = this.lastGen = gen;
+    if (previous !== undefined && previous !== gen) {
+      this.options.onError?.(new Error('the ledger lost its data or its primary changed (failover): starting a new generation from Swift'), 'generation');
+    }
     return gen;
   }
 
-  /** Redis has another generation than ours (it lost its data): readings go, our reservations go back. */
+  /**
+   * Redis has another generation than ours (it lost its data, or another primary answers): readings go, our
+   * reservations and pins go back.
+   */
   private async rejoin(stale: string): Promise<string> {
     if (this.gen === stale) {
       this.gen = undefined;
       this.reader.forgetAll();
     }
     const gen = await this.currentGen();
-    await Promise.all([...this.held.values()].map((reservation) => this.renew(reservation, gen).catch(() => undefined)));
+    await Promise.all([
+      // Those settled already go with their settle, still to be sent (put back, one could come after it).
+      ...[...this.held.values()].filter((reservation) => !reservation.settled).map((reservation) => this.renew(reservation, gen, true).catch(() => undefined)),
+      ...this.settledRecently.map(({ key, id }) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id).catch(() => undefined)),
+      this.pins?.restore().catch(() => undefined),
+    ]);
     return gen;
+  }
+
+  /**
+   * Connected again after a failure, perhaps to another primary: the generation is checked at once (one step of
+   * the ledger), so that if it changed the reservations and pins this process holds go back now rather than at
+   * its next write or renewal; then what Redis missed is sent.
+   */
+  private async recheck(): Promise<void> {
+    try {
+      await this.run((gen) => this.scripts.ledgerStamp(this.keys.gen, this.keys.seq, gen));
+    } catch (error) {
+      this.options.onError?.(error, 'generation check');
+    }
+    await this.maintain();
   }
 
   /** Runs a script with the current generation, joining a new one once if Redis lost its data. */
@@ -630,7 +406,9 @@ export class RedisLedger implements UsageLedger {
   private send(outgoing: Outgoing): void {
     outgoing.run().then(
       () => {
-        if (outgoing.reservation) this.held.delete(outgoing.reservation.id);
+        if (!outgoing.reservation) return;
+        this.held.delete(outgoing.reservation.id);
+        this.settledRecently.push({ key: outgoing.reservation.key, id: outgoing.reservation.id, at: Date.now() });
       },
       (error: unknown) => {
         this.options.onError?.(error, 'settle');
@@ -639,15 +417,20 @@ export class RedisLedger implements UsageLedger {
     );
   }
 
-  private renew(reservation: Reservation, gen: string): Promise<number> {
+  /** Holds a reservation for another lease; `putBack` sets it even if Redis lacks it (a new generation). */
+  private renew(reservation: Reservation, gen: string, putBack = false): Promise<number> {
     return this.scripts.ledgerRenew(
       this.keys.gen, this.k('r', reservation.key),
       gen, reservation.id, `${reservation.count}:${reservation.bytes}:${targetArg(reservation.target, reservation.keepsVersions)}`, this.leaseMs, this.keyTtlMs,
+      putBack ? '1' : '0',
     );
   }
 
   /** Every third of a lease: settles Redis missed go again, and the reservations still held are renewed. */
   private async maintain(): Promise<void> {
+    const since = Date.now() - this.leaseMs;
+    const stale = this.settledRecently.findIndex((settled) => settled.at >= since);
+    this.settledRecently = stale === -1 ? [] : this.settledRecently.slice(stale);
     const retry = this.outbox;
     this.outbox = [];
     for (const outgoing of retry) this.send(outgoing);
