@@ -50,6 +50,9 @@ export class DrainState {
         server.prependListener('request', closeAfterAnswer);
         // Requests with `Expect: 100-continue` come as this event instead (server.ts routes them like any other).
         server.prependListener('checkContinue', closeAfterAnswer);
+        // And the answers already under way (a long upload): their connections end with them too, or a client
+        // would send its next request on one after the listener closed, to be answered 503.
+        for (const response of answersInFlight(server)) closeAfter(response);
       }
     }
     // A shutdown during a retirement still turns readiness off.
@@ -60,6 +63,30 @@ export class DrainState {
 function closeAfterAnswer(_request: IncomingMessage, response: ServerResponse): void {
   // Node then writes `Connection: close` and ends the connection once this answer is out.
   response.shouldKeepAlive = false;
+}
+
+function closeAfter(response: ServerResponse): void {
+  if (!response.headersSent) response.shouldKeepAlive = false;
+  // Its head went out with keep-alive: Node's own flag for "end the connection after this answer".
+  else (response as ServerResponse & { _last: boolean })._last = true;
+}
+
+/**
+ * The answers of the connections busy with a request now. Node keeps them in a list of its own (the one its
+ * closeIdleConnections reads), not in the public API; without it (another Node) none are found, and such a
+ * connection ends at the keep-alive timeout instead.
+ */
+function answersInFlight(server: HttpServer): ServerResponse[] {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
+  const list = key === undefined ? undefined : (server as unknown as Record<symbol, { all?: () => Array<{ socket?: { _httpMessage?: unknown } }> }>)[key];
+  if (typeof list?.all !== 'function') return [];
+  const answers: ServerResponse[] = [];
+  // Every connection (its "active" ones are those still receiving a request); a busy one has its answer attached.
+  for (const parser of list.all()) {
+    const answer = parser.socket?._httpMessage;
+    if (answer && typeof answer === 'object' && 'shouldKeepAlive' in answer && !(answer as ServerResponse).writableEnded) answers.push(answer as ServerResponse);
+  }
+  return answers;
 }
 
 export interface DrainLog {

@@ -192,9 +192,12 @@ describe('restarts without failed requests', () => {
       const pidsBefore = await workerPids(started.child.pid!);
       assert.equal(pidsBefore.length, 2);
       started.child.kill('SIGUSR1');
-      await until(() => /rolling restart done/.test(started.output()), 'the rolling restart', 30_000).catch(() => {});
-      await sleep(1000);
+      await until(() => /rolling restart done/.test(started.output()), 'the rolling restart', 60_000).catch(() => {});
+      await sleep(500);
       await load.stop();
+      // The roll moves on once an old worker's listener is closed; its last requests (and its exit) may take longer.
+      const old = new Set(pidsBefore);
+      await untilAsync(async () => !(await workerPids(started.child.pid!)).some((pid) => old.has(pid)), 'the old workers\' exit', 30_000).catch(() => {});
       process.stdout.write(`# rolling restart: ${load.ok} answers 2xx, failed ${JSON.stringify(load.failed)}\n`);
       const pidsAfter = await workerPids(started.child.pid!);
       assert.deepEqual(pidsAfter.filter((pid) => pidsBefore.includes(pid)), [], `workers before ${pidsBefore}, after ${pidsAfter}`);
@@ -229,6 +232,14 @@ async function until(check: () => boolean, what: string, ms: number): Promise<vo
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`no ${what} within ${ms} ms`);
     await sleep(50);
+  }
+}
+
+async function untilAsync(check: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${ms} ms`);
+    await sleep(100);
   }
 }
 
