@@ -103,12 +103,11 @@ async function main(argv: string[]): Promise<void> {
       else reloadMissed = true;
     });
     // Node's own SIGUSR1 would open the inspector (a debugger on 127.0.0.1:9229): the primary restarts its
-    // workers on it (cluster.ts); a single process says what to do instead.
-    if (cluster.isPrimary) {
-      process.on('SIGUSR1', () => {
-        if (!primary) primaryLog(40, 'SIGUSR1: a rolling restart needs workers > 1; with one process, start a new instance beside it (reuse_port) and send this one SIGTERM');
-      });
-    }
+    // workers on it (cluster.ts); a single process says what to do instead; a worker leaves it to its primary.
+    process.on('SIGUSR1', () => {
+      if (cluster.isWorker) return;
+      if (!primary) primaryLog(40, 'SIGUSR1: a rolling restart needs workers > 1; with one process, start a new instance beside it (reuse_port) and send this one SIGTERM');
+    });
   }
   let primary = false;
 

@@ -120,11 +120,15 @@ function failures(tally: Tally): number {
 }
 
 describe('restarts without failed requests', () => {
-  test('SIGTERM: /readyz 503 at once, the port serves on for drain_delay with "Connection: close", then the process exits 0', async () => {
+  test('SIGTERM: /readyz 503 at once, the port serves on for drain_delay with "Connection: close", then the process exits 0 (SIGUSR1 before: a warning)', async () => {
     const port = await freePort();
     const started = await startCli(['--config', await configFile('sigterm', port)]);
     const origin = `http://127.0.0.1:${port}`;
     try {
+      assert.equal((await call('GET', `${origin}/readyz`)).status, 200);
+      // SIGUSR1 to one process: says what to do instead (Node's default would open its inspector) and serves on.
+      started.child.kill('SIGUSR1');
+      await until(() => /SIGUSR1: a rolling restart needs workers > 1/.test(started.output()), 'the SIGUSR1 warning', 10_000);
       assert.equal((await call('GET', `${origin}/readyz`)).status, 200);
       const exited = exitOf(started);
       const signalled = Date.now();
