@@ -12,6 +12,7 @@ import { expectsContinue } from './proxy/request-headers.js';
 import { NotSentError, WireDispatcher } from './proxy/wire.js';
 import { createProxyServer, onClientError } from './server.js';
 import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers, warnOpsOnClientPort } from './http/ops-routes.js';
+import { DrainState, takesReusePort } from './lifecycle/drain.js';
 import { accessLog } from './http/access-log.js';
 import { QuotaGate } from './quota/gate.js';
 import { createLedger } from './quota/ledger/create.js';
@@ -52,6 +53,8 @@ export interface ProxyApp {
    * provider cannot start.
    */
   reload: (next: Config) => Promise<ReloadPlan>;
+  /** Whether the process is draining (main.ts begins it on SIGTERM): /readyz reads it. */
+  drainState: DrainState;
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<ProxyApp> {
@@ -138,10 +141,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   if (config.accessLog) accessLog(app);
   metrics.setUpstreamProbe(async () => (await swiftAnswers(config.upstream, ownAgent)) === undefined);
-  const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher: ownAgent, ledgerReady, metricsText: clusterMetricsText(metrics.registry) };
+  // Readiness turns 503 while the process shuts down (lifecycle/drain.ts; main.ts starts the drain).
+  const drainState = new DrainState();
+  const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher: ownAgent, ledgerReady, metricsText: clusterMetricsText(metrics.registry), draining: () => drainState.notReady };
   // With an ops listener, /metrics and /readyz are answered there only: kept off the client port, which may be
   // public (readiness answers say why Swift or the ledger cannot be reached). /healthz stays on both.
-  const opsServer = config.opsBind ? await opsListener(app, config.opsBind, ops) : undefined;
+  const opsServer = config.opsBind ? await opsListener(app, { ...config.opsBind, reusePort: takesReusePort(config.restart, config.opsBind.port) }, ops) : undefined;
   if (opsServer) {
     healthRoute(app);
     refuseOtherMethods(app, config.reportPath);
@@ -232,7 +237,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     return plan;
   };
 
-  return { app, ops: opsServer, metrics, gate, reload };
+  return { app, ops: opsServer, metrics, gate, reload, drainState };
 }
 
 /** A tempauth login answered through the proxy: remember whose token it is, for quota events. */

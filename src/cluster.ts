@@ -1,7 +1,10 @@
 /**
  * `workers = N`: the primary process forks N workers (node:cluster) that share the listening port, restarts
  * one that crashes, on SIGTERM/SIGINT has every worker drain before it exits, and passes SIGHUP (reload the
- * config file) on to every worker, each of which reloads its own. Workers are exact together
+ * config file) on to every worker, each of which reloads its own. SIGUSR1 restarts the workers one at a time
+ * (lifecycle/rolling-restart.ts), as Swift's servers reload on it: new code and a new config without a failed request.
+ * The workers share the primary's listening sockets (node:cluster's round robin), whatever reuse_port says
+ * (lifecycle/drain.ts takesReusePort). Workers are exact together
  * only through a shared ledger (the config refuses more than one worker with `ledger = memory`).
  *
  * `/metrics` is answered by whichever worker takes the scrape, with every worker's series added up (the
@@ -11,6 +14,7 @@
  * start, or started again after a crash) has nothing to add, and waiting for it would fail the scrape.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { rollWorkers } from './lifecycle/rolling-restart.js';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 /** Worker → primary: a scrape wants every worker's metrics. */
@@ -30,6 +34,11 @@ const METRICS_TIMEOUT_MS = 5_000;
 const COLLECT_TIMEOUT_MS = 4_000;
 /** A worker's exit code when it could not start (main.ts's `fail`). */
 const START_FAILURE = 2;
+/** Worker → primary: the client port (and the ops port) listen; the worker serves. */
+const WORKER_LISTENING = 'swift-quota-proxy:listening';
+/** Primary → worker: stop serving (drain) and exit; worker → primary: my listeners are closed. */
+const WORKER_RETIRE = 'swift-quota-proxy:retire';
+const WORKER_RETIRED = 'swift-quota-proxy:retired';
 
 interface Log {
   info(message: string): void;
@@ -45,16 +54,22 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
   const startedAt = new Map<Worker, number>();
   const listening = new Set<Worker>();
   const reloadWhenListening = new Set<Worker>();
+  /** Workers told to retire by a rolling restart: their exit is expected, no other takes their place. */
+  const retired = new Set<Worker>();
+  /** Workers started by a rolling restart that have not listened yet: failing to start ends the roll, not the proxy. */
+  const rollingStarts = new Set<Worker>();
 
-  const fork = () => {
+  const fork = (): Worker => {
     const worker = cluster.fork();
     startedAt.set(worker, Date.now());
-    worker.once('listening', () => {
-      listening.add(worker);
-      if (reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
-    });
     worker.on('message', (message: unknown) => {
-      if (isMessage(message, METRICS_REQUEST)) {
+      if (isMessage(message, WORKER_LISTENING)) {
+        listening.add(worker);
+        rollingStarts.delete(worker);
+        worker.emit('serving');
+        if (reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
+      } else if (isMessage(message, WORKER_RETIRED)) worker.emit('retired');
+      else if (isMessage(message, METRICS_REQUEST)) {
         gatherer.gather().then(
           (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
           (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: (error as Error).message }),
@@ -62,6 +77,7 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
       } else if (isMessage(message, METRICS_READY)) gatherer.ready(worker);
       else if (isMessage(message, METRICS_COLLECTED)) gatherer.collected(worker, message.id, message.metrics);
     });
+    return worker;
   };
 
   return new Promise((resolve) => {
@@ -73,6 +89,12 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
       reloadWhenListening.delete(worker);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        return;
+      }
+      if (retired.delete(worker)) return;
+      if (rollingStarts.delete(worker)) {
+        // A new worker of a rolling restart that could not start (a config made invalid since): the old ones serve on.
+        log.error(`worker ${worker.process.pid} of the rolling restart ended before it listened (${signal ?? `exit ${code}`}); the rolling restart stops, the running workers serve on`);
         return;
       }
       if (code === START_FAILURE) {
@@ -113,9 +135,46 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
       }
     });
 
+    let rolling: Promise<void> | undefined;
+    process.on('SIGUSR1', () => {
+      if (stopping) return;
+      if (rolling) {
+        log.warn('SIGUSR1: a rolling restart is already under way');
+        return;
+      }
+      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && !retired.has(worker));
+      log.info(`SIGUSR1: restarting ${running.length} workers one at a time`);
+      rolling = rollWorkers(running, { fork, retire: (worker) => { retired.add(worker); sendRetire(worker); }, rollingStarts, stopping: () => stopping, log }).finally(() => {
+        rolling = undefined;
+      });
+    });
+
     log.info(`starting ${workers} workers`);
     for (let i = 0; i < workers; i++) fork();
   });
+}
+
+/** In a worker: tells the primary it serves (a rolling restart retires an old worker only then). */
+export function announceListening(): void {
+  if (cluster.isWorker) process.send!({ type: WORKER_LISTENING });
+}
+
+/** In a worker: `retire` runs when the primary's rolling restart asks this worker to drain and exit. */
+export function onRetire(retire: () => void): void {
+  if (!cluster.isWorker) return;
+  process.on('message', (message: unknown) => {
+    if (isMessage(message, WORKER_RETIRE)) retire();
+  });
+}
+
+/** In a worker being retired: its listeners are closed (the rolling restart moves on to the next worker). */
+export function announceListenersClosed(): void {
+  if (cluster.isWorker && process.connected) process.send!({ type: WORKER_RETIRED });
+}
+
+/** Primary → worker: drain and exit. */
+export function sendRetire(worker: Worker): void {
+  worker.send({ type: WORKER_RETIRE });
 }
 
 /**

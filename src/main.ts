@@ -1,34 +1,43 @@
 #!/usr/bin/env node
 /**
  * The command line: `swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]`.
- * The only module with process side effects: reads the config, listens, drains on SIGTERM/SIGINT and reloads
- * the config on SIGHUP (config/reload.ts: what may change in a running proxy); with
- * `workers` > 1 it is the primary that forks the workers (cluster.ts), each of which runs this again.
+ * The only module with process side effects: reads the config, listens, drains on SIGTERM/SIGINT
+ * (lifecycle/drain.ts) and reloads the config on SIGHUP (config/reload.ts: what may change in a running proxy);
+ * with `workers` > 1 it is the primary that forks the workers (cluster.ts), each of which runs this again, and
+ * SIGUSR1 restarts them one at a time.
  */
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { runPrimary } from './cluster.js';
+import { announceListenersClosed, announceListening, onRetire, runPrimary } from './cluster.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type ProxyApp } from './app.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { loadCheckedConfig } from './config/startup-checks.js';
+import { drain, takesReusePort } from './lifecycle/drain.js';
+import { buildRevision, packageVersion } from './metrics.js';
 import { runReport } from './report/cli.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
 const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
        swift-quota-proxy --check-config FILE
+       swift-quota-proxy --version
        swift-quota-proxy report --config FILE [--account ACCOUNT] [--json] [--upstream URL]
 
 The first form runs the proxy. --check-config loads the file as the proxy would and says what is wrong with it
 (exit 2), or "ok" with its warnings (exit 0), without starting anything. "report" prints every tempauth account's (or one account's) usage against
-its soft and hard limits, grace state and refusal counts, read from Swift, as a table or as JSON.
+its soft and hard limits, grace state and refusal counts, read from Swift, as a table or as JSON. --version prints
+the version and the git commit it was built from.
+
+Signals: SIGTERM drains (readiness 503, drain_delay, drain_timeout) and exits, a second one exits at once;
+SIGHUP reloads the config file; SIGUSR1 (workers > 1) starts new workers and retires the old ones one at a time.
 
 Environment (for containers; the flags win over it, it wins over the file):
   SWIFT_QUOTA_PROXY_CONFIG    config file, when --config is not given
   SWIFT_QUOTA_PROXY_LISTEN    HOST:PORT to listen on
   SWIFT_QUOTA_PROXY_UPSTREAM  base URL of the Swift proxy
-  SWIFT_QUOTA_PROXY_LEDGER    "memory" or the Redis URL of the shared usage ledger (it may carry a password)`;
+  SWIFT_QUOTA_PROXY_LEDGER    "memory" or the redis://, rediss:// or redis+sentinel:// URL of the shared usage
+                              ledger (it may carry a password)`;
 
 /** A log line of the primary, shaped like the workers' (pino's JSON). */
 function primaryLog(level: number, msg: string): void {
@@ -42,7 +51,7 @@ function fail(message: string, code = 2): never {
 
 async function main(argv: string[]): Promise<void> {
   const report = argv[0] === 'report';
-  let values: { config?: string; 'check-config'?: string; listen?: string; upstream?: string; help?: boolean; account?: string; json?: boolean };
+  let values: { config?: string; 'check-config'?: string; listen?: string; upstream?: string; help?: boolean; version?: boolean; account?: string; json?: boolean };
   try {
     ({ values } = parseArgs({
       args: report ? argv.slice(1) : argv,
@@ -52,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
         listen: { type: 'string' },
         upstream: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
         account: { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -63,6 +73,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`swift-quota-proxy ${packageVersion()} (revision ${buildRevision()}, Node.js ${process.version})\n`);
     return;
   }
   const env = process.env;
@@ -96,7 +110,14 @@ async function main(argv: string[]): Promise<void> {
       if (onReload) onReload();
       else reloadMissed = true;
     });
+    // Node's own SIGUSR1 would open the inspector (a debugger on 127.0.0.1:9229): the primary restarts its
+    // workers on it (cluster.ts); a single process says what to do instead; a worker leaves it to its primary.
+    process.on('SIGUSR1', () => {
+      if (cluster.isWorker) return;
+      if (!primary) primaryLog(40, 'SIGUSR1: a rolling restart needs workers > 1; with one process, start a new instance beside it (reuse_port) and send this one SIGTERM');
+    });
   }
+  let primary = false;
 
   let config;
   try {
@@ -119,6 +140,7 @@ async function main(argv: string[]): Promise<void> {
   if (config.workers > 1 && cluster.isPrimary) {
     // The primary only supervises: the workers load the same config, listen and answer.
     for (const warning of config.warnings) primaryLog(40, warning);
+    primary = true;
     const code = await runPrimary(config.workers, { info: (m) => primaryLog(30, m), warn: (m) => primaryLog(40, m), error: (m) => primaryLog(50, m) });
     process.exit(code);
   }
@@ -140,31 +162,47 @@ async function main(argv: string[]): Promise<void> {
   };
   if (reloadMissed) onReload();
 
-  let closing = false;
-  const shutdown = (signal: string) => {
+  // SIGTERM/SIGINT: drain and exit (lifecycle/drain.ts); a second signal exits at once. In a worker, the
+  // primary's rolling restart retires it the same way, without turning readiness off.
+  let closing: 'shutdown' | 'retire' | undefined;
+  const shutdown = (reason: string, kind: 'shutdown' | 'retire', skipDelay = false) => {
+    if (closing === 'retire' && kind === 'shutdown') {
+      // The primary stops while this worker retires: it drains on as it was, now not ready.
+      built.drainState.begin('shutdown', []);
+      closing = kind;
+      return;
+    }
     if (closing) {
-      app.log.warn(`${signal} again: exiting without waiting for in-flight requests`);
+      if (kind === 'retire') return;
+      app.log.warn(`${reason} again: exiting without waiting for in-flight requests`);
       process.exit(1);
     }
-    closing = true;
-    app.log.info(`${signal}: no new connections; draining in-flight requests`);
-    app.close().then(
-      () => process.exit(0),
+    closing = kind;
+    const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
+    drain(app, built.ops, built.drainState, { kind, reason, settings: config.restart, skipDelay, onListenersClosed: kind === 'retire' ? announceListenersClosed : undefined }, log).then(
+      (complete) => process.exit(complete ? 0 : 1),
       (error: unknown) => {
         app.log.error({ err: error }, 'error while closing');
         process.exit(1);
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM', 'shutdown'));
+  // Ctrl-C in a terminal: no load balancer to wait for. A worker leaves it to its primary (the terminal sends it
+  // to the whole process group), which passes SIGTERM on.
+  process.on('SIGINT', () => {
+    if (!cluster.isWorker) shutdown('SIGINT', 'shutdown', true);
+  });
+  onRetire(() => shutdown('rolling restart', 'retire'));
 
   const listening = (address: string) =>
     `swift-quota-proxy listening on ${address}, upstream ${config.upstream.origin}, ` +
     `${config.quota.preciseMode ? 'precise mode' : `cached mode (cache_timeout ${config.quota.cacheTimeoutSeconds} s)`}`;
   let address: string;
   try {
-    address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening });
+    // reuse_port: a new instance can bind the port while this one still serves on it (not in workers: takesReusePort).
+    const reusePort = takesReusePort(config.restart, config.bindPort);
+    address = await app.listen({ host: config.bindIp, port: config.bindPort, listenTextResolver: listening, ...(reusePort ? { reusePort } : {}) });
   } catch (error) {
     // A port taken or not ours to bind: one line saying so, not a stack trace (exit 2 tells a primary not to retry).
     // Node's error names the address: the client port's or the ops listener's (ops_bind_ip/ops_bind_port).
@@ -175,6 +213,7 @@ async function main(argv: string[]): Promise<void> {
   }
   // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.
   if (!['trace', 'debug', 'info'].includes(app.log.level)) app.log.child({}, { level: 'info' }).info(listening(address));
+  announceListening();
 }
 
 /** One reload: the new file's settings, or one error line and the running configuration kept. */

@@ -348,7 +348,7 @@ export function statusClass(statusCode: number): string {
  * package.json's version. This module runs as src/metrics.ts (tsx) or dist/src/metrics.js (built, and in the
  * image, which keeps package.json beside dist/): package.json is one or two directories up.
  */
-function packageVersion(): string {
+export function packageVersion(): string {
   for (const up of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
@@ -364,7 +364,7 @@ function packageVersion(): string {
  * The git commit `npm run build` found (dist/build-info.json, beside dist/src/); unknown when built without git
  * (the image's build context has no .git) or run from the sources.
  */
-function buildRevision(): string {
+export function buildRevision(): string {
   try {
     const info = JSON.parse(readFileSync(new URL('../build-info.json', import.meta.url), 'utf8')) as { revision?: unknown };
     if (typeof info.revision === 'string' && /^[0-9a-f]{7,40}$/.test(info.revision)) return info.revision;

@@ -27,6 +27,7 @@ export * from './identity.js';
 export * from './quota.js';
 export * from './notifiers.js';
 export * from './swift-filters.js';
+import { parseRestart, type RestartConfig } from './restart.js';
 
 export const PROXY_SECTION = 'quota-proxy';
 
@@ -68,6 +69,8 @@ export interface Config {
   readonly ledger: LedgerConfig;
   /** Worker processes sharing the port (Swift's own name for it); more than one needs a Redis ledger. */
   readonly workers: number;
+  /** How the proxy stops and restarts: drain_delay, drain_timeout, reuse_port (config/restart.ts). */
+  readonly restart: RestartConfig;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -151,6 +154,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
     ledger,
     workers,
+    restart: parseRestart(proxy),
     warnings: Object.freeze(warnings),
   });
 }
@@ -162,6 +166,7 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
     'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
     'client_header_timeout', 'client_body_timeout', 'max_connections', 'max_connections_per_client', 'pending_header_bytes',
     'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
+    'drain_delay', 'drain_timeout', 'reuse_port',
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',

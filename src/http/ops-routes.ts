@@ -28,6 +28,8 @@ export interface OpsRoutesOptions {
    * is missing ("upstream", "ledger"), never an internal address or error text; the ops listener says it all.
    */
   onClientPort?: boolean;
+  /** True once the process is shutting down (lifecycle/drain.ts): readiness then answers 503 whatever else is fine. */
+  draining?: () => boolean;
 }
 
 /** Whether Swift's proxy answers its `/healthcheck` (the healthcheck middleware) with 200: undefined, or what is wrong. */
@@ -57,6 +59,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   // Readiness: the config is loaded (it is, or we would not be running) and Swift answers. Not the ledger: with
   // it away reads are served and writes get fail_mode, and a balancer that took every proxy out would stop reads.
   app.get(READY_PATH, async (_request, reply) => {
+    if (options.draining?.()) return reply.code(503).type('text/plain').send('not ready: shutting down\n');
     const problem = await swiftAnswers(options.upstream, options.dispatcher);
     reply.type('text/plain');
     if (problem === undefined) return reply.send('ready\n');
@@ -64,6 +67,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   });
   // Writes checked too: Swift and the ledger answer.
   app.get(READY_WRITES_PATH, async (_request, reply) => {
+    if (options.draining?.()) return reply.code(503).type('text/plain').send('not ready for writes: shutting down\n');
     const [swiftProblem, ledgerReady] = await Promise.all([swiftAnswers(options.upstream, options.dispatcher), options.ledgerReady()]);
     const problem = swiftProblem ?? (ledgerReady ? undefined : 'the usage ledger (Redis) cannot be reached: writes that need a check get fail_mode');
     reply.type('text/plain');
@@ -93,11 +97,12 @@ export function healthRoute(app: FastifyInstance): void {
  * before the client port, and a port it cannot have stops start-up like the client port's) and closes with it.
  * Its requests are not the clients': no access log lines, not in the request metrics.
  */
-export async function opsListener(app: FastifyInstance, bind: { readonly host: string; readonly port: number }, options: Omit<OpsRoutesOptions, 'otherPaths'>): Promise<FastifyInstance> {
+export async function opsListener(app: FastifyInstance, bind: { readonly host: string; readonly port: number; readonly reusePort?: boolean }, options: Omit<OpsRoutesOptions, 'otherPaths'>): Promise<FastifyInstance> {
   const ops = Fastify({ loggerInstance: app.log, logController: new LogController({ disableRequestLogging: true }) });
   await ops.register(opsRoutes, { ...options, otherPaths: [] });
   app.addHook('onReady', async () => {
-    await ops.listen({ host: bind.host, port: bind.port });
+    // reuse_port as on the client port: a new instance takes the ops port beside this one during an upgrade.
+    await ops.listen({ host: bind.host, port: bind.port, ...(bind.reusePort ? { reusePort: true } : {}) });
   });
   app.addHook('onClose', async () => {
     await ops.close();

@@ -21,15 +21,20 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
     const onData = (data: Buffer) => {
       output += data.toString();
       const match = /listening on (http:\/\/[^,\s"]+)/.exec(output);
-      if (!match) return;
-      // Listening: the start-up bound below no longer applies (it killed proxies that lived past 30 s).
-      clearTimeout(startBound);
-      resolve({ child, url: match[1]!, output: () => output });
+      if (match) {
+        // Listening: the deadline below is for starting, not for living (it killed proxies of tests past 30 s).
+        clearTimeout(deadline);
+        resolve({ child, url: match[1]!, output: () => output });
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
-    const startBound = setTimeout(() => {
+    // Whatever a test leaves running ends with the test process.
+    const orphan = () => child.kill('SIGKILL');
+    process.once('exit', orphan);
+    child.once('exit', () => process.off('exit', orphan));
+    const deadline = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`no "listening on" line within 30 s:\n${output}`));
     }, 30_000).unref();

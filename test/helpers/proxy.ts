@@ -44,6 +44,8 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
     `bind_port = ${options.port ?? 0}`,
     `upstream = ${options.upstream}`,
     'log_level = warn',
+    // A test that stops a proxy has no load balancer to wait for (the default drain_delay is 5 s); restarts.test.ts sets its own.
+    ...((options.extraProxyLines ?? []).some((line) => line.startsWith('drain_delay')) ? [] : ['drain_delay = 0']),
     ...(options.extraProxyLines ?? []),
     '',
     '[filter:quota]',

@@ -474,6 +474,14 @@ export interface ComposeExpectations {
   composeDir: string; // to resolve the bind mounts' host paths
   ledgerHost?: string; // the host of the compose config's Redis ledger, if it has one
   ruleFiles?: string[]; // prometheus.yml's rule_files (relative to it), mounted beside it
+  drainSeconds?: number; // the compose config's drain_delay + drain_timeout: stop_grace_period must exceed it
+}
+
+/** Seconds of a compose duration (`75s`, `1m30s`, `2m`); NaN when it is none. */
+function composeSeconds(value: unknown): number {
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(String(value ?? ''));
+  if (!match || String(value) === '') return NaN;
+  return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0);
 }
 
 export function composeProblems(compose: Yaml, expect: ComposeExpectations): string[] {
@@ -514,6 +522,12 @@ export function composeProblems(compose: Yaml, expect: ComposeExpectations): str
   }
   if (!asStrings(proxy.ports).some((p) => containerPortOf(p) === expect.proxyPort && p.split(':').includes(expect.proxyPort))) {
     problems.push(`proxy does not publish ${expect.proxyPort}:${expect.proxyPort}`);
+  }
+
+  if (expect.drainSeconds !== undefined) {
+    // Past it the engine sends SIGKILL: requests still draining would be cut.
+    const grace = composeSeconds(proxy.stop_grace_period);
+    if (!(grace > expect.drainSeconds)) problems.push(`proxy's stop_grace_period (${String(proxy.stop_grace_period)}) is not longer than drain_delay + drain_timeout (${expect.drainSeconds} s)`);
   }
 
   if (expect.ledgerHost !== undefined) {
@@ -586,7 +600,14 @@ const expectations: ComposeExpectations = {
   composeDir: DOCKER,
   ruleFiles: ruleFilesOf(parseYaml(read('docker/prometheus/prometheus.yml'))),
   ...composeLedgerHost(),
+  drainSeconds: composeDrainSeconds(),
 };
+
+/** docker/proxy-server.conf's drain_delay + drain_timeout. */
+function composeDrainSeconds(): number {
+  const { restart } = loadConfig(join(DOCKER, 'proxy-server.conf'));
+  return restart.drainDelaySeconds + restart.drainTimeoutSeconds;
+}
 
 /** The host of docker/proxy-server.conf's Redis ledger (a compose service), if it names one. */
 function composeLedgerHost(): { ledgerHost?: string } {
@@ -774,6 +795,8 @@ describe('docker/compose.yaml', () => {
       ['proxy on another port', (s) => { asMap(s.proxy).ports = ['8082:8082']; }, /does not publish 8081/],
       ['redis published', (s) => { asMap(s.redis).ports = ['6379:6379']; }, /only proxy and grafana/],
       ['redis missing', (s) => { delete s.redis; }, /which is no service/],
+      ['no stop grace period', (s) => { delete asMap(s.proxy).stop_grace_period; }, /stop_grace_period \(undefined\)/],
+      ['a grace period shorter than the drain', (s) => { asMap(s.proxy).stop_grace_period = '30s'; }, /stop_grace_period \(30s\) is not longer than drain_delay \+ drain_timeout \(65 s\)/],
       ['proxy starts before its ledger', (s) => { delete asMap(asMap(s.proxy).depends_on).redis; }, /does not depend on redis/],
       ['alert rules not mounted', (s) => { asMap(s.prometheus).volumes = mounts(asMap(s.prometheus)).filter((m) => !m.source.endsWith('alerts.yml')).map((m) => `${m.source}:${m.target}:ro`); }, /does not mount prometheus\/alerts.yml/],
     ];
