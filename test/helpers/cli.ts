@@ -18,17 +18,20 @@ export function startCli(args: string[], env: Record<string, string> = {}): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let output = '';
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
+    }, 30_000).unref();
     const onData = (data: Buffer) => {
       output += data.toString();
       const match = /listening on (http:\/\/[^,\s"]+)/.exec(output);
-      if (match) resolve({ child, url: match[1]!, output: () => output });
+      if (match) {
+        clearTimeout(deadline); // a process that outlives 30 s (workers, long tests) is not killed then
+        resolve({ child, url: match[1]!, output: () => output });
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${output}`)));
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no "listening on" line within 30 s:\n${output}`));
-    }, 30_000).unref();
   });
 }
