@@ -117,7 +117,8 @@ export class DelivererLease {
   }
 
   private async beat(): Promise<void> {
-    if (this.now() - this.lastBeat < this.options.beatMs) return;
+    // Half a period: a timer firing a little early must not skip a beat (two periods between beats).
+    if (this.now() - this.lastBeat < this.options.beatMs / 2) return;
     // Written beside and renamed over: a reader sees the old beat or the new one, never half of one.
     const content = this.content();
     const temporary = `${this.file(this.generation)}.${this.writerId}.${this.beats}.tmp`;

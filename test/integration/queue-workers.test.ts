@@ -1,11 +1,13 @@
 /**
  * The webhook queue with `workers = 2`: both workers queue events in one queue_dir while the receiver is down,
  * and every event reported queued is delivered once it is back, in order per scope, none dropped, the depth
- * gauge back to 0. The proxy runs as a child process (the CLI) on a Redis ledger. Accounts ops1..ops10.
+ * gauge back to 0; then a second proxy (another process, as on another host) on the same queue_dir and the
+ * process holding the delivery lease killed (-9): another takes over and delivers both proxies' events. The
+ * proxies run as child processes (the CLI) on a Redis ledger. Accounts ops1..ops10.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -51,6 +53,54 @@ function emitted(output: string): EventLine[] {
 
 const scopeOf = (event: { account: string; container: string | null; kind: string }) => `${event.account}/${event.container ?? ''}/${event.kind}`;
 
+/**
+ * PUT and DELETE through one proxy. A refused upload is answered before its body is read and the connection
+ * closed: the client can get a reset instead of the 413; the request is sent again then (a refusal repeated in
+ * one episode is counted, not reported again).
+ */
+function client(base: string, logins: Map<string, Login>) {
+  const request = async (method: 'PUT' | 'DELETE', account: string, path: string) => {
+    const headers = { 'x-auth-token': logins.get(account)!.token };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const answer = await undiciRequest(`${accountUrl(base, account)}${path}`, { method, headers, body: method === 'PUT' ? 'x' : null });
+        return { status: answer.statusCode, body: await answer.body.text(), attempt };
+      } catch (error) {
+        if (attempt >= 3) throw new Error(`${method} ${account}${path}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  };
+  const expect = async (method: 'PUT' | 'DELETE', account: string, path: string, status: number) => {
+    const answer = await request(method, account, path);
+    // A DELETE sent again after a reset may find the object gone already.
+    if (answer.attempt > 1 && method === 'DELETE' && answer.status === 404) return;
+    assert.equal(answer.status, status, `${method} ${account}${path}: ${answer.status} ${answer.body}`);
+  };
+  /** A container at its limit of one object, then `cycles` times: a refusal (hit), a delete (back below). */
+  const cycle = async (account: string, container: string, cycles: number) => {
+    const answer = await request('PUT', account, `/${container}`);
+    assert.ok(answer.status === 201 || answer.status === 202, `PUT ${account}/${container}: ${answer.status}`);
+    await request('DELETE', account, `/${container}/o1`); // left by an earlier run
+    await request('PUT', account, `/${container}/o0`);
+    for (let i = 0; i < cycles; i++) {
+      await expect('PUT', account, `/${container}/o1`, 413); // hard_limit_hit
+      await expect('DELETE', account, `/${container}/o0`, 204); // back_below_hard
+      await expect('PUT', account, `/${container}/o0`, 201);
+    }
+  };
+  return { request, expect, cycle };
+}
+
+/** SIGTERM, and SIGKILL after 15 s; resolves once it has exited. */
+async function stop(started: StartedCli | undefined): Promise<void> {
+  if (!started || started.child.exitCode !== null || started.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => started.child.once('exit', resolve));
+  started.child.kill('SIGTERM');
+  const timer = setTimeout(() => started.child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 describe('the webhook queue with workers = 2 (receiver down, hundreds of events, receiver back)', () => {
   let swift: string;
   let dir: string;
@@ -59,6 +109,10 @@ describe('the webhook queue with workers = 2 (receiver down, hundreds of events,
   let opsPort: number;
   let proxy: StartedCli;
   let receiver: Receiver | undefined;
+  let second: StartedCli | undefined;
+  let proxyLines: string[];
+  let sections: string[];
+  const logins = new Map<string, Login>();
   const scrape = async () => (await call('GET', `http://127.0.0.1:${opsPort}/metrics`)).body;
 
   before(async () => {
@@ -68,12 +122,12 @@ describe('the webhook queue with workers = 2 (receiver down, hundreds of events,
     hookPort = await freePort();
     opsPort = await freePort();
     const file = join(dir, 'proxy.conf');
-    const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = queue-workers-${randomBytes(4).toString('hex')}:`, 'workers = 2', `ops_bind_port = ${opsPort}`, ...(process.env.QUEUE_TEST_OUTPUT ? ['log_level = info'] : [])];
-    const sections = [
+    proxyLines = [`ledger = ${await redisUrl()}`, `ledger_prefix = queue-workers-${randomBytes(4).toString('hex')}:`, 'workers = 2', `ops_bind_port = ${opsPort}`, ...(process.env.QUEUE_TEST_OUTPUT ? ['log_level = info'] : [])];
+    sections = [
       '[notify:log]', 'type = stdout', '',
       '[notify:hook]', 'type = webhook', `url = http://127.0.0.1:${hookPort}/hook`, `queue_dir = ${queueDir}`, 'retry_min = 1', 'retry_max = 1', '',
     ];
-    await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines, extraSections: sections }));
+    await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: proxyLines, extraSections: sections }));
     proxy = await startCli(['--config', file]);
     const listening = () => [...proxy.output().matchAll(/"pid":(\d+),[^\n]*listening on /g)].length;
     await eventually(() => listening() === 2, 'both workers listening', 30_000);
@@ -81,57 +135,19 @@ describe('the webhook queue with workers = 2 (receiver down, hundreds of events,
 
   after(async () => {
     if (process.env.QUEUE_TEST_OUTPUT) await writeFile(process.env.QUEUE_TEST_OUTPUT, proxy?.output() ?? '');
-    if (proxy && proxy.child.exitCode === null && proxy.child.signalCode === null) {
-      const exited = new Promise((resolve) => proxy.child.once('exit', resolve));
-      proxy.child.kill('SIGTERM');
-      const timer = setTimeout(() => proxy.child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stop(second);
+    await stop(proxy);
     await receiver?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   test(`hundreds of events (up to ${EXPECTED}) queued by both workers are all delivered, in order per scope, none dropped, depth back to 0`, async () => {
     const started = Date.now();
-    const logins = new Map<string, Login>();
     for (const account of ACCOUNTS) logins.set(account, await login(proxy.url, `${account}:admin`, `${account}pass`));
-    // A refused upload is answered before its body is read and the connection
-    // closed: the client can get a reset instead of the 413; the request is sent again then (a refusal
-    // repeated in one episode is counted, not reported again).
-    const request = async (method: 'PUT' | 'DELETE', account: string, path: string) => {
-      const headers = { 'x-auth-token': logins.get(account)!.token };
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const answer = await undiciRequest(`${accountUrl(proxy.url, account)}${path}`, { method, headers, body: method === 'PUT' ? 'x' : null });
-          return { status: answer.statusCode, body: await answer.body.text(), attempt };
-        } catch (error) {
-          if (attempt >= 3) throw new Error(`${method} ${account}${path}: ${(error as Error).message}`, { cause: error });
-        }
-      }
-    };
-    const expect = async (method: 'PUT' | 'DELETE', account: string, path: string, status: number) => {
-      const answer = await request(method, account, path);
-      // A DELETE sent again after a reset may find the object gone already.
-      if (answer.attempt > 1 && method === 'DELETE' && answer.status === 404) return;
-      assert.equal(answer.status, status, `${method} ${account}${path}: ${answer.status} ${answer.body}`);
-    };
-
+    const { cycle } = client(proxy.url, logins);
     // Every container at once, each one's cycles one after another: a scope's events come from whichever
     // worker took the request, so both workers write events of one scope.
-    await Promise.all(
-      ACCOUNTS.flatMap((account) => CONTAINERS.map((container) => ({ account, container }))).map(async ({ account, container }) => {
-        const answer = await request('PUT', account, `/${container}`);
-        assert.ok(answer.status === 201 || answer.status === 202, `PUT ${account}/${container}: ${answer.status}`);
-        await request('DELETE', account, `/${container}/o1`); // left by an earlier run
-        await request('PUT', account, `/${container}/o0`);
-        for (let cycle = 0; cycle < CYCLES; cycle++) {
-          await expect('PUT', account, `/${container}/o1`, 413); // hard_limit_hit
-          await expect('DELETE', account, `/${container}/o0`, 204); // back_below_hard
-          await expect('PUT', account, `/${container}/o0`, 201);
-        }
-      }),
-    );
+    await Promise.all(ACCOUNTS.flatMap((account) => CONTAINERS.map((container) => cycle(account, container, CYCLES))));
     const requestsDone = Date.now();
 
     await new Promise((resolve) => setTimeout(resolve, 2000)); // crossings seen in the background after a delete
@@ -192,6 +208,43 @@ describe('the webhook queue with workers = 2 (receiver down, hundreds of events,
     }
     // And the order delivered is the order of the events' times.
     const times = receiver.received.filter((r, i, all) => all.findIndex((o) => o.event.id === r.event.id) === i).map((r) => Date.parse(r.event.time as string));
+    assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]!), 'delivered in time order');
+  });
+
+  test('a second proxy on the same queue_dir, and the process delivering killed (-9): every event of both still delivered', async () => {
+    await receiver?.close();
+    receiver = undefined;
+    const file = join(dir, 'second.conf');
+    const single = proxyLines.filter((line) => !/^(workers|ops_bind_port) =/.test(line));
+    await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: single, extraSections: sections }));
+    second = await startCli(['--config', file]);
+    const earlier = new Set(emitted(proxy.output()).map((e) => e.id));
+    const viaFirst = client(proxy.url, logins);
+    const viaSecond = client(second.url, logins);
+    await Promise.all(ACCOUNTS.flatMap((account) => [viaFirst.cycle(account, 'k0', 2), viaSecond.cycle(account, 'k1', 2)]));
+    const events = () => [...emitted(proxy.output()).filter((e) => !earlier.has(e.id)), ...emitted(second!.output())];
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // crossings seen in the background after a delete
+    const expected = events();
+    assert.ok(expected.length >= 40, `events from both proxies: ${expected.length}`);
+    assert.ok(emitted(second.output()).length > 0, 'the second proxy emitted some');
+    await eventually(async () => (await readdir(queueDir)).filter((name) => name.endsWith('.json')).length === expected.length, 'all on disk', 10_000);
+
+    const lockName = (await readdir(queueDir)).filter((name) => /^deliverer\.\d+\.lock$/.test(name)).sort().at(-1)!;
+    const holder = JSON.parse(await readFile(join(queueDir, lockName), 'utf8')) as { pid: number };
+    process.kill(holder.pid, 'SIGKILL');
+    const killed = Date.now();
+
+    receiver = await startReceiver(hookPort);
+    const deliveredIds = () => new Set(receiver!.received.map((r) => r.event.id));
+    await eventually(() => expected.every((e) => deliveredIds().has(e.id)), 'every event of both proxies delivered after the takeover', 20_000);
+    const takeover = (Date.now() - killed) / 1000;
+    await eventually(async () => (await readdir(queueDir)).filter((name) => name.endsWith('.json')).length === 0, 'the queue emptied', 5_000);
+    const lockNow = (await readdir(queueDir)).filter((name) => /^deliverer\.\d+\.lock$/.test(name)).sort().at(-1)!;
+    assert.ok(lockNow > lockName, `a new generation of the lease: ${lockName} -> ${lockNow}`);
+    console.log(`queue shared by two proxies: ${JSON.stringify({ events: expected.length, killedPid: holder.pid, delivered: deliveredIds().size, deliveries: receiver.received.length, seconds: takeover, lease: lockNow })}`);
+    assert.deepEqual([...deliveredIds()].sort(), expected.map((e) => e.id).sort());
+    const firsts = receiver.received.filter((r, i, all) => all.findIndex((o) => o.event.id === r.event.id) === i);
+    const times = firsts.map((r) => Date.parse(r.event.time as string));
     assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]!), 'delivered in time order');
   });
 });
