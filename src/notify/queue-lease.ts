@@ -23,6 +23,10 @@ export interface LeaseOptions {
   readonly beatMs: number;
   readonly leaseMs: number;
   readonly now?: () => number;
+  /** A fingerprint of the provider's settings, written in the lease: processes sharing a queue should agree. */
+  readonly settings?: string;
+  /** Called once when the holder's fingerprint differs: it sends this process's events with its settings. */
+  readonly onOtherSettings?: (holder: { writer: string; host: string; pid: number }) => void;
 }
 
 export class DelivererLease {
@@ -34,6 +38,7 @@ export class DelivererLease {
   private readonly now: () => number;
   private checking: Promise<boolean> | undefined;
   private stopped = false;
+  private warnedOtherSettings = false;
 
   constructor(
     readonly dir: string,
@@ -89,12 +94,26 @@ export class DelivererLease {
     const content = await readFile(this.file(generation), 'utf8').catch(() => undefined);
     if (content === undefined) return false; // replaced meanwhile: look again at the next check
     if (content.trim() === RELEASED) return true;
+    this.compareSettings(content);
     const now = this.now();
     if (!this.observed || this.observed.generation !== generation || this.observed.content !== content) {
       this.observed = { generation, content, since: now };
       return false;
     }
     return now - this.observed.since >= this.options.leaseMs;
+  }
+
+  private compareSettings(content: string): void {
+    if (this.warnedOtherSettings || !this.options.settings || !this.options.onOtherSettings) return;
+    let holder: { writer: string; host: string; pid: number; settings?: string };
+    try {
+      holder = JSON.parse(content) as typeof holder;
+    } catch {
+      return; // being written: read again at the next check
+    }
+    if (holder.settings === undefined || holder.settings === this.options.settings) return;
+    this.warnedOtherSettings = true;
+    this.options.onOtherSettings({ writer: holder.writer, host: holder.host, pid: holder.pid });
   }
 
   private async take(generation: number, older: number[]): Promise<void> {
@@ -128,7 +147,8 @@ export class DelivererLease {
   }
 
   private content(): string {
-    return `${JSON.stringify({ writer: this.writerId, host: hostname(), pid: process.pid, beat: ++this.beats, at: new Date(this.now()).toISOString() })}\n`;
+    const { settings } = this.options;
+    return `${JSON.stringify({ writer: this.writerId, host: hostname(), pid: process.pid, beat: ++this.beats, at: new Date(this.now()).toISOString(), ...(settings ? { settings } : {}) })}\n`;
   }
 
   private async removeOlder(generations: number[]): Promise<void> {

@@ -5,7 +5,7 @@
  * otherwise retries it with exponential backoff. One queue for all accounts keeps every account's events in
  * order (disk-queue.ts and queue-order.ts say which order across processes).
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
@@ -71,6 +71,12 @@ export interface QueueTiming {
 
 export const QUEUE_TIMING: QueueTiming = Object.freeze({ beatMs: 1000, leaseMs: 5000, pollMs: 250, settleMs: 500 });
 
+/** What must agree between processes sharing a queue: where and how events are sent (hashed: no secret in the lease). */
+function settingsFingerprint(config: WebhookConfig): string {
+  const what = JSON.stringify([config.url.href, config.signature, config.secret ?? '', config.bearerToken ?? '']);
+  return createHash('sha256').update(what).digest('hex').slice(0, 16);
+}
+
 export class WebhookProvider implements Provider {
   readonly name: string;
   private readonly agent = new Agent({ keepAliveTimeout: 10_000 });
@@ -103,7 +109,9 @@ export class WebhookProvider implements Provider {
     let lease: DelivererLease;
     try {
       queue = await DiskQueue.open(config.queueDir, config.queueMaxBytes, { settleMs: timing.settleMs });
-      lease = new DelivererLease(config.queueDir, queue.writerId, timing);
+      const onOtherSettings = (holder: { writer: string; host: string; pid: number }) =>
+        log.warn({ provider: config.name, queue_dir: config.queueDir, holder }, 'webhook queue: shared with a process whose webhook settings (url, secret, signature, bearer_token) differ; while it delivers, it sends this process\'s events with its own settings');
+      lease = new DelivererLease(config.queueDir, queue.writerId, { ...timing, settings: settingsFingerprint(config), onOtherSettings });
       await lease.check();
     } catch (error) {
       const { file, line, section, key } = config.queueDirPlace;

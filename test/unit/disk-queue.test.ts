@@ -172,4 +172,16 @@ describe('the delivery lease', () => {
       assert.equal(await b.check(), true, 'no wait for leaseMs');
     });
   });
+  test('a process whose provider settings differ from the holder\'s is told once (the holder sends its events)', async () => {
+    await withDir(async (dir) => {
+      const now = 0;
+      const told: string[] = [];
+      const holder = new DelivererLease(dir, 'h', { ...timing, now: () => now, settings: 'aaaa' });
+      const same = new DelivererLease(dir, 's', { ...timing, now: () => now, settings: 'aaaa', onOtherSettings: () => told.push('same') });
+      const other = new DelivererLease(dir, 'o', { ...timing, now: () => now, settings: 'bbbb', onOtherSettings: (h) => told.push(`other saw ${h.writer}`) });
+      assert.equal(await holder.check(), true);
+      for (let i = 0; i < 3; i++) await Promise.all([same.check(), other.check()]);
+      assert.deepEqual(told, ['other saw h']);
+    });
+  });
 });
