@@ -153,6 +153,8 @@ describe('the webhook queue with workers = 2 (receiver down, hundreds of events,
     await new Promise((resolve) => setTimeout(resolve, 2000)); // crossings seen in the background after a delete
     const events = emitted(proxy.output());
     await eventually(async () => metric(await scrape(), 'swift_quota_proxy_notification_deliveries_total{provider="hook",outcome="queued"}') >= events.length, 'every event queued', 10_000).catch(() => undefined);
+    // The deliverer reads the directory between retries (every second while the receiver is down).
+    await eventually(async () => metric(await scrape(), 'swift_quota_proxy_notification_queue_depth{provider="hook"}') >= events.length, 'the depth gauge', 5_000).catch(() => undefined);
     const whileDown = await scrape();
     const queued = metric(whileDown, 'swift_quota_proxy_notification_deliveries_total{provider="hook",outcome="queued"}');
     const depthWhileDown = metric(whileDown, 'swift_quota_proxy_notification_queue_depth{provider="hook"}');
