@@ -93,7 +93,7 @@ export class DiskQueue {
   push(body: string, time = this.now()): Promise<boolean> {
     const size = Buffer.byteLength(body);
     if (this.size + size > this.maxBytes) return Promise.resolve(false);
-    const name = eventFileName(time, this.writerId, this.nextSeq++, size);
+    const name = eventFileName(Number.isFinite(time) ? time : this.now(), this.writerId, this.nextSeq++, size);
     this.writingBytes += size;
     const file = path.join(this.dir, name);
     const done = this.writing.then(async () => {
