@@ -1,84 +1,113 @@
 /**
- * A first-in first-out queue of event bodies in a directory, one file per event named by a sequence number,
- * so that events wait out a receiver that is down and a proxy restart. A file is written under a temporary
- * name, flushed to the disk, renamed into place and the directory flushed too, before the event counts as
- * queued: a crash or a power loss leaves a whole event or none, and never loses one that was reported queued.
- * A file is removed only once delivered.
+ * A queue of event bodies in a directory that several processes write at once: the workers of one proxy and
+ * proxies on other hosts sharing the volume. Each process is a writer with an id of its own (host, pid and a
+ * random part) and names its files `<time>.<writer>.<seq>.<bytes>.json`, so no two writers ever pick the same
+ * name and none can overwrite another's event. A file is written under a temporary name, flushed to the disk,
+ * renamed into place and the directory flushed too, before the event counts as queued: a crash or a power loss
+ * leaves a whole event or none, and never loses one that was reported queued.
+ *
+ * Any process can read the whole queue (`scan`) and take events out in order (`next`, `remove`); which one does
+ * is decided outside (queue-lease.ts), so that one process delivers at a time. The order is each event's time
+ * across writers and each writer's own sequence within it (order.ts). A file is removed only once delivered.
  */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { eventFileName, parseEventFileName, PendingEvents, type PendingEvent } from './queue-order.js';
 
-const NAME = /^(\d{16})\.json$/;
 const TEMPORARY = '.tmp';
+/** A temporary file still there after this long was left by a writer that died while writing it. */
+const ABANDONED_TEMPORARY_MS = 60_000;
 
 export interface QueuedEvent {
   readonly name: string;
   readonly body: string;
 }
 
+export interface DiskQueueOptions {
+  /** This process's writer id (default: host, pid and a random part). */
+  readonly writerId?: string;
+  /**
+   * How long an event waits before it may be taken out, so that one another writer emitted a moment earlier
+   * and is still writing can land and go first. 0 for a queue with one writer.
+   */
+  readonly settleMs?: number;
+  readonly now?: () => number;
+}
+
+/** A writer id: the host (as far as it is a safe file name part), the pid and 8 random hex digits. */
+export function newWriterId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';
+  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 export class DiskQueue {
-  private names: string[] = [];
-  private sizes = new Map<string, number>();
-  private bytes = 0;
+  readonly writerId: string;
+  private readonly pending = new PendingEvents();
+  /** Bytes of this writer's events accepted but not yet seen on disk by a scan. */
+  private writingBytes = 0;
   private nextSeq = 1;
-  /** Writes happen one after another, so files appear in sequence order. */
+  /** Writes happen one after another, so a writer's files appear in its sequence order. */
   private writing: Promise<unknown> = Promise.resolve();
+  private readonly settleMs: number;
+  private readonly now: () => number;
+  private lastScanStart = Number.NEGATIVE_INFINITY;
+  /** Temporary files of other writers, and when they were first seen. */
+  private readonly temporaries = new Map<string, number>();
 
   private constructor(
     readonly dir: string,
     private readonly maxBytes: number,
-  ) {}
+    options: DiskQueueOptions,
+  ) {
+    this.writerId = options.writerId ?? newWriterId();
+    this.settleMs = options.settleMs ?? 0;
+    this.now = options.now ?? Date.now;
+  }
 
   /** Opens (creating it if need be) the queue in `dir`; throws when the directory cannot be written. */
-  static async open(dir: string, maxBytes: number): Promise<DiskQueue> {
-    const queue = new DiskQueue(dir, maxBytes);
+  static async open(dir: string, maxBytes: number, options: DiskQueueOptions = {}): Promise<DiskQueue> {
+    const queue = new DiskQueue(dir, maxBytes, options);
+    if (!/^[A-Za-z0-9-]+$/.test(queue.writerId)) throw new Error(`disk queue: bad writer id ${queue.writerId}`);
     await mkdir(dir, { recursive: true });
     // Found now rather than at the first event: a directory the proxy cannot write to would drop every event.
-    const probe = path.join(dir, `probe${TEMPORARY}`);
+    const probe = path.join(dir, `probe-${queue.writerId}${TEMPORARY}`);
     await writeDurably(probe, '');
     await unlink(probe);
-    for (const entry of (await readdir(dir)).sort()) {
-      if (entry.endsWith(TEMPORARY)) {
-        await unlink(path.join(dir, entry)).catch(() => undefined); // an event half written by a crash
-        continue;
-      }
-      const match = NAME.exec(entry);
-      if (!match) continue;
-      const { size } = await stat(path.join(dir, entry));
-      queue.names.push(entry);
-      queue.sizes.set(entry, size);
-      queue.bytes += size;
-      queue.nextSeq = Number(match[1]) + 1;
-    }
+    await queue.scan();
     return queue;
   }
 
+  /** Events on disk (all writers', as of the last scan, and this writer's since). */
   get depth(): number {
-    return this.names.length;
+    return this.pending.count;
   }
 
+  /** Bytes on disk as of the last scan plus this writer's since: what queue_max_bytes is checked against. */
   get size(): number {
-    return this.bytes;
+    return this.pending.bytes + this.writingBytes;
   }
 
-  /** Adds an event at the end; false (and nothing written) when the queue would outgrow its limit. */
-  push(body: string): Promise<boolean> {
+  /** Adds an event at this writer's end; false (and nothing written) when the queue would outgrow its limit. */
+  push(body: string, time = this.now()): Promise<boolean> {
     const size = Buffer.byteLength(body);
-    if (this.bytes + size > this.maxBytes) return Promise.resolve(false);
-    const name = `${String(this.nextSeq++).padStart(16, '0')}.json`;
-    this.bytes += size;
+    if (this.size + size > this.maxBytes) return Promise.resolve(false);
+    const name = eventFileName(Number.isFinite(time) ? time : this.now(), this.writerId, this.nextSeq++, size);
+    this.writingBytes += size;
     const file = path.join(this.dir, name);
     const done = this.writing.then(async () => {
-      await writeDurably(file + TEMPORARY, body);
-      await rename(file + TEMPORARY, file);
-      await syncDirectory(this.dir); // the rename itself is on disk only once the directory is
-      this.names.push(name);
-      this.sizes.set(name, size);
-      return true;
+      try {
+        await writeDurably(file + TEMPORARY, body);
+        await rename(file + TEMPORARY, file);
+        await syncDirectory(this.dir); // the rename itself is on disk only once the directory is
+        this.pending.add(parseEventFileName(name)!, this.now());
+        return true;
+      } finally {
+        this.writingBytes -= size;
+      }
     });
-    this.writing = done.catch(() => {
-      this.bytes -= size;
-    });
+    this.writing = done.catch(() => undefined);
     return done;
   }
 
@@ -87,20 +116,87 @@ export class DiskQueue {
     await this.writing;
   }
 
+  /**
+   * Reads the directory: events other writers added since, events another process delivered (gone), and
+   * temporary files a dead writer left (removed after a minute).
+   */
+  async scan(): Promise<void> {
+    const start = this.now();
+    const seen = new Set<string>();
+    const found: PendingEvent[] = [];
+    const temporaries = new Set<string>();
+    for (const entry of await readdir(this.dir)) {
+      if (entry.endsWith(TEMPORARY)) temporaries.add(entry);
+      const parsed = parseEventFileName(entry);
+      if (!parsed) continue;
+      seen.add(entry);
+      if (this.pending.has(entry)) continue;
+      // A file of the first layout (one writer, `<seq>.json`) carries no size in its name.
+      if (parsed.bytes < 0) parsed.bytes = await stat(path.join(this.dir, entry)).then((s) => s.size, () => 0);
+      found.push(parsed);
+    }
+    // Gone from the directory: delivered by another process (an own event pushed after the listing stays).
+    this.pending.retainOnly((name) => seen.has(name) || this.isOwnRecent(name, start));
+    for (const event of found) this.pending.add(event, start);
+    await this.removeAbandoned(temporaries, start);
+    this.lastScanStart = start;
+  }
+
+  /** An own event added by push after the scan listed the directory. */
+  private isOwnRecent(name: string, scanStart: number): boolean {
+    return this.pending.seenAt(name) >= scanStart;
+  }
+
+  private async removeAbandoned(temporaries: Set<string>, now: number): Promise<void> {
+    for (const name of this.temporaries.keys()) if (!temporaries.has(name)) this.temporaries.delete(name);
+    for (const name of temporaries) {
+      const since = this.temporaries.get(name);
+      if (since === undefined) this.temporaries.set(name, now);
+      else if (now - since >= ABANDONED_TEMPORARY_MS) {
+        await unlink(path.join(this.dir, name)).catch(() => undefined);
+        this.temporaries.delete(name);
+      }
+    }
+  }
+
+  /**
+   * The next event to deliver: the earliest by time of every writer's oldest. Undefined when the queue is
+   * empty or the next one is still settling; then `readyIn` says how long to wait before scanning again.
+   */
   async peek(): Promise<QueuedEvent | undefined> {
-    const name = this.names[0];
-    if (name === undefined) return undefined;
-    return { name, body: await readFile(path.join(this.dir, name), 'utf8') };
+    const head = this.pending.head();
+    if (!head || this.readyIn(head) > 0) return undefined;
+    const file = path.join(this.dir, head.name);
+    try {
+      return { name: head.name, body: await readFile(file, 'utf8') };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.pending.delete(head.name); // delivered by another process meanwhile
+      return this.peek();
+    }
+  }
+
+  /** Milliseconds until the next event may go (0: now, or nothing to send). */
+  waitMs(): number {
+    const head = this.pending.head();
+    return head ? this.readyIn(head) : 0;
+  }
+
+  /**
+   * An event may go once a scan that began `settleMs` after it was emitted (or, for a writer whose clock is
+   * ahead, after this process first saw it) found every file written by then.
+   */
+  private readyIn(head: PendingEvent): number {
+    if (this.settleMs <= 0) return 0;
+    const since = Math.min(head.time, this.pending.seenAt(head.name));
+    return Math.max(0, since + this.settleMs - this.lastScanStart);
   }
 
   async remove(name: string): Promise<void> {
-    if (this.names[0] !== name) throw new Error(`disk queue: ${name} is not the oldest event`);
     await unlink(path.join(this.dir, name)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
-    this.names.shift();
-    this.bytes -= this.sizes.get(name) ?? 0;
-    this.sizes.delete(name);
+    this.pending.delete(name);
   }
 }
 

@@ -92,6 +92,11 @@ async function fill(proxy: RunningProxy, account: string, container: string, fro
   }
 }
 
+/** The queued events in a webhook's queue_dir (beside them: the delivery lease). */
+async function eventFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith('.json'));
+}
+
 async function metric(proxy: RunningProxy, line: RegExp): Promise<number> {
   const text = await proxy.metrics.registry.metrics();
   const found = text.split('\n').find((l) => line.test(l));
@@ -311,19 +316,19 @@ describe('webhook delivery through outages and restarts', () => {
       assert.equal((await put(proxy, 'qa21', '/w', '')).status, 201);
       await fill(proxy, 'qa21', 'w', 0, 10); // soft_limit_exceeded at 9
       assert.equal((await put(proxy, 'qa21', '/w/o10')).status, 413); // hard_limit_hit
-      await eventually(async () => (await readdir(queueDir)).length === 2, 'two events on disk');
+      await eventually(async () => (await eventFiles(queueDir)).length === 2, 'two events on disk');
       await eventually(async () => (await metric(proxy, /^swift_quota_proxy_notification_queue_depth\{provider="hook"\}/)) === 2, 'queue depth 2');
       assert.ok((await metric(proxy, /^swift_quota_proxy_notification_deliveries_total\{provider="hook",outcome="failed"\}/)) >= 1);
 
       receiver = await startReceiver(port);
       await eventually(() => receiver!.received.length === 2, 'delivery once the receiver is back');
       assert.deepEqual(receiver.received.map((r) => r.event.type), ['soft_limit_exceeded', 'hard_limit_hit']);
-      await eventually(async () => (await readdir(queueDir)).length === 0, 'queue emptied');
+      await eventually(async () => (await eventFiles(queueDir)).length === 0, 'queue emptied');
       await receiver.close();
 
       assert.equal((await del(proxy, 'qa21', '/w/o0')).status, 204); // back_below_hard
       assert.equal((await del(proxy, 'qa21', '/w/o1')).status, 204); // back_below_soft
-      await eventually(async () => (await readdir(queueDir)).length === 2, 'two more events on disk');
+      await eventually(async () => (await eventFiles(queueDir)).length === 2, 'two more events on disk');
       await proxy.close();
 
       receiver = await startReceiver(port);

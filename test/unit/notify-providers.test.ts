@@ -71,16 +71,24 @@ describe('DiskQueue', () => {
     }
   });
 
-  test('an event half written when the process died is discarded; other files are left alone', async () => {
+  test('an event half written when its writer died is removed once it has stayed a minute; other files are left alone', async () => {
     const dir = await tempDir();
     try {
-      await writeFile(path.join(dir, '0000000000000007.json'), 'seven');
+      await writeFile(path.join(dir, '0000000000000007.json'), 'seven'); // the first layout: delivered first
       await writeFile(path.join(dir, '0000000000000008.json.tmp'), 'half');
       await writeFile(path.join(dir, 'README'), 'not an event');
-      const queue = await DiskQueue.open(dir, 1024);
+      let now = Date.now();
+      const queue = await DiskQueue.open(dir, 1024, { now: () => now, writerId: 'w1' });
       assert.equal(queue.depth, 1);
       await queue.push('nine');
-      assert.deepEqual((await readdir(dir)).sort(), ['0000000000000007.json', '0000000000000008.json', 'README']);
+      // Another live writer's temporary file looks the same for a moment: it is removed only after a minute.
+      assert.ok((await readdir(dir)).includes('0000000000000008.json.tmp'));
+      now += 61_000;
+      await queue.scan();
+      const files = (await readdir(dir)).sort();
+      assert.deepEqual(files.filter((name) => !name.endsWith('.w1.000000000001.4.json')), ['0000000000000007.json', 'README']);
+      assert.equal(files.length, 3);
+      assert.equal((await queue.peek())?.body, 'seven');
     } finally {
       await rm(dir, { recursive: true });
     }
