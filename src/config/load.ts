@@ -10,6 +10,7 @@ import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
 import { KEYSTONE_KEYS, KEYSTONEAUTH_SECTION, parseKeystoneIdentity, type KeystoneIdentity } from './keystone.js';
+import { parseTrace, TRACE_KEYS, type TraceConfig } from './trace.js';
 import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
 import { listFromCsv, storageDomainList, type CnameLookupConfig, type DomainRemapConfig } from '../swift/host-addressing.js';
 
@@ -158,6 +159,8 @@ export interface Config {
   readonly ledger: LedgerConfig;
   /** Worker processes sharing the port (Swift's own name for it); more than one needs a Redis ledger. */
   readonly workers: number;
+  /** Trusted proxies for client addresses, and the suffix of the proxy's own transaction ids (trace.ts). */
+  readonly trace: TraceConfig;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -643,6 +646,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
     ledger,
     workers,
+    trace: parseTrace(proxy),
     warnings: Object.freeze(warnings),
   });
 }
@@ -716,6 +720,7 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
     'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
     'client_header_timeout', 'client_body_timeout', 'max_connections', 'max_connections_per_client', 'pending_header_bytes',
     'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
+    ...TRACE_KEYS,
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',
