@@ -75,7 +75,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const rawAnswers = {
     transId: transIds.next,
     answered: (answer: RawAnswer) => {
-      if (running.accessLog) rawAccessLine(app, answer);
+      if (config.accessLog) rawAccessLine(app, answer);
     },
   };
   const app = Fastify({

@@ -10,7 +10,7 @@ import { ConfigError } from './errors.js';
 import { parseSwiftIni, type IniDocument, type IniSection } from './ini.js';
 import { parseQuotaLevels, parseSoftLimits, type Limits, type QuotaLevels } from './quota-levels.js';
 import { KEYSTONE_KEYS, KEYSTONEAUTH_SECTION, parseKeystoneIdentity, type KeystoneIdentity } from './keystone.js';
-import { parseTrace, TRACE_KEYS, type TraceConfig } from './trace.js';
+import { parseTrace, type TraceConfig } from './trace.js';
 import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
 import { listFromCsv, storageDomainList, type CnameLookupConfig, type DomainRemapConfig } from '../swift/host-addressing.js';
 
@@ -720,7 +720,8 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
     'ledger', 'ledger_lease', 'ledger_prefix', 'workers',
     'client_header_timeout', 'client_body_timeout', 'max_connections', 'max_connections_per_client', 'pending_header_bytes',
     'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
-    ...TRACE_KEYS,
+    // trace.ts's TRACE_KEYS, spelled out: docs/configuration.md is checked against this list.
+    'trusted_proxies', 'trans_id_suffix',
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',

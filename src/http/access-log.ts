@@ -65,7 +65,8 @@ function writeLine(request: FastifyRequest, reply: FastifyReply | undefined, opt
       bytesIn: bytes(request.headers['content-length']),
       bytesOut: reply ? bytes(reply.raw.getHeader('content-length')) : undefined,
       durationMs: Math.round(elapsedMs * 1000) / 1000,
-      transId: reply?.raw.getHeader('x-trans-id') ?? request.id,
+      // The id the client got; a client gone before its answer had the proxy's own as far as it got one.
+      transId: reply ? reply.raw.getHeader('x-trans-id') : request.id,
       quota: request.quotaDecision,
       client: request.clientAddress,
       peer: request.peerAddress,

@@ -14,6 +14,7 @@ import type { Denied } from './admission.js';
 import type { Reservation } from './ledger/ledger.js';
 import type { ContextSource, EventContext, Scope } from './watch.js';
 import { kindsOf } from '../swift/quota-metadata.js';
+import { swiftView } from '../proxy/swift-view.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -105,7 +106,13 @@ export function checkedWriteFields(request: FastifyRequest, userOf: (request: Fa
   }
   const holding = held(request);
   const note = holding && admitted.get(holding.reservations[0]!);
-  if (!holding || !note?.used) return undefined;
+  if (!holding || !note?.used) {
+    // Looked at by the gate but not decided on a limit (refused by Swift's authorisation, usage unavailable, no
+    // limit for the scope): where it went, and who asked.
+    if (request.quotaDecision === undefined) return undefined;
+    const path = swiftView(request.raw).path;
+    return { account: path?.account, container: path?.container, user: userOf(request) ?? null };
+  }
   const nearest = nearestLimit({ ...note, used: note.used }, holding.asked);
   return {
     ...where(note.scope, request, userOf),

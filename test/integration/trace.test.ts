@@ -146,6 +146,14 @@ describe('traceable refusals', () => {
     assert.equal(ids.size, 5);
   });
 
+  test('a write refused before any limit (Swift does not authorise the caller): its line still names the account', async () => {
+    const refused = await call('PUT', `${accountUrl(proxy.url, 'ops45')}/c/o`, { 'x-auth-token': 'AUTH_tkbogus' }, 'z');
+    assert.equal(refused.status, 401);
+    await eventually(() => accessLine(refused.headers['x-trans-id']) !== undefined, 'the 401\'s line');
+    const line = accessLine(refused.headers['x-trans-id'])!;
+    assert.deepEqual({ quota: line.quota, account: line.account, container: line.container, user: line.user }, { quota: 'refused:401', account: 'AUTH_ops45', container: 'c', user: null });
+  });
+
   test('client addresses: forwarded ones only from a trusted peer, the right-most untrusted of a chain', async () => {
     const head = (extra: string) => `GET /healthz HTTP/1.1\r\nHost: proxy\r\n${extra}Connection: close\r\n\r\n`;
     const cases: Array<[string, string, string]> = [
