@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { rawMethod, rawTarget, type RawAnswer } from '../server.js';
 import { checkedWriteFields } from '../quota/write-trace.js';
-import type { ClientAddresses } from './client-address.js';
+import { plainAddress, type ClientAddresses } from './client-address.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,10 +41,10 @@ export interface AccessLogOptions {
 /** The client's address of a request, read once (the access log, the bounds on bodies per client). */
 export function clientAddressOf(request: FastifyRequest, clients: ClientAddresses): string | undefined {
   if (request.clientAddress !== undefined) return request.clientAddress;
-  const peer = request.raw.socket.remoteAddress;
   const client = clients.of(request.raw);
   request.clientAddress = client;
-  if (client !== peer) request.peerAddress = peer;
+  const peer = request.raw.socket.remoteAddress;
+  if (client !== peer && peer !== undefined && client !== plainAddress(peer)) request.peerAddress = plainAddress(peer);
   return client;
 }
 

@@ -15,6 +15,8 @@ const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
 /** An address as logged: an IPv4-mapped IPv6 address (a listener on `::`) as the IPv4 address it is. */
 export function plainAddress(address: string): string {
+  // Most addresses are not mapped ones: no regular expression for them.
+  if (address.length < 7 || address[0] !== ':' || address[6] !== ':') return address;
   const mapped = MAPPED_V4.exec(address);
   return mapped ? mapped[1]! : address;
 }
@@ -59,10 +61,11 @@ export class ClientAddresses {
     return version !== 0 && this.trusted.check(address, version === 4 ? 'ipv4' : 'ipv6');
   }
 
-  /** The client's address for a request (the peer's when nothing trusted says otherwise). */
+  /** The client's address for a request (the peer's when nothing trusted says otherwise), IPv4-mapped ones as IPv4. */
   of(request: IncomingMessage): string | undefined {
     const peer = request.socket.remoteAddress;
-    if (peer === undefined || !this.trusted || !this.isTrusted(peer)) return peer;
+    if (peer === undefined) return undefined;
+    if (!this.trusted || !this.isTrusted(peer)) return plainAddress(peer);
     const headers = request.headers;
     // Set by a balancer in front (Swift reads it first, as "remote host for zeus"): one address, or nothing.
     const cluster = headerValue(headers['x-cluster-client-ip']);

@@ -23,16 +23,20 @@ declare module 'fastify' {
   }
 }
 
-interface Note {
+/** An admitted write: where, and the usage it was checked against (stored + finished since + writes in flight). */
+interface AdmittedNote {
   readonly scope: Scope;
-  /** Usage an admitted write was checked against (stored + finished since + writes in flight); a refusal has its own. */
-  readonly used?: Usage;
-  /** What the refused write asked to add (an admitted one asks what its reservation holds). */
-  readonly asked?: Usage;
+  readonly used: Usage;
 }
 
-const admitted = new WeakMap<Reservation, Note>();
-const refused = new WeakMap<Denied, Note>();
+/** A refused write: where, and what it asked to add (its usage and limit are the refusal's own). */
+interface RefusedNote {
+  readonly scope: Scope;
+  readonly asked: Usage;
+}
+
+const admitted = new WeakMap<Reservation, AdmittedNote>();
+const refused = new WeakMap<Denied, RefusedNote>();
 
 export function noteAdmitted(reservation: Reservation, scope: Scope, used: Usage): void {
   admitted.set(reservation, { scope, used });
@@ -77,7 +81,7 @@ function amountOf(kind: QuotaKind, usage: Usage): number {
 }
 
 /** The limit of the scope an admitted write came nearest to, by the share of it the write took usage to. */
-function nearestLimit(note: Note & { used: Usage }, asked: Usage): { kind: QuotaKind; limit: number } | undefined {
+function nearestLimit(note: AdmittedNote, asked: Usage): { kind: QuotaKind; limit: number } | undefined {
   let nearest: { kind: QuotaKind; limit: number; share: number } | undefined;
   for (const kind of kindsOf(note.scope.type)) {
     const limit = note.scope.limits[kind];
@@ -95,28 +99,29 @@ export function checkedWriteFields(request: FastifyRequest, userOf: (request: Fa
     const note = refused.get(decision);
     return {
       ...where(note?.scope, request, userOf),
-      level: decision.level,
+      // Not `level`: that is the log line's own (pino's number).
+      quotaLevel: decision.level,
       kind: decision.kind,
       enforced: decision.enforced,
       limit: decision.limit,
       usage: decision.used,
-      askedCount: note?.asked?.count,
-      askedBytes: note?.asked?.bytes ?? (decision.kind === 'container_usage' ? decision.requested : undefined),
+      askedCount: note?.asked.count,
+      askedBytes: note?.asked.bytes ?? (decision.kind === 'container_usage' ? decision.requested : undefined),
     };
   }
   const holding = held(request);
   const note = holding && admitted.get(holding.reservations[0]!);
-  if (!holding || !note?.used) {
+  if (!holding || !note) {
     // Looked at by the gate but not decided on a limit (refused by Swift's authorisation, usage unavailable, no
     // limit for the scope): where it went, and who asked.
     if (request.quotaDecision === undefined) return undefined;
     const path = swiftView(request.raw).path;
     return { account: path?.account, container: path?.container, user: userOf(request) ?? null };
   }
-  const nearest = nearestLimit({ ...note, used: note.used }, holding.asked);
+  const nearest = nearestLimit(note, holding.asked);
   return {
     ...where(note.scope, request, userOf),
-    level: note.scope.level,
+    quotaLevel: note.scope.level,
     kind: nearest?.kind,
     limit: nearest?.limit,
     usage: nearest ? amountOf(nearest.kind, note.used) : undefined,

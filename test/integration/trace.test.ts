@@ -3,7 +3,8 @@
  * transaction id that is also in their access line; the access line of a checked write names account, user, kind,
  * limit, usage and the size asked; the hard_limit_hit event has the size asked and the refusal's id; client
  * addresses come from X-Forwarded-For / X-Cluster-Client-IP only when the peer is a trusted proxy, and the bound
- * on bodies per client counts the forwarded client behind one; ids stay unique across two workers.
+ * on bodies per client counts the forwarded client behind one; a listener on :: reads IPv4 and IPv6 peers alike;
+ * ids stay unique across two workers.
  *
  * Accounts: ops41..ops45 of the test cluster.
  */
@@ -21,6 +22,8 @@ import { eventually } from '../helpers/receiver.js';
 import { startCli } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/raw-http.js';
+import { buildApp } from '../../src/app.js';
+import { configFromText } from '../../src/config/load.js';
 
 const LIMITS = { container_count: { default: 5 }, object_count: { default: 100 }, container_usage: { default: 10_000 } };
 const OWN_ID = /^tx[0-9a-f]{21}-[0-9a-f]{10}-quota-proxy$/;
@@ -39,8 +42,8 @@ interface RawAnswer {
  * for the proxy to tell apart). `body` false: the head only, and the connection kept open (an upload that has not
  * sent its body yet) until `close`.
  */
-function fromAddress(port: number, localAddress: string, head: string, body: string | false = ''): { answer: Promise<RawAnswer>; close: () => void } {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+function fromAddress(port: number, localAddress: string, head: string, body: string | false = '', host = net.isIPv6(localAddress) ? '::1' : '127.0.0.1'): { answer: Promise<RawAnswer>; close: () => void } {
+  const socket = net.connect({ host, port, localAddress });
   socket.write(head + (body === false ? '' : body));
   const answer = new Promise<RawAnswer>((resolve, reject) => {
     let data = '';
@@ -88,6 +91,7 @@ describe('traceable refusals', () => {
     await eventually(() => accessLine(id) !== undefined, 'the access line of the 413');
     const line = accessLine(id)!;
     assert.equal(line.reqId, id, 'the proxy\'s request id is the transaction id');
+    assert.deepEqual([line.level, line.quotaLevel], [30, 'default'], 'pino\'s level stays the line\'s own');
     assert.deepEqual(
       { status: line.status, quota: line.quota, account: line.account, container: line.container, user: line.user, kind: line.kind, limit: line.limit, usage: line.usage, askedBytes: line.askedBytes, askedCount: line.askedCount },
       { status: 413, quota: 'rejected:container_usage', account: 'AUTH_ops41', container: 'traced', user: 'ops41:admin', kind: 'container_usage', limit: 10_000, usage: 0, askedBytes: 20_000, askedCount: 1 },
@@ -200,6 +204,30 @@ describe('traceable refusals', () => {
       }
     } finally {
       first.close();
+    }
+  });
+});
+
+describe('listening on :: (IPv6 and IPv4 on one socket)', () => {
+  test('IPv4 peers are logged as IPv4 and matched against IPv4 networks; IPv6 peers as they are', async () => {
+    const swift = await swiftUrl();
+    const lines: Line[] = [];
+    const config = configFromText(proxyConfigText({ upstream: swift, quota: LIMITS, extraProxyLines: ['trusted_proxies = 127.0.0.2, ::1'] }), 'ipv6.conf');
+    const proxy = await buildApp(config, { logger: { level: 'info', stream: { write: (line: string) => lines.push(JSON.parse(line) as Line) } } });
+    await proxy.app.listen({ host: '::', port: 0 });
+    try {
+      const port = (proxy.app.server.address() as net.AddressInfo).port;
+      const head = 'GET /healthz HTTP/1.1\r\nHost: proxy\r\nX-Forwarded-For: 2001:db8::5, 198.51.100.3\r\nConnection: close\r\n\r\n';
+      for (const [peer, client, logged] of [['127.0.0.2', '198.51.100.3', '127.0.0.2'], ['127.0.0.1', '127.0.0.1', undefined], ['::1', '198.51.100.3', '::1']] as const) {
+        const request = fromAddress(port, peer, head);
+        const answer = await request.answer;
+        request.close();
+        await eventually(() => lines.some((l) => l.transId === answer.headers['x-trans-id']), 'its line');
+        const line = lines.find((l) => l.transId === answer.headers['x-trans-id'])!;
+        assert.deepEqual({ client: line.client, peer: line.peer }, { client, peer: logged }, peer);
+      }
+    } finally {
+      await proxy.app.close();
     }
   });
 });

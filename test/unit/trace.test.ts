@@ -36,7 +36,8 @@ describe('ClientAddresses: forwarded client addresses from trusted proxies only'
   test('no trusted proxies: always the peer, headers or not', () => {
     const none = new ClientAddresses([]);
     assert.equal(none.of(request('10.1.1.1', { 'x-forwarded-for': '203.0.113.9' })), '10.1.1.1');
-    assert.equal(none.of(request('::ffff:10.1.1.1')), '::ffff:10.1.1.1', 'untouched as before');
+    assert.equal(none.of(request('::ffff:10.1.1.1')), '10.1.1.1', 'an IPv4-mapped peer (a listener on ::) as the IPv4 address it is');
+    assert.equal(none.of(request('::1')), '::1');
   });
 
   test('an untrusted peer\'s headers are ignored', () => {
