@@ -140,7 +140,8 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
  * A request Node cannot parse. When it follows a request whose answer is still being written on the same
  * connection (a client that sent a body without announcing it: the body parses as garbage), that answer
  * goes out first, as Swift's would; only then is the connection closed. Node's default would answer 400
- * at once and drop the answer in progress.
+ * at once and drop the answer in progress. An answer written here carries a transaction id and gets an access
+ * line (`answered`), like any other the proxy gives itself.
  */
 export function clientErrorHandler(options: Pick<ProxyServerOptions, 'transId' | 'answered'>): (error: NodeJS.ErrnoException, socket: Socket) => void {
   return (error, socket) => onClientError(error, socket, options);
