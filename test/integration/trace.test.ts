@@ -123,7 +123,7 @@ describe('traceable refusals', () => {
     );
   });
 
-  test('the proxy\'s own answers all carry an id, each its own: ops routes, a refused container, an unparsable request', async () => {
+  test('the proxy\'s own answers all carry an id, each its own: ops routes, a refused container, an unparsable request, too many header lines', async () => {
     const ids = new Set<string>();
     for (const path of ['/healthz', '/readyz', '/metrics']) {
       const answer = await call('GET', `${proxy.url}${path}`);
@@ -147,7 +147,16 @@ describe('traceable refusals', () => {
     assert.match(bad.headers['x-trans-id'] ?? '', OWN_ID);
     await eventually(() => accessLine(bad.headers['x-trans-id']) !== undefined, 'the 400\'s line');
     ids.add(bad.headers['x-trans-id']!);
-    assert.equal(ids.size, 5);
+    // More header lines than Swift reads: 431 before Fastify has the request, with an id and a line too.
+    const crowded = fromAddress(proxy.port, '127.0.0.1', `GET /info HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 300 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`);
+    const tooManyHeaders = await crowded.answer;
+    crowded.close();
+    assert.equal(tooManyHeaders.status, 431);
+    assert.match(tooManyHeaders.headers['x-trans-id'] ?? '', OWN_ID);
+    await eventually(() => accessLine(tooManyHeaders.headers['x-trans-id']) !== undefined, 'the 431\'s line');
+    assert.equal(accessLine(tooManyHeaders.headers['x-trans-id'])!.status, 431);
+    ids.add(tooManyHeaders.headers['x-trans-id']!);
+    assert.equal(ids.size, 6);
   });
 
   test('a write refused before any limit (Swift does not authorise the caller): its line still names the account', async () => {
