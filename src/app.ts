@@ -10,10 +10,14 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
 import { expectsContinue } from './proxy/request-headers.js';
 import { NotSentError, WireDispatcher } from './proxy/wire.js';
-import { createProxyServer, onClientError } from './server.js';
+import { clientErrorHandler, createProxyServer, type RawAnswer } from './server.js';
 import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers, warnOpsOnClientPort } from './http/ops-routes.js';
 import { DrainState, takesReusePort } from './lifecycle/drain.js';
-import { accessLog } from './http/access-log.js';
+import { accessLog, clientAddressOf, rawAccessLine } from './http/access-log.js';
+import { ClientAddresses } from './http/client-address.js';
+import { TransIds } from './http/trans-id.js';
+import { callerToken } from './auth/authority.js';
+import { swiftView } from './proxy/swift-view.js';
 import { QuotaGate } from './quota/gate.js';
 import { createLedger } from './quota/ledger/create.js';
 import { clusterMetricsText } from './cluster.js';
@@ -63,16 +67,28 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const refused = (bound: string) => metrics.clientRefusals.inc({ bound });
   // What one client may hold of the proxy (docs/operations.md, "Bounds on what a client can hold").
   const connectionBounds = new ConnectionBounds(config.bounds, refused);
-  const bodies = new BodyWatch(config.bounds, refused);
+  // Who the client is behind trusted load balancers, and the ids of the proxy's own answers (docs/operations.md).
+  const clients = new ClientAddresses(config.trace.trustedProxies);
+  const transIds = new TransIds(config.trace.transIdSuffix);
+  const bodies = new BodyWatch(config.bounds, refused, (request) => clientAddressOf(request, clients));
   const bodyBuffers = new BodyBuffers(config.bounds, refused);
   // Read by the server factory below, before /info has been read: Swift's defaults until then.
   let capabilities: CapabilitiesWatch | { current: SwiftCapabilities } = { current: UNKNOWN_CAPABILITIES };
+  // Answers given before Fastify has the request (431, unparsable requests): an id and an access line too.
+  const rawAnswers = {
+    transId: transIds.next,
+    answered: (answer: RawAnswer) => {
+      if (config.accessLog) rawAccessLine(app, answer);
+    },
+  };
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // Fastify's own per-request log lines would cost every proxied request; access logs are our own.
     logController: new LogController({ disableRequestLogging: true }),
-    serverFactory: (handler) => createProxyServer(handler, { headerTimeoutSeconds: config.bounds.headerTimeoutSeconds, maxHeaderCount: () => capabilities.current.maxHeaderCount, bounds: connectionBounds }),
-    clientErrorHandler: onClientError,
+    serverFactory: (handler) => createProxyServer(handler, { headerTimeoutSeconds: config.bounds.headerTimeoutSeconds, maxHeaderCount: () => capabilities.current.maxHeaderCount, bounds: connectionBounds, ...rawAnswers }),
+    clientErrorHandler: clientErrorHandler(rawAnswers),
+    // Swift-style transaction ids, random: unique across workers and proxies (trans-id.ts).
+    genReqId: transIds.next,
     // Swift object names may be up to 1 KiB and account/container names long too; the whole path is one
     // wildcard parameter to the router.
     routerOptions: { maxParamLength: 64 * 1024 },
@@ -80,6 +96,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  transIds.stamp(app);
   metrics.countConnections(app.server);
   for (const method of FORWARDED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
@@ -139,14 +156,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     await closeAgents();
   });
 
-  if (config.accessLog) accessLog(app);
+  if (config.accessLog) accessLog(app, { clients, userOf: (request) => gate.callerOf(callerToken(swiftView(request.raw).headers)) });
   metrics.setUpstreamProbe(async () => (await swiftAnswers(config.upstream, ownAgent)) === undefined);
   // Readiness turns 503 while the process shuts down (lifecycle/drain.ts; main.ts starts the drain).
   const drainState = new DrainState();
   const ops = { metrics, metricsPath: config.metricsPath, upstream: config.upstream, dispatcher: ownAgent, ledgerReady, metricsText: clusterMetricsText(metrics.registry), draining: () => drainState.notReady };
   // With an ops listener, /metrics and /readyz are answered there only: kept off the client port, which may be
   // public (readiness answers say why Swift or the ledger cannot be reached). /healthz stays on both.
-  const opsServer = config.opsBind ? await opsListener(app, { ...config.opsBind, reusePort: takesReusePort(config.restart, config.opsBind.port) }, ops) : undefined;
+  const opsServer = config.opsBind ? await opsListener(app, { ...config.opsBind, reusePort: takesReusePort(config.restart, config.opsBind.port) }, ops, transIds) : undefined;
   if (opsServer) {
     healthRoute(app);
     refuseOtherMethods(app, config.reportPath);
@@ -230,6 +247,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     connectionBounds.use(plan.config.bounds);
     bodies.use(plan.config.bounds);
     bodyBuffers.use(plan.config.bounds);
+    clients.use(plan.config.trace.trustedProxies);
+    transIds.use(plan.config.trace.transIdSuffix);
     app.server.headersTimeout = plan.config.bounds.headerTimeoutSeconds * 1000;
     metrics.initialise(plan.config);
     app.log.level = plan.config.logLevel;

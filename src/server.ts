@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { RequestStreamRewriter } from './proxy/request-lines.js';
 import type { ConnectionBounds } from './http/connection-bounds.js';
+import { stampAnswer, transIdLines } from './http/trans-id.js';
 
 /**
  * The largest request head Swift 2.30.1's proxy server reads: a request line under 8 KiB (eventlet's
@@ -24,6 +25,21 @@ export interface ProxyServerOptions {
   readonly maxHeaderCount: () => number;
   /** Connections and unfinished heads, counted (connection-bounds.ts). */
   readonly bounds: ConnectionBounds;
+  /** A transaction id for an answer given before Fastify has the request (trans-id.ts). */
+  readonly transId: () => string;
+  /** Such an answer was given: for the access log. */
+  readonly answered: (answer: RawAnswer) => void;
+}
+
+/** An answer the server wrote before Fastify had the request (431 here, 400/408/431 from onClientError). */
+export interface RawAnswer {
+  readonly status: number;
+  readonly transId: string;
+  readonly client: string | undefined;
+  readonly method?: string;
+  readonly path?: string;
+  /** Node's parser error code, for an unparsable request. */
+  readonly error?: string;
 }
 
 const RAW_TARGET = Symbol('swift-quota-proxy.raw-target');
@@ -75,10 +91,14 @@ function routable(request: IncomingMessage): void {
 }
 
 /** Swift's answer to a head with more header lines than it reads (http_protocol.py). */
-function refuseHeaderCount(response: ServerResponse): void {
+function refuseHeaderCount(request: IncomingMessage, response: ServerResponse, options: ProxyServerOptions): void {
   const body = '<html><h1>Request Header Fields Too Large</h1><p>Too many headers</p></html>';
+  const transId = options.transId();
+  stampAnswer(response, transId);
   response.writeHead(431, { 'content-type': 'text/html; charset=UTF-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
   response.end(body);
+  const target = rawTarget(request);
+  options.answered({ status: 431, transId, client: request.socket.remoteAddress, method: rawMethod(request), path: target.split('?')[0]! });
 }
 
 export function createProxyServer(handler: Handler, options: ProxyServerOptions): Server {
@@ -88,7 +108,7 @@ export function createProxyServer(handler: Handler, options: ProxyServerOptions)
     routable(request);
     restoreMethod(request);
     // rawHeaders holds name and value, each its own entry.
-    if (request.rawHeaders.length > 2 * options.maxHeaderCount()) return refuseHeaderCount(response);
+    if (request.rawHeaders.length > 2 * options.maxHeaderCount()) return refuseHeaderCount(request, response, options);
     handler(request, response);
   };
   const headersTimeout = options.headerTimeoutSeconds * 1000;
@@ -120,9 +140,14 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
  * A request Node cannot parse. When it follows a request whose answer is still being written on the same
  * connection (a client that sent a body without announcing it: the body parses as garbage), that answer
  * goes out first, as Swift's would; only then is the connection closed. Node's default would answer 400
- * at once and drop the answer in progress.
+ * at once and drop the answer in progress. An answer written here carries a transaction id and gets an access
+ * line (`answered`), like any other the proxy gives itself.
  */
-export function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+export function clientErrorHandler(options: Pick<ProxyServerOptions, 'transId' | 'answered'>): (error: NodeJS.ErrnoException, socket: Socket) => void {
+  return (error, socket) => onClientError(error, socket, options);
+}
+
+function onClientError(error: NodeJS.ErrnoException, socket: Socket, options: Pick<ProxyServerOptions, 'transId' | 'answered'>): void {
   if (takeOver(error, socket)) return;
   const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
   if (inProgress && !inProgress.writableFinished && inProgress.req.complete) {
@@ -141,7 +166,9 @@ export function onClientError(error: NodeJS.ErrnoException, socket: Socket): voi
   }
   if (socket.writable && socket.bytesWritten === 0) {
     const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const transId = options.transId();
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n${transIdLines(transId)}Connection: close\r\n\r\n`);
+    options.answered({ status: Number(status.slice(0, 3)), transId, client: socket.remoteAddress, ...(error.code ? { error: error.code } : {}) });
     return;
   }
   socket.destroy(error);

@@ -28,6 +28,7 @@ export * from './quota.js';
 export * from './notifiers.js';
 export * from './swift-filters.js';
 import { parseRestart, type RestartConfig } from './restart.js';
+import { parseTrace, type TraceConfig } from './trace.js';
 
 export const PROXY_SECTION = 'quota-proxy';
 
@@ -71,6 +72,8 @@ export interface Config {
   readonly workers: number;
   /** How the proxy stops and restarts: drain_delay, drain_timeout, reuse_port (config/restart.ts). */
   readonly restart: RestartConfig;
+  /** Trusted proxies for client addresses, and the suffix of the proxy's own transaction ids (trace.ts). */
+  readonly trace: TraceConfig;
   /** Things that load but deserve the operator's attention (logged at start-up). */
   readonly warnings: readonly string[];
 }
@@ -155,6 +158,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     ledger,
     workers,
     restart: parseRestart(proxy),
+    trace: parseTrace(proxy),
     warnings: Object.freeze(warnings),
   });
 }
@@ -167,6 +171,8 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
     'client_header_timeout', 'client_body_timeout', 'max_connections', 'max_connections_per_client', 'pending_header_bytes',
     'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
     'drain_delay', 'drain_timeout', 'reuse_port',
+    // trace.ts's TRACE_KEYS, spelled out: docs/configuration.md is checked against this list.
+    'trusted_proxies', 'trans_id_suffix',
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',

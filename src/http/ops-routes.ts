@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.js';
+import type { TransIds } from './trans-id.js';
 
 export const HEALTH_PATH = '/healthz';
 export const READY_PATH = '/readyz';
@@ -97,8 +98,9 @@ export function healthRoute(app: FastifyInstance): void {
  * before the client port, and a port it cannot have stops start-up like the client port's) and closes with it.
  * Its requests are not the clients': no access log lines, not in the request metrics.
  */
-export async function opsListener(app: FastifyInstance, bind: { readonly host: string; readonly port: number; readonly reusePort?: boolean }, options: Omit<OpsRoutesOptions, 'otherPaths'>): Promise<FastifyInstance> {
-  const ops = Fastify({ loggerInstance: app.log, logController: new LogController({ disableRequestLogging: true }) });
+export async function opsListener(app: FastifyInstance, bind: { readonly host: string; readonly port: number; readonly reusePort?: boolean }, options: Omit<OpsRoutesOptions, 'otherPaths'>, transIds?: TransIds): Promise<FastifyInstance> {
+  const ops = Fastify({ loggerInstance: app.log, logController: new LogController({ disableRequestLogging: true }), ...(transIds ? { genReqId: transIds.next } : {}) });
+  transIds?.stamp(ops);
   await ops.register(opsRoutes, { ...options, otherPaths: [] });
   app.addHook('onReady', async () => {
     // reuse_port as on the client port: a new instance takes the ops port beside this one during an upgrade.

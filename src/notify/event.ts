@@ -9,7 +9,7 @@ import type { QuotaEventType } from '../quota/soft-state.js';
 export interface EventRequest {
   readonly method: string;
   readonly path: string;
-  /** Swift's X-Trans-Id when Swift answered the request (the proxy's refusals never reach Swift). */
+  /** Swift's X-Trans-Id when the event follows Swift's answer; otherwise the proxy's own id for the request (the X-Trans-Id of its refusal). */
   readonly transaction_id: string | null;
 }
 
@@ -32,6 +32,13 @@ export interface QuotaEvent {
   readonly caller: string | null;
   /** The request that caused or revealed the crossing; null for the grace period ending on its own. */
   readonly request: EventRequest | null;
+  /**
+   * What that request asked to add: objects or containers, and bytes (for a refused upload its size, or for one
+   * without a Content-Length the chunk that would have gone past the limit); null when unknown. Always present in
+   * the events the proxy emits (optional here for events made elsewhere, such as tests and providers).
+   */
+  readonly requested_count?: number | null;
+  readonly requested_bytes?: number | null;
 }
 
 export type EventFields = Omit<QuotaEvent, 'id' | 'time'>;

@@ -70,7 +70,15 @@ export class BodyWatch {
   private readonly perAccount = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private limits: BodyLimits, private readonly onRefused: (kind: BodyRefusal) => void = () => {}) {
+  /**
+   * `addressOf`: the client's address for the bound per client; behind a trusted load balancer the address it
+   * forwards (client-address.ts), or every client of the balancer would share one bound.
+   */
+  constructor(
+    private limits: BodyLimits,
+    private readonly onRefused: (kind: BodyRefusal) => void = () => {},
+    private readonly addressOf: (request: FastifyRequest) => string | undefined = (request) => request.raw.socket.remoteAddress,
+  ) {
     this.restartSweeper();
   }
 
@@ -90,7 +98,7 @@ export class BodyWatch {
   enter(request: FastifyRequest, reply: FastifyReply): boolean {
     const raw = request.raw as WithBody;
     if (!bodyToCome(raw)) return true;
-    const address = raw.socket.remoteAddress ?? '';
+    const address = this.addressOf(request) ?? '';
     const account = swiftView(raw).path?.account;
     const { maxBodiesPerClient, maxBodiesPerAccount } = this.limits;
     if (maxBodiesPerClient > 0 && (this.perAddress.get(address) ?? 0) >= maxBodiesPerClient) return this.busy(reply, 'client_bodies', 'too many uploads from this address');

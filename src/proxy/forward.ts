@@ -93,6 +93,9 @@ const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encod
  * them, and any change made here, such as a restored Location). Without the raw list, the lower-cased names.
  */
 function copyUpstreamHeaders(reply: FastifyReply, headers: Record<string, unknown>, rawHeaders: readonly Buffer[] | undefined): void {
+  // Swift answered: its transaction id (if any) replaces the proxy's (http/trans-id.ts), in Swift's place among its headers.
+  reply.raw.removeHeader('x-trans-id');
+  reply.raw.removeHeader('x-openstack-request-id');
   if (rawHeaders === undefined) {
     for (const name of Object.keys(headers)) setUpstreamHeader(reply, name, name, headers[name]);
   } else {

@@ -22,6 +22,7 @@ import { accountKey, rulesFor, scopeKey, type Projection, type Reservation, type
 import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
 import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
+import { noteAdmitted, noteRefused, withAsked } from './write-trace.js';
 
 export type Denied = Extract<Decision, { allow: false }>;
 
@@ -161,7 +162,8 @@ export class Admissions {
         decision = decide(view);
       }
       if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, write.context, await this.countedWith(write));
+        noteRefused(decision, scope, add);
+        this.watch.refused(scope, snapshot.persisted, decision, withAsked(write.context, add), await this.countedWith(write));
         return { admitted: false, decision };
       }
       // The ledger checks again and reserves in one atomic step: other admissions (of this proxy or others)
@@ -169,7 +171,10 @@ export class Admissions {
       const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
       const versioningRead = write.versioningRead ? { versioningRead: write.versioningRead } : {};
       const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules, ...versioningRead });
-      if (reserved.ok) return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
+      if (reserved.ok) {
+        noteAdmitted(reserved.reservation, scope, view.used);
+        return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
+      }
       view = reserved.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
@@ -230,7 +235,10 @@ export class Admissions {
         decision = decide(view);
       }
       if (!decision.allow) {
-        this.watch.refused(scope, snapshot.persisted, decision, write.context, await this.countedWith(write));
+        // What it asked: these bytes, on top of what of it usage already counts.
+        const asked = { count: 0, bytes };
+        noteRefused(decision, scope, asked);
+        this.watch.refused(scope, snapshot.persisted, decision, withAsked(write.context, asked), await this.countedWith(write));
         return decision;
       }
       const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));

@@ -35,6 +35,7 @@ import { accountOfUser, serviceResellerPrefix, type TempauthUser } from '../conf
 import type { SwiftHeaders } from '../swift/request.js';
 import { ObjectPins, PinCycle, type PinBoard } from './pins.js';
 import { Exchange, type ExchangeEnd } from './exchange.js';
+import { requestEventContext } from './write-trace.js';
 import { GrantedWrites } from './grants.js';
 import { sizeManifest, type ManifestSize } from './manifest-sizer.js';
 import type { BodyBuffers } from './body-buffer.js';
@@ -287,13 +288,7 @@ export class QuotaGate {
 
   /** Who asked and what, for quota events. */
   private eventContext(request: FastifyRequest, transactionId?: string): EventContext {
-    const caller = this.identities.caller(callerToken(swiftView(request.raw).headers));
-    const url = request.url;
-    const query = url.indexOf('?');
-    return {
-      ...(caller ? { caller } : {}),
-      request: { method: request.method, path: query < 0 ? url : url.slice(0, query), transaction_id: transactionId ?? null },
-    };
+    return requestEventContext(request, this.identities.caller(callerToken(swiftView(request.raw).headers)), transactionId);
   }
 
   // ---- admission ---------------------------------------------------------------------------------------
@@ -1625,6 +1620,7 @@ export class QuotaGate {
 
   private reject(reply: FastifyReply, decision: Denied): void {
     reply.request.quotaDecision = `rejected:${decision.kind}`;
+    reply.request.quotaRefusal = decision;
     this.metrics.rejections.inc({ kind: decision.kind, level: decision.level });
     const { status, body, headers } = rejectionResponse(decision as Rejection);
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);

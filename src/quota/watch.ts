@@ -52,6 +52,8 @@ export interface Scope {
 export interface EventContext {
   readonly caller?: string;
   readonly request?: EventRequest;
+  /** What the request asked to add (a refused write's size; an admitted one's reservations). */
+  readonly asked?: Usage;
 }
 
 /** Asked for only when an event is emitted: checks that cross nothing build no context. */
@@ -340,6 +342,8 @@ export class QuotaWatch {
       grace_expires: softRecord ? new Date(graceEndsAt(softRecord, this.graceMs)).toISOString() : null,
       caller: context.caller ?? null,
       request: context.request ?? null,
+      requested_count: context.asked?.count ?? null,
+      requested_bytes: context.asked?.bytes ?? null,
     });
   }
 

@@ -24,6 +24,8 @@ import { freePort } from '../helpers/ports.js';
 import { promtool } from '../helpers/promtool.js';
 
 const run = promisify(execFile);
+/** The proxy's own answers carry its own transaction ids (trans-id.ts); Swift's answers keep Swift's. */
+const OWN_TRANS_ID = /^tx[0-9a-f]{21}-[0-9a-f]{10}-quota-proxy$/;
 const LIMITS = { container_count: { default: 2 }, object_count: { default: 100 }, container_usage: { default: 64 * 1024 * 1024 } };
 
 /** The value of the sample `series` (name and labels as the proxy writes them); undefined when there is none. */
@@ -191,11 +193,12 @@ describe('metrics of a running proxy', () => {
         const [proxied, direct] = await Promise.all([call('GET', `${opsProxy.url}${path}`), call('GET', `${swift}${path}`)]);
         assert.equal(proxied.status, direct.status, path);
         assert.ok(proxied.headers['x-trans-id'], `${path} answered by Swift`);
+        assert.doesNotMatch(proxied.headers['x-trans-id']!, OWN_TRANS_ID, `${path} answered by Swift, not the proxy`);
       }
       // Liveness of the port that serves clients (the image's HEALTHCHECK asks it), and nothing more.
       const health = await call('GET', `${opsProxy.url}/healthz`);
       assert.equal(health.body, 'ok\n');
-      assert.equal(health.headers['x-trans-id'], undefined);
+      assert.match(health.headers['x-trans-id'] ?? '', OWN_TRANS_ID, 'the proxy\'s own answer');
       assert.equal((await call('DELETE', `${opsProxy.url}/healthz`)).status, 405);
       // The report stays on the client port, still the proxy's own.
       assert.equal((await call('POST', `${opsProxy.url}/quota/report`)).status, 405);
@@ -267,7 +270,9 @@ describe('metrics of a running proxy', () => {
           assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
           await promtoolClean(text);
         }
-        assert.notEqual((await call('GET', `${started.url}/metrics`)).headers['x-trans-id'], undefined, 'not on the client port');
+        const clientPortId = (await call('GET', `${started.url}/metrics`)).headers['x-trans-id'];
+        assert.notEqual(clientPortId, undefined, 'not on the client port');
+        assert.doesNotMatch(clientPortId!, OWN_TRANS_ID, 'not on the client port: Swift answers it');
       } finally {
         await close();
       }

@@ -157,7 +157,8 @@ describe('soft limits and events, with a module and a webhook provider', () => {
     assert.equal(soft!.request?.transaction_id, crossing!.headers['x-trans-id']);
     assert.ok(Date.parse(soft!.grace_expires!) - Date.now() > 6 * 86_400_000, 'a 7-day grace period by default');
     assert.equal(hard!.type, 'hard_limit_hit');
-    assert.deepEqual([hard!.limit, hard!.usage, hard!.request?.path, hard!.request?.transaction_id], [10, 10, '/v1/AUTH_qa17/c/o10', null]);
+    // A refusal never reaches Swift: the event names it by the proxy's own id, the one its 413 carries.
+    assert.deepEqual([hard!.limit, hard!.usage, hard!.request?.path, hard!.request?.transaction_id], [10, 10, '/v1/AUTH_qa17/c/o10', refusals[0]!.headers['x-trans-id']]);
 
     // The state is in Swift: the soft crossing at once, the refusals with the next batch.
     const since = Number((await direct('AUTH_qa17/c'))['x-container-meta-quota-proxy-soft-object-count']);
