@@ -17,9 +17,10 @@
 #      two equal), from that output, on the local base image (--pull=never, --isolation chroot, docker format
 #      so HEALTHCHECK is kept);
 #   5. runs docker/verify-image.ts: starts a single-node Swift on loopback (test/swift/cluster.ts), runs the
-#      image with host networking and docker/proxy-server.conf mounted, and checks /healthz, /readyz, the
-#      HEALTHCHECK, auth, a container and object PUT and GET through the container, a quota refusal, /metrics,
-#      the uid, and a clean exit on SIGTERM;
+#      image with host networking and docker/proxy-server.conf mounted, and checks /healthz, the HEALTHCHECK,
+#      auth, a container and object PUT and GET through the container, a quota refusal, /readyz and /metrics on
+#      the config's ops port (ops_bind_port, which must be free on the host) and not on the client port, the
+#      uid, and a clean exit on SIGTERM;
 #   6. removes the container, the temporary files and (unless --keep-image) the image; the base images are kept.
 # --with-swift-image also builds docker/swift/Dockerfile (compose's `swift` service; apt-get inside the build)
 # on the local Debian base, and checks the proxy image against a container of it instead of test/swift/cluster.ts,

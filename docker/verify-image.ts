@@ -21,6 +21,9 @@
  * Checks: /healthz, /readyz, `podman healthcheck run`, tempauth through the proxy, container + object PUT and
  * GET (bytes equal), the quota headers, a container_count refusal (403) at the compose config's default level,
  * /metrics, the process uid (10001), and exit code 0 after SIGTERM (`podman stop`). Cleans up after itself.
+ * The compose config's ops listener (ops_bind_ip/ops_bind_port) keeps its port, as compose runs it: /readyz and
+ * /metrics are asked there, and checked absent from the client port (where they are Swift's paths), with no
+ * start-up warning about them; that port must be free on the host (host networking).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -189,6 +192,10 @@ async function main(): Promise<void> {
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
   const url = `http://${listen}`;
+  // The ops listener as compose runs it (its address is the container's own there; the host's here).
+  const ops = composeConfig.opsBind;
+  if (ops) await assertPortsFree([ops.port]);
+  const opsUrl = ops ? `http://127.0.0.1:${ops.port}` : url;
 
   const runArgs = [
     'run', '-d', '--name', container, ...PODMAN_RUN_FLAGS, '--network', 'host',
@@ -216,6 +223,7 @@ async function main(): Promise<void> {
   await waitForProxy(container, url, opts['no-healthz'] ? composeConfig.metricsPath : '/healthz');
   const logs = (await podman(['logs', container])).out;
   check(logs.includes(`listening on ${url}`) && logs.includes(expectedUpstream), 'container logs its listen address and upstream', logs);
+  if (ops) check(!logs.includes('no ops_bind_port'), 'no start-up warning about /metrics and /readyz on the client port', logs);
 
   const uid = await podman(['exec', container, 'node', '-e', 'process.stdout.write(String(process.getuid()))']);
   check(uid.out === EXPECTED_UID, `the proxy runs as uid ${EXPECTED_UID}`, uid.out);
@@ -223,8 +231,14 @@ async function main(): Promise<void> {
   if (!opts['no-healthz']) {
     const healthz = await call('GET', `${url}/healthz`);
     check(healthz.status === 200 && healthz.body.toString().trim() === 'ok', 'GET /healthz answers 200 ok', `${healthz.status} ${healthz.body}`);
-    const readyz = await call('GET', `${url}/readyz`);
-    check(readyz.status === 200, 'GET /readyz answers 200 (config loaded, Swift healthy)', `${readyz.status} ${readyz.body}`);
+    const readyz = await call('GET', `${opsUrl}/readyz`);
+    check(readyz.status === 200 && readyz.body.toString().trim() === 'ready', `GET /readyz answers 200 (config loaded, Swift healthy)${ops ? ' on the ops port' : ''}`, `${readyz.status} ${readyz.body}`);
+    if (ops) {
+      const opsHealthz = await call('GET', `${opsUrl}/healthz`);
+      check(opsHealthz.status === 200, 'GET /healthz answers 200 on the ops port too', `${opsHealthz.status} ${opsHealthz.body}`);
+      const clientReadyz = await call('GET', `${url}/readyz`);
+      check(clientReadyz.body.toString().trim() !== 'ready', 'the client port does not answer /readyz itself (it goes to Swift)', `${clientReadyz.status} ${clientReadyz.body}`);
+    }
     const health = await podman(['healthcheck', 'run', container], { allowFail: true });
     check(health.code === 0, "the image's HEALTHCHECK passes (podman healthcheck run)", health.out);
   } else {
@@ -283,15 +297,19 @@ async function main(): Promise<void> {
     for (const c of containers) await call('DELETE', c, h).catch(() => undefined);
   }
 
-  const metrics = await call('GET', `${url}${composeConfig.metricsPath}`);
+  const metrics = await call('GET', `${opsUrl}${composeConfig.metricsPath}`);
   const text = metrics.body.toString();
   check(
     metrics.status === 200 &&
       /swift_quota_proxy_requests_total\{method="PUT",status_class="2xx"\} \d+/.test(text) &&
       /swift_quota_proxy_quota_rejections_total\{kind="container_count",level="default"\} 1\b/.test(text),
-    `GET ${composeConfig.metricsPath} counts the requests and the refusal`,
+    `GET ${composeConfig.metricsPath}${ops ? ' on the ops port' : ''} counts the requests and the refusal`,
     text.slice(0, 500),
   );
+  if (ops) {
+    const onClientPort = await call('GET', `${url}${composeConfig.metricsPath}`);
+    check(!onClientPort.body.toString().includes('swift_quota_proxy_'), `the client port does not serve ${composeConfig.metricsPath}`, `${onClientPort.status} ${onClientPort.body.toString().slice(0, 200)}`);
+  }
 
   say('podman stop (SIGTERM)');
   await podman(['stop', '--time', '10', container]);

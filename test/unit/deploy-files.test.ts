@@ -467,9 +467,17 @@ function mounts(service: YamlMap): Mount[] {
 
 const containerPortOf = (spec: string) => spec.split(':').at(-1)!.split('/')[0]!;
 
+/** The container ports a `ports:` entry publishes: short syntax (`[IP:][HOST:]CONTAINER[/proto]`, ranges too) or long. */
+function publishedContainerPorts(entry: Yaml): number[] {
+  const spec = isMap(entry) ? String(entry.target ?? '') : containerPortOf(String(entry));
+  const [from = NaN, to = from] = spec.split('-').map(Number);
+  return Number.isInteger(from) && Number.isInteger(to) ? Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i) : [];
+}
+
 export interface ComposeExpectations {
   configPathInImage: string; // the Dockerfile's SWIFT_QUOTA_PROXY_CONFIG
   proxyPort: string; // the port the image listens on (EXPOSE, SWIFT_QUOTA_PROXY_LISTEN)
+  opsPort?: string; // the compose config's ops_bind_port, if it has one: /metrics and /readyz, never published
   dashboardsPath: string; // where the Grafana dashboard provider reads JSON files
   composeDir: string; // to resolve the bind mounts' host paths
   ledgerHost?: string; // the host of the compose config's Redis ledger, if it has one
@@ -524,6 +532,14 @@ export function composeProblems(compose: Yaml, expect: ComposeExpectations): str
     problems.push(`proxy does not publish ${expect.proxyPort}:${expect.proxyPort}`);
   }
 
+  if (expect.opsPort !== undefined) {
+    // /metrics, and /readyz's reasons (internal addresses), are for the compose network: Prometheus, a balancer.
+    if (expect.opsPort === expect.proxyPort) problems.push(`the ops port is the client port ${expect.proxyPort}`);
+    const publishing = asList(proxy.ports).filter((p) => publishedContainerPorts(p).includes(Number(expect.opsPort)));
+    if (publishing.length > 0) problems.push(`proxy publishes its ops port ${expect.opsPort} on the host (${publishing.map((p) => JSON.stringify(p)).join(', ')})`);
+    if (!asStrings(proxy.expose).includes(expect.opsPort)) problems.push(`proxy does not expose its ops port ${expect.opsPort} to the compose network`);
+  }
+
   if (expect.drainSeconds !== undefined) {
     // Past it the engine sends SIGKILL: requests still draining would be cut.
     const grace = composeSeconds(proxy.stop_grace_period);
@@ -564,11 +580,16 @@ export function composeProblems(compose: Yaml, expect: ComposeExpectations): str
   return problems;
 }
 
-export function prometheusProblems(config: Yaml, target: string, metricsPath: string): string[] {
+/** `clientTarget`: the proxy's client port, which does not serve metrics_path once the proxy has an ops listener. */
+export function prometheusProblems(config: Yaml, target: string, metricsPath: string, clientTarget?: string): string[] {
   const jobs = asList(asMap(config).scrape_configs).map(asMap);
-  const job = jobs.find((j) => asList(j.static_configs).some((s) => asStrings(asMap(s).targets).includes(target)));
-  if (!job) return [`no scrape job has the target ${target}`];
+  const targetsOf = (j: YamlMap) => asList(j.static_configs).flatMap((s) => asStrings(asMap(s).targets));
   const problems: string[] = [];
+  if (clientTarget !== undefined && jobs.some((j) => targetsOf(j).includes(clientTarget))) {
+    problems.push(`a job scrapes ${clientTarget}, the client port, where ${metricsPath} is Swift's (the proxy answers it on its ops port)`);
+  }
+  const job = jobs.find((j) => targetsOf(j).includes(target));
+  if (!job) return [...problems, `no scrape job has the target ${target}`];
   const path = job.metrics_path ?? '/metrics';
   if (path !== metricsPath) problems.push(`the job scrapes ${String(path)}, the proxy serves ${metricsPath}`);
   const interval = job.scrape_interval ?? asMap(asMap(config).global).scrape_interval;
@@ -600,8 +621,15 @@ const expectations: ComposeExpectations = {
   composeDir: DOCKER,
   ruleFiles: ruleFilesOf(parseYaml(read('docker/prometheus/prometheus.yml'))),
   ...composeLedgerHost(),
+  ...composeOpsPort(),
   drainSeconds: composeDrainSeconds(),
 };
+
+/** docker/proxy-server.conf's ops_bind_port, if it has an ops listener. */
+function composeOpsPort(): { opsPort?: string } {
+  const { opsBind } = loadConfig(join(DOCKER, 'proxy-server.conf'));
+  return opsBind ? { opsPort: String(opsBind.port) } : {};
+}
 
 /** docker/proxy-server.conf's drain_delay + drain_timeout. */
 function composeDrainSeconds(): number {
@@ -776,6 +804,7 @@ describe('docker/compose.yaml', () => {
     assert.equal(expectations.configPathInImage, '/etc/swift-quota-proxy/proxy-server.conf');
     assert.equal(expectations.ledgerHost, 'redis', 'the compose proxy runs workers on the compose Redis');
     assert.equal(expectations.proxyPort, '8081');
+    assert.equal(expectations.opsPort, '8090', 'the compose proxy has an ops listener (docs/operations.md recommends one for a client port facing clients)');
     assert.deepEqual(composeProblems(compose, expectations), []);
   });
 
@@ -793,6 +822,11 @@ describe('docker/compose.yaml', () => {
       ['config writable', (s) => { asMap(s.proxy).volumes = [`./proxy-server.conf:${expectations.configPathInImage}`]; }, /read-only/],
       ['missing host file', (s) => { asMap(s.prometheus).volumes = ['./prometheus/missing.yml:/etc/prometheus/prometheus.yml:ro']; }, /does not exist|does not mount/],
       ['proxy on another port', (s) => { asMap(s.proxy).ports = ['8082:8082']; }, /does not publish 8081/],
+      ['ops port published', (s) => { asMap(s.proxy).ports = ['8081:8081', '8090:8090']; }, /publishes its ops port 8090 on the host/],
+      ['ops port published on loopback', (s) => { asMap(s.proxy).ports = ['8081:8081', '127.0.0.1:18090:8090/tcp']; }, /publishes its ops port 8090/],
+      ['ops port published in a range', (s) => { asMap(s.proxy).ports = ['8081-8095:8081-8095']; }, /publishes its ops port 8090/],
+      ['ops port published, long syntax', (s) => { asMap(s.proxy).ports = ['8081:8081', { target: 8090, published: 8090 }]; }, /publishes its ops port 8090/],
+      ['ops port not exposed', (s) => { delete asMap(s.proxy).expose; }, /does not expose its ops port 8090/],
       ['redis published', (s) => { asMap(s.redis).ports = ['6379:6379']; }, /only proxy and grafana/],
       ['redis missing', (s) => { delete s.redis; }, /which is no service/],
       ['no stop grace period', (s) => { delete asMap(s.proxy).stop_grace_period; }, /stop_grace_period \(undefined\)/],
@@ -809,17 +843,25 @@ describe('docker/compose.yaml', () => {
 
 describe('docker/prometheus/prometheus.yml', () => {
   const proxyConfig = loadConfig(join(DOCKER, 'proxy-server.conf'));
-  const target = `proxy:${expectations.proxyPort}`;
+  // With an ops listener the proxy answers metrics_path there only (on the client port it goes to Swift).
+  const target = `proxy:${expectations.opsPort}`;
+  const clientTarget = `proxy:${expectations.proxyPort}`;
 
-  test("scrapes the proxy's metrics path every 5 s", () => {
-    assert.deepEqual(prometheusProblems(parseYaml(read('docker/prometheus/prometheus.yml')), target, proxyConfig.metricsPath), []);
+  test("scrapes the proxy's metrics path on its ops port every 5 s, not the client port", () => {
+    assert.ok(expectations.opsPort !== undefined, 'docker/proxy-server.conf has an ops listener');
+    assert.deepEqual(prometheusProblems(parseYaml(read('docker/prometheus/prometheus.yml')), target, proxyConfig.metricsPath, clientTarget), []);
   });
 
-  test('the checker fails on another path, target or interval', () => {
+  test('the checker fails on another path, target or interval, and on a scrape of the client port', () => {
     const base = read('docker/prometheus/prometheus.yml');
     assert.match(prometheusProblems(parseYaml(base.replace('metrics_path: /metrics', 'metrics_path: /stats')), target, '/metrics').join(), /scrapes \/stats/);
     assert.match(prometheusProblems(parseYaml(base.replace(`- ${target}`, '- proxy:9999')), target, '/metrics').join(), /no scrape job/);
     assert.match(prometheusProblems(parseYaml(base.replace('scrape_interval: 5s', 'scrape_interval: 30s')), target, '/metrics').join(), /not 5s/);
+    const onClientPort = prometheusProblems(parseYaml(base.replace(`- ${target}`, `- ${clientTarget}`)), target, '/metrics', clientTarget).join();
+    assert.match(onClientPort, /scrapes proxy:8081, the client port/);
+    assert.match(onClientPort, /no scrape job has the target proxy:8090/);
+    const both = prometheusProblems(parseYaml(base.replace(`- ${target}`, `- ${target}\n          - ${clientTarget}`)), target, '/metrics', clientTarget);
+    assert.deepEqual(both, ['a job scrapes proxy:8081, the client port, where /metrics is Swift\'s (the proxy answers it on its ops port)']);
   });
 
   test('loads the shipped alert rules, and promtool accepts the config with them', async () => {
@@ -903,6 +945,15 @@ describe('docker/proxy-server.conf and the swift service', () => {
     const seed = loadConfig(join(ROOT, 'test', 'fixtures', 'seed-article.conf'));
     assert.deepEqual(Object.fromEntries(config.quota.levels.byLevel), Object.fromEntries(seed.quota.levels.byLevel));
     assert.ok(config.quota.service.kind === 'tempauth' && config.quota.service.user.groups.includes('.reseller_admin'));
+  });
+
+  test('has an ops listener on every address of the container, on another port than the client port', () => {
+    // Without one, /metrics and /readyz are on the published client port and the proxy warns at start-up
+    // (bind_ip 0.0.0.0 is not loopback). 0.0.0.0: Prometheus reaches it over the compose network, which a
+    // loopback ops_bind_ip would not let it; compose.yaml keeps it off the host (checked above).
+    assert.equal(config.bindIp, '0.0.0.0');
+    assert.deepEqual(config.opsBind, { host: '0.0.0.0', port: 8090 });
+    assert.equal(imageEnv.SWIFT_QUOTA_PROXY_LISTEN, `0.0.0.0:${config.bindPort}`, 'the image listens where the file says');
   });
 
   test('has exactly the tempauth users of docker/swift/start.sh', () => {
