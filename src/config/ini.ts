@@ -23,6 +23,11 @@ export interface IniDocument {
   definedIn(section: string, key: string): string | undefined;
   /** Line of the `[section]` header. */
   sectionLine(section: string): number | undefined;
+  /**
+   * Keys a section sets that [DEFAULT] sets too, without `set`: paste.deploy hands Swift [DEFAULT]'s value
+   * (its loader skips a section's option that is also a default), and so does this reader; worth a warning.
+   */
+  readonly shadowedByDefault: ReadonlyArray<{ readonly section: string; readonly key: string; readonly line: number; readonly defaultLine: number }>;
 }
 
 interface RawEntry {
@@ -30,6 +35,8 @@ interface RawEntry {
   key: string;
   value: string;
   line: number;
+  /** Written `set key = value`: paste.deploy lets it override [DEFAULT]'s key of that name. */
+  viaSet?: boolean;
 }
 
 export interface IniOptions {
@@ -42,7 +49,9 @@ export interface IniOptions {
 }
 
 const DEFAULT_SECTION = 'DEFAULT';
-const SECTION_RE = /^\[([^\]]+)\]\s*$/;
+// As Python's ConfigParser.SECTCRE (`\[(?P<header>.+)\]`, matched at the start of the stripped line): the name
+// runs to the line's last `]`, and whatever follows it (`[filter:x]  ; a note`) is ignored.
+const SECTION_RE = /^\[(.+)\]/;
 const KEY_VALUE_RE = /^([^=:\s][^=:]*?)\s*[=:]\s*(.*)$/;
 
 /** Net count of opening minus closing brackets, ignoring those inside double-quoted strings. */
@@ -144,7 +153,7 @@ function readEntries(text: string, file: string): { entries: RawEntry[]; section
       throw new ConfigError(file, lineNo, undefined, kv[1], 'key outside of any [section]');
     }
     duplicates.key(section, `${setPrefix ? 'set ' : ''}${kv[1]!.trim()}`, kv[1]!.trim(), lineNo);
-    open = { section, key: kv[1]!.trim(), value: kv[2]!.trim(), line: lineNo };
+    open = { section, key: kv[1]!.trim(), value: kv[2]!.trim(), line: lineNo, ...(setPrefix ? { viaSet: true } : {}) };
     openDepth = bracketDepth(open.value);
     entries.push(open);
   });
@@ -196,8 +205,15 @@ export function parseSwiftIni(text: string, file: string, options: IniOptions = 
   // `key` and `set key` may both be in a section (ConfigParser's names differ): the later one wins.
   const byKey = new Map<string, RawEntry>();
   for (const entry of entries) byKey.set(`${entry.section}\0${entry.key}`, entry);
-  const entryOf = (section: string, key: string) =>
-    byKey.get(`${section}\0${key}`) ?? (inherits(section) ? byKey.get(`${DEFAULT_SECTION}\0${key}`) : undefined);
+  const defaultEntry = (section: string, key: string) => (inherits(section) ? byKey.get(`${DEFAULT_SECTION}\0${key}`) : undefined);
+  // paste.deploy's rule for a section that gets [DEFAULT]: a key [DEFAULT] sets too is [DEFAULT]'s, unless the
+  // section writes `set key = value`.
+  const shadowed = (section: string, own: RawEntry | undefined) =>
+    own !== undefined && !own.viaSet && section !== DEFAULT_SECTION && defaultEntry(section, own.key) !== undefined;
+  const entryOf = (section: string, key: string) => {
+    const own = byKey.get(`${section}\0${key}`);
+    return shadowed(section, own) ? defaultEntry(section, key) : (own ?? defaultEntry(section, key));
+  };
 
   const defaults: Record<string, string> = { here: dirname(resolve(file)), __file__: resolve(file) };
   const defaultSection = parsed[DEFAULT_SECTION] ?? {};
@@ -206,17 +222,31 @@ export function parseSwiftIni(text: string, file: string, options: IniOptions = 
   const sections: Record<string, IniSection> = {};
   for (const [name, values] of Object.entries(parsed)) {
     const merged: Record<string, string> = inherits(name) ? { ...pickOwn(defaultSection) } : {};
-    for (const [key, value] of Object.entries(values)) merged[key] = String(value);
-    const vars = { ...defaults, ...merged };
+    // Interpolation sees what ConfigParser's section holds: [DEFAULT], then the section's own keys (not `set`
+    // ones: "set key" is a name of its own there), whichever value paste.deploy then hands Swift.
+    const vars: Record<string, string> = { ...defaults };
+    for (const [key, value] of Object.entries(values)) {
+      const own = byKey.get(`${name}\0${key}`);
+      if (!own?.viaSet) vars[key] = String(value);
+      if (!shadowed(name, own)) merged[key] = String(value);
+    }
     for (const [key, value] of Object.entries(merged)) {
-      merged[key] = interpolate(value, vars, entryOf(name, key)!, file);
+      // A value [DEFAULT] gives is interpolated within [DEFAULT] (paste.deploy's defaults()), the section's own
+      // within the section.
+      const own = byKey.get(`${name}\0${key}`);
+      const fromDefault = own === undefined || shadowed(name, own);
+      merged[key] = interpolate(value, fromDefault ? defaults : vars, entryOf(name, key)!, file);
     }
     sections[name] = Object.freeze(merged);
   }
 
+  const shadowedByDefault = entries
+    .filter((entry) => byKey.get(`${entry.section}\0${entry.key}`) === entry && shadowed(entry.section, entry))
+    .map((entry) => Object.freeze({ section: entry.section, key: entry.key, line: entry.line, defaultLine: defaultEntry(entry.section, entry.key)!.line }));
   return {
     file,
     sections: Object.freeze(sections),
+    shadowedByDefault: Object.freeze(shadowedByDefault),
     lineOf: (section, key) => entryOf(section, key)?.line,
     definedIn: (section, key) => entryOf(section, key)?.section,
     sectionLine: (section) => sectionLines.get(section),

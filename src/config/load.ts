@@ -95,6 +95,13 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
   const doc = parseSwiftIni(text, file, { inheritsDefault: inheritsSwiftDefault(PROXY_SECTION, NOTIFY_SECTION_PREFIX) });
   rejectUnknownKeys(doc, KNOWN_KEYS);
   const warnings: string[] = [];
+  for (const shadowed of doc.shadowedByDefault) {
+    if (!(shadowed.section in KNOWN_KEYS)) continue;
+    warnings.push(
+      `${file}:${shadowed.line}: [${shadowed.section}] ${shadowed.key}: [DEFAULT] sets it too (line ${shadowed.defaultLine}), and paste.deploy ` +
+        `gives Swift [DEFAULT]'s value, so the proxy reads that one too; write "set ${shadowed.key} = ..." for this section's own`,
+    );
+  }
   const proxy = section(doc, PROXY_SECTION);
   const failProxy = (key: string) => (reason: string): never => {
     if (proxy) proxy.fail(key, reason);

@@ -173,18 +173,26 @@ describe('parseSwiftIni: sections', () => {
     configError(() => parseSwiftIni(ini('[a]', 'x = 1', '[b]', 'y = 2', '[a]', 'z = 3'), FILE), { line: 5, section: 'a', reason: /section named twice: on line 1 and on line 5/ });
   });
 
-  test('[DEFAULT] values are inherited by every section; a section\'s own value wins', () => {
+  test('[DEFAULT] values are inherited by every section and win over a section\'s own (paste.deploy), but for `set`', () => {
     const text = ini('[DEFAULT]', 'user = swift', 'bind_port = 1', '[quota-proxy]', 'bind_port = 8081', '[filter:quota]', 'use = egg:swift#quota');
     const doc = parseSwiftIni(text, FILE);
     assert.equal(doc.sections['quota-proxy']!.user, 'swift');
-    assert.equal(doc.sections['quota-proxy']!.bind_port, '8081');
+    // As paste.deploy hands it to Swift's filters: [DEFAULT]'s (config-paste.test.ts checks this against paste).
+    assert.equal(doc.sections['quota-proxy']!.bind_port, '1');
+    assert.equal(parseSwiftIni(text.replace('bind_port = 8081', 'set bind_port = 8081'), FILE).sections['quota-proxy']!.bind_port, '8081');
     assert.equal(doc.sections['filter:quota']!.bind_port, '1');
     assert.equal(doc.sections['filter:quota']!.user, 'swift');
     assert.deepEqual({ ...doc.sections.DEFAULT }, { user: 'swift', bind_port: '1' });
-    // Where an inherited key came from, and where an overriding one is.
+    // Where an inherited key came from (for a shadowed one too: the line whose value counts).
     assert.equal(doc.lineOf('filter:quota', 'bind_port'), 3);
-    assert.equal(doc.lineOf('quota-proxy', 'bind_port'), 5);
+    assert.equal(doc.lineOf('quota-proxy', 'bind_port'), 3);
     assert.equal(doc.lineOf('quota-proxy', 'missing'), undefined);
+  });
+
+  test('a section header runs to the line\'s last "]", as in ConfigParser: a comment after it is ignored', () => {
+    const doc = parseSwiftIni(ini('[filter:domain_remap]   ; a note', 'storage_domain = example.com', '[a] # x', 'k = 1'), FILE);
+    assert.equal(doc.sections['filter:domain_remap']!.storage_domain, 'example.com');
+    assert.equal(doc.sections.a!.k, '1');
   });
 
   test('sections are frozen', () => {

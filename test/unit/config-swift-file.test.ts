@@ -134,7 +134,14 @@ describe('duplicates, refused as Swift\'s ConfigParser (strict) refuses them', (
     const inDefault = ini('[DEFAULT]', 'workers = 1', 'workers = 2');
     assert.throws(() => parseSwiftIni(inDefault, FILE), /:3: \[DEFAULT\] workers: .*line 2/);
     assert.throws(() => parseSwiftIni(ini('[filter:s3api]', 'location = a', 'location = b'), FILE), /:3: \[filter:s3api\] location: .*line 2/);
-    assert.equal(parseSwiftIni(ini('[DEFAULT]', 'a = 1', '[s]', 'a = 2'), FILE).sections.s!.a, '2');
+    // Not a duplicate; and the value a Swift section gets is [DEFAULT]'s, as paste.deploy gives it (its loader
+    // skips a section's key that [DEFAULT] sets), unless the section writes `set a = ...`.
+    const both = parseSwiftIni(ini('[DEFAULT]', 'a = 1', '[s]', 'a = 2'), FILE);
+    assert.equal(both.sections.s!.a, '1');
+    assert.deepEqual(both.shadowedByDefault, [{ section: 's', key: 'a', line: 4, defaultLine: 2 }]);
+    assert.equal(parseSwiftIni(ini('[DEFAULT]', 'a = 1', '[s]', 'set a = 2'), FILE).sections.s!.a, '2');
+    // Kept out of [DEFAULT] (the proxy's own sections), the section's value is the only one.
+    assert.equal(parseSwiftIni(ini('[DEFAULT]', 'a = 1', '[s]', 'a = 2'), FILE, { inheritsDefault: () => false }).sections.s!.a, '2');
   });
 
   test('`set key` and `key` are different names to ConfigParser: not duplicates', () => {
