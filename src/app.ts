@@ -68,7 +68,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   // What one client may hold of the proxy (docs/operations.md, "Bounds on what a client can hold").
   const connectionBounds = new ConnectionBounds(config.bounds, refused);
   // Who the client is behind trusted load balancers, and the ids of the proxy's own answers (docs/operations.md).
-  const clients = new ClientAddresses(config.trace.trustedProxies);
+  const clients = new ClientAddresses(config.trace.trustedProxies, config.trace.clientIpHeader);
   const transIds = new TransIds(config.trace.transIdSuffix);
   const bodies = new BodyWatch(config.bounds, refused, (request) => clientAddressOf(request, clients));
   const bodyBuffers = new BodyBuffers(config.bounds, refused);
@@ -247,7 +247,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     connectionBounds.use(plan.config.bounds);
     bodies.use(plan.config.bounds);
     bodyBuffers.use(plan.config.bounds);
-    clients.use(plan.config.trace.trustedProxies);
+    clients.use(plan.config.trace.trustedProxies, plan.config.trace.clientIpHeader);
     transIds.use(plan.config.trace.transIdSuffix);
     app.server.headersTimeout = plan.config.bounds.headerTimeoutSeconds * 1000;
     metrics.initialise(plan.config);

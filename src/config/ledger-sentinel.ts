@@ -65,7 +65,10 @@ export function parseSentinelUrl(text: string, bad: (reason: string) => never): 
     target.password = decode(userinfo.slice(colon + 1), 'the password', bad);
   }
   for (const pair of (query ?? '').split('&').filter(Boolean)) {
-    const [key, value = ''] = pair.split('=', 2) as [string, string?];
+    // Split at the first "=" only: a password may hold more (base64 padding).
+    const equals = pair.indexOf('=');
+    const key = equals === -1 ? pair : pair.slice(0, equals);
+    const value = equals === -1 ? '' : pair.slice(equals + 1);
     if (!QUERY_KEYS.has(key)) return bad(`unknown parameter "${key}" (known: ${[...QUERY_KEYS].join(', ')})`);
     if (key === 'sentinel_password') target.sentinelPassword = decode(value, key, bad);
     else target.sentinelUsername = decode(value, key, bad);

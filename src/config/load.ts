@@ -179,7 +179,7 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
     'max_bodies_per_client', 'max_bodies_per_account', 'body_buffer_bytes', 'body_buffer_account_bytes',
     'drain_delay', 'drain_timeout', 'reuse_port',
     // trace.ts's TRACE_KEYS, spelled out: docs/configuration.md is checked against this list.
-    'trusted_proxies', 'trans_id_suffix',
+    'trusted_proxies', 'client_ip_header', 'trans_id_suffix',
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',

@@ -25,7 +25,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   metricsPath: 'metrics_path', reportPath: 'report_path', logLevel: 'log_level', accessLog: 'access_log',
   resellerPrefix: '[filter:tempauth] reseller_prefix', users: '[filter:tempauth] users', notifiers: '[notify:*]',
   s3: '[filter:s3api]', domainRemap: '[filter:domain_remap]', cnameLookup: '[filter:cname_lookup]', ledger: 'ledger',
-  workers: 'workers', restart: 'drain_delay / drain_timeout / reuse_port', trace: 'trusted_proxies / trans_id_suffix',
+  workers: 'workers', restart: 'drain_delay / drain_timeout / reuse_port', trace: 'trusted_proxies / client_ip_header / trans_id_suffix',
   bounds: 'the bounds on clients (client_header_timeout, client_body_timeout, max_connections, ...)',
   'quota.cacheTimeoutSeconds': 'cache_timeout', 'quota.preciseMode': 'precise_mode', 'quota.levels': 'quota',
   'quota.nearLimitRatio': 'near_limit_ratio', 'quota.failMode': 'fail_mode', 'quota.retryAfterSeconds': 'retry_after',

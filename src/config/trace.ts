@@ -5,7 +5,15 @@
  */
 import { isIP } from 'node:net';
 
-export const TRACE_KEYS = ['trusted_proxies', 'trans_id_suffix'] as const;
+export const TRACE_KEYS = ['trusted_proxies', 'client_ip_header', 'trans_id_suffix'] as const;
+
+/**
+ * Which header a trusted proxy's client address is read from. One only: a balancer passes on the other as the
+ * client wrote it (HAProxy's `option forwardfor` appends to X-Forwarded-For and leaves X-Cluster-Client-IP
+ * alone), so believing both would let a client name any address it likes.
+ */
+export type ClientIpHeader = 'x-forwarded-for' | 'x-cluster-client-ip';
+const CLIENT_IP_HEADERS: readonly ClientIpHeader[] = ['x-forwarded-for', 'x-cluster-client-ip'];
 
 /**
  * Marks the ids of the answers the proxy gives itself, so that an id a client quotes says where to look: ids
@@ -16,10 +24,12 @@ export const DEFAULT_TRANS_ID_SUFFIX = '-quota-proxy';
 export interface TraceConfig {
   /** Addresses and networks (`10.0.0.0/8`, `::1`) whose X-Forwarded-For / X-Cluster-Client-IP are believed. */
   readonly trustedProxies: readonly string[];
+  /** The header those proxies set: X-Forwarded-For (appended to, read from the right) or X-Cluster-Client-IP. */
+  readonly clientIpHeader: ClientIpHeader;
   readonly transIdSuffix: string;
 }
 
-export const DEFAULT_TRACE: TraceConfig = Object.freeze({ trustedProxies: Object.freeze([]), transIdSuffix: DEFAULT_TRANS_ID_SUFFIX });
+export const DEFAULT_TRACE: TraceConfig = Object.freeze({ trustedProxies: Object.freeze([]), clientIpHeader: 'x-forwarded-for', transIdSuffix: DEFAULT_TRANS_ID_SUFFIX });
 
 /** What this module reads of a section (load.ts's SectionReader). */
 export interface TraceReader {
@@ -45,8 +55,10 @@ export function parseTrace(reader: TraceReader | undefined): TraceConfig {
   for (const entry of entries) {
     if (!parseNetwork(entry)) reader.fail('trusted_proxies', `"${entry}" is not an IPv4 or IPv6 address or network (such as 10.0.0.0/8, 127.0.0.1, ::1, fd00::/8)`);
   }
+  const header = reader.string('client_ip_header', 'X-Forwarded-For').trim().toLowerCase() as ClientIpHeader;
+  if (!CLIENT_IP_HEADERS.includes(header)) reader.fail('client_ip_header', `must be X-Forwarded-For or X-Cluster-Client-IP, got "${header}"`);
   const suffix = reader.string('trans_id_suffix', DEFAULT_TRANS_ID_SUFFIX).trim();
   // Swift URL-quotes its suffix into a header value: only characters that need no quoting are taken.
   if (!/^[A-Za-z0-9._~-]{0,64}$/.test(suffix)) reader.fail('trans_id_suffix', `must be at most 64 letters, digits and "-._~", got "${suffix}"`);
-  return Object.freeze({ trustedProxies: Object.freeze(entries), transIdSuffix: suffix });
+  return Object.freeze({ trustedProxies: Object.freeze(entries), clientIpHeader: header, transIdSuffix: suffix });
 }

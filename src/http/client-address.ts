@@ -9,7 +9,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { parseNetwork } from '../config/trace.js';
+import { parseNetwork, type ClientIpHeader } from '../config/trace.js';
 
 const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
@@ -36,13 +36,15 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 
 export class ClientAddresses {
   private trusted: BlockList | undefined;
+  private header: ClientIpHeader = 'x-forwarded-for';
 
-  constructor(trustedProxies: readonly string[]) {
-    this.use(trustedProxies);
+  constructor(trustedProxies: readonly string[], header: ClientIpHeader = 'x-forwarded-for') {
+    this.use(trustedProxies, header);
   }
 
-  /** Trusted proxies from now on (a reload). */
-  use(trustedProxies: readonly string[]): void {
+  /** Trusted proxies, and the header they set, from now on (a reload). */
+  use(trustedProxies: readonly string[], header: ClientIpHeader = 'x-forwarded-for'): void {
+    this.header = header;
     if (trustedProxies.length === 0) {
       this.trusted = undefined;
       return;
@@ -67,10 +69,11 @@ export class ClientAddresses {
     if (peer === undefined) return undefined;
     if (!this.trusted || !this.isTrusted(peer)) return plainAddress(peer);
     const headers = request.headers;
-    // Set by a balancer in front (Swift reads it first, as "remote host for zeus"): one address, or nothing.
-    const cluster = headerValue(headers['x-cluster-client-ip']);
-    const clusterAddress = cluster === undefined || cluster.includes(',') ? undefined : forwardedAddress(cluster);
-    if (clusterAddress !== undefined) return clusterAddress;
+    if (this.header === 'x-cluster-client-ip') {
+      // Set (not appended to) by the balancer: one address, or the peer's.
+      const cluster = headerValue(headers['x-cluster-client-ip']);
+      return (cluster === undefined || cluster.includes(',') ? undefined : forwardedAddress(cluster)) ?? plainAddress(peer);
+    }
     const forwarded = headerValue(headers['x-forwarded-for']);
     if (forwarded === undefined) return plainAddress(peer);
     return this.rightMostUntrusted(forwarded.split(','), plainAddress(peer));

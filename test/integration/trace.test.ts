@@ -178,7 +178,10 @@ describe('traceable refusals', () => {
       ['127.0.0.2', 'X-Forwarded-For: 10.2.2.2, 10.1.1.1\r\n', '10.2.2.2'],
       ['127.0.0.2', 'X-Forwarded-For: [2001:db8::7]:443, 10.1.1.1\r\n', '2001:db8::7'],
       ['127.0.0.2', 'X-Forwarded-For: ::ffff:192.0.2.1\r\n', '192.0.2.1'],
-      ['127.0.0.2', 'X-Cluster-Client-IP: 192.0.2.44\r\nX-Forwarded-For: 203.0.113.9\r\n', '192.0.2.44'],
+      // The balancer appends to X-Forwarded-For (client_ip_header's default): a client's own X-Cluster-Client-IP,
+      // which the balancer passes on as written, names nobody.
+      ['127.0.0.2', 'X-Cluster-Client-IP: 192.0.2.44\r\nX-Forwarded-For: 203.0.113.9\r\n', '203.0.113.9'],
+      ['127.0.0.2', 'X-Cluster-Client-IP: 192.0.2.44\r\n', '127.0.0.2'],
       ['127.0.0.2', '', '127.0.0.2'],
     ];
     for (const [peer, headers, client] of cases) {

@@ -22,6 +22,10 @@ const fail = (reason: string): never => {
 };
 
 describe('ledger = redis+sentinel://', () => {
+  test('a Sentinel password holding "=" (base64 padding) is read whole, not cut at its second "="', () => {
+    assert.equal(parseSentinelUrl('redis+sentinel://127.0.0.1/m?sentinel_password=c2VjcmV0==', fail).sentinelPassword, 'c2VjcmV0==');
+  });
+
   test('the Sentinels (26379 by default, IPv6 in brackets), the master name, a database, both passwords', () => {
     const target = parseSentinelUrl('redis+sentinel://app:s%40cret@10.0.0.1,10.0.0.2:26380,[fd00::3]:26381/mymaster/2?sentinel_password=sp&sentinel_username=watch', fail);
     assert.deepEqual(target, {

@@ -44,8 +44,13 @@ describe('ClientAddresses: forwarded client addresses from trusted proxies only'
     assert.equal(clients.of(request('203.0.113.5', { 'x-forwarded-for': '198.51.100.1', 'x-cluster-client-ip': '198.51.100.2' })), '203.0.113.5');
   });
 
-  test('a trusted peer: X-Cluster-Client-IP first (as Swift), else the right-most untrusted X-Forwarded-For address', () => {
-    assert.equal(clients.of(request('10.0.0.2', { 'x-cluster-client-ip': '198.51.100.2', 'x-forwarded-for': '198.51.100.1' })), '198.51.100.2');
+  test('a trusted peer: the right-most untrusted X-Forwarded-For address; X-Cluster-Client-IP is not read', () => {
+    // A balancer that appends to X-Forwarded-For (HAProxy's option forwardfor) passes a client's own
+    // X-Cluster-Client-IP on as written: believed, it let each request name a new address (a bucket of its own
+    // under max_bodies_per_client) or frame another client in the log.
+    for (const forged of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
+      assert.equal(clients.of(request('10.0.0.2', { 'x-cluster-client-ip': forged, 'x-forwarded-for': '203.0.113.9' })), '203.0.113.9');
+    }
     assert.equal(clients.of(request('10.0.0.2', { 'x-forwarded-for': 'evil, 1.2.3.4, 198.51.100.1, 10.9.9.9' })), '198.51.100.1');
     assert.equal(clients.of(request('10.0.0.2', { 'x-forwarded-for': ['1.2.3.4', '198.51.100.1'] })), '198.51.100.1', 'several headers');
     assert.equal(clients.of(request('10.0.0.2', { 'x-forwarded-for': '10.3.3.3, 10.9.9.9' })), '10.3.3.3', 'all trusted: the left-most');
@@ -55,7 +60,14 @@ describe('ClientAddresses: forwarded client addresses from trusted proxies only'
   test('junk ends the chain: the last address vouched for', () => {
     assert.equal(clients.of(request('10.0.0.2', { 'x-forwarded-for': '198.51.100.1, unknown, 10.9.9.9' })), '10.9.9.9');
     assert.equal(clients.of(request('10.0.0.2', { 'x-forwarded-for': 'unknown' })), '10.0.0.2');
-    assert.equal(clients.of(request('10.0.0.2', { 'x-cluster-client-ip': 'a, b', 'x-forwarded-for': '198.51.100.1' })), '198.51.100.1', 'a list is no X-Cluster-Client-IP');
+  });
+
+  test('client_ip_header = X-Cluster-Client-IP: that header only (the balancer sets it), X-Forwarded-For not read', () => {
+    const cluster = new ClientAddresses(['10.0.0.0/8'], 'x-cluster-client-ip');
+    assert.equal(cluster.of(request('10.0.0.2', { 'x-cluster-client-ip': '198.51.100.2', 'x-forwarded-for': '198.51.100.1' })), '198.51.100.2');
+    assert.equal(cluster.of(request('10.0.0.2', { 'x-forwarded-for': '198.51.100.1' })), '10.0.0.2', 'not set: the peer');
+    assert.equal(cluster.of(request('10.0.0.2', { 'x-cluster-client-ip': 'a, b' })), '10.0.0.2', 'a list is no address');
+    assert.equal(cluster.of(request('203.0.113.5', { 'x-cluster-client-ip': '198.51.100.2' })), '203.0.113.5', 'from an untrusted peer: ignored');
   });
 
   test('IPv6 and IPv4-mapped: peers and forwarded addresses, with ports and brackets', () => {
@@ -74,18 +86,19 @@ describe('[quota-proxy] trusted_proxies and trans_id_suffix', () => {
     '[filter:tempauth]', 'user_admin_admin = secret .admin .reseller_admin', ''].join('\n'), 'trace.conf');
 
   test('defaults: nobody trusted, the proxy\'s ids marked -quota-proxy', () => {
-    assert.deepEqual(load([]).trace, { trustedProxies: [], transIdSuffix: '-quota-proxy' });
+    assert.deepEqual(load([]).trace, { trustedProxies: [], clientIpHeader: 'x-forwarded-for', transIdSuffix: '-quota-proxy' });
   });
 
   test('addresses and networks, comma- or space-separated; an empty suffix', () => {
-    const { trace } = load(['trusted_proxies = 10.0.0.0/8, 127.0.0.1 ::1,fd00::/8', 'trans_id_suffix =']);
-    assert.deepEqual(trace, { trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'], transIdSuffix: '' });
+    const { trace } = load(['trusted_proxies = 10.0.0.0/8, 127.0.0.1 ::1,fd00::/8', 'client_ip_header = X-Cluster-Client-IP', 'trans_id_suffix =']);
+    assert.deepEqual(trace, { trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'], clientIpHeader: 'x-cluster-client-ip', transIdSuffix: '' });
   });
 
   test('a bad entry or suffix names file, line and key', () => {
     for (const [line, pattern] of [
       ['trusted_proxies = 10.0.0.0/33', /^trace\.conf:3: \[quota-proxy\] trusted_proxies: "10\.0\.0\.0\/33" is not/],
       ['trusted_proxies = lb.example.com', /trusted_proxies: "lb\.example\.com" is not/],
+      ['client_ip_header = Forwarded', /client_ip_header: must be X-Forwarded-For or X-Cluster-Client-IP/],
       ['trusted_proxies = ::1/129', /"::1\/129" is not/],
       ['trans_id_suffix = a b', /^trace\.conf:3: \[quota-proxy\] trans_id_suffix: must be/],
     ] as const) {
