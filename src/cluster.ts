@@ -12,10 +12,14 @@
  * sees the whole proxy; the standard per-process metrics stay each worker's own, with a `worker` label
  * (perProcessLabelled). The primary asks only the workers that have said they answer: one still loading (at
  * start, or started again after a crash) has nothing to add, and waiting for it would fail the scrape.
+ * A worker that exits does not take its counts out of the sums (metrics-carry.ts): one that retires sends its
+ * final metrics before it exits (sendFinalMetrics), and the primary adds what an exited worker had counted to
+ * every scrape after it, so the proxy's counters never go down while the primary runs.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { rollWorkers } from './lifecycle/rolling-restart.js';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+import { CarriedCounts, readCounts } from './metrics-carry.js';
 
 /** Worker → primary: a scrape wants every worker's metrics. */
 const METRICS_REQUEST = 'swift-quota-proxy:metrics';
@@ -26,6 +30,11 @@ const METRICS_READY = 'swift-quota-proxy:metrics-ready';
 /** Primary → worker: send your own metrics; worker → primary: here they are. */
 const METRICS_COLLECT = 'swift-quota-proxy:metrics-collect';
 const METRICS_COLLECTED = 'swift-quota-proxy:metrics-collected';
+/** Worker → primary: my metrics as I exit (after a drain); primary → worker: kept, you may exit. */
+const METRICS_FINAL = 'swift-quota-proxy:metrics-final';
+const METRICS_FINAL_KEPT = 'swift-quota-proxy:metrics-final-kept';
+/** How long an exiting worker waits for the primary to keep its final metrics (it exits anyway then). */
+const FINAL_METRICS_TIMEOUT_MS = 2_000;
 /** A worker that crashes again within this long waits longer before it is started again (up to 30 s). */
 const QUICK_CRASH_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -76,6 +85,10 @@ export function runPrimary(workers: number, log: Log): Promise<number> {
         );
       } else if (isMessage(message, METRICS_READY)) gatherer.ready(worker);
       else if (isMessage(message, METRICS_COLLECTED)) gatherer.collected(worker, message.id, message.metrics);
+      else if (isMessage(message, METRICS_FINAL)) {
+        gatherer.final(worker, message.metrics);
+        if (worker.isConnected()) worker.send({ type: METRICS_FINAL_KEPT });
+      }
     });
     return worker;
   };
@@ -182,6 +195,7 @@ export function sendRetire(worker: Worker): void {
  */
 export function clusterMetricsText(registry: Registry): () => Promise<string> {
   if (!cluster.isWorker) return () => registry.metrics();
+  workerRegistry = registry;
   let nextId = 0;
   const waiting = new Map<number, { resolve(text: string): void; reject(error: Error): void }>();
   process.on('message', (message: unknown) => {
@@ -221,16 +235,53 @@ export function clusterMetricsText(registry: Registry): () => Promise<string> {
     });
 }
 
+/** The registry a worker's metrics are read from (clusterMetricsText), for its final metrics. */
+let workerRegistry: Registry | undefined;
+
+/**
+ * In a worker about to exit (its drain done: nothing more to count): sends its metrics to the primary, which keeps
+ * its counts in the proxy's sums, and resolves once the primary has them (or after FINAL_METRICS_TIMEOUT_MS).
+ * Outside a cluster, or before the registry exists, nothing to do.
+ */
+export async function sendFinalMetrics(): Promise<void> {
+  const registry = workerRegistry;
+  if (!cluster.isWorker || !registry || !process.connected) return;
+  const metrics = await readCounts(registry).catch(() => undefined);
+  if (!metrics || !process.connected) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve();
+    };
+    const onMessage = (message: unknown) => {
+      if (isMessage(message, METRICS_FINAL_KEPT)) done();
+    };
+    const timer = setTimeout(done, FINAL_METRICS_TIMEOUT_MS);
+    process.on('message', onMessage);
+    try {
+      process.send!({ type: METRICS_FINAL, metrics }, undefined, undefined, (error: Error | null) => {
+        if (error) done();
+      });
+    } catch {
+      // The channel closed meanwhile (the primary is gone): nobody to keep them.
+      done();
+    }
+  });
+}
+
 type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 /**
- * The primary's side of a scrape: asks every worker that has said it answers for its metrics, and adds them up.
- * A worker that ends meanwhile is not waited for (its counts end with it, as a counter reset); one that does not
- * answer in time fails the scrape, since a sum without it would look like a reset.
+ * The primary's side of a scrape: asks every worker that has said it answers for its metrics, and adds them up,
+ * with what the workers that have exited had counted (metrics-carry.ts). A worker that ends meanwhile is not
+ * waited for (its last counts are among those carried); one that does not answer in time fails the scrape, since
+ * a sum without it would look like a reset.
  */
 class MetricsGatherer {
   private readonly answering = new Set<Worker>();
-  private readonly gathers = new Map<number, { waitingFor: Set<Worker>; metrics: WorkerMetrics[]; finish(error?: Error): void }>();
+  private readonly gathers = new Map<number, { waitingFor: Set<Worker>; metrics: Map<Worker, WorkerMetrics>; finish(error?: Error): void }>();
+  private readonly carried = new CarriedCounts<Worker>();
   private nextId = 0;
 
   ready(worker: Worker): void {
@@ -239,7 +290,10 @@ class MetricsGatherer {
 
   gone(worker: Worker): void {
     this.answering.delete(worker);
+    // Its counts are carried from now on: a scrape under way that already has them must not add them twice.
+    this.carried.gone(worker);
     for (const gather of this.gathers.values()) {
+      gather.metrics.delete(worker);
       if (gather.waitingFor.delete(worker) && gather.waitingFor.size === 0) gather.finish();
     }
   }
@@ -248,20 +302,30 @@ class MetricsGatherer {
     const gather = this.gathers.get(id);
     if (!gather || !gather.waitingFor.delete(worker)) return;
     if (!Array.isArray(metrics)) return gather.finish(new Error(`worker ${worker.process.pid} could not read its metrics`));
-    gather.metrics.push(perProcessLabelled(metrics as WorkerMetrics, worker.id));
+    const labelled = perProcessLabelled(metrics as WorkerMetrics, worker.id);
+    this.carried.heard(worker, labelled);
+    gather.metrics.set(worker, labelled);
     if (gather.waitingFor.size === 0) gather.finish();
+  }
+
+  /** A worker's metrics as it exits: what it counted, kept once it is gone. */
+  final(worker: Worker, metrics: unknown): void {
+    // Labelled first: its per-process series (merged with 'first') are not carried.
+    if (Array.isArray(metrics)) this.carried.heard(worker, perProcessLabelled(metrics as WorkerMetrics, worker.id));
   }
 
   gather(): Promise<string> {
     const id = ++this.nextId;
     const waitingFor = new Set([...this.answering].filter((worker) => worker.isConnected()));
     return new Promise((resolve, reject) => {
-      const metrics: WorkerMetrics[] = [];
+      const metrics = new Map<Worker, WorkerMetrics>();
       const finish = (error?: Error) => {
         clearTimeout(timer);
         this.gathers.delete(id);
-        if (error) reject(error);
-        else AggregatorRegistry.aggregate(metrics).metrics().then(resolve, reject);
+        if (error) return reject(error);
+        // The exited workers' counts last: the live workers' help and types are the ones written.
+        const all = [...metrics.values(), this.carried.snapshot() as unknown as WorkerMetrics];
+        AggregatorRegistry.aggregate(all).metrics().then(resolve, reject);
       };
       const timer = setTimeout(() => {
         const pids = [...waitingFor].map((worker) => worker.process.pid).join(', ');

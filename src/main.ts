@@ -8,7 +8,7 @@
  */
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { announceListenersClosed, announceListening, onRetire, runPrimary } from './cluster.js';
+import { announceListenersClosed, announceListening, onRetire, runPrimary, sendFinalMetrics } from './cluster.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type ProxyApp } from './app.js';
 import { ConfigError } from './config/errors.js';
@@ -180,7 +180,11 @@ async function main(argv: string[]): Promise<void> {
     closing = kind;
     const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
     drain(app, built.ops, built.drainState, { kind, reason, settings: config.restart, skipDelay, onListenersClosed: kind === 'retire' ? announceListenersClosed : undefined }, log).then(
-      (complete) => process.exit(complete ? 0 : 1),
+      // A worker hands its counts to the primary first, which keeps them in the proxy's sums (cluster.ts).
+      async (complete) => {
+        await sendFinalMetrics();
+        process.exit(complete ? 0 : 1);
+      },
       (error: unknown) => {
         app.log.error({ err: error }, 'error while closing');
         process.exit(1);

@@ -42,6 +42,15 @@ function total(text: string, name: string, labels = ''): number {
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function scrape(url: string): Promise<string> {
   const answer = await call('GET', `${url}/metrics`);
   assert.equal(answer.status, 200, answer.body);
@@ -241,11 +250,11 @@ describe('metrics of a running proxy', () => {
     });
 
     /** The CLI with `workers = 2` and an ops port, on the run's Redis ledger; `close` ends it and removes its files. */
-    async function startWorkers(name: string) {
+    async function startWorkers(name: string, extraLines: string[] = []) {
       const dir = await mkdtemp(join(tmpdir(), `sqp-${name}-`));
       const opsPort = await freePort();
       const file = join(dir, 'workers.conf');
-      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ${name}-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`];
+      const lines = [`ledger = ${await redisUrl()}`, `ledger_prefix = ${name}-${process.pid}:`, 'workers = 2', `ops_bind_port = ${opsPort}`, ...extraLines];
       await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
       const started = await startCli(['--config', file]);
       const close = async () => {
@@ -302,10 +311,50 @@ describe('metrics of a running proxy', () => {
         }
         assert.equal(listeningPids().length, 3, `no worker started again:\n${started.output()}`);
         assert.ok(statuses.length > 3 && statuses.every((status) => status === 200), `scrapes while a worker started: ${statuses.join(' ')}`);
-        // The new worker counts from 0; the one that ended took its counts with it (a counter reset).
+        // The one that ended is counted as the primary last read it (the scrape after the requests): the sum
+        // does not go down, which Prometheus would take for a counter reset. The new worker counts from 0.
         const text = await scrape(ops);
+        assert.equal(sample(text, 'swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}'), 12, 'the requests of the worker that crashed');
+        assert.equal(sample(text, 'swift_quota_proxy_request_duration_seconds_count{method="HEAD",status_class="2xx"}'), 12);
         assert.equal(sample(text, 'swift_quota_proxy_upstream_up'), 1);
         await promtoolClean(text);
+      } finally {
+        await close();
+      }
+    });
+
+    test('with workers = 2: a rolling restart (SIGUSR1) keeps every request counted, added to by the new workers', async () => {
+      // Each retired worker sends its final counts to the primary before it exits: the sums neither drop (a
+      // counter reset to Prometheus, +N that never happened in rate()) nor lose the requests since the last scrape.
+      const { started, ops, close } = await startWorkers('ops-roll', ['drain_delay = 0', 'drain_timeout = 5']);
+      const HEAD_2XX = 'swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}';
+      const durations = (text: string) => sample(text, 'swift_quota_proxy_request_duration_seconds_count{method="HEAD",status_class="2xx"}');
+      const heads = async (count: number) => {
+        const answers = await Promise.all(Array.from({ length: count }, () => call('HEAD', `${started.url}/info`)));
+        assert.ok(answers.every((h) => h.status === 200), answers.map((h) => h.status).join(' '));
+      };
+      try {
+        await until(async () => (await call('GET', `${ops}/healthz`).catch(() => ({ status: 0 }))).status === 200, 'the ops port', 20_000);
+        const listeningPids = () => [...started.output().matchAll(/"pid":(\d+),[^\n]*listening on /g)].map((m) => Number(m[1]));
+        await until(() => listeningPids().length === 2, 'both workers listening', 30_000);
+        const oldPids = listeningPids();
+        await heads(20);
+        assert.equal(sample(await scrape(ops), HEAD_2XX), 20);
+        // Not scraped since: these are in the workers' final counts only.
+        await heads(10);
+        started.child.kill('SIGUSR1');
+        await until(() => /rolling restart done: 2 workers replaced/.test(started.output()), 'the rolling restart', 60_000);
+        // The roll moves on once a worker's listeners are closed; its exit follows its drain.
+        await until(() => oldPids.every((pid) => !alive(pid)), 'the old workers\' exit', 20_000);
+        const text = await scrape(ops);
+        process.stdout.write(`# after a rolling restart of 2 workers: ${sample(text, HEAD_2XX)} of 30 HEAD requests counted\n`);
+        assert.equal(sample(text, HEAD_2XX), 30, 'every request before the roll');
+        assert.equal(durations(text), 30);
+        await promtoolClean(text);
+        await heads(5);
+        const later = await scrape(ops);
+        assert.equal(sample(later, HEAD_2XX), 35, 'the new workers add theirs');
+        assert.equal(durations(later), 35);
       } finally {
         await close();
       }
