@@ -125,8 +125,8 @@ describe('the delivery lease', () => {
   test('one process holds it; another takes over once the holder\'s heartbeat stops for leaseMs, and the old holder steps down', async () => {
     await withDir(async (dir) => {
       let now = 0;
-      const a = new DelivererLease(dir, 'a', { ...timing, now: () => now });
-      const b = new DelivererLease(dir, 'b', { ...timing, now: () => now });
+      const a = new DelivererLease(dir, 'a', { ...timing, monotonic: () => now });
+      const b = new DelivererLease(dir, 'b', { ...timing, monotonic: () => now });
       assert.equal(await a.check(), true);
       assert.equal(await b.check(), false);
       for (let i = 0; i < 10; i++) {
@@ -150,9 +150,9 @@ describe('the delivery lease', () => {
   test('of several processes finding the lease expired, exactly one takes it', async () => {
     await withDir(async (dir) => {
       let now = 0;
-      const holder = new DelivererLease(dir, 'h', { ...timing, now: () => now });
+      const holder = new DelivererLease(dir, 'h', { ...timing, monotonic: () => now });
       assert.equal(await holder.check(), true);
-      const others = Array.from({ length: 8 }, (_, i) => new DelivererLease(dir, `o${i}`, { ...timing, now: () => now }));
+      const others = Array.from({ length: 8 }, (_, i) => new DelivererLease(dir, `o${i}`, { ...timing, monotonic: () => now }));
       await Promise.all(others.map((lease) => lease.check()));
       now += 6000;
       const taken = await Promise.all(others.map((lease) => lease.check()));
@@ -163,8 +163,8 @@ describe('the delivery lease', () => {
   test('a holder that stops releases it: the next process takes over at once', async () => {
     await withDir(async (dir) => {
       const now = 0;
-      const a = new DelivererLease(dir, 'a', { ...timing, now: () => now });
-      const b = new DelivererLease(dir, 'b', { ...timing, now: () => now });
+      const a = new DelivererLease(dir, 'a', { ...timing, monotonic: () => now });
+      const b = new DelivererLease(dir, 'b', { ...timing, monotonic: () => now });
       assert.equal(await a.check(), true);
       assert.equal(await b.check(), false);
       await a.release();
@@ -172,6 +172,49 @@ describe('the delivery lease', () => {
       assert.equal(await b.check(), true, 'no wait for leaseMs');
     });
   });
+  test('a wall-clock step forward on a waiting process (NTP) does not make a live holder\'s lease look expired', async () => {
+    await withDir(async (dir) => {
+      let steady = 0; // both processes' monotonic clock (performance.now())
+      let wallB = 1_800_000_000_000;
+      const a = new DelivererLease(dir, 'a', { ...timing, monotonic: () => steady, now: () => 1_800_000_000_000 + steady });
+      const b = new DelivererLease(dir, 'b', { ...timing, monotonic: () => steady, now: () => wallB });
+      assert.equal(await a.check(), true);
+      for (let i = 0; i < 3; i++) {
+        steady += 1000;
+        wallB += 1000;
+        assert.equal(await a.check(), true);
+        assert.equal(await b.check(), false);
+      }
+      // b's wall clock is stepped 10 s forward, and b looks at the lease again 10 ms later, before a's next beat.
+      steady += 10;
+      wallB += 10_000;
+      assert.equal(await b.check(), false, 'a beat 10 ms ago by any steady clock: no takeover');
+      steady += 990;
+      assert.equal(await a.check(), true, 'a still holds the lease');
+    });
+  });
+
+  test('a wall-clock step back on the holder does not stop its heartbeat (no takeover while it runs)', async () => {
+    await withDir(async (dir) => {
+      let steady = 0;
+      let wallA = 1_800_000_000_000;
+      const a = new DelivererLease(dir, 'a', { ...timing, monotonic: () => steady, now: () => wallA });
+      const b = new DelivererLease(dir, 'b', { ...timing, monotonic: () => steady, now: () => 1_800_000_000_000 + steady });
+      assert.equal(await a.check(), true);
+      assert.equal(await b.check(), false);
+      wallA -= 3_600_000; // a's clock is stepped an hour back
+      const lock = path.join(dir, 'deliverer.0000000001.lock');
+      for (let i = 0; i < 10; i++) {
+        steady += 1000;
+        wallA += 1000;
+        const before = await readFile(lock, 'utf8');
+        assert.equal(await a.check(), true, `a holds (${i})`);
+        assert.notEqual(await readFile(lock, 'utf8'), before, `a beat (${i})`);
+        assert.equal(await b.check(), false, `b sees a's heartbeat (${i})`);
+      }
+    });
+  });
+
   test('a process whose provider settings differ from the holder\'s is told once (the holder sends its events)', async () => {
     await withDir(async (dir) => {
       const now = 0;
