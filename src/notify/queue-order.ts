@@ -62,6 +62,11 @@ export class PendingEvents {
     return this.byName.get(name)?.seenAt ?? Number.POSITIVE_INFINITY;
   }
 
+  /** A writer's next event (its lowest sequence waiting), if any. */
+  firstOf(writer: string): PendingEvent | undefined {
+    return this.byWriter.get(writer)?.[0];
+  }
+
   /** Adds an event (again: no change). */
   add(event: PendingEvent, seenAt: number): void {
     if (this.byName.has(event.name)) return;

@@ -4,10 +4,12 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DiskQueue } from '../../src/notify/disk-queue.js';
+import { spawnSync } from 'node:child_process';
 import { DelivererLease } from '../../src/notify/queue-lease.js';
 import { eventFileName, parseEventFileName } from '../../src/notify/queue-order.js';
 
@@ -92,6 +94,82 @@ describe('a queue directory written by several processes', () => {
       now += 500;
       await deliverer.scan();
       assert.deepEqual(await drain(deliverer), ['earlier', 'later']);
+    });
+  });
+
+  test('an event is written under its final name plus .tmp, which says its time, writer and sequence', async () => {
+    await withDir(async (dir) => {
+      const created: string[] = [];
+      const watcher = watch(dir, (_, name) => name && created.push(String(name)));
+      try {
+        const queue = await DiskQueue.open(dir, MB, { writerId: 'w' });
+        await queue.push('body', 1_800_000_000_123);
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the watcher's last notices
+      } finally {
+        watcher.close();
+      }
+      assert.ok(created.includes(`${eventFileName(1_800_000_000_123, 'w', 1, 4)}.tmp`), created.join(' '));
+    });
+  });
+
+  test('an earlier event another writer is still writing (only its .tmp on disk) holds back later ones until it lands', async () => {
+    await withDir(async (dir) => {
+      let now = 1_800_000_000_000;
+      let steady = 0;
+      const deliverer = await DiskQueue.open(dir, MB, { writerId: 'd', settleMs: 500, now: () => now, monotonic: () => steady });
+      // Writer b emitted at t0 - 100 and is slow to flush it: only its temporary file exists.
+      const slow = path.join(dir, eventFileName(now - 100, 'b', 1, 7));
+      await writeFile(`${slow}.tmp`, 'earl');
+      await deliverer.push('later', now);
+      now += 600;
+      steady += 600;
+      await deliverer.scan();
+      assert.equal(await deliverer.peek(), undefined, 'past the settle time, but an earlier event is still being written');
+      assert.ok(deliverer.waitMs() > 0 && deliverer.waitMs() <= 100, `look again soon (${deliverer.waitMs()} ms)`);
+      await writeFile(`${slow}.tmp`, 'earlier');
+      await rename(`${slow}.tmp`, slow); // b's write completes
+      now += 100;
+      steady += 100;
+      await deliverer.scan();
+      assert.deepEqual(await drain(deliverer), ['earlier', 'later']);
+    });
+  });
+
+  test('a temporary that never lands holds the queue back a minute at most (from when the deliverer first saw it), then is removed', async () => {
+    await withDir(async (dir) => {
+      let now = 1_800_000_000_000;
+      let steady = 0;
+      await writeFile(`${path.join(dir, eventFileName(now - 100, 'b', 1, 7))}.tmp`, 'half');
+      const deliverer = await DiskQueue.open(dir, MB, { writerId: 'd', settleMs: 500, now: () => now, monotonic: () => steady });
+      await deliverer.push('later', now);
+      now += 59_000;
+      steady += 59_000;
+      await deliverer.scan();
+      assert.equal(await deliverer.peek(), undefined, 'held back at 59 s');
+      now += 1000;
+      steady += 1000;
+      await deliverer.scan();
+      assert.deepEqual(await drain(deliverer), ['later'], 'abandoned at 60 s');
+      assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.tmp')), []);
+    });
+  });
+
+  test('a temporary holds nothing back when its writer is a process of this host that is gone, or when it goes after the head anyway', async () => {
+    await withDir(async (dir) => {
+      const now = 1_800_000_000_000;
+      let steady = 0;
+      const deliverer = await DiskQueue.open(dir, MB, { settleMs: 500, now: () => now + steady, monotonic: () => steady });
+      const host = deliverer.writerId.replace(/-\d+-[0-9a-f]{8}$/, '');
+      const exited = spawnSync(process.execPath, ['-e', '']).pid!;
+      const gone = [`${host}-${process.pid}-0badc0de`, `${host}-${exited}-0badc0de`]; // a previous process with this pid; an exited one
+      for (const writer of gone) await writeFile(`${path.join(dir, eventFileName(now - 100, writer, 1, 4))}.tmp`, 'half');
+      // Writer c stepped its clock back: its event being written goes after its first, which goes after the head.
+      await writeFile(path.join(dir, eventFileName(now + 50, 'c', 1, 7)), 'c-first');
+      await writeFile(`${path.join(dir, eventFileName(now - 200, 'c', 2, 8))}.tmp`, 'c-second');
+      await deliverer.push('head', now);
+      steady += 600;
+      await deliverer.scan();
+      assert.equal((await deliverer.peek())?.body, 'head');
     });
   });
 
