@@ -39,7 +39,10 @@ export interface DiskQueueOptions {
   readonly settleMs?: number;
   /** The wall clock: events' times, and the settle wait measured against them (default Date.now). */
   readonly now?: () => number;
-  /** A clock that only goes forward (default performance.now()): how long a temporary file has been seen. */
+  /**
+   * A clock that only goes forward (default performance.now()): since when this process has seen an event (the
+   * settle wait's bound when the wall clock steps back) or a temporary file (abandoned after a minute).
+   */
   readonly monotonic?: () => number;
 }
 
@@ -59,7 +62,9 @@ export class DiskQueue {
   private readonly settleMs: number;
   private readonly now: () => number;
   private readonly monotonic: () => number;
+  /** When the last scan began, by the wall clock (against events' times) and the monotonic one (against seenAt). */
   private lastScanStart = Number.NEGATIVE_INFINITY;
+  private lastScanSteady = Number.NEGATIVE_INFINITY;
   /** Temporary files (events still being written, by any writer), as of the last scan. */
   private readonly temporaries = new Temporaries(ABANDONED_TEMPORARY_MS);
 
@@ -114,7 +119,7 @@ export class DiskQueue {
         });
         await rename(temporary, file);
         await syncDirectory(this.dir); // the rename itself is on disk only once the directory is
-        this.pending.add(parseEventFileName(name)!, this.now());
+        this.pending.add(parseEventFileName(name)!, this.monotonic());
         return true;
       } finally {
         this.writingBytes -= size;
@@ -136,6 +141,7 @@ export class DiskQueue {
    */
   async scan(): Promise<void> {
     const start = this.now();
+    const steadyStart = this.monotonic();
     const seen = new Set<string>();
     const found: PendingEvent[] = [];
     const temporaries = new Set<string>();
@@ -150,12 +156,13 @@ export class DiskQueue {
       found.push(parsed);
     }
     // Gone from the directory: delivered by another process (an own event pushed after the listing stays).
-    this.pending.retainOnly((name) => seen.has(name) || this.isOwnRecent(name, start));
-    for (const event of found) this.pending.add(event, start);
-    for (const name of this.temporaries.update(temporaries, this.monotonic())) {
+    this.pending.retainOnly((name) => seen.has(name) || this.isOwnRecent(name, steadyStart));
+    for (const event of found) this.pending.add(event, steadyStart);
+    for (const name of this.temporaries.update(temporaries, steadyStart)) {
       await unlink(path.join(this.dir, name)).catch(() => undefined);
     }
     this.lastScanStart = start;
+    this.lastScanSteady = steadyStart;
   }
 
   /** An own event added by push after the scan listed the directory. */
@@ -193,8 +200,11 @@ export class DiskQueue {
    */
   private readyIn(head: PendingEvent): number {
     if (this.settleMs <= 0) return 0;
-    const since = Math.min(head.time, this.pending.seenAt(head.name));
-    const settling = Math.max(0, since + this.settleMs - this.lastScanStart);
+    // Emitted settleMs before the scan by the wall clock, or seen that long before it by the monotonic one (a
+    // wall-clock step back here holds nothing back for the length of the step).
+    const byTime = head.time + this.settleMs - this.lastScanStart;
+    const bySight = this.pending.seenAt(head.name) + this.settleMs - this.lastScanSteady;
+    const settling = Math.max(0, Math.min(byTime, bySight));
     if (settling > 0) return settling;
     const heldBack = this.temporaries.holdBack(head, this.pending, this.monotonic());
     return heldBack > 0 ? Math.min(heldBack, HELD_BACK_POLL_MS) : 0;

@@ -57,7 +57,7 @@ export class PendingEvents {
     return this.byName.has(name);
   }
 
-  /** When this process first saw the event (pushed it, or found it in a scan); +Infinity if not pending. */
+  /** When this process first saw the event (pushed it, or found it in a scan; its monotonic clock); +Infinity if not pending. */
   seenAt(name: string): number {
     return this.byName.get(name)?.seenAt ?? Number.POSITIVE_INFINITY;
   }

@@ -84,7 +84,7 @@ describe('a queue directory written by several processes', () => {
     await withDir(async (dir) => {
       let now = 1_000_000;
       const clock = () => now;
-      const deliverer = await DiskQueue.open(dir, MB, { writerId: 'd', settleMs: 500, now: clock });
+      const deliverer = await DiskQueue.open(dir, MB, { writerId: 'd', settleMs: 500, now: clock, monotonic: clock });
       const slow = await DiskQueue.open(dir, MB, { writerId: 's', now: clock });
       await deliverer.push('later', now);
       await deliverer.scan();
@@ -94,6 +94,22 @@ describe('a queue directory written by several processes', () => {
       now += 500;
       await deliverer.scan();
       assert.deepEqual(await drain(deliverer), ['earlier', 'later']);
+    });
+  });
+
+  test('a wall-clock step back on the deliverer does not hold back events it has already seen for the length of the step', async () => {
+    await withDir(async (dir) => {
+      let now = 1_800_000_000_000;
+      let steady = 0;
+      const deliverer = await DiskQueue.open(dir, MB, { writerId: 'd', settleMs: 500, now: () => now, monotonic: () => steady });
+      await deliverer.push('event', now);
+      await deliverer.scan();
+      now -= 3_600_000; // NTP steps the clock an hour back
+      now += 600;
+      steady += 600;
+      await deliverer.scan();
+      assert.equal(deliverer.waitMs(), 0);
+      assert.deepEqual(await drain(deliverer), ['event'], 'sent 500 ms after it was seen, not in an hour');
     });
   });
 
