@@ -2,6 +2,7 @@
  * `[notify:<name>]` sections: where quota events go (stdout, a webhook with its disk queue, or a module).
  */
 import { dirname, resolve } from 'node:path';
+import { ConfigError } from './errors.js';
 import type { IniDocument } from './ini.js';
 import { section, type SectionReader } from './section-reader.js';
 
@@ -121,7 +122,29 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
 
 /** Every `[notify:<name>]` section of the file, in file order. */
 export function parseNotifiers(doc: IniDocument, file: string): NotifierConfig[] {
-  return Object.keys(doc.sections)
+  const notifiers = Object.keys(doc.sections)
     .filter((name) => name.startsWith(NOTIFY_SECTION_PREFIX))
     .map((name) => parseNotifier(section(doc, name)!, file));
+  refuseSharedQueueDirs(notifiers);
+  return notifiers;
+}
+
+/**
+ * Two webhooks of one config on one queue_dir would share its delivery lease: the holder sends every event in
+ * the directory to its own url, so one receiver gets both's events and the other none. (Processes of one
+ * provider, workers or proxies, share a queue_dir on purpose; that is the lease's job, not this.) Compared as
+ * resolved paths; two names of one directory through a symlink are not caught here.
+ */
+function refuseSharedQueueDirs(notifiers: readonly NotifierConfig[]): void {
+  const byDir = new Map<string, ConfigPlace>();
+  for (const notifier of notifiers) {
+    if (notifier.type !== 'webhook') continue;
+    const first = byDir.get(notifier.queueDir);
+    const { file, line, section: name, key } = notifier.queueDirPlace;
+    if (first) {
+      const where = `${first.file}:${first.line ?? '?'}`;
+      throw new ConfigError(file, line, name, key, `is ${notifier.queueDir}, the queue of [${first.section}] too ([${first.section}] ${first.key} at ${where}): each webhook needs a queue_dir of its own (the process delivering a queue sends all its events to its own url)`);
+    }
+    byDir.set(notifier.queueDir, notifier.queueDirPlace);
+  }
 }

@@ -10,15 +10,19 @@
  * is decided outside (queue-lease.ts), so that one process delivers at a time. The order is each event's time
  * across writers and each writer's own sequence within it (order.ts). A file is removed only once delivered.
  */
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { eventFileName, parseEventFileName, PendingEvents, type PendingEvent } from './queue-order.js';
+import { registerLiveWriter, safeHostName, Temporaries, TEMPORARY, temporaryFileName } from './queue-temporaries.js';
 
-const TEMPORARY = '.tmp';
-/** A temporary file still there after this long was left by a writer that died while writing it. */
-const ABANDONED_TEMPORARY_MS = 60_000;
+/**
+ * A temporary file still there after this long was left by a writer that died while writing it (or a disk
+ * stalled that long): it is removed, and no longer holds back the events after it (queue-temporaries.ts).
+ */
+export const ABANDONED_TEMPORARY_MS = 60_000;
+/** How often a head held back by an event still being written looks again (a scan each time). */
+const HELD_BACK_POLL_MS = 100;
 
 export interface QueuedEvent {
   readonly name: string;
@@ -33,13 +37,18 @@ export interface DiskQueueOptions {
    * and is still writing can land and go first. 0 for a queue with one writer.
    */
   readonly settleMs?: number;
+  /** The wall clock: events' times, and the settle wait measured against them (default Date.now). */
   readonly now?: () => number;
+  /**
+   * A clock that only goes forward (default performance.now()): since when this process has seen an event (the
+   * settle wait's bound when the wall clock steps back) or a temporary file (abandoned after a minute).
+   */
+  readonly monotonic?: () => number;
 }
 
 /** A writer id: the host (as far as it is a safe file name part), the pid and 8 random hex digits. */
 export function newWriterId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';
-  return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${safeHostName()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 export class DiskQueue {
@@ -52,9 +61,12 @@ export class DiskQueue {
   private writing: Promise<unknown> = Promise.resolve();
   private readonly settleMs: number;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
+  /** When the last scan began, by the wall clock (against events' times) and the monotonic one (against seenAt). */
   private lastScanStart = Number.NEGATIVE_INFINITY;
-  /** Temporary files of other writers, and when they were first seen. */
-  private readonly temporaries = new Map<string, number>();
+  private lastScanSteady = Number.NEGATIVE_INFINITY;
+  /** Temporary files (events still being written, by any writer), as of the last scan. */
+  private readonly temporaries = new Temporaries(ABANDONED_TEMPORARY_MS);
 
   private constructor(
     readonly dir: string,
@@ -64,12 +76,14 @@ export class DiskQueue {
     this.writerId = options.writerId ?? newWriterId();
     this.settleMs = options.settleMs ?? 0;
     this.now = options.now ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
   }
 
   /** Opens (creating it if need be) the queue in `dir`; throws when the directory cannot be written. */
   static async open(dir: string, maxBytes: number, options: DiskQueueOptions = {}): Promise<DiskQueue> {
     const queue = new DiskQueue(dir, maxBytes, options);
     if (!/^[A-Za-z0-9-]+$/.test(queue.writerId)) throw new Error(`disk queue: bad writer id ${queue.writerId}`);
+    registerLiveWriter(queue.writerId);
     await mkdir(dir, { recursive: true });
     // Found now rather than at the first event: a directory the proxy cannot write to would drop every event.
     const probe = path.join(dir, `probe-${queue.writerId}${TEMPORARY}`);
@@ -97,11 +111,15 @@ export class DiskQueue {
     this.writingBytes += size;
     const file = path.join(this.dir, name);
     const done = this.writing.then(async () => {
+      const temporary = temporaryFileName(file); // says the event's time, writer and sequence while it is written
       try {
-        await writeDurably(file + TEMPORARY, body);
-        await rename(file + TEMPORARY, file);
+        await writeDurably(temporary, body).catch(async (error: unknown) => {
+          await unlink(temporary).catch(() => undefined); // a failed write must not hold the queue back
+          throw error;
+        });
+        await rename(temporary, file);
         await syncDirectory(this.dir); // the rename itself is on disk only once the directory is
-        this.pending.add(parseEventFileName(name)!, this.now());
+        this.pending.add(parseEventFileName(name)!, this.monotonic());
         return true;
       } finally {
         this.writingBytes -= size;
@@ -117,11 +135,13 @@ export class DiskQueue {
   }
 
   /**
-   * Reads the directory: events other writers added since, events another process delivered (gone), and
-   * temporary files a dead writer left (removed after a minute).
+   * Reads the directory: events other writers added since, events another process delivered (gone), events
+   * still being written (which hold back later ones), and temporary files a dead writer left (removed after a
+   * minute).
    */
   async scan(): Promise<void> {
     const start = this.now();
+    const steadyStart = this.monotonic();
     const seen = new Set<string>();
     const found: PendingEvent[] = [];
     const temporaries = new Set<string>();
@@ -136,27 +156,18 @@ export class DiskQueue {
       found.push(parsed);
     }
     // Gone from the directory: delivered by another process (an own event pushed after the listing stays).
-    this.pending.retainOnly((name) => seen.has(name) || this.isOwnRecent(name, start));
-    for (const event of found) this.pending.add(event, start);
-    await this.removeAbandoned(temporaries, start);
+    this.pending.retainOnly((name) => seen.has(name) || this.isOwnRecent(name, steadyStart));
+    for (const event of found) this.pending.add(event, steadyStart);
+    for (const name of this.temporaries.update(temporaries, steadyStart)) {
+      await unlink(path.join(this.dir, name)).catch(() => undefined);
+    }
     this.lastScanStart = start;
+    this.lastScanSteady = steadyStart;
   }
 
   /** An own event added by push after the scan listed the directory. */
   private isOwnRecent(name: string, scanStart: number): boolean {
     return this.pending.seenAt(name) >= scanStart;
-  }
-
-  private async removeAbandoned(temporaries: Set<string>, now: number): Promise<void> {
-    for (const name of this.temporaries.keys()) if (!temporaries.has(name)) this.temporaries.delete(name);
-    for (const name of temporaries) {
-      const since = this.temporaries.get(name);
-      if (since === undefined) this.temporaries.set(name, now);
-      else if (now - since >= ABANDONED_TEMPORARY_MS) {
-        await unlink(path.join(this.dir, name)).catch(() => undefined);
-        this.temporaries.delete(name);
-      }
-    }
   }
 
   /**
@@ -184,12 +195,19 @@ export class DiskQueue {
 
   /**
    * An event may go once a scan that began `settleMs` after it was emitted (or, for a writer whose clock is
-   * ahead, after this process first saw it) found every file written by then.
+   * ahead, after this process first saw it) found every file written by then, and no event that would go before
+   * it still being written (for a minute at most: queue-temporaries.ts); then it looks again every 100 ms.
    */
   private readyIn(head: PendingEvent): number {
     if (this.settleMs <= 0) return 0;
-    const since = Math.min(head.time, this.pending.seenAt(head.name));
-    return Math.max(0, since + this.settleMs - this.lastScanStart);
+    // Emitted settleMs before the scan by the wall clock, or seen that long before it by the monotonic one (a
+    // wall-clock step back here holds nothing back for the length of the step).
+    const byTime = head.time + this.settleMs - this.lastScanStart;
+    const bySight = this.pending.seenAt(head.name) + this.settleMs - this.lastScanSteady;
+    const settling = Math.max(0, Math.min(byTime, bySight));
+    if (settling > 0) return settling;
+    const heldBack = this.temporaries.holdBack(head, this.pending, this.monotonic());
+    return heldBack > 0 ? Math.min(heldBack, HELD_BACK_POLL_MS) : 0;
   }
 
   async remove(name: string): Promise<void> {

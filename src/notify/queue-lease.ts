@@ -4,7 +4,7 @@
  *
  * The lease is a file `deliverer.<generation>.lock`; the highest generation is the current one. Its holder
  * rewrites it every `beatMs` (a heartbeat: a counter in the file). A process that sees the file's content
- * unchanged for `leaseMs` by its own clock (no comparison of clocks between hosts), or marked released by a
+ * unchanged for `leaseMs` by its own monotonic clock (no comparison of clocks between hosts, no wall clock), or marked released by a
  * holder that stopped, takes the lease by creating the next generation's file with O_EXCL: of several trying,
  * exactly one succeeds, on a local disk as on NFS. A holder that finds a higher generation stops delivering.
  * Node has no flock, and an flock would not cover processes on other hosts anyway.
@@ -22,6 +22,13 @@ const RELEASED = 'released';
 export interface LeaseOptions {
   readonly beatMs: number;
   readonly leaseMs: number;
+  /**
+   * Milliseconds by a clock that only goes forward at a steady rate (default performance.now()): what beats and
+   * expiry are measured with, within this process. Not the wall clock: an NTP step forward on a waiting process
+   * would make a live holder's lease look expired, and a step back on the holder would stop its beats.
+   */
+  readonly monotonic?: () => number;
+  /** The wall clock (default Date.now), only for the time written in the lease for people reading it. */
   readonly now?: () => number;
   /** A fingerprint of the provider's settings, written in the lease: processes sharing a queue should agree. */
   readonly settings?: string;
@@ -33,9 +40,10 @@ export class DelivererLease {
   private generation = 0;
   private beats = 0;
   private lastBeat = Number.NEGATIVE_INFINITY;
-  /** The other holder's lease as last read, and since when (this process's clock) it has not changed. */
+  /** The other holder's lease as last read, and since when (this process's monotonic clock) it has not changed. */
   private observed: { generation: number; content: string; since: number } | undefined;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
   private checking: Promise<boolean> | undefined;
   private stopped = false;
   private warnedOtherSettings = false;
@@ -46,6 +54,7 @@ export class DelivererLease {
     private readonly options: LeaseOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
   }
 
   /** Whether this process holds the lease (as of the last check). */
@@ -95,7 +104,7 @@ export class DelivererLease {
     if (content === undefined) return false; // replaced meanwhile: look again at the next check
     if (content.trim() === RELEASED) return true;
     this.compareSettings(content);
-    const now = this.now();
+    const now = this.monotonic();
     if (!this.observed || this.observed.generation !== generation || this.observed.content !== content) {
       this.observed = { generation, content, since: now };
       return false;
@@ -130,20 +139,20 @@ export class DelivererLease {
       await handle.close();
     }
     this.generation = generation;
-    this.lastBeat = this.now();
+    this.lastBeat = this.monotonic();
     this.observed = undefined;
     await this.removeOlder(older);
   }
 
   private async beat(): Promise<void> {
     // Half a period: a timer firing a little early must not skip a beat (two periods between beats).
-    if (this.now() - this.lastBeat < this.options.beatMs / 2) return;
+    if (this.monotonic() - this.lastBeat < this.options.beatMs / 2) return;
     // Written beside and renamed over: a reader sees the old beat or the new one, never half of one.
     const content = this.content();
     const temporary = `${this.file(this.generation)}.${this.writerId}.${this.beats}.tmp`;
     await writeFile(temporary, content);
     await rename(temporary, this.file(this.generation));
-    this.lastBeat = this.now();
+    this.lastBeat = this.monotonic();
   }
 
   private content(): string {

@@ -57,9 +57,14 @@ export class PendingEvents {
     return this.byName.has(name);
   }
 
-  /** When this process first saw the event (pushed it, or found it in a scan); +Infinity if not pending. */
+  /** When this process first saw the event (pushed it, or found it in a scan; its monotonic clock); +Infinity if not pending. */
   seenAt(name: string): number {
     return this.byName.get(name)?.seenAt ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** A writer's next event (its lowest sequence waiting), if any. */
+  firstOf(writer: string): PendingEvent | undefined {
+    return this.byWriter.get(writer)?.[0];
   }
 
   /** Adds an event (again: no change). */

@@ -182,8 +182,9 @@ export class WebhookProvider implements Provider {
           await this.queue.scan(); // keeps the queue's size (queue_max_bytes) current in every process
           continue;
         }
-        if (scanDue || Date.now() - lastScan >= this.timing.pollMs) {
-          lastScan = Date.now();
+        // A monotonic clock: a wall-clock step back must not stop the deliverer reading other processes' files.
+        if (scanDue || performance.now() - lastScan >= this.timing.pollMs) {
+          lastScan = performance.now();
           await this.queue.scan();
           scanDue = false;
         }

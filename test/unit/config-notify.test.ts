@@ -108,4 +108,18 @@ describe('[notify:<name>] sections', () => {
     fails(() => load([], ['[notify:x]', 'type = webhook', 'url = http://h/', 'queue_dir = q', 'retry_min = 10', 'retry_max = 5']), at + 4, 'retry_max', /at least retry_min/);
     fails(() => load([], ['[notify:x]', 'type = module']), at - 1, undefined, /needs module = /);
   });
+
+  test('two webhooks on one queue_dir stop start-up naming both (the deliverer would send both\'s events to its own url)', () => {
+    const at = HEAD.length + 5; // the line after [notify:a]
+    const a = ['[notify:a]', 'type = webhook', 'url = http://a/', 'queue_dir = queue', ''];
+    // Spelled differently, the same directory once resolved from the config file's.
+    const b = ['[notify:b]', 'type = webhook', 'url = http://b/', 'queue_dir = ./queue/', ''];
+    fails(() => load([], [...a, ...b]), at + 7, 'queue_dir', /is \/etc\/sqp\/queue, the queue of \[notify:a\] too/);
+    assert.throws(() => load([], [...a, ...b]), (error: unknown) => {
+      assert.match(String(error), new RegExp(`^ConfigError: /etc/sqp/test.conf:${at + 7}: \\[notify:b\\] queue_dir: .*\\[notify:a\\] queue_dir at /etc/sqp/test.conf:${at + 2}`));
+      return true;
+    });
+    // Different directories, or a webhook beside other kinds of provider: fine.
+    load([], [...a, '[notify:b]', 'type = webhook', 'url = http://b/', 'queue_dir = queue-b', '', '[notify:log]', 'type = stdout']);
+  });
 });

@@ -78,7 +78,7 @@ describe('DiskQueue', () => {
       await writeFile(path.join(dir, '0000000000000008.json.tmp'), 'half');
       await writeFile(path.join(dir, 'README'), 'not an event');
       let now = Date.now();
-      const queue = await DiskQueue.open(dir, 1024, { now: () => now, writerId: 'w1' });
+      const queue = await DiskQueue.open(dir, 1024, { now: () => now, monotonic: () => now, writerId: 'w1' });
       assert.equal(queue.depth, 1);
       await queue.push('nine');
       // Another live writer's temporary file looks the same for a moment: it is removed only after a minute.
