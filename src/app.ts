@@ -8,7 +8,6 @@ import type { Config } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus } from './proxy/forward.js';
-import { expectsContinue } from './proxy/request-headers.js';
 import { NotSentError, WireDispatcher } from './proxy/wire.js';
 import { clientErrorHandler, createProxyServer, type RawAnswer } from './server.js';
 import { healthRoute, opsListener, opsRoutes, refuseOtherMethods, swiftAnswers, warnOpsOnClientPort } from './http/ops-routes.js';
@@ -18,7 +17,8 @@ import { ClientAddresses } from './http/client-address.js';
 import { TransIds } from './http/trans-id.js';
 import { callerToken } from './auth/authority.js';
 import { swiftView } from './proxy/swift-view.js';
-import { QuotaGate } from './quota/gate.js';
+import { QuotaCore } from './quota/core.js';
+import { quotaHooks, continueUnlessSent } from './http/quota-hooks.js';
 import { createLedger } from './quota/ledger/create.js';
 import { clusterMetricsText } from './cluster.js';
 import { SwiftClient } from './swift/client.js';
@@ -29,8 +29,8 @@ import { reportRoute } from './http/report-route.js';
 import { HostAddresser } from './proxy/host-addresser.js';
 import { FallbackStateStore } from './quota/state-store.js';
 import { ConnectionBounds } from './http/connection-bounds.js';
-import { BodyWatch } from './proxy/body-watch.js';
-import { BodyBuffers } from './quota/body-buffer.js';
+import { BodyWatch } from './http/body-watch.js';
+import { BodyBuffers } from './http/body-buffer.js';
 import { CapabilitiesWatch, UNKNOWN_CAPABILITIES, type SwiftCapabilities } from './swift/capabilities.js';
 
 /**
@@ -50,7 +50,8 @@ export interface ProxyApp {
   /** The ops listener's server (ops_bind_ip/ops_bind_port), listening once `app` is ready; undefined without one. */
   ops: FastifyInstance | undefined;
   metrics: Metrics;
-  gate: QuotaGate;
+  /** What the front doors admit writes with: the ledger, the watch, the rules in force (quota/core.ts). */
+  gate: QuotaCore;
   /**
    * Runs with a newly loaded configuration's reloadable settings (SIGHUP; see config/reload.ts): connections,
    * requests in flight and reservations are untouched. Rejects, changing nothing, when a new notification
@@ -142,7 +143,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => watchedCapabilities.current, upstreamHost: config.upstream.host });
-  const gate = new QuotaGate({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => watchedCapabilities.current, ledger, pins, bodyBuffers });
+  const gate = new QuotaCore({ config, swift, metrics, log: app.log, watch, identities, capabilities: () => watchedCapabilities.current, ledger, pins });
+  const quota = quotaHooks(gate, bodyBuffers);
   // In this order: pending hit counters and soft states go to Swift, events to their providers, then the
   // connections to Swift close.
   app.addHook('onClose', async () => {
@@ -201,28 +203,20 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       hooks: {
         preHandler: (request, reply, done) => {
           if (!bodies.enter(request, reply)) return; // answered: 503, too many bodies in progress
-          const goOn = () => {
+          quota.admit(request, reply, () => {
             if (reply.sent) return done();
-            if (!request.quotaContinued && expectsContinue(request.headers)) reply.raw.writeContinue();
+            continueUnlessSent(request, reply);
             // Swift is contacted once the body has started (body-watch.ts).
             bodies.whenBodyStarts(request, done);
-          };
-          let admitting: Promise<void> | undefined;
-          try {
-            admitting = gate.admit(request, reply);
-          } catch (error) {
-            return done(error as Error);
-          }
-          if (admitting === undefined) return goOn();
-          admitting.then(goOn, done);
+          }, done);
         },
         onUpstreamResponse: (request, reply, statusCode, headers, body) => {
           if (statusCode === 200 && request.method === 'GET' && isLoginPath(request.url)) rememberLogin(identities, request.headers, headers);
-          return gate.onUpstreamResponse(request, reply, statusCode, headers, body);
+          return quota.onUpstreamResponse(request, reply, statusCode, headers, body);
         },
-        upstreamEvents: (request) => gate.exchangeOf(request),
+        upstreamEvents: quota.upstreamEvents,
         onUpstreamError: (request, reply, error) => {
-          if (gate.answerUpstreamError(request, reply, error)) return true;
+          if (quota.answerUpstreamError(request, reply, error)) return true;
           if (error.cause instanceof NotSentError || error instanceof NotSentError) return false;
           // A body cut for a stall has had its 408; Swift's side was aborted on purpose.
           if (bodies.wasCut(request)) return true;

@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { rawMethod, rawTarget, type RawAnswer } from '../server.js';
 import { checkedWriteFields } from '../quota/write-trace.js';
+import { exchangeOf } from '../quota/exchange.js';
+import { swiftView } from '../proxy/swift-view.js';
 import { plainAddress, type ClientAddresses } from './client-address.js';
 
 declare module 'fastify' {
@@ -52,6 +54,7 @@ function writeLine(request: FastifyRequest, reply: FastifyReply | undefined, opt
   if (request.accessLogged) return;
   request.accessLogged = true;
   const target = rawTarget(request.raw);
+  const exchange = exchangeOf(request.raw);
   const queryAt = target.indexOf('?');
   const elapsedMs = reply ? reply.elapsedTime : performance.now() - (request.receivedAt ?? performance.now());
   request.log.info(
@@ -67,10 +70,10 @@ function writeLine(request: FastifyRequest, reply: FastifyReply | undefined, opt
       durationMs: Math.round(elapsedMs * 1000) / 1000,
       // The id the client got; a client gone before its answer had the proxy's own as far as it got one.
       transId: reply ? reply.raw.getHeader('x-trans-id') : request.id,
-      quota: request.quotaDecision,
+      quota: exchange?.decision,
       client: request.clientAddress,
       peer: request.peerAddress,
-      ...checkedWriteFields(request, options.userOf),
+      ...checkedWriteFields(exchange, { path: () => swiftView(request.raw).path, user: () => options.userOf(request) }),
     },
     'request',
   );

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { callerToken } from '../auth/authority.js';
 import { SwiftHeaders } from '../swift/request.js';
 import type { Config } from '../config/load.js';
-import type { QuotaGate } from '../quota/gate.js';
+import type { QuotaCore } from '../quota/core.js';
 import { accountName, collectReport, configuredAccounts } from '../report/collect.js';
 import { formatReport } from '../report/format.js';
 import { UpstreamUnavailableError, type SwiftClient } from '../swift/client.js';
@@ -17,7 +17,7 @@ import { encodePath } from '../swift/path.js';
 export interface ReportRouteOptions {
   config: Config;
   swift: SwiftClient;
-  gate: QuotaGate;
+  gate: QuotaCore;
 }
 
 export async function reportRoute(app: FastifyInstance, { config, swift, gate }: ReportRouteOptions): Promise<void> {

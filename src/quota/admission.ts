@@ -52,9 +52,12 @@ export interface Write {
   readonly context: ContextSource;
   /** Scopes whose refusal counters count a refusal of this write too (an object write's account). */
   readonly alsoCounted?: ReadonlyArray<{ scope: Scope; snapshot: Snapshot }>;
-  /** The send order the first usage read must have (`readNotBefore()` taken when the gate read the scope). */
+  /** The send order the first usage read must have (`readNotBefore()` taken when the door read the scope). */
   readonly notBefore?: number;
-  /** The reading whose versioning the gate decided on, when it read one itself (a shared ledger checks it still holds). */
+  /**
+   * The reading whose versioning the door decided on, when it read one itself (with `notBefore`): the first
+   * reading the decision uses too, and a shared ledger checks its versioning still holds.
+   */
   readonly versioningRead?: Snapshot;
 }
 
@@ -138,7 +141,8 @@ export class Admissions {
     const kinds = kindsOf(scope.type);
     let replaced: Usage | undefined;
     let creditLooked = false;
-    let snapshot = await this.ledger.read(key, write.notBefore ?? this.readNotBefore());
+    // A door that read the scope already (for its versioning) decides on that reading: usage is read once.
+    let snapshot = write.versioningRead ?? (await this.ledger.read(key, write.notBefore ?? this.readNotBefore()));
     // What the replaced object frees, by the reading decided on.
     const credit = (): Usage => overwriteCredit(snapshot.versioning, replaced) ?? ZERO;
     // What the write adds on top of `view`: less what it replaces, and less what other writes of its target hold.

@@ -5,23 +5,15 @@
  * Admissions (admission.ts) note each decision on what it already returns, a reservation or a refusal, in weak
  * maps: nothing is added to the request on the way, and an admitted write costs one small record. The access log
  * reads the notes once the request is answered (`checkedWriteFields`); a refusal is found through the
- * `quotaRefusal` the gate sets when it answers one.
+ * exchange's `refusal`, set when the proxy answers one.
  */
-import type { FastifyRequest } from 'fastify';
 import type { QuotaKind } from '../config/quota-levels.js';
 import type { Usage } from './decide.js';
 import type { Denied } from './admission.js';
 import type { Reservation } from './ledger/ledger.js';
 import type { ContextSource, EventContext, Scope } from './watch.js';
 import { kindsOf } from '../swift/quota-metadata.js';
-import { swiftView } from '../proxy/swift-view.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The quota refusal the gate answered, for the access log. */
-    quotaRefusal?: Denied;
-  }
-}
+import type { Exchange } from './exchange.js';
 
 /** An admitted write: where, and the usage it was checked against (stored + finished since + writes in flight). */
 interface AdmittedNote {
@@ -52,9 +44,9 @@ export function withAsked(source: ContextSource, asked: Usage): ContextSource {
 }
 
 /** What the write holds, all its reservations together (a form's files, an archive's). */
-function held(request: FastifyRequest): { reservations: readonly Reservation[]; asked: Usage } | undefined {
-  const reservations = request.quota?.reservations ?? request.quotaExchange?.reservations;
-  if (!reservations || reservations.length === 0) return undefined;
+function held(exchange: Exchange): { reservations: readonly Reservation[]; asked: Usage } | undefined {
+  const reservations = exchange.held;
+  if (reservations.length === 0) return undefined;
   let count = 0;
   let bytes = 0;
   for (const reservation of reservations) {
@@ -65,14 +57,14 @@ function held(request: FastifyRequest): { reservations: readonly Reservation[]; 
 }
 
 /** Who asked and what, for quota events: Swift's id once Swift has answered, else the proxy's own. */
-export function requestEventContext(request: FastifyRequest, caller: string | undefined, transactionId: string | undefined): EventContext {
-  const url = request.url;
+export function requestEventContext(exchange: Exchange, caller: string | undefined, transactionId: string | undefined): EventContext {
+  const { url, method, id } = exchange.line;
   const query = url.indexOf('?');
-  const asked = held(request)?.asked;
+  const asked = held(exchange)?.asked;
   return {
     ...(caller ? { caller } : {}),
     ...(asked ? { asked } : {}),
-    request: { method: request.method, path: query < 0 ? url : url.slice(0, query), transaction_id: transactionId ?? request.id },
+    request: { method, path: query < 0 ? url : url.slice(0, query), transaction_id: transactionId ?? id },
   };
 }
 
@@ -92,13 +84,20 @@ function nearestLimit(note: AdmittedNote, asked: Usage): { kind: QuotaKind; limi
   return nearest;
 }
 
+/** Where a request went in Swift, and who asked: read only for the access line of a checked write. */
+export interface RequestWhere {
+  path(): { account?: string; container?: string } | undefined;
+  user(): string | undefined;
+}
+
 /** The access line's fields for a checked write; undefined for any other request (nothing is looked up for those). */
-export function checkedWriteFields(request: FastifyRequest, userOf: (request: FastifyRequest) => string | undefined): Record<string, unknown> | undefined {
-  const decision = request.quotaRefusal;
+export function checkedWriteFields(exchange: Exchange | undefined, request: RequestWhere): Record<string, unknown> | undefined {
+  if (exchange === undefined) return undefined;
+  const decision = exchange.refusal;
   if (decision) {
     const note = refused.get(decision);
     return {
-      ...where(note?.scope, request, userOf),
+      ...where(note?.scope, request),
       // Not `level`: that is the log line's own (pino's number).
       quotaLevel: decision.level,
       kind: decision.kind,
@@ -109,18 +108,18 @@ export function checkedWriteFields(request: FastifyRequest, userOf: (request: Fa
       askedBytes: note?.asked.bytes ?? (decision.kind === 'container_usage' ? decision.requested : undefined),
     };
   }
-  const holding = held(request);
+  const holding = held(exchange);
   const note = holding && admitted.get(holding.reservations[0]!);
   if (!holding || !note) {
-    // Looked at by the gate but not decided on a limit (refused by Swift's authorisation, usage unavailable, no
+    // Looked at by a door but not decided on a limit (refused by Swift's authorisation, usage unavailable, no
     // limit for the scope): where it went, and who asked.
-    if (request.quotaDecision === undefined) return undefined;
-    const path = swiftView(request.raw).path;
-    return { account: path?.account, container: path?.container, user: userOf(request) ?? null };
+    if (exchange.decision === undefined) return undefined;
+    const path = request.path();
+    return { account: path?.account, container: path?.container, user: request.user() ?? null };
   }
   const nearest = nearestLimit(note, holding.asked);
   return {
-    ...where(note.scope, request, userOf),
+    ...where(note.scope, request),
     quotaLevel: note.scope.level,
     kind: nearest?.kind,
     limit: nearest?.limit,
@@ -130,6 +129,6 @@ export function checkedWriteFields(request: FastifyRequest, userOf: (request: Fa
   };
 }
 
-function where(scope: Scope | undefined, request: FastifyRequest, userOf: (request: FastifyRequest) => string | undefined): Record<string, unknown> {
-  return { account: scope?.account, container: scope?.container, user: userOf(request) ?? null };
+function where(scope: Scope | undefined, request: RequestWhere): Record<string, unknown> {
+  return { account: scope?.account, container: scope?.container, user: request.user() ?? null };
 }

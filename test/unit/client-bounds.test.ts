@@ -3,7 +3,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BodyBuffers } from '../../src/quota/body-buffer.js';
+import { BodyBuffers } from '../../src/http/body-buffer.js';
 import { capabilitiesFromInfo } from '../../src/swift/capabilities.js';
 import { MAX_HEADER_BYTES } from '../../src/server.js';
 

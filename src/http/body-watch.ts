@@ -18,8 +18,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { swiftView } from './swift-view.js';
-import { BUSY_RETRY_AFTER_SECONDS, type ClientBound } from '../http/connection-bounds.js';
+import { swiftView } from '../proxy/swift-view.js';
+import { BUSY_RETRY_AFTER_SECONDS, type ClientBound } from './connection-bounds.js';
 
 export interface BodyLimits {
   /** Seconds a started request may go without a byte of its body (client_body_timeout). */

@@ -12,7 +12,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import { expectsContinue } from '../proxy/request-headers.js';
-import { BUSY_RETRY_AFTER_SECONDS } from '../http/connection-bounds.js';
+import { BUSY_RETRY_AFTER_SECONDS } from './connection-bounds.js';
+import type { BodyHead } from '../doors/door.js';
+import type { Exchange } from '../quota/exchange.js';
 
 export interface BufferLimits {
   /** Bytes held for all requests together (body_buffer_bytes). */
@@ -21,15 +23,6 @@ export interface BufferLimits {
   readonly bodyBufferAccountBytes: number;
   /** Seconds a body may go without a byte (client_body_timeout). */
   readonly bodyTimeoutSeconds: number;
-}
-
-export interface BodyHead {
-  /** The first `limit` bytes of the body (all of it when `complete`). */
-  readonly head: Buffer;
-  /** The body ended within the limit. */
-  readonly complete: boolean;
-  /** The whole body to send on in the request's place: the bytes read, then the rest. */
-  readonly body: Readable;
 }
 
 /** Bytes taken from the budgets for one request; given back all at once when it ends. */
@@ -96,7 +89,7 @@ export class BodyBuffers {
    * waits for it), held under the budgets until the request ends. Undefined when the request was answered
    * instead (503 past a budget, 408 for a stalled body). Rejects if the client goes away.
    */
-  async read(request: FastifyRequest, reply: FastifyReply, account: string, limit: number): Promise<BodyHead | undefined> {
+  async read(request: FastifyRequest, reply: FastifyReply, exchange: Exchange, account: string, limit: number): Promise<BodyHead | undefined> {
     const charge = new Charge(this, account);
     reply.raw.once('close', () => charge.giveBack());
     const declared = Number(request.headers['content-length']);
@@ -104,7 +97,7 @@ export class BodyBuffers {
     if (Number.isSafeInteger(declared) && declared > 0 && !charge.take(Math.min(declared, limit))) return this.refuse(reply, 'over-budget');
     if (expectsContinue(request.headers)) {
       reply.raw.writeContinue();
-      request.quotaContinued = true;
+      exchange.continued = true;
     }
     const chunks: Buffer[] = [];
     const end = await this.readChunks(request.raw, limit, chunks, charge);

@@ -1,0 +1,151 @@
+/**
+ * The S3 door (s3api): a request read as the Swift requests s3api makes of it, and each admitted as that Swift
+ * request through the Swift door. The caller is the tempauth user whose access key signed it (`account:user`,
+ * the key is the secret): the signature is checked as s3api checks it, and the proxy asks Swift with that
+ * user's own token.
+ */
+import { isIP } from 'node:net';
+import type { Credentials } from '../../auth/authority.js';
+import { accountOfUser, type TempauthUser } from '../../config/load.js';
+import type { SwiftView } from '../../proxy/swift-view.js';
+import { splitHostPort } from '../../swift/host-addressing.js';
+import { SwiftQuery, type SwiftHeaders } from '../../swift/request.js';
+import { DEFAULT_S3_CONFIG, s3Action, s3Address, SEGMENTS_SUFFIX, type S3Action } from '../../s3/request.js';
+import { checkS3Signature, s3Credential, type SignedRequest } from '../../s3/signature.js';
+import { requestIntent } from '../../quota/intent.js';
+import { accountKey, containerKey } from '../../quota/ledger/ledger.js';
+import type { QuotaCore } from '../../quota/core.js';
+import type { Exchange } from '../../quota/exchange.js';
+import { WritePath } from '../../quota/writes.js';
+import { answerS3 } from '../../quota/answers.js';
+import { inS3, STORING_METHODS, type DoorRequest } from '../door.js';
+import { admitIntent, writtenObject } from '../swift/door.js';
+import { admitS3Complete, admitS3Initiate } from './multipart.js';
+
+/** The request read as s3api reads it, up to its caller; undefined when it needs nothing (or has been answered). */
+interface S3Read {
+  readonly action: Exclude<S3Action, { kind: 'refuse' | 'pass' }>;
+  readonly user: TempauthUser;
+  readonly signed: SignedRequest;
+}
+
+export async function admitS3(core: QuotaCore, request: DoorRequest, query: string | undefined): Promise<void> {
+  const read = readS3(core, request, query);
+  if (!read) return;
+  const { view } = request;
+  const { user, action } = read;
+  const account = accountOfUser(user, core.config.resellerPrefix);
+  const credentials: Credentials = { headers: { 'x-auth-token': await core.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` };
+  const as = (method: string, container: string, object: string | undefined, headers: SwiftHeaders, rawQuery?: string, copyRange?: number, framing = view.framing) =>
+    new WritePath(core, request.exchange, swiftRequest(view, credentials, account, { method, container, object, headers, rawQuery, copyRange, framing }));
+  switch (action.kind) {
+    case 'bucket-create':
+      return admitAs(as('PUT', action.bucket, undefined, view.headers), request);
+    case 'bucket-update':
+      return admitAs(as('POST', action.bucket, undefined, view.headers), request);
+    case 'object-put': {
+      if (!action.copy) return admitAs(as('PUT', action.container, action.object, view.headers), request);
+      const from = `/${encodeURIComponent(action.copy.container)}/${action.copy.object.split('/').map(encodeURIComponent).join('/')}`;
+      const versionQuery = action.copy.versionId === undefined ? undefined : `version-id=${encodeURIComponent(action.copy.versionId)}`;
+      // s3api sends every x-amz-copy-source PUT with CONTENT_LENGTH 0, whatever body the client sent: Swift copies.
+      const zeroBody = { contentLength: '0', transferEncoding: undefined };
+      return admitAs(as('PUT', action.container, action.object, view.headers.with({ 'x-copy-from': from }), versionQuery, action.copyRange, zeroBody), request);
+    }
+    case 'initiate':
+      return admitS3Initiate(as('PUT', `${action.bucket}${SEGMENTS_SUFFIX}`, undefined, view.headers), action.key);
+    case 'complete':
+      return admitS3Complete(as('PUT', action.bucket, action.key, view.headers), request, action.uploadId);
+  }
+}
+
+/**
+ * Reads the request as s3api will: its address, its action, its credential and signature. Requests s3api
+ * answers itself before writing anything are answered so here when they would write (never passed on
+ * uncounted); undefined for what needs nothing more.
+ */
+function readS3(core: QuotaCore, request: DoorRequest, query: string | undefined): S3Read | undefined {
+  const { view, exchange } = request;
+  const rawPath = pathOf(view.target);
+  const host = view.upstream.get('host') ?? view.headers.get('host') ?? core.config.upstream.host;
+  const writes = STORING_METHODS.has(view.method);
+  if (!core.config.s3 && writes && isIP(splitHostPort(host).domain) === 0) {
+    // s3api's storage_domain is not in /info: without its section, a host name may be a bucket's.
+    return void answerS3(inS3(exchange), { status: 501, code: 'NotImplemented', message: "S3 writes on a host name need Swift's [filter:s3api] section in the quota proxy's config (its storage_domain says which host names are buckets)." });
+  }
+  const s3Config = core.config.s3 ?? DEFAULT_S3_CONFIG;
+  const address = s3Address(rawPath, host, s3Config);
+  // s3api answers 400 InvalidURI itself; a write is answered so here, so that it never goes on uncounted.
+  if (!address) return writes ? void answerS3(inS3(exchange), { status: 400, code: 'InvalidURI', message: "Couldn't parse the specified URI." }) : undefined;
+  const action = s3Action(view.method, address, query, view.headers, s3Config);
+  if (action.kind === 'refuse') return void answerS3(inS3(exchange), action.error);
+  const header = (name: string) => view.headers.get(name);
+  const signed: SignedRequest = { method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost };
+  const credential = s3Credential(signed, header);
+  if ('code' in credential) {
+    // s3api answers it, before anything is written; a write is answered so here, never passed on uncounted.
+    return action.kind === 'pass' ? undefined : void answerS3(inS3(exchange), credential);
+  }
+  const user = s3User(core, credential.accessKey);
+  if (action.kind === 'pass') return void (action.shrinks && user && shrinks(core, exchange, user, action.shrinks.bucket));
+  inS3(exchange);
+  // Access keys tempauth does not know (Keystone's, through s3token) cannot be tied to an account here.
+  if (!user) return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users only: this access key is not one.' });
+  const error = checkS3Signature(signed, header, credential, user.key, s3Config, Date.now() / 1000);
+  if (error) return void answerS3(exchange, error);
+  return { action, user, signed };
+}
+
+/** A delete of a bucket's objects: usage went down by what only Swift knows. */
+function shrinks(core: QuotaCore, exchange: Exchange, user: TempauthUser, bucket: string): void {
+  const account = accountOfUser(user, core.config.resellerPrefix);
+  exchange.invalidates.push(containerKey(account, bucket), containerKey(account, `${bucket}${SEGMENTS_SUFFIX}`), accountKey(account));
+  exchange.shrinks = { account };
+}
+
+function s3User(core: QuotaCore, accessKey: string): TempauthUser | undefined {
+  // The key is bytes here and UTF-8 text to s3api: only ASCII keys name the same user on both sides.
+  if (!/^[\x20-\x7e]*$/.test(accessKey)) return undefined;
+  return core.config.users.find((user) => `${user.account}:${user.user}` === accessKey);
+}
+
+function pathOf(target: string): string {
+  const at = target.indexOf('?');
+  return at < 0 ? target : target.slice(0, at);
+}
+
+interface SwiftRequest {
+  method: string;
+  container: string;
+  object: string | undefined;
+  headers: SwiftHeaders;
+  rawQuery: string | undefined;
+  copyRange: number | undefined;
+  framing: SwiftView['framing'];
+}
+
+/** The Swift request s3api makes: its path, the client's headers (s3api passes them on), no client query. */
+function swiftRequest(view: SwiftView, credentials: Credentials, account: string, { method, container, object, headers, rawQuery, copyRange, framing }: SwiftRequest): SwiftView {
+  const decoded = `/v1/${account}/${container}${object === undefined ? '' : `/${object}`}`;
+  return {
+    method,
+    target: view.target,
+    headers,
+    path: { version: 'v1', account, container, ...(object === undefined ? {} : { object }), query: SwiftQuery.parse(rawQuery), decoded, rawQuery },
+    framing,
+    upstream: view.upstream,
+    s3: { credentials, ...(copyRange !== undefined ? { copyRange } : {}) },
+  };
+}
+
+/** Admits a Swift request s3api makes, as the Swift door would. */
+async function admitAs(writes: WritePath, request: DoorRequest): Promise<void> {
+  const { view } = writes;
+  const intent = requestIntent({ method: view.method, path: view.path!, headers: view.headers, framing: view.framing });
+  if (intent.type === 'pass') return;
+  await admitIntent(writes, request, intent);
+  // A part, like a Swift object, is on its way until Swift answers: a completion checked meanwhile reads it
+  // once it has landed.
+  const written = writes.exchange.answeredHere ? undefined : writtenObject(intent);
+  const entering = written && writes.enterWrite(written);
+  if (entering) await entering;
+}

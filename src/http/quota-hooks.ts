@@ -1,0 +1,148 @@
+/**
+ * The HTTP edge of quota: Fastify's request meets the front doors here. For each request it picks the door
+ * (doors/door.ts), makes the request's exchange and awaits the door's admission, sends the proxy's own answer
+ * if the door made one, and otherwise lets the request go on to Swift with the body the door chose. When Swift
+ * answers, or the request to Swift fails, it settles what the request held.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { callerToken } from '../auth/authority.js';
+import { expectsContinue } from '../proxy/request-headers.js';
+import type { ForwardHooks } from '../proxy/forward.js';
+import { swiftView } from '../proxy/swift-view.js';
+import { pickDoor, type DoorRequest } from '../doors/door.js';
+import { answerCut } from '../doors/formpost/door.js';
+import { answerExtract } from '../doors/bulk/door.js';
+import type { QuotaCore } from '../quota/core.js';
+import { Exchange, exchangeOf, keepExchange, type ExchangeEdge, type Reply } from '../quota/exchange.js';
+import { afterAnswer, settle } from '../quota/settle.js';
+import { refuse, reject } from '../quota/answers.js';
+import { quotaHeaders } from '../quota/responses.js';
+import { DeleteListRefused } from '../quota/bulk-delete.js';
+import { UploadLimitError } from '../quota/upload-limiter.js';
+import type { Denied } from '../quota/admission.js';
+import type { BodyBuffers } from './body-buffer.js';
+import { sendReply } from './replies.js';
+
+type Hooks = Pick<ForwardHooks, 'upstreamEvents'> & {
+  /** Runs the request's door; calls `goOn` once the request may go on (or has been answered), `failed` if the door threw. */
+  admit(request: FastifyRequest, reply: FastifyReply, goOn: () => void, failed: (error: Error) => void): void;
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body: Readable): boolean;
+  /** An error of the request to Swift that the quota answers (a cut upload); true when it did. */
+  answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean;
+};
+
+export function quotaHooks(core: QuotaCore, bodyBuffers: BodyBuffers): Hooks {
+  return {
+    admit(request, reply, goOn, failed) {
+      let door;
+      try {
+        door = pickDoor(core, swiftView(request.raw));
+      } catch (error) {
+        return failed(error as Error);
+      }
+      if (door === undefined) return goOn();
+      const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, edgeOf(request, reply));
+      keepExchange(request.raw, exchange);
+      door(doorRequest(request, reply, exchange, bodyBuffers)).then(() => {
+        if (exchange.reply && !reply.sent) sendReply(reply, exchange.reply);
+        else if (exchange.body) request.body = exchange.body;
+        goOn();
+      }, failed);
+    },
+    upstreamEvents(request) {
+      const exchange = exchangeOf(request.raw);
+      return exchange?.tracked ? exchange : undefined;
+    },
+    onUpstreamResponse(request, reply, statusCode, headers, body) {
+      const exchange = exchangeOf(request.raw);
+      if (!exchange) return false;
+      if (exchange.extractStopped) {
+        void answerExtract(core, exchange, statusCode, headers, body).then(() => sendReply(reply, exchange.reply!));
+        return true;
+      }
+      if (exchange.cut) {
+        settle(core, exchange, statusCode);
+        void answerCut(core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
+        return true;
+      }
+      if (exchange.settleAtEnd) return false; // settled when Swift's answer ends (exchange.ts)
+      if (exchange.describe && statusCode >= 200 && statusCode < 300) {
+        for (const [name, value] of Object.entries(quotaHeaders(exchange.describe))) reply.header(name, value);
+      }
+      settle(core, exchange, statusCode);
+      if (statusCode < 200 || statusCode >= 300) return false;
+      const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
+      afterAnswer(core, exchange, () => core.eventContext(exchange, callerToken(swiftView(request.raw).headers), transactionId));
+      return false;
+    },
+    answerUpstreamError(request, reply, error) {
+      const exchange = exchangeOf(request.raw);
+      if (exchange) settle(core, exchange, undefined);
+      if (reply.raw.writableEnded) return true; // answered already (a held write refused: interrupt)
+      if (!exchange) return false;
+      if (exchange.cut) {
+        void answerCut(core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
+        return true;
+      }
+      const cause = (error as { cause?: unknown })?.cause;
+      const listCut = error instanceof DeleteListRefused ? error : cause;
+      if (listCut instanceof DeleteListRefused) refuse(exchange, 400, listCut.reason);
+      // An upload cut by the limiter reaches us as an upstream error: answered with the refusal.
+      const cut = error instanceof UploadLimitError ? error : cause;
+      if (cut instanceof UploadLimitError && !exchange.reply) reject(exchange, core.metrics, cut.rejection as Denied);
+      if (!exchange.reply) return false;
+      sendReply(reply, exchange.reply);
+      return true;
+    },
+  };
+}
+
+/** What the exchange needs of the client's connection. */
+function edgeOf(request: FastifyRequest, reply: FastifyReply): ExchangeEdge {
+  return {
+    onClientGone(gone) {
+      if (reply.raw.destroyed) queueMicrotask(gone);
+      else reply.raw.once('close', gone);
+    },
+    interrupt(answer: Reply) {
+      const exchange = exchangeOf(request.raw)!;
+      return new Promise((resolve) => {
+        exchange.finally(resolve);
+        if (reply.raw.headersSent) return void request.raw.destroy();
+        reply.raw.once('finish', () => request.raw.destroy());
+        reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)), connection: 'close' });
+        reply.raw.end(answer.body);
+      });
+    },
+  };
+}
+
+function doorRequest(request: FastifyRequest, reply: FastifyReply, exchange: Exchange, bodyBuffers: BodyBuffers): DoorRequest {
+  return {
+    view: swiftView(request.raw),
+    exchange,
+    raw: request.raw,
+    log: request.log,
+    async readBody(account, limit) {
+      const read = await bodyBuffers.read(request, reply, exchange, account, limit);
+      if (read === undefined) exchange.answeredAtEdge = true;
+      return read;
+    },
+    holdBuffer(account, bytes) {
+      const held = bodyBuffers.hold(reply, account, bytes);
+      if (!held) exchange.answeredAtEdge = true;
+      return held;
+    },
+    sendContinue() {
+      if (!expectsContinue(request.headers)) return;
+      reply.raw.writeContinue();
+      exchange.continued = true;
+    },
+  };
+}
+
+/** `100 Continue` for a client that waits for it, unless a door has sent it already. */
+export function continueUnlessSent(request: FastifyRequest, reply: FastifyReply): void {
+  if (!exchangeOf(request.raw)?.continued && expectsContinue(request.headers)) reply.raw.writeContinue();
+}
