@@ -8,7 +8,7 @@
  * POST or a failing provider never holds up a request. Hit counters are written in batches, every
  * `hit_flush_interval`, so a client hammering a full container does not turn each refusal into a write.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../log.js';
 import { LRUCache } from 'lru-cache';
 import type { QuotaConfig } from '../config/load.js';
 import type { Limits, QuotaKind } from '../config/quota-levels.js';
@@ -85,7 +85,7 @@ export interface QuotaWatchOptions {
   fallback: FallbackStateStore;
   notifier: Notifier;
   metrics: Metrics;
-  log: FastifyBaseLogger;
+  log: Log;
   now?: () => number;
   /** With a shared ledger: the state other proxies see and move too (events once, counters without lost updates). */
   shared?: SharedWatchState;
