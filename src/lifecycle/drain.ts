@@ -14,7 +14,6 @@
 import cluster from 'node:cluster';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyInstance } from 'fastify';
 import type { RestartConfig } from '../config/restart.js';
 
 export type DrainKind = 'shutdown' | 'retire';
@@ -89,6 +88,15 @@ function answersInFlight(server: HttpServer): ServerResponse[] {
   return answers;
 }
 
+/**
+ * A listener to drain: its HTTP server, and how it closes (Fastify's close: the listener stops accepting at once,
+ * idle connections close, and it resolves once the requests in flight are done).
+ */
+export interface Drainable {
+  readonly server: HttpServer;
+  close(): Promise<unknown>;
+}
+
 export interface DrainLog {
   info(message: string): void;
   warn(message: string): void;
@@ -109,7 +117,7 @@ export interface DrainOptions {
  * Drains `app` (and its ops listener, closed with it) as described above. Resolves true when every request
  * finished within drain_timeout, false when some connections had to be cut.
  */
-export async function drain(app: FastifyInstance, ops: FastifyInstance | undefined, state: DrainState, options: DrainOptions, log: DrainLog): Promise<boolean> {
+export async function drain(app: Drainable, ops: Drainable | undefined, state: DrainState, options: DrainOptions, log: DrainLog): Promise<boolean> {
   const { settings } = options;
   const servers = [app.server, ...(ops ? [ops.server] : [])];
   state.begin(options.kind, servers);

@@ -3,7 +3,7 @@
  * Each send may take at most the configured timeout; one that throws or times out is counted as failed and
  * the next event goes out. Not retried: a module that wants retries or durability does them itself.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../log.js';
 import type { QuotaEvent } from './event.js';
 import { withTimeout, type DeliveryReport, type Provider } from './provider.js';
 
@@ -15,7 +15,7 @@ export interface MemoryProviderOptions {
   send(event: QuotaEvent): unknown;
   timeoutMs: number;
   report: DeliveryReport;
-  log: FastifyBaseLogger;
+  log: Log;
   onClose?(): unknown;
 }
 

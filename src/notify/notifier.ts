@@ -2,7 +2,7 @@
  * Fans quota events out to every configured provider. `emit` never waits and never throws: providers queue
  * and deliver in the background, and their failures end up in logs and metrics, not in client requests.
  */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../log.js';
 import type { NotifierConfig } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { createEvent, type EventFields, type QuotaEvent } from './event.js';
@@ -23,13 +23,13 @@ export class Notifier {
   private constructor(
     private running: readonly Running[],
     private readonly metrics: Metrics,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: Log,
   ) {
     metrics.setQueueDepthSource(() => this.depths());
   }
 
   /** Builds every provider; a provider that cannot start (a module that cannot load, a queue_dir it cannot write) stops start-up (ConfigError). */
-  static async create(configs: readonly NotifierConfig[], metrics: Metrics, log: FastifyBaseLogger): Promise<Notifier> {
+  static async create(configs: readonly NotifierConfig[], metrics: Metrics, log: Log): Promise<Notifier> {
     return new Notifier(await openAll(configs, metrics, log), metrics, log);
   }
 
@@ -122,7 +122,7 @@ export class Notifier {
   }
 }
 
-async function openAll(configs: readonly NotifierConfig[], metrics: Metrics, log: FastifyBaseLogger): Promise<Running[]> {
+async function openAll(configs: readonly NotifierConfig[], metrics: Metrics, log: Log): Promise<Running[]> {
   const running: Running[] = [];
   try {
     for (const config of configs) running.push({ config, provider: await openProvider(config, metrics, log) });
@@ -133,7 +133,7 @@ async function openAll(configs: readonly NotifierConfig[], metrics: Metrics, log
   return running;
 }
 
-async function openProvider(config: NotifierConfig, metrics: Metrics, log: FastifyBaseLogger): Promise<Provider> {
+async function openProvider(config: NotifierConfig, metrics: Metrics, log: Log): Promise<Provider> {
   const report: DeliveryReport = (provider, outcome) => metrics.notificationDeliveries.inc({ provider, outcome });
   const timeoutMs = config.timeoutSeconds * 1000;
   switch (config.type) {

@@ -6,7 +6,7 @@
  * order (disk-queue.ts and queue-order.ts say which order across processes).
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../log.js';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
 import { ConfigError } from '../config/errors.js';
@@ -97,14 +97,14 @@ export class WebhookProvider implements Provider {
     private readonly lease: DelivererLease,
     private readonly timing: QueueTiming,
     private readonly report: DeliveryReport,
-    private readonly log: FastifyBaseLogger,
+    private readonly log: Log,
   ) {
     this.name = config.name;
     this.signer = config.secret ? standardSigner(config.secret) : undefined;
     this.leaseTimer = setInterval(() => this.checkLease(), timing.beatMs).unref();
   }
 
-  static async open(config: WebhookConfig, report: DeliveryReport, log: FastifyBaseLogger, timing: QueueTiming = QUEUE_TIMING): Promise<WebhookProvider> {
+  static async open(config: WebhookConfig, report: DeliveryReport, log: Log, timing: QueueTiming = QUEUE_TIMING): Promise<WebhookProvider> {
     let queue: DiskQueue;
     let lease: DelivererLease;
     try {

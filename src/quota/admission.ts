@@ -16,7 +16,7 @@
 import type { Config } from '../config/load.js';
 import { DEFAULT_LEVEL, type Limits, type QuotaKind } from '../config/quota-levels.js';
 import { LRUCache } from 'lru-cache';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../log.js';
 import { decideWrite, isNearLimit, type Decision, type ExpiredSoftLimits, type Usage } from './decide.js';
 import { accountKey, rulesFor, scopeKey, type Projection, type Reservation, type Rules, type Snapshot, type UsageLedger } from './ledger/ledger.js';
 import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
@@ -70,14 +70,14 @@ export interface AdmissionsOptions {
   config: Config;
   ledger: UsageLedger;
   watch: QuotaWatch;
-  log: FastifyBaseLogger;
+  log: Log;
 }
 
 export class Admissions {
   private config: Config;
   readonly ledger: UsageLedger;
   private readonly watch: QuotaWatch;
-  private readonly log: FastifyBaseLogger;
+  private readonly log: Log;
   private readonly unknownLevelsLogged = new LRUCache<string, true>({ max: 10_000 });
 
   constructor({ config, ledger, watch, log }: AdmissionsOptions) {

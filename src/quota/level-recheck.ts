@@ -12,7 +12,7 @@
  * new soft limit only starts an episode then, with the grace period from then.
  */
 import type { Limits } from '../config/quota-levels.js';
-import type { Scope } from './watch.js';
+import type { Scope } from './watch-scope.js';
 
 export interface LevelLimits {
   readonly level: string;

@@ -1,82 +1,44 @@
 /**
  * Watches usage against soft and hard limits per account and container: turns what the gate sees (usage at
  * each check and after each write, refusals) into quota events, enforces expired grace periods, counts
- * refusals, and keeps that state in Swift metadata (swift/quota-metadata.ts) so it survives restarts.
+ * refusals, and keeps that state in Swift metadata (through watch-writer.ts) so it survives restarts.
  *
  * State changes are synchronous, in the tick the gate sees the usage, so a crossing is reported once however
  * many requests race over it. Metadata writes and event deliveries happen in the background: a slow Swift
- * POST or a failing provider never holds up a request. Hit counters are written in batches, every
- * `hit_flush_interval`, so a client hammering a full container does not turn each refusal into a write.
+ * POST or a failing provider never holds up a request.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { QuotaConfig } from '../config/load.js';
-import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import type { QuotaKind } from '../config/quota-levels.js';
+import type { Log } from '../log.js';
 import { withLevel, type LevelLimits, type LevelSource } from './level-recheck.js';
 import type { Metrics } from '../metrics.js';
-import type { EventRequest } from '../notify/event.js';
 import type { Notifier } from '../notify/notifier.js';
 import type { SwiftClient } from '../swift/client.js';
-import { encodePath } from '../swift/path.js';
-import {
-  formatSoftRecord,
-  hardHitHeader,
-  hitsHeader,
-  kindsOf,
-  readPersistedState,
-  removeHeader,
-  softSinceHeader,
-  type PersistedQuotaState,
-  type ScopeType,
-} from '../swift/quota-metadata.js';
+import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
 import type { ExpiredSoftLimits, Usage } from './decide.js';
 import { graceEndsAt, graceHasExpired, observeRefusal, observeUsage, type Crossing, type KindState, type Observed } from './soft-state.js';
-import type { FallbackStateStore, StoredState } from './state-store.js';
+import type { FallbackStateStore } from './state-store.js';
 import { kindStateText, type SharedWatchState } from './shared-watch.js';
+import { WatchWriter } from './watch-writer.js';
+import {
+  hasRecordedState,
+  hasSoftLimit,
+  newScopeState,
+  NO_CONTEXT,
+  usageOfKind,
+  type ContextSource,
+  type Scope,
+  type ScopeState,
+} from './watch-scope.js';
+
+// Importers (the gate, admission, write-trace.ts) take the scope types from here.
+export type { ContextSource, EventContext, Scope } from './watch-scope.js';
 
 /** How many times a transition another proxy got to first is looked at again from where that one left it. */
 const SHARED_RETRIES = 3;
 
-/** An account (container_count) or a container (object_count, container_usage), with the limits that apply. */
-export interface Scope {
-  readonly key: string;
-  readonly type: ScopeType;
-  readonly account: string;
-  readonly container?: string;
-  readonly level: string;
-  readonly limits: Limits;
-  readonly soft: Limits;
-}
-
-/** What is known of the request that revealed a crossing. */
-export interface EventContext {
-  readonly caller?: string;
-  readonly request?: EventRequest;
-  /** What the request asked to add (a refused write's size; an admitted one's reservations). */
-  readonly asked?: Usage;
-}
-
-/** Asked for only when an event is emitted: checks that cross nothing build no context. */
-export type ContextSource = () => EventContext;
-
-const NO_CONTEXT: ContextSource = () => ({});
 const NONE_EXPIRED: ExpiredSoftLimits = Object.freeze({});
-
-interface ScopeState {
-  scope: Scope;
-  /** The state is kept in the fallback store (Swift refused it as metadata): keep it there up to date. */
-  inFallback: boolean;
-  /** Refusals already in the fallback store's counter. */
-  fallbackHits: number;
-  kinds: Partial<Record<QuotaKind, KindState>>;
-  lastUsage: Partial<Record<QuotaKind, number>>;
-  /** Refusals counted and not yet added to the counter in Swift. */
-  hitsPending: number;
-  /** The soft or hard-hit state changed and is not in Swift yet. */
-  stateDirty: boolean;
-  /** Metadata writes of one scope happen one after another. */
-  writing: Promise<void>;
-}
 
 export interface QuotaWatchOptions {
   quota: QuotaConfig;
@@ -85,28 +47,16 @@ export interface QuotaWatchOptions {
   fallback: FallbackStateStore;
   notifier: Notifier;
   metrics: Metrics;
-  log: FastifyBaseLogger;
+  log: Log;
   now?: () => number;
   /** With a shared ledger: the state other proxies see and move too (events once, counters without lost updates). */
   shared?: SharedWatchState;
 }
 
-function hasSoftLimit(scope: Scope): boolean {
-  return kindsOf(scope.type).some((kind) => scope.soft[kind] !== undefined);
-}
-
-function hasRecordedState(persisted: PersistedQuotaState | undefined): boolean {
-  return persisted !== undefined && (Object.keys(persisted.soft).length > 0 || Object.keys(persisted.hardHits).length > 0);
-}
-
-export function usageOfKind(kind: QuotaKind, usage: Usage): number {
-  return kind === 'container_usage' ? usage.bytes : usage.count;
-}
-
 export class QuotaWatch {
   private readonly states: LRUCache<string, ScopeState>;
-  /** States with something not yet written to Swift: kept here even if the LRU lets them go. */
-  private readonly dirty = new Map<string, ScopeState>();
+  /** Keeps the states in Swift, and holds those not written yet (even if the LRU lets them go). */
+  private readonly writer: WatchWriter;
   private graceMs: number;
   private readonly now: () => number;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -122,6 +72,15 @@ export class QuotaWatch {
     this.fallbackChecked = new LRUCache({ max: options.quota.cacheMaxEntries, ttl: Math.max(options.quota.cacheTimeoutSeconds, 1) * 1000 });
     this.graceMs = options.quota.gracePeriodSeconds * 1000;
     this.now = options.now ?? Date.now;
+    this.writer = new WatchWriter({
+      swift: options.swift,
+      fallback: options.fallback,
+      metrics: options.metrics,
+      log: options.log,
+      ...(options.shared ? { shared: options.shared } : {}),
+      maxWaiting: () => this.options.quota.cacheMaxEntries,
+      onGone: (key) => this.forget(key),
+    });
     const flush = setInterval(() => void this.flush(), options.quota.hitFlushIntervalSeconds * 1000);
     flush.unref();
     this.timers.push(flush);
@@ -150,15 +109,9 @@ export class QuotaWatch {
   }
 
   private state(scope: Scope, persisted: PersistedQuotaState | undefined): ScopeState {
-    let state = this.dirty.get(scope.key) ?? this.states.get(scope.key);
+    let state = this.writer.waiting(scope.key) ?? this.states.get(scope.key);
     if (!state) {
-      const kinds: Partial<Record<QuotaKind, KindState>> = {};
-      for (const kind of kindsOf(scope.type)) {
-        const soft = persisted?.soft[kind];
-        const hardHitAt = persisted?.hardHits[kind];
-        kinds[kind] = { ...(soft ? { soft } : {}), ...(hardHitAt !== undefined ? { hardHitAt } : {}) };
-      }
-      state = { scope, kinds, lastUsage: {}, hitsPending: 0, stateDirty: false, writing: Promise.resolve(), inFallback: false, fallbackHits: 0 };
+      state = newScopeState(scope, persisted);
       this.states.set(scope.key, state);
     }
     state.scope = scope; // the level may have changed
@@ -171,7 +124,7 @@ export class QuotaWatch {
    * that a grace period keeps running from when it began, never anew.
    */
   async load(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage): Promise<void> {
-    if (this.dirty.has(scope.key) || this.states.has(scope.key) || this.fallbackChecked.has(scope.key)) return;
+    if (this.writer.isWaiting(scope.key) || this.states.has(scope.key) || this.fallbackChecked.has(scope.key)) return;
     const unrecorded = kindsOf(scope.type).some((kind) => {
       const soft = scope.soft[kind];
       return soft !== undefined && usageOfKind(kind, usage) > soft && persisted?.soft[kind] === undefined;
@@ -179,7 +132,7 @@ export class QuotaWatch {
     if (!unrecorded) return;
     this.fallbackChecked.set(scope.key, true);
     const stored = await this.options.fallback.load(scope.key);
-    if (!stored || this.dirty.has(scope.key) || this.states.has(scope.key)) return;
+    if (!stored || this.writer.isWaiting(scope.key) || this.states.has(scope.key)) return;
     const merged: PersistedQuotaState = {
       soft: { ...stored.soft, ...(persisted?.soft ?? {}) },
       hardHits: { ...stored.hardHits, ...(persisted?.hardHits ?? {}) },
@@ -192,18 +145,14 @@ export class QuotaWatch {
 
   /** Whether a delete in this scope could end something being watched (worth a usage read to find out). */
   isWatching(key: string): boolean {
-    const state = this.dirty.get(key) ?? this.states.peek(key);
+    const state = this.writer.waiting(key) ?? this.states.peek(key);
     return state !== undefined && Object.values(state.kinds).some((kind) => kind.soft !== undefined || kind.hardHitAt !== undefined);
   }
 
   /** The scope's container (or account) is gone, and its metadata with it. */
   forget(key: string): void {
     this.states.delete(key);
-    const dirty = this.dirty.get(key);
-    if (dirty) {
-      this.options.metrics.hitsPending.dec(dirty.hitsPending);
-      this.dirty.delete(key);
-    }
+    this.writer.drop(key);
   }
 
   /**
@@ -212,7 +161,7 @@ export class QuotaWatch {
    */
   observe(scope: Scope, persisted: PersistedQuotaState | undefined, usage: Usage, context: ContextSource = NO_CONTEXT, withInFlight: Usage = usage): void {
     // Most checks concern scopes with no soft limit and nothing recorded: nothing to track, nothing to keep.
-    if (!this.dirty.has(scope.key) && !this.states.has(scope.key) && !hasSoftLimit(scope) && !hasRecordedState(persisted)) return;
+    if (!this.writer.isWaiting(scope.key) && !this.states.has(scope.key) && !hasSoftLimit(scope) && !hasRecordedState(persisted)) return;
     const state = this.state(scope, persisted);
     const now = this.now();
     for (const kind of kindsOf(scope.type)) {
@@ -225,7 +174,7 @@ export class QuotaWatch {
 
   /** Soft limits whose grace period is over, for a check of `usage` (checks compare with them as with hard limits). */
   expiredSoftLimits(scope: Scope, usage: Usage): ExpiredSoftLimits {
-    const state = this.dirty.get(scope.key) ?? this.states.peek(scope.key);
+    const state = this.writer.waiting(scope.key) ?? this.states.peek(scope.key);
     if (!state) return NONE_EXPIRED;
     const now = this.now();
     let expired: Partial<Record<QuotaKind, number>> | undefined;
@@ -249,28 +198,9 @@ export class QuotaWatch {
     alsoCounted: Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }> = [],
   ): void {
     const state = this.state(scope, persisted);
-    this.countHit(state);
-    for (const other of alsoCounted) this.countHit(this.state(other.scope, other.persisted));
+    this.writer.countHit(state);
+    for (const other of alsoCounted) this.writer.countHit(this.state(other.scope, other.persisted));
     if (refusal.enforced === 'hard') this.apply(state, refusal.kind, (from) => observeRefusal(from, refusal.used, refusal.limit), context);
-  }
-
-  private countHit(state: ScopeState): void {
-    state.hitsPending++;
-    this.options.metrics.hitsPending.inc();
-    this.markDirty(state);
-  }
-
-  /**
-   * States waiting to be written stay in memory whatever the LRU does, but not without bound: past
-   * `cache_max_entries` (Swift unreachable for long, under many refusals), the oldest counts are given up.
-   */
-  private markDirty(state: ScopeState): void {
-    this.dirty.set(state.scope.key, state);
-    if (this.dirty.size <= this.options.quota.cacheMaxEntries) return;
-    const [oldestKey, oldest] = this.dirty.entries().next().value as [string, ScopeState];
-    this.dirty.delete(oldestKey);
-    this.options.metrics.hitsPending.dec(oldest.hitsPending);
-    this.options.log.warn({ account: oldest.scope.account, container: oldest.scope.container, hits: oldest.hitsPending }, 'too many quota states waiting to be written to Swift: the oldest refusal counts are dropped');
   }
 
   /**
@@ -320,11 +250,7 @@ export class QuotaWatch {
   /** A transition that is this proxy's to report: the events go out, the state to Swift. */
   private settleTransition(state: ScopeState, kind: QuotaKind, before: KindState, observed: Observed, context: ContextSource): void {
     for (const crossing of observed.crossings) this.emit(state.scope, kind, crossing, observed.state.soft ?? before.soft, context);
-    if (before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt) {
-      state.stateDirty = true;
-      this.markDirty(state);
-      void this.write(state);
-    }
+    if (before.soft !== observed.state.soft || before.hardHitAt !== observed.state.hardHitAt) this.writer.stateChanged(state);
   }
 
   private emit(scope: Scope, kind: QuotaKind, crossing: Crossing, softRecord: KindState['soft'], source: ContextSource): void {
@@ -358,7 +284,7 @@ export class QuotaWatch {
    * next write).
    */
   reconsider(account: string): void {
-    for (const state of new Set([...this.states.values(), ...this.dirty.values()])) {
+    for (const state of new Set([...this.states.values(), ...this.writer.waitingStates()])) {
       if (state.scope.account === account) void this.lookAgain(state);
     }
   }
@@ -372,7 +298,7 @@ export class QuotaWatch {
     const now = this.now();
     const due = (state: ScopeState) =>
       Object.values(state.kinds).some((kind) => kind.soft !== undefined && !kind.soft.graceNotified && now >= graceEndsAt(kind.soft, this.graceMs));
-    for (const state of new Set([...this.states.values(), ...this.dirty.values()])) {
+    for (const state of new Set([...this.states.values(), ...this.writer.waitingStates()])) {
       if (due(state)) void this.lookAgain(state);
     }
   }
@@ -407,97 +333,9 @@ export class QuotaWatch {
     }
   }
 
-  /** Writes a scope's state to Swift after the writes already queued for it. */
-  private write(state: ScopeState): Promise<void> {
-    state.writing = state.writing.then(() => this.writeNow(state));
-    return state.writing;
-  }
-
-  private async writeNow(state: ScopeState): Promise<void> {
-    if (state.hitsPending === 0 && !state.stateDirty) return;
-    const shared = this.options.shared;
-    if (!shared) return this.writeState(state);
-    // Other proxies add to the same counter: one at a time reads and writes it, or an update would be lost.
-    try {
-      if (!(await shared.exclusive(state.scope.key, () => this.writeState(state)))) return; // the next flush tries again
-    } catch (error) {
-      this.options.log.warn({ err: error, account: state.scope.account, container: state.scope.container }, 'cannot take the shared lock to write quota state; will retry');
-    }
-  }
-
-  private async writeState(state: ScopeState): Promise<void> {
-    const { scope } = state;
-    const hits = state.hitsPending;
-    const stateChanged = state.stateDirty;
-    if (hits === 0 && !stateChanged) return;
-    const path = encodePath('v1', scope.account, scope.container);
-    const headers: Record<string, string> = {};
-    if (stateChanged) {
-      for (const kind of kindsOf(scope.type)) {
-        const { soft: record, hardHitAt } = state.kinds[kind] ?? {};
-        const soft = softSinceHeader(scope.type, kind);
-        if (record) headers[soft] = formatSoftRecord(record);
-        else headers[removeHeader(soft)] = 'x';
-        const hard = hardHitHeader(scope.type, kind);
-        if (hardHitAt !== undefined) headers[hard] = String(hardHitAt);
-        else headers[removeHeader(hard)] = 'x';
-      }
-    }
-    state.stateDirty = false;
-    try {
-      if (hits > 0) {
-        // Added to the counter as Swift has it now, not as it was when this proxy first read it: other proxies
-        // (or a reseller resetting it) may have written it since.
-        const current = await this.options.swift.head(path, scope.type);
-        if (current.status === 404 || current.status === 410) return this.forget(scope.key);
-        if (current.status >= 300) throw new Error(`Swift answered ${current.status} to reading the counter`);
-        headers[hitsHeader(scope.type)] = String(readPersistedState(scope.type, current.headers).hits + hits);
-      }
-      const { status } = await this.options.swift.post(path, headers);
-      if (status === 404 || status === 410) return this.forget(scope.key); // deleted: its metadata went with it
-      if (status === 400) {
-        // Swift refuses metadata past its per-account/container limits, which the owner can fill: the state
-        // goes where no owner reaches instead.
-        await this.saveFallback(state, hits);
-        this.markWritten(state, hits);
-        return;
-      }
-      if (status >= 300) throw new Error(`Swift answered ${status}`);
-      if (state.inFallback && stateChanged) {
-        // The metadata holds the state again: the fallback's copy would be stale.
-        await this.options.fallback.remove(scope.key);
-        state.inFallback = false;
-      }
-      this.markWritten(state, hits);
-    } catch (error) {
-      state.stateDirty ||= stateChanged; // tried again at the next flush
-      this.options.log.warn({ err: error, account: scope.account, container: scope.container }, 'cannot write quota state to Swift metadata; will retry');
-    }
-  }
-
-  private async saveFallback(state: ScopeState, hits: number): Promise<void> {
-    const soft: StoredState['soft'] = {};
-    const hardHits: StoredState['hardHits'] = {};
-    for (const kind of kindsOf(state.scope.type)) {
-      const record = state.kinds[kind];
-      if (record?.soft) soft[kind] = record.soft;
-      if (record?.hardHitAt !== undefined) hardHits[kind] = record.hardHitAt;
-    }
-    await this.options.fallback.save(state.scope.key, { soft, hardHits, hits: state.fallbackHits + hits });
-    state.fallbackHits += hits;
-    if (!state.inFallback) this.options.log.warn({ account: state.scope.account, container: state.scope.container }, 'Swift refused the quota state as metadata (its owner filled the metadata): kept in the service account instead');
-    state.inFallback = true;
-  }
-
-  private markWritten(state: ScopeState, hits: number): void {
-    state.hitsPending -= hits;
-    this.options.metrics.hitsPending.dec(hits);
-    if (state.hitsPending === 0 && !state.stateDirty) this.dirty.delete(state.scope.key);
-  }
-
   /** Writes every pending hit counter and soft state. */
   async flush(): Promise<void> {
-    await Promise.all([...this.dirty.values()].map((state) => this.write(state)));
+    await this.writer.flush();
   }
 
   async close(): Promise<void> {

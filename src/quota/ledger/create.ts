@@ -1,5 +1,5 @@
 /** The ledger the config asks for, reading usage from Swift and reporting to the metrics. */
-import type { FastifyBaseLogger } from 'fastify';
+import type { Log } from '../../log.js';
 import type { Config } from '../../config/load.js';
 import type { Metrics } from '../../metrics.js';
 import type { SwiftClient } from '../../swift/client.js';
@@ -22,7 +22,7 @@ export interface CreatedLedger {
   readonly pins: PinBoard;
 }
 
-export async function createLedger(config: Config, swift: SwiftClient, metrics: Metrics, log: FastifyBaseLogger): Promise<CreatedLedger> {
+export async function createLedger(config: Config, swift: SwiftClient, metrics: Metrics, log: Log): Promise<CreatedLedger> {
   const common = {
     ttlMs: config.quota.cacheTimeoutSeconds * 1000,
     maxEntries: config.quota.cacheMaxEntries,

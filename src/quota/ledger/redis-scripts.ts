@@ -20,7 +20,7 @@
  * (gen_is): run on a promoted replica before anyone joined its new generation, they count more, never less, and
  * what they wrote is of the old generation, which the new one does not trust.
  */
-import { PINS_LUA } from './redis-pins.js';
+import { PINS_LUA } from './redis-pins-scripts.js';
 
 /** Shared by the scripts: the generation check, Redis's clock, and the projection of a key. */
 const PRELUDE = `

@@ -19,24 +19,23 @@
  * Leases: a reservation's deadline is Redis's clock plus `ledger_lease`; the proxy holding it renews it every
  * third of that while the write is in flight, so the reservations of a proxy that died are dropped within one
  * lease. Redis unreachable: checks fail with LedgerUnavailableError (fail_mode decides); commits and releases
- * are kept and sent again once Redis answers, their reservations renewed meanwhile.
+ * are kept and sent again once Redis answers, their reservations renewed meanwhile (redis-held.ts).
  *
- * The generation rule (the scripts' gen_ok, redis-scripts.ts): a generation belongs to one Redis primary's
- * history, named by its replication id. A Redis restarted without its data has none; a replica promoted by a
- * failover (Sentinel) or a primary restarted from its file has a new replication id and may have missed the last
- * writes. Either way the scripts refuse the old generation; each proxy starts (or joins) a new one, drops every
- * reading it cached (their sequence numbers are from the old one, and writes finished since may be lost), puts
- * the reservations and pins it holds back, and a check resting on a reading of the old generation reads Swift
- * again. A proxy does so on its first command to the new primary, and at once when its connection comes back.
- * Until every proxy has put its reservations back, writes then in flight through another proxy may be admitted
- * past a limit once more. A reservation whose settle the old primary took without passing it on is released
- * again by its proxy as it joins (settledRecently); one of a proxy that died meanwhile counts until its lease ends.
+ * The generation rule (the scripts' gen_ok, redis-scripts.ts): a generation belongs to one Redis primary's history,
+ * named by its replication id. A Redis restarted without its data has none; a replica promoted by a failover
+ * (Sentinel) or a primary restarted from its file has a new replication id and may have missed the last writes.
+ * Either way the scripts refuse the old generation; each proxy starts (or joins) a new one (redis-generation.ts),
+ * drops every reading it cached (their sequence numbers are from the old one, and writes finished since may be
+ * lost), puts the reservations and pins it holds back, and a check resting on a reading of the old generation reads
+ * Swift again. A proxy does so on its first command to the new primary, and at once when its connection comes back.
+ * Until every proxy has put its reservations back, writes then in flight through another proxy may be admitted past
+ * a limit once more. A reservation whose settle the old primary took without passing it on is released again by its
+ * proxy as it joins (settledRecently); one of a proxy that died meanwhile counts until its lease ends.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Usage } from '../decide.js';
 import {
-  LedgerUnavailableError,
   type GrowRequest,
   type Projection,
   type Reservation,
@@ -49,10 +48,13 @@ import {
   type UsageLedger,
 } from './ledger.js';
 import { SnapshotReader, type ReadSource, type Stamp } from './snapshot-reader.js';
-import { kindStateText, parseKindState, type SharedWatchState } from '../shared-watch.js';
+import type { SharedWatchState } from '../shared-watch.js';
 import { RedisPinStore, VersioningMoved, waitWhilePinned } from './redis-pins.js';
 import { SCRIPTS, type LedgerScripts } from './redis-scripts.js';
 import { connectRedis, type RedisTarget } from './redis-connection.js';
+import { isGenError, LedgerGeneration } from './redis-generation.js';
+import { HeldReservations } from './redis-held.js';
+import { redisWatchState } from './redis-watch-state.js';
 
 export interface RedisLedgerOptions extends RedisTarget {
   prefix: string;
@@ -73,10 +75,6 @@ export interface RedisLedgerOptions extends RedisTarget {
 
 /** `upstream_timeout`'s default: how long a request on its way to Swift may hold a pin (see pinWaitMs). */
 const DEFAULT_PIN_WAIT_MS = 60_000;
-/** How long the shared watch state of a scope outlives its last change (Swift's metadata keeps it anyway). */
-const WATCH_STATE_TTL_MS = 7 * 86_400_000;
-/** Longest a metadata write of one scope may hold its lock (a proxy that died holding it). */
-const WATCH_LOCK_MS = 30_000;
 
 // ---- the ledger -------------------------------------------------------------------------------------------
 
@@ -87,9 +85,6 @@ const WATCH_LOCK_MS = 30_000;
 const targetArg = (target: string | undefined, keepsVersions = false) => (target === undefined ? '' : `${keepsVersions ? '+' : '='}${target}`);
 const ruleArgs = (rules: Rules) => [rules.count.limit ?? '', rules.count.soft ?? '', rules.bytes.limit ?? '', rules.bytes.soft ?? ''];
 
-/** A settle (commit, release) or invalidation Redis has not acknowledged yet. */
-type Outgoing = { readonly run: () => Promise<unknown>; readonly reservation?: Reservation };
-
 export class RedisLedger implements UsageLedger {
   private readonly redis: Redis;
   private readonly scripts: LedgerScripts;
@@ -98,24 +93,12 @@ export class RedisLedger implements UsageLedger {
   private readonly leaseMs: number;
   /** Keys outlive every reading a process may still hold (cache_timeout) and every lease. */
   private readonly keyTtlMs: number;
-  private gen: string | undefined;
-  /** The generation last joined (kept while `gen` is unset for a rejoin): to tell a new one apart. */
-  private lastGen: string | undefined;
-  private joining: Promise<string> | undefined;
+  private readonly generation: LedgerGeneration;
   private sent = 0;
   private nextId = 0;
   private readonly idPrefix = randomBytes(6).toString('hex');
-  /** Reservations Redis holds for this process: renewed until their settle is acknowledged. */
-  private readonly held = new Map<string, Reservation>();
-  /**
-   * Reservations whose settle Redis acknowledged within the last lease, oldest first: a replica promoted may not
-   * have had it passed on, so a new generation gets them released again (else each would count for a lease).
-   */
-  private settledRecently: Array<{ readonly key: string; readonly id: string; readonly at: number }> = [];
-  private open = 0;
-  private outbox: Outgoing[] = [];
-  private readonly renewTimer: NodeJS.Timeout;
-  private closed = false;
+  /** What this process holds in Redis and still owes it (redis-held.ts). */
+  private readonly holding: HeldReservations;
   private pins: RedisPinStore | undefined;
 
   constructor(private readonly options: RedisLedgerOptions) {
@@ -127,6 +110,13 @@ export class RedisLedger implements UsageLedger {
     this.redis.on('ready', () => void this.recheck());
     for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, { numberOfKeys, lua });
     this.scripts = this.redis as unknown as LedgerScripts;
+    this.generation = new LedgerGeneration({
+      scripts: this.scripts,
+      genKey: this.keys.gen,
+      onLeft: () => this.reader.forgetAll(),
+      putBack: (gen) => this.putBack(gen),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
     this.reader = new SnapshotReader({
       ttlMs: options.ttlMs,
       maxEntries: options.maxEntries,
@@ -136,14 +126,20 @@ export class RedisLedger implements UsageLedger {
       recorded: (key, snapshot, outdated) => this.record(key, snapshot, outdated),
       ...(options.onRead ? { onRead: options.onRead } : {}),
     });
-    this.renewTimer = setInterval(() => void this.maintain(), Math.max(this.leaseMs / 3, 100));
-    this.renewTimer.unref();
+    this.holding = new HeldReservations({
+      leaseMs: this.leaseMs,
+      run: (call) => this.generation.run(call),
+      renew: (reservation, gen, putBack) => this.renew(reservation, gen, putBack),
+      release: (key, id, gen) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id),
+      ...(options.onReservationsChanged ? { onReservationsChanged: options.onReservationsChanged } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
   }
 
   /** Connects and joins the ledger's generation; fails (and keeps trying in the background) while Redis is away. */
   async connect(): Promise<void> {
     await this.redis.connect();
-    await this.currentGen();
+    await this.generation.current();
   }
 
   /** Whether Redis answers now (for /readyz). */
@@ -157,7 +153,7 @@ export class RedisLedger implements UsageLedger {
   }
 
   get openReservations(): number {
-    return this.open;
+    return this.holding.openCount;
   }
 
   private k(kind: 'n' | 'f' | 'r' | 'p' | 'v', key: string): string {
@@ -166,42 +162,9 @@ export class RedisLedger implements UsageLedger {
 
   // ---- generations ----------------------------------------------------------------------------------------
 
-  private currentGen(): Promise<string> {
-    if (this.gen !== undefined) return Promise.resolve(this.gen);
-    this.joining ??= this.join().finally(() => {
-      this.joining = undefined;
-    });
-    return this.joining;
-  }
-
-  /** Adopts the generation of the Redis primary now answering, starting one if it has none of its own (JOIN). */
-  private async join(): Promise<string> {
-    const gen = await this.scripts.ledgerJoin(this.keys.gen, randomBytes(8).toString('hex'));
-    const previous = this.lastGen;
-    this.gen = this.lastGen = gen;
-    if (previous !== undefined && previous !== gen) {
-      this.options.onError?.(new Error('the ledger lost its data or its primary changed (failover): starting a new generation from Swift'), 'generation');
-    }
-    return gen;
-  }
-
-  /**
-   * Redis has another generation than ours (it lost its data, or another primary answers): readings go, our
-   * reservations and pins go back.
-   */
-  private async rejoin(stale: string): Promise<string> {
-    if (this.gen === stale) {
-      this.gen = undefined;
-      this.reader.forgetAll();
-    }
-    const gen = await this.currentGen();
-    await Promise.all([
-      // Those settled already go with their settle, still to be sent (put back, one could come after it).
-      ...[...this.held.values()].filter((reservation) => !reservation.settled).map((reservation) => this.renew(reservation, gen, true).catch(() => undefined)),
-      ...this.settledRecently.map(({ key, id }) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id).catch(() => undefined)),
-      this.pins?.restore().catch(() => undefined),
-    ]);
-    return gen;
+  /** A new generation: the reservations (redis-held.ts) and pins this process holds go back. */
+  private async putBack(gen: string): Promise<void> {
+    await Promise.all([this.holding.putBack(gen), this.pins?.restore().catch(() => undefined)]);
   }
 
   /**
@@ -211,31 +174,11 @@ export class RedisLedger implements UsageLedger {
    */
   private async recheck(): Promise<void> {
     try {
-      await this.run((gen) => this.scripts.ledgerStamp(this.keys.gen, this.keys.seq, gen));
+      await this.generation.run((gen) => this.scripts.ledgerStamp(this.keys.gen, this.keys.seq, gen));
     } catch (error) {
       this.options.onError?.(error, 'generation check');
     }
-    await this.maintain();
-  }
-
-  /** Runs a script with the current generation, joining a new one once if Redis lost its data. */
-  private async run<T>(call: (gen: string) => Promise<T>): Promise<T> {
-    let gen: string;
-    try {
-      gen = await this.currentGen();
-    } catch (error) {
-      throw unavailable(error);
-    }
-    try {
-      return await call(gen);
-    } catch (error) {
-      if (!isGenError(error)) throw unavailable(error);
-    }
-    try {
-      return await call(await this.rejoin(gen));
-    } catch (error) {
-      throw unavailable(error);
-    }
+    await this.holding.maintain();
   }
 
   // ---- readings -------------------------------------------------------------------------------------------
@@ -250,7 +193,7 @@ export class RedisLedger implements UsageLedger {
 
   private async stamp(_key: string): Promise<Stamp> {
     let gen = '';
-    const seq = await this.run((current) => {
+    const seq = await this.generation.run((current) => {
       gen = current;
       return this.scripts.ledgerStamp(this.keys.gen, this.keys.seq, current);
     });
@@ -258,7 +201,7 @@ export class RedisLedger implements UsageLedger {
   }
 
   private record(key: string, snapshot: Snapshot, _outdated: boolean): void {
-    if (snapshot.gen !== this.gen) return;
+    if (snapshot.gen !== this.generation.joined) return;
     this.scripts
       .ledgerRecord(this.keys.gen, this.k('n', key), this.k('f', key), snapshot.gen, snapshot.seq, snapshot.count, snapshot.bytes, this.keyTtlMs)
       .catch((error: unknown) => {
@@ -279,14 +222,14 @@ export class RedisLedger implements UsageLedger {
   // ---- checks ---------------------------------------------------------------------------------------------
 
   async project(key: string, snapshot: Snapshot, target?: string, except?: Reservation, keepsVersions = false): Promise<Projection> {
-    const reply = await this.run(async (gen) =>
+    const reply = await this.generation.run(async (gen) =>
       this.scripts.ledgerProject(this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key), gen, ...(await this.base(key, snapshot, gen)), targetArg(target, keepsVersions), except?.id ?? ''),
     );
     return projection(reply);
   }
 
   async settled(key: string): Promise<Settled | undefined> {
-    const [known, count, bytes, reservedCount, reservedBytes] = (await this.run((gen) => this.scripts.ledgerSettled(this.keys.gen, this.k('n', key), this.k('r', key), gen))) as number[];
+    const [known, count, bytes, reservedCount, reservedBytes] = (await this.generation.run((gen) => this.scripts.ledgerSettled(this.keys.gen, this.k('n', key), this.k('r', key), gen))) as number[];
     if (known !== 1) return undefined;
     return { usage: { count: count!, bytes: bytes! }, inFlight: { count: count! + reservedCount!, bytes: bytes! + reservedBytes! } };
   }
@@ -294,7 +237,7 @@ export class RedisLedger implements UsageLedger {
   async reserve({ key, snapshot, add, credit, target, keepsVersions = false, rules, versioningRead }: ReserveRequest): Promise<Reserved> {
     const id = `${this.idPrefix}:${++this.nextId}`;
     const attempt = () =>
-      this.run(async (gen) => {
+      this.generation.run(async (gen) => {
         const base = await this.base(key, snapshot, gen);
         // The reading the decision's versioning came from: the older of the two (one of another generation: none).
         const decidedOn = versioningRead === undefined ? base[0] : versioningRead.gen === gen ? Math.min(versioningRead.seq, base[0]) : 0;
@@ -312,15 +255,13 @@ export class RedisLedger implements UsageLedger {
     }
     if (reply[0] !== 1) return { ok: false, projection: projection(reply.slice(1)) };
     const reservation: Reservation = { id, key, target, keepsVersions, count: add.count, bytes: add.bytes, settled: false };
-    this.held.set(id, reservation);
-    this.open++;
-    this.options.onReservationsChanged?.(this.open, reservation, true);
+    this.holding.add(reservation);
     return { ok: true, reservation };
   }
 
   async grow({ reservation, snapshot, bytes, creditBytes, rules }: GrowRequest): Promise<Reserved> {
     const { key } = reservation;
-    const reply = await this.run(async (gen) =>
+    const reply = await this.generation.run(async (gen) =>
       this.scripts.ledgerGrow(
         this.keys.gen, this.k('n', key), this.k('f', key), this.k('r', key),
         gen, ...(await this.base(key, snapshot, gen)), targetArg(reservation.target, reservation.keepsVersions), reservation.id, bytes, creditBytes, rules.bytes.limit ?? '', rules.bytes.soft ?? '',
@@ -349,72 +290,31 @@ export class RedisLedger implements UsageLedger {
 
   // ---- the quota watch's shared state ----------------------------------------------------------------------
 
-  /** The quota watch's state, shared by the proxies of this ledger (shared-watch.ts). */
+  /** The quota watch's state, shared by the proxies of this ledger (redis-watch-state.ts). */
   watchState(): SharedWatchState {
-    const hash = (key: string) => `${this.options.prefix}w:${key}`;
-    return {
-      transition: async (key, kind, expected, next) => {
-        const current = await this.scripts.watchTransition(hash(key), kind, kindStateText(expected), kindStateText(next), WATCH_STATE_TTL_MS);
-        return current === null ? undefined : parseKindState(current);
-      },
-      exclusive: async (key, write) => {
-        const lock = `${this.options.prefix}lock:${key}`;
-        const token = randomBytes(8).toString('hex');
-        if ((await this.redis.set(lock, token, 'PX', WATCH_LOCK_MS, 'NX')) !== 'OK') return false;
-        try {
-          await write();
-        } finally {
-          await this.scripts.watchUnlock(lock, token).catch(() => undefined); // it expires anyway
-        }
-        return true;
-      },
-    };
+    return redisWatchState(this.redis, this.scripts, this.options.prefix);
   }
 
   // ---- settling -------------------------------------------------------------------------------------------
 
   commit(reservation: Reservation, actual: Usage = reservation): void {
     if (reservation.settled) return;
-    this.settleLocally(reservation);
     const { key, id } = reservation;
     const { count, bytes } = actual;
-    this.send({
-      reservation,
-      run: () => this.run((gen) => this.scripts.ledgerCommit(this.keys.gen, this.keys.seq, this.k('n', key), this.k('f', key), this.k('r', key), gen, id, count, bytes, this.keyTtlMs)),
-    });
+    this.holding.settle(reservation, () =>
+      this.generation.run((gen) => this.scripts.ledgerCommit(this.keys.gen, this.keys.seq, this.k('n', key), this.k('f', key), this.k('r', key), gen, id, count, bytes, this.keyTtlMs)),
+    );
   }
 
   release(reservation: Reservation): void {
     if (reservation.settled) return;
-    this.settleLocally(reservation);
     const { key, id } = reservation;
-    this.send({ reservation, run: () => this.run((gen) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id)) });
+    this.holding.settle(reservation, () => this.generation.run((gen) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id)));
   }
 
   invalidate(key: string): void {
     this.reader.forget(key);
-    this.send({ run: () => this.run((gen) => this.scripts.ledgerInvalidate(this.keys.gen, this.keys.seq, this.k('n', key), gen, this.keyTtlMs)) });
-  }
-
-  private settleLocally(reservation: Reservation): void {
-    reservation.settled = true;
-    this.open--;
-    this.options.onReservationsChanged?.(this.open, reservation, false);
-  }
-
-  /** Sends a settle; one Redis did not take is kept (its reservation renewed) and sent again later. */
-  private send(outgoing: Outgoing): void {
-    outgoing.run().then(
-      () => {
-        if (!outgoing.reservation) return;
-        this.held.delete(outgoing.reservation.id);
-        this.settledRecently.push({ key: outgoing.reservation.key, id: outgoing.reservation.id, at: Date.now() });
-      },
-      (error: unknown) => {
-        this.options.onError?.(error, 'settle');
-        if (!this.closed) this.outbox.push(outgoing);
-      },
-    );
+    this.holding.sendUntilTaken(() => this.generation.run((gen) => this.scripts.ledgerInvalidate(this.keys.gen, this.keys.seq, this.k('n', key), gen, this.keyTtlMs)));
   }
 
   /** Holds a reservation for another lease; `putBack` sets it even if Redis lacks it (a new generation). */
@@ -426,31 +326,10 @@ export class RedisLedger implements UsageLedger {
     );
   }
 
-  /** Every third of a lease: settles Redis missed go again, and the reservations still held are renewed. */
-  private async maintain(): Promise<void> {
-    const since = Date.now() - this.leaseMs;
-    const stale = this.settledRecently.findIndex((settled) => settled.at >= since);
-    this.settledRecently = stale === -1 ? [] : this.settledRecently.slice(stale);
-    const retry = this.outbox;
-    this.outbox = [];
-    for (const outgoing of retry) this.send(outgoing);
-    const pending = [...this.held.values()];
-    if (pending.length === 0) return;
-    try {
-      await this.run((gen) => Promise.all(pending.filter((r) => this.held.has(r.id)).map((r) => this.renew(r, gen))));
-    } catch (error) {
-      this.options.onError?.(error, 'renew');
-    }
-  }
-
   /** Sends what is still owed (a short while at most) and disconnects. */
   async close(): Promise<void> {
-    clearInterval(this.renewTimer);
     this.pins?.close();
-    const retry = this.outbox;
-    this.outbox = [];
-    await Promise.allSettled(retry.map((outgoing) => outgoing.run()));
-    this.closed = true;
+    await this.holding.close();
     this.redis.disconnect();
   }
 }
@@ -463,13 +342,4 @@ function projection(reply: number[]): Projection {
     settled: known === 1 ? { count: settledCount, bytes: settledBytes } : undefined,
     writesSince: since === 1,
   };
-}
-
-function isGenError(error: unknown): boolean {
-  return error instanceof Error && /\bGEN$/.test(error.message);
-}
-
-function unavailable(error: unknown): Error {
-  if (error instanceof LedgerUnavailableError) return error;
-  return new LedgerUnavailableError(`the usage ledger (Redis) did not answer: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
