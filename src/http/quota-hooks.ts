@@ -8,7 +8,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { callerToken } from '../auth/authority.js';
 import { expectsContinue } from '../proxy/request-headers.js';
-import type { ForwardHooks } from '../proxy/forward.js';
 import { swiftView } from '../proxy/swift-view.js';
 import { pickDoor, type DoorRequest } from '../doors/door.js';
 import { answerCut } from '../doors/formpost/door.js';
@@ -24,78 +23,89 @@ import type { Denied } from '../quota/admission.js';
 import type { BodyBuffers } from './body-buffer.js';
 import { sendReply } from './replies.js';
 
-type Hooks = Pick<ForwardHooks, 'upstreamEvents'> & {
-  /** Runs the request's door; calls `goOn` once the request may go on (or has been answered), `failed` if the door threw. */
-  admit(request: FastifyRequest, reply: FastifyReply, goOn: () => void, failed: (error: Error) => void): void;
-  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body: Readable): boolean;
-  /** An error of the request to Swift that the quota answers (a cut upload); true when it did. */
-  answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean;
-};
+export class QuotaHooks {
+  constructor(
+    private readonly core: QuotaCore,
+    private readonly bodyBuffers: BodyBuffers,
+  ) {}
 
-export function quotaHooks(core: QuotaCore, bodyBuffers: BodyBuffers): Hooks {
-  return {
-    admit(request, reply, goOn, failed) {
-      let door;
-      try {
-        door = pickDoor(core, swiftView(request.raw));
-      } catch (error) {
-        return failed(error as Error);
-      }
-      if (door === undefined) return goOn();
-      const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, edgeOf(request, reply));
-      keepExchange(request.raw, exchange);
-      door(doorRequest(request, reply, exchange, bodyBuffers)).then(() => {
-        if (exchange.reply && !reply.sent) sendReply(reply, exchange.reply);
-        else if (exchange.body) request.body = exchange.body;
-        goOn();
-      }, failed);
-    },
-    upstreamEvents(request) {
-      const exchange = exchangeOf(request.raw);
-      return exchange?.tracked ? exchange : undefined;
-    },
-    onUpstreamResponse(request, reply, statusCode, headers, body) {
-      const exchange = exchangeOf(request.raw);
-      if (!exchange) return false;
-      if (exchange.extractStopped) {
-        void answerExtract(core, exchange, statusCode, headers, body).then(() => sendReply(reply, exchange.reply!));
-        return true;
-      }
-      if (exchange.cut) {
-        settle(core, exchange, statusCode);
-        void answerCut(core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
-        return true;
-      }
-      if (exchange.settleAtEnd) return false; // settled when Swift's answer ends (exchange.ts)
-      if (exchange.describe && statusCode >= 200 && statusCode < 300) {
-        for (const [name, value] of Object.entries(quotaHeaders(exchange.describe))) reply.header(name, value);
-      }
-      settle(core, exchange, statusCode);
-      if (statusCode < 200 || statusCode >= 300) return false;
-      const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
-      afterAnswer(core, exchange, () => core.eventContext(exchange, callerToken(swiftView(request.raw).headers), transactionId));
-      return false;
-    },
-    answerUpstreamError(request, reply, error) {
-      const exchange = exchangeOf(request.raw);
-      if (exchange) settle(core, exchange, undefined);
-      if (reply.raw.writableEnded) return true; // answered already (a held write refused: interrupt)
-      if (!exchange) return false;
-      if (exchange.cut) {
-        void answerCut(core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
-        return true;
-      }
-      const cause = (error as { cause?: unknown })?.cause;
-      const listCut = error instanceof DeleteListRefused ? error : cause;
-      if (listCut instanceof DeleteListRefused) refuse(exchange, 400, listCut.reason);
-      // An upload cut by the limiter reaches us as an upstream error: answered with the refusal.
-      const cut = error instanceof UploadLimitError ? error : cause;
-      if (cut instanceof UploadLimitError && !exchange.reply) reject(exchange, core.metrics, cut.rejection as Denied);
-      if (!exchange.reply) return false;
-      sendReply(reply, exchange.reply);
+  /**
+   * Runs the request's door, if it enters one; calls `goOn` once the request may go on (or has been answered),
+   * `failed` if the door threw. Requests that need no decision (most reads) go on at once, with no promise.
+   */
+  admit(request: FastifyRequest, reply: FastifyReply, goOn: () => void, failed: (error: Error) => void): void {
+    let door;
+    try {
+      door = pickDoor(this.core, swiftView(request.raw));
+    } catch (error) {
+      return failed(error as Error);
+    }
+    if (door === undefined) return goOn();
+    const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, edgeOf(request, reply));
+    keepExchange(request.raw, exchange);
+    door(doorRequest(request, reply, exchange, this.bodyBuffers)).then(() => {
+      if (exchange.reply && !reply.sent) sendReply(reply, exchange.reply);
+      else if (exchange.body) request.body = exchange.body;
+      goOn();
+    }, failed);
+  }
+
+  /** `100 Continue` for a client that waits for it, unless a door has sent it already. */
+  continueUnlessSent(request: FastifyRequest, reply: FastifyReply): void {
+    if (!exchangeOf(request.raw)?.continued && expectsContinue(request.headers)) reply.raw.writeContinue();
+  }
+
+  /** The exchange that follows a request to Swift, if it holds anything (forward.ts). */
+  upstreamEvents(request: FastifyRequest): Exchange | undefined {
+    const exchange = exchangeOf(request.raw);
+    return exchange?.tracked ? exchange : undefined;
+  }
+
+  /** Swift answered; returns true when the proxy answers the client instead (a cut form, a stopped extraction). */
+  onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, statusCode: number, headers: Record<string, unknown>, body: Readable): boolean {
+    const { core } = this;
+    const exchange = exchangeOf(request.raw);
+    if (!exchange) return false;
+    if (exchange.extractStopped) {
+      void answerExtract(core, exchange, statusCode, headers, body).then(() => sendReply(reply, exchange.reply!));
       return true;
-    },
-  };
+    }
+    if (exchange.cut) {
+      settle(core, exchange, statusCode);
+      void answerCut(core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
+      return true;
+    }
+    if (exchange.settleAtEnd) return false; // settled when Swift's answer ends (exchange.ts)
+    if (exchange.describe && statusCode >= 200 && statusCode < 300) {
+      for (const [name, value] of Object.entries(quotaHeaders(exchange.describe))) reply.header(name, value);
+    }
+    settle(core, exchange, statusCode);
+    if (statusCode < 200 || statusCode >= 300) return false;
+    const transactionId = typeof headers['x-trans-id'] === 'string' ? headers['x-trans-id'] : undefined;
+    afterAnswer(core, exchange, () => core.eventContext(exchange, callerToken(swiftView(request.raw).headers), transactionId));
+    return false;
+  }
+
+  /** An error of the request to Swift that quota answers (a cut upload, a refused delete list); true when it did. */
+  answerUpstreamError(request: FastifyRequest, reply: FastifyReply, error: unknown): boolean {
+    const exchange = exchangeOf(request.raw);
+    if (exchange) settle(this.core, exchange, undefined);
+    if (reply.raw.writableEnded) return true; // answered already (a held write refused: interrupt)
+    if (!exchange) return false;
+    if (exchange.cut) {
+      void answerCut(this.core, exchange, request.log).then(() => sendReply(reply, exchange.reply!));
+      return true;
+    }
+    const cause = (error as { cause?: unknown })?.cause;
+    const listCut = error instanceof DeleteListRefused ? error : cause;
+    if (listCut instanceof DeleteListRefused) refuse(exchange, 400, listCut.reason);
+    // An upload cut by the limiter reaches us as an upstream error: answered with the refusal.
+    const cut = error instanceof UploadLimitError ? error : cause;
+    if (cut instanceof UploadLimitError && !exchange.reply) reject(exchange, this.core.metrics, cut.rejection as Denied);
+    if (!exchange.reply) return false;
+    sendReply(reply, exchange.reply);
+    return true;
+  }
 }
 
 /** What the exchange needs of the client's connection. */
@@ -140,9 +150,4 @@ function doorRequest(request: FastifyRequest, reply: FastifyReply, exchange: Exc
       exchange.continued = true;
     },
   };
-}
-
-/** `100 Continue` for a client that waits for it, unless a door has sent it already. */
-export function continueUnlessSent(request: FastifyRequest, reply: FastifyReply): void {
-  if (!exchangeOf(request.raw)?.continued && expectsContinue(request.headers)) reply.raw.writeContinue();
 }
