@@ -6,9 +6,16 @@
 import type { IncomingMessage } from 'node:http';
 import { SwiftHeaders } from '../swift/request.js';
 import { parseSwiftPath, type SwiftPath } from '../swift/path.js';
-import type { Framing } from '../quota/intent.js';
 import { rawMethod, rawTarget } from '../server.js';
 import type { Credentials } from '../auth/authority.js';
+
+/** How the client framed its body, as Node read it (quota/intent.ts refuses the framings Swift would). */
+export interface Framing {
+  /** The client's `Content-Length`, exact name (Node's framing). */
+  readonly contentLength: string | undefined;
+  /** The client's `Transfer-Encoding`, exact name. */
+  readonly transferEncoding: string | undefined;
+}
 
 const VIEW = Symbol('swift-quota-proxy.swift-view');
 

@@ -3,8 +3,9 @@
  * (swift/request.ts). Pure: no I/O, no state.
  */
 import { swiftTrue, type SwiftHeaders } from '../swift/request.js';
+import type { Framing } from '../proxy/swift-view.js';
 import { parseAccountName, parseContainerObject, type SwiftPath } from '../swift/path.js';
-import { isProtectedMetadataHeader } from '../swift/quota-metadata.js';
+import { isProtectedMetadataHeader, LEVEL_HEADER, REMOVE_LEVEL_HEADER } from '../swift/quota-metadata.js';
 import { formBoundary } from './formpost.js';
 
 export interface ObjectRef {
@@ -62,8 +63,7 @@ export type Intent =
       readonly boundary: Buffer;
     };
 
-export const LEVEL_HEADER = 'x-account-meta-quota';
-export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
+export { LEVEL_HEADER, REMOVE_LEVEL_HEADER };
 
 /** Container headers of legacy versioned_writes (set, or removed). */
 const VERSIONING_HEADERS = ['x-versions-location', 'x-history-location', 'x-remove-versions-location', 'x-remove-history-location'];
@@ -106,13 +106,6 @@ const PASS: Intent = Object.freeze({ type: 'pass' });
  * transfer-coding other than plain chunked (undici would send plain chunked). Node's parser has already
  * refused what it cannot frame (both headers, bad numbers), and reads only these exact names, as eventlet does.
  */
-export interface Framing {
-  /** The client's `Content-Length`, exact name (Node's framing). */
-  readonly contentLength: string | undefined;
-  /** The client's `Transfer-Encoding`, exact name. */
-  readonly transferEncoding: string | undefined;
-}
-
 function framingRefusal(framing: Framing): Intent | undefined {
   const te = framing.transferEncoding;
   if (te !== undefined && te.split(',').length > 1) {

@@ -9,7 +9,7 @@ import { DEFAULT_LEVEL } from '../config/quota-levels.js';
 import { countHeader, type SwiftClient } from '../swift/client.js';
 import { accountKey, containerKey } from '../quota/ledger/ledger.js';
 import { encodePath } from '../swift/path.js';
-import { readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+import { LEVEL_HEADER, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
 
 export interface GraceState {
   /** `running`: over the soft limit within the grace period; `expired`: past it (growth is refused). */
@@ -118,7 +118,7 @@ export async function accountReport(source: ReportSource, account: string): Prom
   const graceMs = config.quota.gracePeriodSeconds * 1000;
   const listing = await listContainers(swift, account);
   const headers = listing?.headers ?? {};
-  const stored = headers['x-account-meta-quota']?.trim();
+  const stored = headers[LEVEL_HEADER]?.trim();
   const level = stored && config.quota.levels.byLevel.has(stored) ? stored : DEFAULT_LEVEL;
   const limits = config.quota.levels.byLevel.get(level)!;
   const soft = config.quota.softLimits.get(level) ?? {};

@@ -17,6 +17,10 @@
  */
 import type { QuotaKind } from '../config/quota-levels.js';
 
+/** The account metadata that holds an account's quota level (set and removed by reseller admins only). */
+export const LEVEL_HEADER = 'x-account-meta-quota';
+export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
+
 export type ScopeType = 'account' | 'container';
 
 export const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];

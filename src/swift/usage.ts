@@ -7,7 +7,7 @@ import { encodePath } from './path.js';
 import { readPersistedState } from './quota-metadata.js';
 import { strictUtf8, swiftTrue, unquoteName } from './request.js';
 import type { SnapshotData, Versioning } from '../quota/ledger/ledger.js';
-import { LEVEL_HEADER } from '../quota/intent.js';
+import { LEVEL_HEADER } from './quota-metadata.js';
 
 /** The tempurl/formpost keys, as the text tempurl signs with: header values arrive one character per byte. */
 function tempUrlKeys(headers: Readonly<Record<string, string>>, type: 'account' | 'container'): readonly string[] {
