@@ -57,114 +57,144 @@ interface Log {
 
 /** Runs the primary: forks, restarts, drains. Resolves with the exit code once every worker has exited. */
 export function runPrimary(workers: number, log: Log): Promise<number> {
-  const gatherer = new MetricsGatherer();
-  let stopping = false;
-  let restartDelay = 0;
-  const startedAt = new Map<Worker, number>();
-  const listening = new Set<Worker>();
-  const reloadWhenListening = new Set<Worker>();
+  return new Promise((resolve) => new Primary(log, resolve).start(workers));
+}
+
+/** The primary's workers and what it is doing with them; `resolve` ends runPrimary with the exit code. */
+class Primary {
+  private readonly gatherer = new MetricsGatherer();
+  private stopping = false;
+  private restartDelay = 0;
+  private readonly startedAt = new Map<Worker, number>();
+  private readonly listening = new Set<Worker>();
+  private readonly reloadWhenListening = new Set<Worker>();
   /** Workers told to retire by a rolling restart: their exit is expected, no other takes their place. */
-  const retired = new Set<Worker>();
+  private readonly retired = new Set<Worker>();
   /** Workers started by a rolling restart that have not listened yet: failing to start ends the roll, not the proxy. */
-  const rollingStarts = new Set<Worker>();
+  private readonly rollingStarts = new Set<Worker>();
+  private rolling: Promise<void> | undefined;
 
-  const fork = (): Worker => {
+  constructor(
+    private readonly log: Log,
+    private readonly resolve: (code: number) => void,
+  ) {}
+
+  start(workers: number): void {
+    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    process.on('SIGTERM', () => this.stop('SIGTERM'));
+    process.on('SIGINT', () => this.stop('SIGINT'));
+    process.on('SIGHUP', () => this.reload());
+    process.on('SIGUSR1', () => this.rollingRestart());
+    this.log.info(`starting ${workers} workers`);
+    for (let i = 0; i < workers; i++) this.fork();
+  }
+
+  private fork(): Worker {
     const worker = cluster.fork();
-    startedAt.set(worker, Date.now());
-    worker.on('message', (message: unknown) => {
-      if (isMessage(message, WORKER_LISTENING)) {
-        listening.add(worker);
-        rollingStarts.delete(worker);
-        worker.emit('serving');
-        if (reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
-      } else if (isMessage(message, WORKER_RETIRED)) worker.emit('retired');
-      else if (isMessage(message, METRICS_REQUEST)) {
-        gatherer.gather().then(
-          (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
-          (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: (error as Error).message }),
-        );
-      } else if (isMessage(message, METRICS_READY)) gatherer.ready(worker);
-      else if (isMessage(message, METRICS_COLLECTED)) gatherer.collected(worker, message.id, message.metrics);
-      else if (isMessage(message, METRICS_FINAL)) {
-        gatherer.final(worker, message.metrics);
-        if (worker.isConnected()) worker.send({ type: METRICS_FINAL_KEPT });
-      }
-    });
+    this.startedAt.set(worker, Date.now());
+    worker.on('message', (message: unknown) => this.heard(worker, message));
     return worker;
-  };
+  }
 
-  return new Promise((resolve) => {
-    cluster.on('exit', (worker, code, signal) => {
-      const lived = Date.now() - (startedAt.get(worker) ?? 0);
-      startedAt.delete(worker);
-      gatherer.gone(worker);
-      listening.delete(worker);
-      reloadWhenListening.delete(worker);
-      if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
-        return;
-      }
-      if (retired.delete(worker)) return;
-      if (rollingStarts.delete(worker)) {
-        // A new worker of a rolling restart that could not start (a config made invalid since): the old ones serve on.
-        log.error(`worker ${worker.process.pid} of the rolling restart ended before it listened (${signal ?? `exit ${code}`}); the rolling restart stops, the running workers serve on`);
-        return;
-      }
-      if (code === START_FAILURE) {
-        // It could not start (its port taken, say): another would not either.
-        log.error(`worker ${worker.process.pid} could not start (exit ${code}); stopping`);
-        stopping = true;
-        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
-        resolve(START_FAILURE);
-        return;
-      }
-      restartDelay = lived < QUICK_CRASH_MS ? Math.min(Math.max(restartDelay * 2, 500), MAX_RESTART_DELAY_MS) : 0;
-      log.error(`worker ${worker.process.pid} ended (${signal ?? `exit ${code}`}); starting another${restartDelay ? ` in ${restartDelay} ms` : ''}`);
-      setTimeout(fork, restartDelay);
-    });
+  /** A worker's message: it listens, it has retired, or it asks for, says it answers or sends metrics. */
+  private heard(worker: Worker, message: unknown): void {
+    const { gatherer } = this;
+    if (isMessage(message, WORKER_LISTENING)) {
+      this.listening.add(worker);
+      this.rollingStarts.delete(worker);
+      worker.emit('serving');
+      if (this.reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP');
+    } else if (isMessage(message, WORKER_RETIRED)) worker.emit('retired');
+    else if (isMessage(message, METRICS_REQUEST)) {
+      gatherer.gather().then(
+        (text) => worker.send({ type: METRICS_REPLY, id: message.id, text }),
+        (error: unknown) => worker.send({ type: METRICS_REPLY, id: message.id, error: (error as Error).message }),
+      );
+    } else if (isMessage(message, METRICS_READY)) gatherer.ready(worker);
+    else if (isMessage(message, METRICS_COLLECTED)) gatherer.collected(worker, message.id, message.metrics);
+    else if (isMessage(message, METRICS_FINAL)) {
+      gatherer.final(worker, message.metrics);
+      if (worker.isConnected()) worker.send({ type: METRICS_FINAL_KEPT });
+    }
+  }
 
-    const stop = (signal: NodeJS.Signals) => {
-      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
-      if (stopping) {
-        log.warn(`${signal} again: ending the workers without waiting for in-flight requests`);
-        for (const worker of running) worker.process.kill('SIGKILL');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info(`${signal}: draining ${running.length} workers`);
-      if (running.length === 0) resolve(0);
-      for (const worker of running) worker.process.kill('SIGTERM');
+  /** A worker ended: expected (stopping, retired), a rolling restart's that failed, or one to start again. */
+  private exited(worker: Worker, code: number, signal: string | null): void {
+    const lived = Date.now() - (this.startedAt.get(worker) ?? 0);
+    this.startedAt.delete(worker);
+    this.gatherer.gone(worker);
+    this.listening.delete(worker);
+    this.reloadWhenListening.delete(worker);
+    if (this.stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) this.resolve(0);
+      return;
+    }
+    if (this.retired.delete(worker)) return;
+    if (this.rollingStarts.delete(worker)) {
+      // A new worker of a rolling restart that could not start (a config made invalid since): the old ones serve on.
+      this.log.error(`worker ${worker.process.pid} of the rolling restart ended before it listened (${signal ?? `exit ${code}`}); the rolling restart stops, the running workers serve on`);
+      return;
+    }
+    if (code === START_FAILURE) {
+      // It could not start (its port taken, say): another would not either.
+      this.log.error(`worker ${worker.process.pid} could not start (exit ${code}); stopping`);
+      this.stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      this.resolve(START_FAILURE);
+      return;
+    }
+    this.restartDelay = lived < QUICK_CRASH_MS ? Math.min(Math.max(this.restartDelay * 2, 500), MAX_RESTART_DELAY_MS) : 0;
+    this.log.error(`worker ${worker.process.pid} ended (${signal ?? `exit ${code}`}); starting another${this.restartDelay ? ` in ${this.restartDelay} ms` : ''}`);
+    setTimeout(() => this.fork(), this.restartDelay);
+  }
+
+  /** SIGTERM/SIGINT: every worker drains, then the primary exits; a second signal ends them at once. */
+  private stop(signal: NodeJS.Signals): void {
+    const running = runningWorkers();
+    if (this.stopping) {
+      this.log.warn(`${signal} again: ending the workers without waiting for in-flight requests`);
+      for (const worker of running) worker.process.kill('SIGKILL');
+      this.resolve(1);
+      return;
+    }
+    this.stopping = true;
+    this.log.info(`${signal}: draining ${running.length} workers`);
+    if (running.length === 0) this.resolve(0);
+    for (const worker of running) worker.process.kill('SIGTERM');
+  }
+
+  /** SIGHUP: every worker reloads its configuration. */
+  private reload(): void {
+    const running = runningWorkers();
+    this.log.info(`SIGHUP: asking ${running.length} workers to reload the configuration`);
+    for (const worker of running) {
+      // A worker still starting may not handle the signal yet (it would end it): it is asked once it listens.
+      if (this.listening.has(worker)) worker.process.kill('SIGHUP');
+      else this.reloadWhenListening.add(worker);
+    }
+  }
+
+  /** SIGUSR1: every worker replaced by a new one, one at a time (lifecycle/rolling-restart.ts). */
+  private rollingRestart(): void {
+    if (this.stopping) return;
+    if (this.rolling) {
+      this.log.warn('SIGUSR1: a rolling restart is already under way');
+      return;
+    }
+    const running = runningWorkers().filter((worker) => !this.retired.has(worker));
+    this.log.info(`SIGUSR1: restarting ${running.length} workers one at a time`);
+    const retire = (worker: Worker) => {
+      this.retired.add(worker);
+      sendRetire(worker);
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
-      log.info(`SIGHUP: asking ${running.length} workers to reload the configuration`);
-      for (const worker of running) {
-        // A worker still starting may not handle the signal yet (it would end it): it is asked once it listens.
-        if (listening.has(worker)) worker.process.kill('SIGHUP');
-        else reloadWhenListening.add(worker);
-      }
+    this.rolling = rollWorkers(running, { fork: () => this.fork(), retire, rollingStarts: this.rollingStarts, stopping: () => this.stopping, log: this.log }).finally(() => {
+      this.rolling = undefined;
     });
+  }
+}
 
-    let rolling: Promise<void> | undefined;
-    process.on('SIGUSR1', () => {
-      if (stopping) return;
-      if (rolling) {
-        log.warn('SIGUSR1: a rolling restart is already under way');
-        return;
-      }
-      const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && !retired.has(worker));
-      log.info(`SIGUSR1: restarting ${running.length} workers one at a time`);
-      rolling = rollWorkers(running, { fork, retire: (worker) => { retired.add(worker); sendRetire(worker); }, rollingStarts, stopping: () => stopping, log }).finally(() => {
-        rolling = undefined;
-      });
-    });
-
-    log.info(`starting ${workers} workers`);
-    for (let i = 0; i < workers; i++) fork();
-  });
+function runningWorkers(): Worker[] {
+  return Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
 }
 
 /** In a worker: tells the primary it serves (a rolling restart retires an old worker only then). */

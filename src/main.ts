@@ -12,7 +12,7 @@ import { announceListenersClosed, announceListening, onRetire, runPrimary, sendF
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp, type ProxyApp } from './app.js';
 import { ConfigError } from './config/errors.js';
-import { loadConfig, type ConfigOverrides } from './config/load.js';
+import { loadConfig, type Config, type ConfigOverrides } from './config/load.js';
 import { loadCheckedConfig } from './config/startup-checks.js';
 import { drain, takesReusePort } from './lifecycle/drain.js';
 import { buildRevision, packageVersion } from './metrics.js';
@@ -49,121 +49,161 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/** What the command line asks for; `overrides` are the flags and the environment that win over the file. */
+type Command =
+  | { readonly command: 'help' }
+  | { readonly command: 'version' }
+  | { readonly command: 'check-config'; readonly file: string; readonly overrides: ConfigOverrides }
+  | { readonly command: 'report'; readonly configFile: string; readonly overrides: ConfigOverrides; readonly account?: string; readonly json: boolean }
+  | { readonly command: 'serve'; readonly configFile: string; readonly overrides: ConfigOverrides };
+
 async function main(argv: string[]): Promise<void> {
-  const report = argv[0] === 'report';
-  let values: { config?: string; 'check-config'?: string; listen?: string; upstream?: string; help?: boolean; version?: boolean; account?: string; json?: boolean };
+  let command: Command;
   try {
-    ({ values } = parseArgs({
-      args: report ? argv.slice(1) : argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'check-config': { type: 'string' },
-        listen: { type: 'string' },
-        upstream: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-        account: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      strict: true,
-    }));
-    if (!report && (values.account !== undefined || values.json !== undefined)) throw new Error('--account and --json belong to "report"');
+    command = parseCommandLine(argv, process.env);
   } catch (error) {
     fail(`${(error as Error).message}\n${USAGE}`);
   }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+  switch (command.command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    case 'version':
+      process.stdout.write(`swift-quota-proxy ${packageVersion()} (revision ${buildRevision()}, Node.js ${process.version})\n`);
+      return;
+    case 'check-config':
+      return checkConfig(command.file, command.overrides);
+    case 'report':
+      return runReportCommand(command);
+    case 'serve':
+      return serve(command.configFile, command.overrides);
   }
-  if (values.version) {
-    process.stdout.write(`swift-quota-proxy ${packageVersion()} (revision ${buildRevision()}, Node.js ${process.version})\n`);
-    return;
-  }
-  const env = process.env;
+}
+
+/**
+ * The command the arguments ask for, the first that applies: --help, --version, --check-config, report, the
+ * proxy. Throws, with the line to print above the usage, on arguments it does not take.
+ */
+function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const report = argv[0] === 'report';
+  const { values } = parseArgs({
+    args: report ? argv.slice(1) : argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'check-config': { type: 'string' },
+      listen: { type: 'string' },
+      upstream: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+      account: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (!report && (values.account !== undefined || values.json !== undefined)) throw new Error('--account and --json belong to "report"');
+  if (values.help) return { command: 'help' };
+  if (values.version) return { command: 'version' };
   const overrides = {
     listen: values.listen ?? env.SWIFT_QUOTA_PROXY_LISTEN,
     upstream: values.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM,
     ledger: env.SWIFT_QUOTA_PROXY_LEDGER,
   };
   const check = values['check-config'];
-  if (check !== undefined) {
-    try {
-      // Every check start-up makes (config/startup-checks.ts), and a moment's bind of the ports.
-      const checked = await loadCheckedConfig(check, overrides, { probeListeners: true });
-      for (const warning of checked.warnings) process.stderr.write(`warning: ${warning}\n`);
-      process.stdout.write(`${check}: ok\n`);
-      return;
-    } catch (error) {
-      if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
-      throw error;
-    }
-  }
+  if (check !== undefined) return { command: 'check-config', file: check, overrides };
   const configFile = values.config ?? env.SWIFT_QUOTA_PROXY_CONFIG;
-  if (!configFile) fail(`--config is required\n${USAGE}`);
+  if (!configFile) throw new Error('--config is required');
+  if (report) return { command: 'report', configFile, overrides, ...(values.account ? { account: values.account } : {}), json: values.json === true };
+  return { command: 'serve', configFile, overrides };
+}
 
-  // SIGHUP reloads the file (its default would end the process, cutting every request in flight). Until the
-  // proxy is up, one that comes is remembered and acted on once it is.
-  let onReload: (() => void) | undefined;
-  let reloadMissed = false;
-  if (!report) {
-    process.on('SIGHUP', () => {
-      if (onReload) onReload();
-      else reloadMissed = true;
-    });
-    // Node's own SIGUSR1 would open the inspector (a debugger on 127.0.0.1:9229): the primary restarts its
-    // workers on it (cluster.ts); a single process says what to do instead; a worker leaves it to its primary.
-    process.on('SIGUSR1', () => {
-      if (cluster.isWorker) return;
-      if (!primary) primaryLog(40, 'SIGUSR1: a rolling restart needs workers > 1; with one process, start a new instance beside it (reuse_port) and send this one SIGTERM');
-    });
-  }
-  let primary = false;
-
-  let config;
+/** `load()`, or on a ConfigError one line and exit 2. */
+async function orBadConfig<T>(load: () => T | Promise<T>): Promise<T> {
   try {
-    config = report ? loadConfig(configFile, overrides) : await loadCheckedConfig(configFile, overrides);
+    return await load();
   } catch (error) {
     if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
     throw error;
   }
+}
 
-  if (report) {
-    try {
-      process.stdout.write(await runReport(config, { ...(values.account ? { account: values.account } : {}), json: values.json === true }));
-    } catch (error) {
-      if (error instanceof UpstreamUnavailableError) fail(`report: ${error.message}`, 1);
-      throw error;
-    }
-    return;
+/** --check-config: every check start-up makes (config/startup-checks.ts), and a moment's bind of the ports. */
+async function checkConfig(file: string, overrides: ConfigOverrides): Promise<void> {
+  const checked = await orBadConfig(() => loadCheckedConfig(file, overrides, { probeListeners: true }));
+  for (const warning of checked.warnings) process.stderr.write(`warning: ${warning}\n`);
+  process.stdout.write(`${file}: ok\n`);
+}
+
+/** `report`: the usage report, read from Swift (exit 1 when Swift cannot be reached). */
+async function runReportCommand(command: Extract<Command, { command: 'report' }>): Promise<void> {
+  const config = await orBadConfig(() => loadConfig(command.configFile, command.overrides));
+  try {
+    process.stdout.write(await runReport(config, { ...(command.account ? { account: command.account } : {}), json: command.json }));
+  } catch (error) {
+    if (error instanceof UpstreamUnavailableError) fail(`report: ${error.message}`, 1);
+    throw error;
   }
+}
 
+/** The proxy: the primary of its workers (`workers` > 1), or a process (or worker) that listens and answers. */
+async function serve(configFile: string, overrides: ConfigOverrides): Promise<void> {
+  const signals = installEarlySignals();
+  const config = await orBadConfig(() => loadCheckedConfig(configFile, overrides));
   if (config.workers > 1 && cluster.isPrimary) {
     // The primary only supervises: the workers load the same config, listen and answer.
     for (const warning of config.warnings) primaryLog(40, warning);
-    primary = true;
+    signals.becomePrimary();
     const code = await runPrimary(config.workers, { info: (m) => primaryLog(30, m), warn: (m) => primaryLog(40, m), error: (m) => primaryLog(50, m) });
     process.exit(code);
   }
-
-  let built;
-  try {
-    built = await buildApp(config);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(`bad config: ${error.message}`);
-    throw error;
-  }
+  const built = await orBadConfig(() => buildApp(config));
   const { app } = built;
   for (const warning of config.warnings) app.log.warn(warning);
 
   // One reload at a time, in the order the signals came.
   let reloading = Promise.resolve();
-  onReload = () => {
+  signals.onReload(() => {
     reloading = reloading.then(() => reloadConfig(configFile, overrides, built.reload, app.log));
-  };
-  if (reloadMissed) onReload();
+  });
+  installShutdown(built, config);
+  await listen(app, config);
+  announceListening();
+}
 
-  // SIGTERM/SIGINT: drain and exit (lifecycle/drain.ts); a second signal exits at once. In a worker, the
-  // primary's rolling restart retires it the same way, without turning readiness off.
+/**
+ * SIGHUP and SIGUSR1, handled from before the config is read. SIGHUP reloads the file (its default would end the
+ * process, cutting every request in flight); until the proxy is up, one that comes is remembered and acted on
+ * once it is. Node's own SIGUSR1 would open the inspector (a debugger on 127.0.0.1:9229): the primary restarts
+ * its workers on it (cluster.ts); a single process says what to do instead; a worker leaves it to its primary.
+ */
+function installEarlySignals(): { becomePrimary(): void; onReload(reload: () => void): void } {
+  let reloadNow: (() => void) | undefined;
+  let reloadMissed = false;
+  let primary = false;
+  process.on('SIGHUP', () => {
+    if (reloadNow) reloadNow();
+    else reloadMissed = true;
+  });
+  process.on('SIGUSR1', () => {
+    if (cluster.isWorker) return;
+    if (!primary) primaryLog(40, 'SIGUSR1: a rolling restart needs workers > 1; with one process, start a new instance beside it (reuse_port) and send this one SIGTERM');
+  });
+  return {
+    becomePrimary: () => {
+      primary = true;
+    },
+    onReload: (reload) => {
+      reloadNow = reload;
+      if (reloadMissed) reload();
+    },
+  };
+}
+
+/**
+ * SIGTERM/SIGINT: drain and exit (lifecycle/drain.ts); a second signal exits at once. In a worker, the
+ * primary's rolling restart retires it the same way, without turning readiness off.
+ */
+function installShutdown(built: ProxyApp, config: Config): void {
+  const { app } = built;
   let closing: 'shutdown' | 'retire' | undefined;
   const shutdown = (reason: string, kind: 'shutdown' | 'retire', skipDelay = false) => {
     if (closing === 'retire' && kind === 'shutdown') {
@@ -178,18 +218,7 @@ async function main(argv: string[]): Promise<void> {
       process.exit(1);
     }
     closing = kind;
-    const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
-    drain(app, built.ops, built.drainState, { kind, reason, settings: config.restart, skipDelay, onListenersClosed: kind === 'retire' ? announceListenersClosed : undefined }, log).then(
-      // A worker hands its counts to the primary first, which keeps them in the proxy's sums (cluster.ts).
-      async (complete) => {
-        await sendFinalMetrics();
-        process.exit(complete ? 0 : 1);
-      },
-      (error: unknown) => {
-        app.log.error({ err: error }, 'error while closing');
-        process.exit(1);
-      },
-    );
+    drainAndExit(built, config, { kind, reason, skipDelay });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM', 'shutdown'));
   // Ctrl-C in a terminal: no load balancer to wait for. A worker leaves it to its primary (the terminal sends it
@@ -198,7 +227,28 @@ async function main(argv: string[]): Promise<void> {
     if (!cluster.isWorker) shutdown('SIGINT', 'shutdown', true);
   });
   onRetire(() => shutdown('rolling restart', 'retire'));
+}
 
+/** Drains (lifecycle/drain.ts) and exits: 0 when every request in flight finished, 1 otherwise. */
+function drainAndExit(built: ProxyApp, config: Config, how: { kind: 'shutdown' | 'retire'; reason: string; skipDelay: boolean }): void {
+  const { app } = built;
+  const { kind, reason, skipDelay } = how;
+  const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m) };
+  drain(app, built.ops, built.drainState, { kind, reason, settings: config.restart, skipDelay, onListenersClosed: kind === 'retire' ? announceListenersClosed : undefined }, log).then(
+    // A worker hands its counts to the primary first, which keeps them in the proxy's sums (cluster.ts).
+    async (complete) => {
+      await sendFinalMetrics();
+      process.exit(complete ? 0 : 1);
+    },
+    (error: unknown) => {
+      app.log.error({ err: error }, 'error while closing');
+      process.exit(1);
+    },
+  );
+}
+
+/** Listens on the client port (and the ops port) and says so; a port that cannot be bound: one line and exit 2. */
+async function listen(app: ProxyApp['app'], config: Config): Promise<void> {
   const listening = (address: string) =>
     `swift-quota-proxy listening on ${address}, upstream ${config.upstream.origin}, ` +
     `${config.quota.preciseMode ? 'precise mode' : `cached mode (cache_timeout ${config.quota.cacheTimeoutSeconds} s)`}`;
@@ -217,7 +267,6 @@ async function main(argv: string[]): Promise<void> {
   }
   // Fastify logs that line at info; tools that start us wait for it, so it is written whatever log_level says.
   if (!['trace', 'debug', 'info'].includes(app.log.level)) app.log.child({}, { level: 'info' }).info(listening(address));
-  announceListening();
 }
 
 /** One reload: the new file's settings, or one error line and the running configuration kept. */

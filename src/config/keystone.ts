@@ -54,75 +54,91 @@ export interface KeyReader {
 
 /** Reads the Keystone identity of [filter:quota]; `keystoneauth` is Swift's [filter:keystoneauth], if the file has it. */
 export function parseKeystoneIdentity(reader: KeyReader, keystoneauth: KeyReader | undefined): KeystoneIdentity {
-  const value = (key: string): string | undefined => {
-    const raw = reader.raw(key)?.trim();
-    return raw === '' ? undefined : raw;
-  };
-  const given = (keys: readonly string[]) => keys.filter((key) => value(key) !== undefined);
-  const authType = value('auth_type') ?? 'password';
+  const keys = new IdentityKeys(reader);
+  const authType = keys.value('auth_type') ?? 'password';
   if (!(AUTH_TYPES as readonly string[]).includes(authType)) {
     reader.fail('auth_type', `must be one of ${AUTH_TYPES.join(', ')}, got "${authType}"`);
   }
-  const tokensUrl = parseAuthUrl(value('auth_url') ?? reader.fail(undefined, 'service_auth = keystone needs auth_url = http(s)://<keystone>/v3'), (reason) => reader.fail('auth_url', reason));
-
-  // One of two spellings of a thing, never both: a file that says both leaves the reader guessing which counts.
-  const oneOf = (idKey: string, nameKey: string): { id: string } | { name: string } | undefined => {
-    const id = value(idKey);
-    const name = value(nameKey);
-    if (id !== undefined && name !== undefined) reader.fail(nameKey, `and ${idKey} both name it: keep one`);
-    return id !== undefined ? { id } : name !== undefined ? { name } : undefined;
-  };
-  const ref = (what: 'user' | 'project', required: boolean): KeystoneRef | undefined => {
-    const idKey = what === 'user' ? 'user_id' : 'project_id';
-    const nameKey = what === 'user' ? 'username' : 'project_name';
-    const found = oneOf(idKey, nameKey);
-    const domain = oneOf(`${what}_domain_id`, `${what}_domain_name`);
-    if (found === undefined) {
-      if (required) reader.fail(undefined, `auth_type = ${authType} needs ${nameKey} (with ${what}_domain_name or ${what}_domain_id) or ${idKey}`);
-      if (domain !== undefined) reader.fail(given([`${what}_domain_id`, `${what}_domain_name`])[0], `is read only with ${nameKey}`);
-      return undefined;
-    }
-    if ('id' in found) {
-      if (domain !== undefined) reader.fail(given([`${what}_domain_id`, `${what}_domain_name`])[0], `is read only with ${nameKey}: ${idKey} names the ${what} on its own`);
-      return Object.freeze(found);
-    }
-    if (domain === undefined) reader.fail(nameKey, `needs ${what}_domain_name or ${what}_domain_id: Keystone v3 names are unique within a domain only`);
-    return Object.freeze({ name: found.name, domain: Object.freeze(domain) });
-  };
-
-  let auth: KeystoneAuth;
-  if (authType === 'v3applicationcredential') {
-    const stray = given(PASSWORD_KEYS.filter((key) => !['username', 'user_id', 'user_domain_name', 'user_domain_id'].includes(key)));
-    if (stray.length > 0) {
-      reader.fail(stray[0], 'is not read with auth_type = v3applicationcredential: an application credential is scoped to the project it was made in, and has its own secret');
-    }
-    const secret = value('application_credential_secret') ?? reader.fail(undefined, 'auth_type = v3applicationcredential needs application_credential_secret');
-    const named = oneOf('application_credential_id', 'application_credential_name') ??
-      reader.fail(undefined, 'auth_type = v3applicationcredential needs application_credential_id (or application_credential_name with username/user_id)');
-    if ('id' in named) {
-      const user = given(['username', 'user_id', 'user_domain_name', 'user_domain_id']);
-      if (user.length > 0) reader.fail(user[0], 'is not read with application_credential_id: the id names the credential on its own');
-      auth = Object.freeze({ type: 'v3applicationcredential', credential: Object.freeze({ id: named.id }), secret });
-    } else {
-      const user = ref('user', false) ?? reader.fail('application_credential_name', 'needs the user who owns it: username (with user_domain_name or user_domain_id) or user_id');
-      auth = Object.freeze({ type: 'v3applicationcredential', credential: Object.freeze({ name: named.name, user }), secret });
-    }
-  } else {
-    const stray = given(CREDENTIAL_KEYS);
-    if (stray.length > 0) reader.fail(stray[0], `is read only with auth_type = v3applicationcredential (auth_type is ${authType})`);
-    const user = ref('user', true)!;
-    const password = value('password') ?? reader.fail(undefined, `auth_type = ${authType} needs password`);
-    // Swift's keystoneauth maps a project to an account: a token without a project scope has no account.
-    const project = ref('project', false) ?? reader.fail(undefined, 'needs project_name (with project_domain_name or project_domain_id) or project_id: Swift maps a token\'s project to an account');
-    auth = Object.freeze({ type: 'password', user, password, project });
-  }
-
+  const tokensUrl = parseAuthUrl(keys.value('auth_url') ?? reader.fail(undefined, 'service_auth = keystone needs auth_url = http(s)://<keystone>/v3'), (reason) => reader.fail('auth_url', reason));
+  const auth = authType === 'v3applicationcredential' ? applicationCredentialAuth(keys) : passwordAuth(keys, authType);
   return Object.freeze({
     tokensUrl,
     auth,
     resellerPrefix: keystoneResellerPrefix(keystoneauth),
     resellerAdminRole: keystoneauth?.raw('reseller_admin_role')?.trim() || DEFAULT_RESELLER_ADMIN_ROLE,
   });
+}
+
+/** `auth_type = v3applicationcredential`: the credential by id, or by name with the user who owns it; its secret. */
+function applicationCredentialAuth(keys: IdentityKeys): KeystoneAuth {
+  const { reader } = keys;
+  const stray = keys.given(PASSWORD_KEYS.filter((key) => !['username', 'user_id', 'user_domain_name', 'user_domain_id'].includes(key)));
+  if (stray.length > 0) {
+    reader.fail(stray[0], 'is not read with auth_type = v3applicationcredential: an application credential is scoped to the project it was made in, and has its own secret');
+  }
+  const secret = keys.value('application_credential_secret') ?? reader.fail(undefined, 'auth_type = v3applicationcredential needs application_credential_secret');
+  const named = keys.oneOf('application_credential_id', 'application_credential_name') ??
+    reader.fail(undefined, 'auth_type = v3applicationcredential needs application_credential_id (or application_credential_name with username/user_id)');
+  if ('id' in named) {
+    const user = keys.given(['username', 'user_id', 'user_domain_name', 'user_domain_id']);
+    if (user.length > 0) reader.fail(user[0], 'is not read with application_credential_id: the id names the credential on its own');
+    return Object.freeze({ type: 'v3applicationcredential', credential: Object.freeze({ id: named.id }), secret });
+  }
+  const user = keys.ref('user', 'v3applicationcredential', false) ?? reader.fail('application_credential_name', 'needs the user who owns it: username (with user_domain_name or user_domain_id) or user_id');
+  return Object.freeze({ type: 'v3applicationcredential', credential: Object.freeze({ name: named.name, user }), secret });
+}
+
+/** `auth_type = password` (or `v3password`): a user, its password and the project its token is scoped to. */
+function passwordAuth(keys: IdentityKeys, authType: string): KeystoneAuth {
+  const { reader } = keys;
+  const stray = keys.given(CREDENTIAL_KEYS);
+  if (stray.length > 0) reader.fail(stray[0], `is read only with auth_type = v3applicationcredential (auth_type is ${authType})`);
+  const user = keys.ref('user', authType, true)!;
+  const password = keys.value('password') ?? reader.fail(undefined, `auth_type = ${authType} needs password`);
+  // Swift's keystoneauth maps a project to an account: a token without a project scope has no account.
+  const project = keys.ref('project', authType, false) ?? reader.fail(undefined, 'needs project_name (with project_domain_name or project_domain_id) or project_id: Swift maps a token\'s project to an account');
+  return Object.freeze({ type: 'password', user, password, project });
+}
+
+/** The identity's keys of [filter:quota] as values (an empty one is not given), and the user or project they name. */
+class IdentityKeys {
+  constructor(readonly reader: KeyReader) {}
+
+  value(key: string): string | undefined {
+    const raw = this.reader.raw(key)?.trim();
+    return raw === '' ? undefined : raw;
+  }
+
+  given(keys: readonly string[]): string[] {
+    return keys.filter((key) => this.value(key) !== undefined);
+  }
+
+  /** One of two spellings of a thing, never both: a file that says both leaves the reader guessing which counts. */
+  oneOf(idKey: string, nameKey: string): { id: string } | { name: string } | undefined {
+    const id = this.value(idKey);
+    const name = this.value(nameKey);
+    if (id !== undefined && name !== undefined) this.reader.fail(nameKey, `and ${idKey} both name it: keep one`);
+    return id !== undefined ? { id } : name !== undefined ? { name } : undefined;
+  }
+
+  /** The user or project: by id, or by name with its domain; undefined when none is given and none is `required`. */
+  ref(what: 'user' | 'project', authType: string, required: boolean): KeystoneRef | undefined {
+    const idKey = what === 'user' ? 'user_id' : 'project_id';
+    const nameKey = what === 'user' ? 'username' : 'project_name';
+    const found = this.oneOf(idKey, nameKey);
+    const domain = this.oneOf(`${what}_domain_id`, `${what}_domain_name`);
+    if (found === undefined) {
+      if (required) this.reader.fail(undefined, `auth_type = ${authType} needs ${nameKey} (with ${what}_domain_name or ${what}_domain_id) or ${idKey}`);
+      if (domain !== undefined) this.reader.fail(this.given([`${what}_domain_id`, `${what}_domain_name`])[0], `is read only with ${nameKey}`);
+      return undefined;
+    }
+    if ('id' in found) {
+      if (domain !== undefined) this.reader.fail(this.given([`${what}_domain_id`, `${what}_domain_name`])[0], `is read only with ${nameKey}: ${idKey} names the ${what} on its own`);
+      return Object.freeze(found);
+    }
+    if (domain === undefined) this.reader.fail(nameKey, `needs ${what}_domain_name or ${what}_domain_id: Keystone v3 names are unique within a domain only`);
+    return Object.freeze({ name: found.name, domain: Object.freeze(domain) });
+  }
 }
 
 /**

@@ -6,11 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
-import { parseSwiftIni } from './ini.js';
+import { parseSwiftIni, type IniDocument } from './ini.js';
 import { parseLogLevel } from './log-level.js';
 import { checkNotSwiftsPort, inheritsSwiftDefault } from './swift-file.js';
 import { KEYSTONEAUTH_SECTION } from './keystone.js';
-import { section } from './section-reader.js';
+import { section, type SectionReader } from './section-reader.js';
 import { rejectUnknownKeys } from './unknown-keys.js';
 import { DEFAULT_BIND_IP, DEFAULT_BIND_PORT, DEFAULT_METRICS_PATH, DEFAULT_REPORT_PATH, DEFAULT_UPSTREAM_TIMEOUT, parseClientBounds, parseListen, parseOpsBind, parseUpstream, parseWorkers, type ClientBounds, type OpsBind } from './server.js';
 import { parseLedger, type LedgerConfig } from './ledger.js';
@@ -94,46 +94,10 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
   // [DEFAULT] is Swift's proxy-server's: the proxy's own sections do not inherit it (config/swift-file.ts).
   const doc = parseSwiftIni(text, file, { inheritsDefault: inheritsSwiftDefault(PROXY_SECTION, NOTIFY_SECTION_PREFIX) });
   rejectUnknownKeys(doc, KNOWN_KEYS);
-  const warnings: string[] = [];
-  for (const shadowed of doc.shadowedByDefault) {
-    if (!(shadowed.section in KNOWN_KEYS)) continue;
-    warnings.push(
-      `${file}:${shadowed.line}: [${shadowed.section}] ${shadowed.key}: [DEFAULT] sets it too (line ${shadowed.defaultLine}), and paste.deploy ` +
-        `gives Swift [DEFAULT]'s value, so the proxy reads that one too; write "set ${shadowed.key} = ..." for this section's own`,
-    );
-  }
+  const warnings = shadowedByDefaultWarnings(doc, file);
   const proxy = section(doc, PROXY_SECTION);
-  const failProxy = (key: string) => (reason: string): never => {
-    if (proxy) proxy.fail(key, reason);
-    throw new ConfigError(file, undefined, PROXY_SECTION, key, reason);
-  };
-
-  let bindIp = proxy?.string('bind_ip', DEFAULT_BIND_IP).trim() ?? DEFAULT_BIND_IP;
-  let bindPort = proxy?.integer('bind_port', DEFAULT_BIND_PORT, 0, 65535) ?? DEFAULT_BIND_PORT;
-  if (overrides.listen !== undefined) {
-    ({ host: bindIp, port: bindPort } = parseListen(overrides.listen, (reason) => {
-      throw new ConfigError('--listen', undefined, undefined, undefined, reason);
-    }));
-  }
-
-  const opsBind = parseOpsBind(proxy, bindIp, bindPort);
-
-  const upstreamText = overrides.upstream ?? proxy?.raw('upstream') ??
-    failProxy('upstream')('is required: the Swift proxy base URL, e.g. upstream = http://127.0.0.1:8080 (or --upstream)');
-  const upstream = overrides.upstream !== undefined
-    ? parseUpstream(upstreamText, (reason) => { throw new ConfigError('--upstream', undefined, undefined, undefined, reason); })
-    : parseUpstream(upstreamText, failProxy('upstream'));
-
-  const metricsPath = proxy?.string('metrics_path', DEFAULT_METRICS_PATH).trim() ?? DEFAULT_METRICS_PATH;
-  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1/') || metricsPath.startsWith('/auth') || ['/healthz', '/readyz'].includes(metricsPath)) {
-    failProxy('metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths or /healthz, /readyz, got "${metricsPath}"`);
-  }
-
-  const reportPath = proxy?.string('report_path', DEFAULT_REPORT_PATH).trim() ?? DEFAULT_REPORT_PATH;
-  if (!reportPath.startsWith('/') || reportPath.startsWith('/v1/') || reportPath.startsWith('/auth') || ['/healthz', '/readyz', metricsPath].includes(reportPath)) {
-    failProxy('report_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, /healthz, /readyz or metrics_path, got "${reportPath}"`);
-  }
-
+  const { bindIp, bindPort, opsBind, upstream } = parseAddresses(proxy, file, overrides);
+  const { metricsPath, reportPath } = parsePaths(proxy, file);
   checkNotSwiftsPort(doc, proxy, { host: bindIp, port: bindPort, fromCommandLine: overrides.listen !== undefined }, upstream, warnings);
 
   const ledger = parseLedger(proxy, overrides.ledger);
@@ -168,6 +132,61 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     trace: parseTrace(proxy),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** A warning for each key of the proxy's sections that [DEFAULT] sets too (paste.deploy gives Swift [DEFAULT]'s). */
+function shadowedByDefaultWarnings(doc: IniDocument, file: string): string[] {
+  const warnings: string[] = [];
+  for (const shadowed of doc.shadowedByDefault) {
+    if (!(shadowed.section in KNOWN_KEYS)) continue;
+    warnings.push(
+      `${file}:${shadowed.line}: [${shadowed.section}] ${shadowed.key}: [DEFAULT] sets it too (line ${shadowed.defaultLine}), and paste.deploy ` +
+        `gives Swift [DEFAULT]'s value, so the proxy reads that one too; write "set ${shadowed.key} = ..." for this section's own`,
+    );
+  }
+  return warnings;
+}
+
+/** A failure of a [quota-proxy] key, also when the file has no [quota-proxy] section. */
+function proxyKeyFailure(proxy: SectionReader | undefined, file: string, key: string): (reason: string) => never {
+  return (reason) => {
+    if (proxy) proxy.fail(key, reason);
+    throw new ConfigError(file, undefined, PROXY_SECTION, key, reason);
+  };
+}
+
+/** Where the proxy listens (bind_ip/bind_port or --listen; the ops listener) and the Swift it forwards to. */
+function parseAddresses(proxy: SectionReader | undefined, file: string, overrides: ConfigOverrides): { bindIp: string; bindPort: number; opsBind: OpsBind; upstream: URL } {
+  let bindIp = proxy?.string('bind_ip', DEFAULT_BIND_IP).trim() ?? DEFAULT_BIND_IP;
+  let bindPort = proxy?.integer('bind_port', DEFAULT_BIND_PORT, 0, 65535) ?? DEFAULT_BIND_PORT;
+  if (overrides.listen !== undefined) {
+    ({ host: bindIp, port: bindPort } = parseListen(overrides.listen, (reason) => {
+      throw new ConfigError('--listen', undefined, undefined, undefined, reason);
+    }));
+  }
+
+  const opsBind = parseOpsBind(proxy, bindIp, bindPort);
+
+  const upstreamText = overrides.upstream ?? proxy?.raw('upstream') ??
+    proxyKeyFailure(proxy, file, 'upstream')('is required: the Swift proxy base URL, e.g. upstream = http://127.0.0.1:8080 (or --upstream)');
+  const upstream = overrides.upstream !== undefined
+    ? parseUpstream(upstreamText, (reason) => { throw new ConfigError('--upstream', undefined, undefined, undefined, reason); })
+    : parseUpstream(upstreamText, proxyKeyFailure(proxy, file, 'upstream'));
+  return { bindIp, bindPort, opsBind, upstream };
+}
+
+/** metrics_path and report_path: paths the proxy answers itself, so none may shadow Swift's or each other. */
+function parsePaths(proxy: SectionReader | undefined, file: string): { metricsPath: string; reportPath: string } {
+  const metricsPath = proxy?.string('metrics_path', DEFAULT_METRICS_PATH).trim() ?? DEFAULT_METRICS_PATH;
+  if (!metricsPath.startsWith('/') || metricsPath.startsWith('/v1/') || metricsPath.startsWith('/auth') || ['/healthz', '/readyz'].includes(metricsPath)) {
+    proxyKeyFailure(proxy, file, 'metrics_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths or /healthz, /readyz, got "${metricsPath}"`);
+  }
+
+  const reportPath = proxy?.string('report_path', DEFAULT_REPORT_PATH).trim() ?? DEFAULT_REPORT_PATH;
+  if (!reportPath.startsWith('/') || reportPath.startsWith('/v1/') || reportPath.startsWith('/auth') || ['/healthz', '/readyz', metricsPath].includes(reportPath)) {
+    proxyKeyFailure(proxy, file, 'report_path')(`must start with "/" and not shadow Swift's /v1/ or /auth paths, /healthz, /readyz or metrics_path, got "${reportPath}"`);
+  }
+  return { metricsPath, reportPath };
 }
 
 /** The keys each of the proxy's own sections reads; anything else there is most likely a typo. */

@@ -63,61 +63,64 @@ function parseNotifier(reader: SectionReader, file: string): NotifierConfig {
   if (name === '') reader.fail(undefined, 'needs a name: [notify:<name>]');
   const type = reader.has('type') ? reader.oneOf('type', 'stdout', ['stdout', 'webhook', 'module'] as const) : reader.fail(undefined, 'needs type = stdout, webhook or module');
   const timeoutSeconds = reader.integer('timeout', DEFAULT_NOTIFY_TIMEOUT, 1, 3600, 'seconds');
-  const here = dirname(resolve(file));
   switch (type) {
     case 'stdout':
       return Object.freeze({ name, type, timeoutSeconds });
-    case 'webhook': {
-      for (const key of reader.keys()) {
-        if (!WEBHOOK_KEYS.includes(key)) reader.fail(key, `is not a webhook setting (known: ${WEBHOOK_KEYS.join(', ')})`);
-      }
-      const urlText = reader.raw('url') ?? reader.fail(undefined, 'needs url = http(s)://... (where events are POSTed)');
-      let url: URL;
-      try {
-        url = new URL(urlText.trim());
-      } catch {
-        reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
-      const queueDir = reader.raw('queue_dir')?.trim() || reader.fail(undefined, 'needs queue_dir = <directory> (events wait there until delivered)');
-      const bearerToken = reader.raw('bearer_token')?.trim();
-      const secret = reader.raw('secret')?.trim();
-      if (secret?.startsWith('whsec_') && !/^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(secret)) {
-        reader.fail('secret', 'a whsec_ secret is base64 after the prefix (as Standard Webhooks tools issue them)');
-      }
-      const signatureScheme = reader.oneOf('signature', 'standard', ['standard', 'legacy', 'both'] as const);
-      const retryMinSeconds = reader.duration('retry_min', DEFAULT_RETRY_MIN, 1);
-      const retryMaxSeconds = reader.duration('retry_max', DEFAULT_RETRY_MAX, 1);
-      if (retryMaxSeconds < retryMinSeconds) reader.fail('retry_max', `must be at least retry_min (${retryMinSeconds} s)`);
-      return Object.freeze({
-        name,
-        type,
-        timeoutSeconds,
-        url,
-        ...(bearerToken ? { bearerToken } : {}),
-        ...(secret ? { secret } : {}),
-        signature: signatureScheme,
-        queueDir: resolve(here, queueDir),
-        queueDirPlace: Object.freeze({ file, line: reader.line('queue_dir'), section: reader.name, key: 'queue_dir' }),
-        queueMaxBytes: reader.size('queue_max_bytes', DEFAULT_QUEUE_MAX_BYTES, 4096),
-        retryMinSeconds,
-        retryMaxSeconds,
-      });
-    }
-    case 'module': {
-      const modulePath = reader.raw('module')?.trim() || reader.fail(undefined, 'needs module = <path of a .js/.mjs module whose default export has send(event)>');
-      const options: Record<string, string> = {};
-      for (const key of reader.keys()) if (!['type', 'module', 'timeout'].includes(key)) options[key] = reader.string(key, '');
-      return Object.freeze({
-        name,
-        type,
-        timeoutSeconds,
-        modulePath: resolve(here, modulePath),
-        place: Object.freeze({ file, line: reader.line('module'), section: reader.name, key: 'module' }),
-        options: Object.freeze(options),
-      });
-    }
+    case 'webhook':
+      return parseWebhook(reader, file, { name, type, timeoutSeconds });
+    case 'module':
+      return parseModule(reader, file, { name, type, timeoutSeconds });
   }
+}
+
+/** `type = webhook`: POSTs to url, signed or with a bearer token, through a disk queue (queue_dir). */
+function parseWebhook(reader: SectionReader, file: string, base: NotifierBase & { readonly type: 'webhook' }): NotifierConfig {
+  for (const key of reader.keys()) {
+    if (!WEBHOOK_KEYS.includes(key)) reader.fail(key, `is not a webhook setting (known: ${WEBHOOK_KEYS.join(', ')})`);
+  }
+  const urlText = reader.raw('url') ?? reader.fail(undefined, 'needs url = http(s)://... (where events are POSTed)');
+  let url: URL;
+  try {
+    url = new URL(urlText.trim());
+  } catch {
+    reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') reader.fail('url', `must be an http:// or https:// URL, got "${urlText}"`);
+  const queueDir = reader.raw('queue_dir')?.trim() || reader.fail(undefined, 'needs queue_dir = <directory> (events wait there until delivered)');
+  const bearerToken = reader.raw('bearer_token')?.trim();
+  const secret = reader.raw('secret')?.trim();
+  if (secret?.startsWith('whsec_') && !/^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(secret)) {
+    reader.fail('secret', 'a whsec_ secret is base64 after the prefix (as Standard Webhooks tools issue them)');
+  }
+  const signatureScheme = reader.oneOf('signature', 'standard', ['standard', 'legacy', 'both'] as const);
+  const retryMinSeconds = reader.duration('retry_min', DEFAULT_RETRY_MIN, 1);
+  const retryMaxSeconds = reader.duration('retry_max', DEFAULT_RETRY_MAX, 1);
+  if (retryMaxSeconds < retryMinSeconds) reader.fail('retry_max', `must be at least retry_min (${retryMinSeconds} s)`);
+  return Object.freeze({
+    ...base,
+    url,
+    ...(bearerToken ? { bearerToken } : {}),
+    ...(secret ? { secret } : {}),
+    signature: signatureScheme,
+    queueDir: resolve(dirname(resolve(file)), queueDir),
+    queueDirPlace: Object.freeze({ file, line: reader.line('queue_dir'), section: reader.name, key: 'queue_dir' }),
+    queueMaxBytes: reader.size('queue_max_bytes', DEFAULT_QUEUE_MAX_BYTES, 4096),
+    retryMinSeconds,
+    retryMaxSeconds,
+  });
+}
+
+/** `type = module`: a module of the operator's (relative to the config file), given the section's other keys. */
+function parseModule(reader: SectionReader, file: string, base: NotifierBase & { readonly type: 'module' }): NotifierConfig {
+  const modulePath = reader.raw('module')?.trim() || reader.fail(undefined, 'needs module = <path of a .js/.mjs module whose default export has send(event)>');
+  const options: Record<string, string> = {};
+  for (const key of reader.keys()) if (!['type', 'module', 'timeout'].includes(key)) options[key] = reader.string(key, '');
+  return Object.freeze({
+    ...base,
+    modulePath: resolve(dirname(resolve(file)), modulePath),
+    place: Object.freeze({ file, line: reader.line('module'), section: reader.name, key: 'module' }),
+    options: Object.freeze(options),
+  });
 }
 
 /** Every `[notify:<name>]` section of the file, in file order. */

@@ -1,6 +1,6 @@
 /**
  * What Swift's object versioning stores besides the write itself, by what Swift stores (checked on Swift
- * 2.30.1, test/integration/versioning.test.ts). Pure: the gate reads the facts, this says what they cost.
+ * 2.30.1, test/adversarial/versioning.test.ts). Pure: the gate reads the facts, this says what they cost.
  *
  * Legacy versioned_writes (`X-Versions-Location` / `X-History-Location`: another container of the account):
  * - an overwrite (PUT, copy) first copies the object it replaces, as stored (a manifest or symlink itself), into

@@ -4,7 +4,7 @@
  * Their sum is what a check compares with a limit, so neither a stale reading nor concurrent uploads let a
  * write pass a limit.
  *
- * Two implementations keep one contract (test/ledger/contract.ts): `MemoryLedger` (one process, no service)
+ * Two implementations keep one contract (test/helpers/ledger-contract.ts): `MemoryLedger` (one process, no service)
  * and `RedisLedger` (any number of proxies sharing one Redis). Readings are cached in each process; what must
  * be shared to stay exact across proxies — finished writes, reservations, the newest reading — is in the
  * ledger, and the check of a write against its limits and its reservation happen in one atomic step.
