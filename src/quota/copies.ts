@@ -35,7 +35,7 @@ interface CopyRead {
 }
 
 /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */
-export function manifestSize(core: QuotaCore, body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
+export function storedByManifest(core: QuotaCore, body: Buffer, account: string, version: string, caller: Caller, owner: object): Promise<ManifestSize> {
   return sizeManifest(body, account, core.pins, (container, object, query = '', inAccount = account) => headFor(core, caller, { account: inAccount, container, object }, query, version), owner, core.capabilities().maxManifestSegments);
 }
 
@@ -95,7 +95,7 @@ async function sizeCopiedManifest({ core, caller, view, copy, target, owner }: C
     return 'unsizable';
   }
   // The manifest is the copy's: its segments are looked up in the account copied into.
-  const sized = await manifestSize(core, read.body, target.account, view.path!.version, caller, owner);
+  const sized = await storedByManifest(core, read.body, target.account, view.path!.version, caller, owner);
   return { size: sized.stored, unpin: sized.unpin };
 }
 
@@ -116,7 +116,7 @@ async function sizeManifestTwin({ core, caller, view, copy, target, owner }: Cop
   }
   const manifest = manifestOfTwin(read.body);
   if (manifest === undefined) return { size };
-  const sized = await manifestSize(core, manifest, target.account, view.path!.version, caller, owner);
+  const sized = await storedByManifest(core, manifest, target.account, view.path!.version, caller, owner);
   return { size: Math.max(size, sized.stored), unpin: sized.unpin };
 }
 

@@ -116,7 +116,7 @@ export class QuotaCore {
    * cache_timeout, as a delete's invalidation of the usage reading would otherwise cost a HEAD per delete, and
    * forgotten when the versioning changes through this proxy.
    */
-  async versioningOf(key: string): Promise<Versioning | undefined> {
+  async containerVersioning(key: string): Promise<Versioning | undefined> {
     if (this.rules.quota.preciseMode) return (await this.ledger.read(key, this.admissions.readNotBefore())).versioning;
     const known = this.versionings.get(key);
     if (known !== undefined) return known === 'none' ? undefined : known;

@@ -126,13 +126,13 @@ export class WritePath {
    * them). True when refused so (and answered).
    */
   async refusedForLegacyVersioning(account: string, container: string): Promise<boolean> {
-    if ((await this.core.versioningOf(containerKey(account, container)))?.kind !== 'archive') return false;
+    if ((await this.core.containerVersioning(containerKey(account, container)))?.kind !== 'archive') return false;
     refuse(this.exchange, 400, LEGACY_VERSIONING_REFUSED);
     return true;
   }
 
   /** What to wait for while a manifest on its way to Swift rests on this object (pins.ts); undefined: nothing. */
-  unpinned(account: string, container: string, object: string): Promise<void> | undefined {
+  untilUnpinned(account: string, container: string, object: string): Promise<void> | undefined {
     return this.core.pins.waitFor(ObjectPins.key(account, container, object));
   }
 

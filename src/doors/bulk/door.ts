@@ -80,7 +80,7 @@ async function admitMember(extraction: Extraction, file: ArchiveFile): Promise<F
   };
   const path = `${file.container}/${file.object}`;
   // An extracted file would archive what it replaces inside Swift, as a form's would (not counted yet).
-  if ((await core.versioningOf(containerKey(account, file.container)))?.kind === 'archive') return stop({ path, reason: LEGACY_VERSIONING_REFUSED });
+  if ((await core.containerVersioning(containerKey(account, file.container)))?.kind === 'archive') return stop({ path, reason: LEGACY_VERSIONING_REFUSED });
   const made = await admitContainer(extraction, file.container);
   if (made) return stop({ path, decision: made });
   const scope = writes.enforced(account, file.container, levelInfo);
@@ -156,7 +156,7 @@ export async function admitBulkDelete(writes: WritePath, request: DoorRequest, a
   const check = async (container: string): Promise<string | undefined> => {
     await writes.held(core.pins.deleteSteady(account, container));
     exchange.invalidates.push(containerKey(account, container));
-    return (await core.versioningOf(containerKey(account, container)))?.kind === 'archive' ? BULK_DELETE_VERSIONING_REFUSED : undefined;
+    return (await core.containerVersioning(containerKey(account, container)))?.kind === 'archive' ? BULK_DELETE_VERSIONING_REFUSED : undefined;
   };
   const checker = createDeleteListChecker((container) => {
     if (!seen.has(container)) seen.set(container, check(container));

@@ -8,7 +8,7 @@ import { accountKey, containerKey, type Reservation } from '../../quota/ledger/l
 import type { WritePath } from '../../quota/writes.js';
 import { ObjectPins } from '../../quota/pins.js';
 import { listAll, replacedObject, type Caller } from '../../quota/caller.js';
-import { manifestSize } from '../../quota/copies.js';
+import { storedByManifest } from '../../quota/copies.js';
 import type { DoorRequest } from '../door.js';
 
 /** How much of a completion's XML s3api reads (multi_upload.py MAX_COMPLETE_UPLOAD_BODY_SIZE); more, it refuses. */
@@ -51,7 +51,7 @@ export async function admitS3Initiate(writes: WritePath, key: string): Promise<v
 export async function admitS3Complete(writes: WritePath, request: DoorRequest, uploadId: string): Promise<void> {
   const { core, exchange } = writes;
   const { account, container, object } = writes.view.path as { account: string; container: string; object: string };
-  await writes.unpinned(account, container, object);
+  await writes.untilUnpinned(account, container, object);
   const caller = await writes.authorised(account, container, object);
   if (!caller) return;
   const levelInfo = await writes.level(account);
@@ -71,7 +71,7 @@ export async function admitS3Complete(writes: WritePath, request: DoorRequest, u
   try {
     const parts = await uploadParts(writes, caller, account, segments, prefix);
     const manifest = Buffer.from(JSON.stringify(parts.map((part) => ({ path: `/${segments}/${part}` }))));
-    const sized = await manifestSize(core, manifest, account, 'v1', caller, exchange);
+    const sized = await storedByManifest(core, manifest, account, 'v1', caller, exchange);
     releases.unshift(sized.unpin);
     const steady = await writes.held(core.pins.versioningSteady(account, container)); // as for object writes
     const admitted = await writes.admit({

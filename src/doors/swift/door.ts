@@ -36,7 +36,7 @@ export async function admitIntent(writes: WritePath, request: DoorRequest, inten
       exchange.shrinks = { account: intent.account };
       return;
     case 'object-update':
-      await writes.unpinned(intent.account, intent.container, intent.object);
+      await writes.untilUnpinned(intent.account, intent.container, intent.object);
       return;
     case 'object-delete':
       return admitObjectDelete(writes, intent);

@@ -19,14 +19,14 @@ import type { Scope } from '../../quota/watch.js';
 export async function admitObjectDelete(writes: WritePath, intent: Extract<Intent, { type: 'object-delete' }>): Promise<void> {
   const { core, exchange } = writes;
   const { account, container, object } = intent;
-  await writes.unpinned(account, container, object);
+  await writes.untilUnpinned(account, container, object);
   // Decided on the container's versioning: held still until Swift has answered (in every process), or a change
   // made meanwhile (history mode turned on) would have Swift archive the object uncounted (as writes do).
   await writes.held(core.pins.deleteSteady(account, container));
   const key = containerKey(account, container);
   exchange.invalidates.push(key);
   exchange.shrinks = { account, container };
-  const versioning = await core.versioningOf(key);
+  const versioning = await core.containerVersioning(key);
   if (versioning?.kind !== 'archive') return;
   const notBefore = core.admissions.readNotBefore();
   const caller = await writes.authorised(account, container, object);

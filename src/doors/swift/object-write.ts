@@ -15,7 +15,7 @@ import type { Scope } from '../../quota/watch.js';
 import type { WritePath, Admitted } from '../../quota/writes.js';
 import { ObjectPins } from '../../quota/pins.js';
 import { headFor, replacedObject, type Caller } from '../../quota/caller.js';
-import { manifestSize, NO_SUCH_ETAG, sizeCopy, type SourceHead } from '../../quota/copies.js';
+import { storedByManifest, NO_SUCH_ETAG, sizeCopy, type SourceHead } from '../../quota/copies.js';
 import { answerSwift, PRECONDITION_FAILED, refuse, TOO_LARGE } from '../../quota/answers.js';
 import { archivedByWrite, overwriteCredit } from '../../quota/versioning.js';
 import { createUploadLimiter } from '../../quota/upload-limiter.js';
@@ -46,7 +46,7 @@ class Releases {
 export async function admitObjectWrite(writes: WritePath, request: DoorRequest, intent: ObjectWrite): Promise<void> {
   const { core, view } = writes;
   const { account, container, object } = intent.target;
-  const pinned = writes.unpinned(account, container, object);
+  const pinned = writes.untilUnpinned(account, container, object);
   if (pinned) await pinned;
   const source = intent.copy && !view.s3 && !tempUrlParams(view.path!.query) ? await readableSource(writes, intent) : undefined;
   if (source === 'unreadable') return;
@@ -103,7 +103,7 @@ async function storedSize(writes: WritePath, request: DoorRequest, intent: Objec
   if (read === undefined) return undefined; // answered: 503 past the buffer budget, 408 for a stalled body
   exchange.body = read.body;
   // Read as one SLO refuses, it is still counted at the most SLO could store (manifest-sizer.ts).
-  const sized = await manifestSize(core, read.head, intent.target.account, view.path!.version, caller, exchange);
+  const sized = await storedByManifest(core, read.head, intent.target.account, view.path!.version, caller, exchange);
   return { size: sized.stored, unpin: sized.unpin };
 }
 
