@@ -1,6 +1,6 @@
 /**
  * Builds the Fastify application: the proxy's own routes (metrics, health, readiness), and everything else
- * forwarded to Swift through the quota gate. Does not listen; main.ts and the tests do.
+ * forwarded to Swift through the front doors (http/quota-hooks.ts). Does not listen; main.ts and the tests do.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config/load.js';

@@ -66,7 +66,7 @@ function newPin(): Pin {
 /**
  * Going on would wait for ever: the pin this write waits for is held by a request that waits (directly or through
  * others) for a pin this write holds, as two copies of several ranges do when each copies the other's target
- * (A into B, B into A). The write that closes the circle gives up (the gate answers 503), which lets the others go.
+ * (A into B, B into A). The write that closes the circle gives up (the door answers 503), which lets the others go.
  */
 export class PinCycle extends Error {
   /** What the client is told (503, Retry-After: 1). */
@@ -83,7 +83,7 @@ export class VersioningChangeWaited extends PinCycle {
 }
 
 /**
- * What the gate asks of the pins: ObjectPins holds them in this process; SharedPins (shared-pins.ts) holds them
+ * What the doors ask of the pins: ObjectPins holds them in this process; SharedPins (shared-pins.ts) holds them
  * in every process sharing a Redis ledger too. Each method answers at once (no promise) when nothing is pinned
  * in this process; the shared board may make `pin` and `enter` ask Redis.
  */

@@ -5,7 +5,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** Thrown (through the stream) when an upload is cut; the gate turns it into a 413. */
+/** Thrown (through the stream) when an upload is cut; the HTTP edge answers it 413 (http/quota-hooks.ts). */
 export class UploadLimitError<R> extends Error {
   readonly code = 'SQP_ERR_UPLOAD_CUT';
   constructor(readonly rejection: R) {

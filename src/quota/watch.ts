@@ -1,9 +1,9 @@
 /**
- * Watches usage against soft and hard limits per account and container: turns what the gate sees (usage at
+ * Watches usage against soft and hard limits per account and container: turns what the doors see (usage at
  * each check and after each write, refusals) into quota events, enforces expired grace periods, counts
  * refusals, and keeps that state in Swift metadata (through watch-writer.ts) so it survives restarts.
  *
- * State changes are synchronous, in the tick the gate sees the usage, so a crossing is reported once however
+ * State changes are synchronous, in the tick a door sees the usage, so a crossing is reported once however
  * many requests race over it. Metadata writes and event deliveries happen in the background: a slow Swift
  * POST or a failing provider never holds up a request.
  */
@@ -32,7 +32,7 @@ import {
   type ScopeState,
 } from './watch-scope.js';
 
-// Importers (the gate, admission, write-trace.ts) take the scope types from here.
+// Importers (the doors, admission, write-trace.ts) take the scope types from here.
 export type { ContextSource, EventContext, Scope } from './watch-scope.js';
 
 /** How many times a transition another proxy got to first is looked at again from where that one left it. */
@@ -273,7 +273,7 @@ export class QuotaWatch {
     });
   }
 
-  /** How the watch reads an account's level afresh (the gate's, once it exists). */
+  /** How the watch reads an account's level afresh (the admissions', once they exist). */
   useLevelSource(source: LevelSource): void {
     this.levelSource = source;
   }

@@ -39,7 +39,7 @@ export type Versioning =
 /** What a usage read of Swift returns. */
 export interface SnapshotData extends Usage {
   readonly exists: boolean;
-  /** Account metadata the gate needs (the quota level), when the key is an account. */
+  /** Account metadata the doors need (the quota level), when the key is an account. */
   readonly level?: string;
   /** The proxy's own quota state kept in the account's or container's metadata. */
   readonly persisted?: PersistedQuotaState;
