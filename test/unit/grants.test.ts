@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { GrantedWrites, type AskNow, type GrantedWrite } from '../../src/quota/grants.js';
 import type { Credentials, SwiftAnswer, Verdict } from '../../src/auth/authority.js';
 
-/** How long a write may be held on a grant before `sweep` asks it again: gate.ts sweeps with 10 s. */
+/** How long a write may be held on a grant before `sweep` asks it again: quota/core.ts sweeps with GRANT_RECHECK_MS, 10 s. */
 const HELD_MS = 10_000;
 const START = 1_800_000_000_000;
 
