@@ -69,10 +69,16 @@ export class Authority {
   private readonly verdicts: LRUCache<string, Verdict, Question>;
   private readonly readers: LRUCache<string, boolean>;
 
-  constructor(private readonly swift: SwiftClient) {
+  /** `now`: the clock kept answers age by, in ms (default: the cache's own, performance.now()); tests fake it. */
+  constructor(
+    private readonly swift: SwiftClient,
+    now?: () => number,
+  ) {
+    const clock = now ? { perf: { now } } : {};
     this.verdicts = new LRUCache<string, Verdict, Question>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
+      ...clock,
       fetchMethod: async (_cacheKey, _stale, { options, context }) => {
         const verdict = await this.ask(context.path, context.headers);
         // Only a grant is kept: a caller Swift refused may be granted the next moment (an ACL set, a token
@@ -84,6 +90,7 @@ export class Authority {
     this.readers = new LRUCache<string, boolean>({
       max: MAX_VERDICTS,
       ttl: VERDICT_TTL_MS,
+      ...clock,
       // Both answers are kept: a caller refused here only goes without quota headers for a few seconds.
       fetchMethod: async (cacheKey) => {
         const { path, headers } = JSON.parse(cacheKey) as { path: string; headers: Record<string, string> };

@@ -59,6 +59,15 @@ for (const mode of MODES) {
       return { objects: Number(head.headers['x-container-object-count']), bytes: Number(head.headers['x-container-bytes-used']) };
     }
 
+    /** A series' value in the proxy's /metrics (`series` is the line up to its value); fails when it is missing. */
+    async function metricValue(series: string): Promise<number> {
+      const metrics = await call('GET', `${proxy.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      const line = metrics.body.split('\n').find((l) => l.startsWith(`${series} `));
+      assert.ok(line, `${series} is not in /metrics`);
+      return Number(line.slice(series.length + 1));
+    }
+
     async function makeContainer(account: string, container: string): Promise<void> {
       const answer = await call('PUT', viaProxy(account, `/${container}`), auth(account));
       assert.ok(answer.status === 201 || answer.status === 202, `PUT container: ${answer.status} ${answer.body}`);
@@ -289,9 +298,15 @@ for (const mode of MODES) {
       assert.equal(head.headers['x-container-quota-level'], 'count10');
       assert.equal(head.headers['x-container-quota-object-count'], '10');
       assert.equal(head.headers['x-container-quota-bytes'], String(BIG));
+      // One more object into the full container ('race' holds 10): one rejection more, not merely a counter there.
+      const series = 'swift_quota_proxy_quota_rejections_total{kind="object_count",level="count10"}';
+      const rejectedBefore = await metricValue(series);
+      const refused = await call('PUT', viaProxy(account, '/race/one-too-many'), auth(account), 'x');
+      assert.equal(refused.status, 413);
+      assert.equal(refused.headers['x-quota-exceeded'], 'object_count');
+      assert.equal((await metricValue(series)) - rejectedBefore, 1);
       const metrics = await call('GET', `${proxy.url}/metrics`);
       assert.equal(metrics.status, 200);
-      assert.match(metrics.body, /swift_quota_proxy_quota_rejections_total\{kind="object_count",level="count10"\} \d+/);
       assert.match(metrics.body, /swift_quota_proxy_reservations_in_flight 0/);
     });
   });

@@ -20,6 +20,12 @@ function rawRequest(url: string, options: http.RequestOptions): http.ClientReque
   return http.request(url, { agent: false, ...options });
 }
 
+/** A series' value in a /metrics text (`series` is the line up to its value); 0 when it has none yet. */
+function requestCount(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
 describe('transparent proxying', () => {
   let swift: string;
   let proxy: RunningProxy;
@@ -304,10 +310,13 @@ describe('transparent proxying', () => {
   });
 
   test('the metrics route is the proxy\'s own and counts proxied requests', async () => {
+    const series = 'swift_quota_proxy_requests_total{method="PUT",status_class="2xx"}';
+    const putsBefore = requestCount((await call('GET', `${proxy.url}/metrics`)).body, series);
+    assert.equal((await call('PUT', viaProxy('/t/counted'), auth(), 'counted')).status, 201);
     const metrics = await call('GET', `${proxy.url}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(metrics.headers['content-type'] ?? '', /text\/plain/);
-    assert.match(metrics.body, /swift_quota_proxy_requests_total\{method="PUT",status_class="2xx"\} \d+/);
+    assert.equal(requestCount(metrics.body, series) - putsBefore, 1, 'the one PUT just proxied is counted');
     // The standard process metrics under their standard names (no project prefix).
     assert.match(metrics.body, /^process_cpu_seconds_total \d/m);
     assert.doesNotMatch(metrics.body, /^swift_quota_proxy_(process|nodejs)_/m);

@@ -2,7 +2,8 @@
  * The documentation agrees with the repository and with the proxy:
  * - every relative link in README.md, docs/*.md and docker/README.md points to a file that exists and, with an
  *   anchor, to a heading of that page (GitHub's anchors); docs/ pages named in the config files' comments exist;
- * - the README's quick start is exactly two commands, and .ci/run runs exactly its test command;
+ * - the README's quick start is exactly two commands, and .ci/run runs exactly its test command (with the type check
+ *   put before `npm test`);
  * - docs/configuration.md lists every key of [quota-proxy], [filter:quota] and webhook [notify:<name>]
  *   sections that the loader knows, and no key it does not.
  * Each checker returns a list of problems, and is also fed broken copies, so a check that can never fail would
@@ -237,6 +238,13 @@ export function ciCommands(script: string): string[] {
     .filter((line) => line !== '' && !line.startsWith('#') && !/^(set|cd)\b/.test(line));
 }
 
+/** A command of steps joined by `&&` with `npm run typecheck` put just before its `npm test`. */
+export function withTypeCheck(command: string): string {
+  const steps = command.split(' && ');
+  const at = steps.indexOf('npm test');
+  return at < 0 ? command : [...steps.slice(0, at), 'npm run typecheck', ...steps.slice(at)].join(' && ');
+}
+
 describe('the quick start', () => {
   test('is two commands on a fresh machine: the demo, and the whole test suite', () => {
     assert.deepEqual(quickStartCommands(read('README.md')), ['npm ci && npm run demo', 'npm ci && npm test']);
@@ -244,9 +252,10 @@ describe('the quick start', () => {
     assert.ok(scripts.demo && scripts.test, 'package.json has the demo and test scripts');
   });
 
-  test("CI (.ci/run) runs exactly the README's test command", () => {
+  test("CI (.ci/run) runs exactly the README's test command, with the type check before the tests", () => {
     const testCommand = quickStartCommands(read('README.md')).find((c) => /\bnpm test\b/.test(c));
-    assert.deepEqual(ciCommands(read('.ci/run')), [testCommand]);
+    assert.equal(testCommand, 'npm ci && npm test');
+    assert.deepEqual(ciCommands(read('.ci/run')), [withTypeCheck(testCommand)]);
   });
 
   test('the checkers see a third command, a changed command, and CI running something else', () => {
@@ -254,6 +263,8 @@ describe('the quick start', () => {
     assert.equal(quickStartCommands(readme.replace('npm ci && npm test ', 'npm ci && npm test\nnpm run bench ')).length, 3);
     assert.notDeepEqual(quickStartCommands(readme.replace('npm ci && npm test ', 'npm install && npm test ')), ['npm ci && npm run demo', 'npm ci && npm test']);
     assert.deepEqual(ciCommands('#!/usr/bin/env bash\nset -e\ncd x\nnpm ci\nnpm run test:unit\n'), ['npm ci', 'npm run test:unit']);
+    assert.notDeepEqual(ciCommands('set -e\nnpm ci && npm test\n'), [withTypeCheck('npm ci && npm test')], 'CI without the type check');
+    assert.notDeepEqual(ciCommands('set -e\nnpm ci && npm test && npm run typecheck\n'), [withTypeCheck('npm ci && npm test')], 'the type check after the tests');
   });
 });
 
