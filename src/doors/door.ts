@@ -14,23 +14,15 @@ import { isS3Request } from '../s3/request.js';
 import { requestIntent, type Intent } from '../quota/intent.js';
 import { LedgerUnavailableError } from '../quota/ledger/ledger.js';
 import { PinCycle } from '../quota/pins.js';
-import type { Exchange } from '../quota/exchange.js';
+import type { BodyHead, Exchange } from '../quota/exchange.js';
+
+export type { BodyHead };
 import type { QuotaCore } from '../quota/core.js';
 import { WritePath } from '../quota/writes.js';
 import { answerS3, answerSwift, NOT_FOUND, refuse } from '../quota/answers.js';
 import { settle } from '../quota/settle.js';
-import { admitIntent, writtenObject } from './swift/door.js';
+import { admitIntent } from './swift/door.js';
 import { admitS3 } from './s3/door.js';
-
-/** The first bytes of a body a door had to read to decide, and the whole body to send on in its place. */
-export interface BodyHead {
-  /** The first `limit` bytes of the body (all of it when `complete`). */
-  readonly head: Buffer;
-  /** The body ended within the limit. */
-  readonly complete: boolean;
-  /** The whole body to send on in the request's place: the bytes read, then the rest. */
-  readonly body: Readable;
-}
 
 /** A request as a door sees it: no HTTP framework, only what deciding needs. */
 export interface DoorRequest {
@@ -121,9 +113,6 @@ async function checked(core: QuotaCore, request: DoorRequest, admission: () => P
   const { exchange } = request;
   try {
     await admission();
-    const written = intent && !exchange.answeredHere ? writtenObject(intent) : undefined;
-    const entering = written && new WritePath(core, exchange, request.view).enterWrite(written);
-    if (entering) await entering;
   } catch (error) {
     settle(core, exchange, undefined);
     if (intent?.type === 'describe') {

@@ -9,7 +9,8 @@ import { checkTempUrl, tempUrlParams } from '../auth/signatures.js';
 import type { SwiftView } from '../proxy/swift-view.js';
 import { encodePath } from '../swift/path.js';
 import { countHeader, UpstreamUnavailableError } from '../swift/client.js';
-import { accountKey, containerKey } from './ledger/ledger.js';
+import { accountKey, containerKey, type Versioning } from './ledger/ledger.js';
+import { overwriteCredit } from './versioning.js';
 import type { Usage } from './decide.js';
 import type { ObjectRef } from './intent.js';
 import type { QuotaCore } from './core.js';
@@ -94,6 +95,14 @@ export async function replacedObject(core: QuotaCore, caller: Caller, target: Ob
   const { status, headers } = await headFor(core, caller, target, 'multipart-manifest=get&symlink=get');
   if (status < 200 || status >= 300) return undefined;
   return { count: 1, bytes: countHeader(headers['content-length']) };
+}
+
+/**
+ * What an object write frees by replacing its target, by the versioning decided on (looked up only when the
+ * decision needs it); `current`: the object as read already.
+ */
+export function creditOf(core: QuotaCore, caller: Caller, target: ObjectRef, versioning: Versioning | undefined, read?: { current: Usage | undefined }): () => Promise<Usage | undefined> {
+  return async () => overwriteCredit(versioning, read ? read.current : await replacedObject(core, caller, target));
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
- * What Swift will store for a copy, and what pins it to the version read: the source is read as Swift's copy
- * middleware will read it (same query, same Range), with the caller's own rights, and the copy goes to Swift with
- * `If-Match` on that ETag, so Swift copies that very version or nothing (copy-range.ts, manifest-twin.ts).
+ * What an object write stores: its announced size, what a copy reads, or the manifest SLO makes of a body. A
+ * copy's source is read as Swift's copy middleware will read it (same query, same Range), with the caller's own
+ * rights, and the copy goes to Swift with `If-Match` on that ETag, so Swift copies that very version or nothing
+ * (copy-range.ts, manifest-twin.ts).
  */
 import type { SwiftView } from '../proxy/swift-view.js';
 import { SwiftQuery, swiftTrue } from '../swift/request.js';
 import { countHeader } from '../swift/client.js';
 import type { ByteRangeSpec } from '../swift/range.js';
-import type { CopySource, ObjectRef } from './intent.js';
+import type { CopySource, Intent, ObjectRef } from './intent.js';
+import type { BodyHead, Exchange } from './exchange.js';
 import type { QuotaCore } from './core.js';
 import { headFor, readFor, type Caller } from './caller.js';
 import { boundingRange, copyRange, sameEtag, servedSource } from './copy-range.js';
@@ -32,6 +34,38 @@ interface CopyRead {
   readonly target: ObjectRef;
   /** Who holds the pins (the request's exchange). */
   readonly owner: object;
+}
+
+/** What an object write stores; `unpin` gives back the pins its size rests on. */
+export type Stored = { size: number | undefined; unpin?: () => void } | 'precondition-failed' | 'symlink-ranges' | undefined;
+
+/**
+ * What the write stores: its announced size (undefined: chunked), a copy's, or the manifest SLO makes.
+ * Undefined when there is nothing to count (Swift stores nothing) or the request has been answered (the body
+ * could not be read); the manifest read becomes the body Swift is sent.
+ */
+export async function storedSize(
+  core: QuotaCore,
+  { caller, view, exchange }: { caller: Caller; view: SwiftView; exchange: Exchange },
+  intent: Extract<Intent, { type: 'object-write' }>,
+  source: SourceHead | undefined,
+  readBody: (account: string, limit: number) => Promise<BodyHead | undefined>,
+): Promise<Stored> {
+  if (intent.copy) {
+    const sized = await sizeCopy({ core, caller, view, copy: intent.copy, target: intent.target, owner: exchange }, intent.manifest === true, source);
+    // Nothing to count: pinned to no version, or a manifest SLO refuses, Swift stores nothing.
+    return sized === 'unsizable' ? undefined : sized;
+  }
+  if (!intent.manifest) return { size: intent.size };
+  // SLO stores its own manifest, not the body: read the body (SLO reads at most max_manifest_size of it).
+  const limit = core.capabilities().maxManifestSize;
+  if (intent.size !== undefined && intent.size > limit) return undefined; // Swift: 413 "Manifest File > ..."
+  const read = await readBody(intent.target.account, limit);
+  if (read === undefined) return undefined; // answered: 503 past the buffer budget, 408 for a stalled body
+  exchange.body = read.body;
+  // Read as one SLO refuses, it is still counted at the most SLO could store (manifest-sizer.ts).
+  const sized = await storedByManifest(core, read.head, intent.target.account, view.path!.version, caller, exchange);
+  return { size: sized.stored, unpin: sized.unpin };
 }
 
 /** What SLO will store for the manifest `body`, segments HEADed with the caller's rights and pinned. */

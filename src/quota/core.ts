@@ -16,7 +16,9 @@ import type { UsageLedger, Versioning } from './ledger/ledger.js';
 import { Admissions } from './admission.js';
 import { GrantedWrites } from './grants.js';
 import { ObjectPins, type PinBoard } from './pins.js';
-import type { EventContext, QuotaWatch } from './watch.js';
+import type { ContextSource, EventContext, QuotaWatch } from './watch.js';
+import { callerToken } from '../auth/authority.js';
+import type { SwiftView } from '../proxy/swift-view.js';
 import type { Exchange } from './exchange.js';
 import { requestEventContext } from './write-trace.js';
 
@@ -108,6 +110,11 @@ export class QuotaCore {
   /** Who asked and what, for quota events: Swift's transaction id once Swift has answered, else the proxy's. */
   eventContext(exchange: Exchange, callerToken: string | undefined, transactionId?: string): EventContext {
     return requestEventContext(exchange, this.identities.caller(callerToken), transactionId);
+  }
+
+  /** Who asked and what, for the quota events of a request's writes (built only when an event fires). */
+  contextOf(exchange: Exchange, view: SwiftView): ContextSource {
+    return () => this.eventContext(exchange, callerToken(view.headers));
   }
 
   /**

@@ -39,6 +39,16 @@ export interface Reply {
   readonly body: string | Buffer;
 }
 
+/** The first bytes of a body a door had to read to decide, and the whole body to send on in its place. */
+export interface BodyHead {
+  /** The first `limit` bytes of the body (all of it when `complete`). */
+  readonly head: Buffer;
+  /** The body ended within the limit. */
+  readonly complete: boolean;
+  /** The whole body to send on in the request's place: the bytes read, then the rest. */
+  readonly body: Readable;
+}
+
 /** Whose wording the proxy's own answers take: Swift's text, or s3api's XML. */
 export type Dialect = 'swift' | 's3';
 

@@ -1,19 +1,26 @@
 /**
  * The write path every front door admits through: Swift authorises the caller, the account's level gives the
  * scope's limits, the write is admitted (admission.ts) and what it reserves is held on the request's exchange
- * until Swift has answered. Written once; each door says what the writes are (doors/*).
+ * until Swift has answered. The steps are written once (WritePath); an object write, whichever door it comes
+ * through (a Swift PUT, COPY or manifest, an S3 PUT or copy), is admitted by `admitObject`, top to bottom.
  */
-import { callerToken, type Credentials } from '../auth/authority.js';
+import type { IncomingMessage } from 'node:http';
+import type { Credentials } from '../auth/authority.js';
 import type { SwiftView } from '../proxy/swift-view.js';
-import type { Reservation } from './ledger/ledger.js';
-import { containerKey } from './ledger/ledger.js';
+import { swiftTrue } from '../swift/request.js';
+import { containerKey, type Reservation, type Snapshot } from './ledger/ledger.js';
 import type { Admission, Denied, LevelInfo, Write } from './admission.js';
-import type { Exchange } from './exchange.js';
+import type { Usage } from './decide.js';
+import type { BodyHead, Exchange } from './exchange.js';
 import type { QuotaCore } from './core.js';
+import type { Intent } from './intent.js';
 import type { ContextSource, Scope } from './watch.js';
 import { ObjectPins } from './pins.js';
-import { answerSwift, refuse, reject } from './answers.js';
-import { authorise, headFor, type Caller } from './caller.js';
+import { answerSwift, PRECONDITION_FAILED, refuse, reject, TOO_LARGE } from './answers.js';
+import { authorise, creditOf, headFor, replacedObject, type Caller } from './caller.js';
+import { storedSize, type SourceHead } from './copies.js';
+import { archivedByWrite } from './versioning.js';
+import { createUploadLimiter } from './upload-limiter.js';
 import { track } from './settle.js';
 
 export type Admitted = Extract<Admission, { admitted: true }>;
@@ -23,14 +30,16 @@ export const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-L
 
 /** What one request's admission works with: the core, the request's exchange, and its view. */
 export class WritePath {
+  /** Who asked, for quota events (built only when an event fires). */
+  readonly context: ContextSource;
+
   constructor(
     readonly core: QuotaCore,
     readonly exchange: Exchange,
     readonly view: SwiftView,
-  ) {}
-
-  /** Who asked, for quota events (built only when an event fires). */
-  readonly context: ContextSource = () => this.core.eventContext(this.exchange, callerToken(this.view.headers));
+  ) {
+    this.context = core.contextOf(exchange, view);
+  }
 
   /** The caller Swift takes the write from; undefined when Swift would refuse it (then answered with Swift's refusal). */
   async authorised(account: string, container?: string, object?: string): Promise<Caller | undefined> {
@@ -146,13 +155,15 @@ export class WritePath {
     // made it; a delete cannot make what a pin holds larger (a manifest or copy resting on the object then fails).
     const checked = this.exchange.line.method === 'DELETE' || this.exchange.held.some((held) => held.key === containerKey(written.account, written.container) && held.target === written.object);
     const entered = this.core.pins.enter(ObjectPins.key(written.account, written.container, written.object), this.exchange, checked);
-    const marked = (leave: () => void) => {
-      this.exchange.unpinOnSettle(leave);
-      this.endsWith(leave);
-    };
-    if (typeof entered !== 'function') return entered.then(marked);
-    marked(entered);
+    if (typeof entered !== 'function') return entered.then((leave) => this.onItsWay(leave));
+    this.onItsWay(entered);
     return undefined;
+  }
+
+  /** Marked as on its way to Swift until Swift has answered (or the exchange ends). */
+  private onItsWay(leave: () => void): void {
+    this.exchange.unpinOnSettle(leave);
+    this.endsWith(leave);
   }
 
   /**
@@ -179,4 +190,181 @@ export class WritePath {
     );
     exchange.whenRefused(() => this.core.authority.forget(credentials, account, container));
   }
+}
+
+type ObjectWrite = Extract<Intent, { type: 'object-write' }>;
+
+/** The body an object write comes with, as the HTTP edge has it. */
+export interface ObjectBody {
+  /** The client's request: its body stream. */
+  readonly raw: IncomingMessage;
+  /** Reads the body's first `limit` bytes under the buffer budgets; undefined when the edge answered instead. */
+  readBody(account: string, limit: number): Promise<BodyHead | undefined>;
+}
+
+/**
+ * A copy of several byte ranges of a symlink: every part carries the target's content type, and any link of the
+ * chain can be re-pointed (at an object with the same ETag) between the proxy's check and Swift's copy.
+ */
+const SYMLINK_RANGES_REFUSED = 'A copy of several byte ranges of a symlink is not supported through the quota proxy: copy its target, or one range at a time.';
+
+/** Releases to run in order, from the first to the last. */
+class Releases {
+  private readonly all: Array<() => void> = [];
+  add(release: (() => void) | undefined): void {
+    if (release) this.all.push(release);
+  }
+  get any(): boolean {
+    return this.all.length > 0;
+  }
+  readonly run = (): void => {
+    for (const release of this.all) release();
+  };
+}
+
+/**
+ * An object write (a PUT, a COPY, a manifest; an S3 PUT or copy): what it stores is worked out as Swift will
+ * store it, then admitted in the container, the account counting its refusals too. The container's usage is
+ * read once, with its versioning, which is held still until Swift has answered. `source`: a copy's source as
+ * the caller's own HEAD found it.
+ */
+export async function admitObject(path: WritePath, body: ObjectBody, intent: ObjectWrite, source: SourceHead | undefined): Promise<void> {
+  const { core, exchange, view } = path;
+  const { account, container } = intent.target;
+  const caller = await path.authorised(account, container, intent.target.object);
+  if (!caller) return;
+  if (await tooLarge(core, view, intent)) return answerSwift(exchange, TOO_LARGE);
+  const levelInfo = await path.level(account);
+  const scope = path.enforced(account, container, levelInfo);
+  if (!scope) return enterWritten(path, intent);
+  // The container's versioning, held still from before it is read until Swift has answered (see below).
+  const steady = await path.held(core.pins.versioningSteady(account, container));
+  const notBefore = core.admissions.readNotBefore();
+  // The container's usage, read once: its versioning decides what the write frees, and the admission decides on it.
+  const reading = await core.ledger.read(scope.key, notBefore);
+  const stored = await storedSize(core, { caller, view, exchange }, intent, source, body.readBody);
+  if (stored === 'precondition-failed') return answerSwift(exchange, PRECONDITION_FAILED);
+  if (stored === 'symlink-ranges') return refuse(exchange, 400, SYMLINK_RANGES_REFUSED);
+  if (stored === undefined) return enterWritten(path, intent); // answered, or nothing to count
+  const releases = new Releases();
+  releases.add(stored.unpin);
+  const admitted = await admitStored(path, { intent, caller, levelInfo, scope, reading, notBefore, size: stored.size, releases, steady }, body);
+  if (admitted) return enterWritten(path, intent);
+}
+
+/** The write goes to Swift now (unless answered): marked as on its way once no pin is on its object. */
+function enterWritten(path: WritePath, intent: ObjectWrite): Promise<void> | undefined {
+  return path.exchange.answeredHere ? undefined : path.enterWrite(intent.target);
+}
+
+interface Stored {
+  readonly intent: ObjectWrite;
+  readonly caller: Caller;
+  readonly levelInfo: LevelInfo;
+  readonly scope: Scope;
+  /** The container's usage, with its versioning. */
+  readonly reading: Snapshot;
+  readonly notBefore: number;
+  readonly size: number | undefined;
+  readonly releases: Releases;
+  /** Gives back the hold on the container's versioning. */
+  readonly steady: () => void;
+}
+
+/** Admits the write (and, with legacy versioning, the version Swift archives) and holds both; false: refused. */
+async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): Promise<boolean> {
+  const { core, exchange } = path;
+  const { intent, caller, scope, reading, releases, steady } = stored;
+  const { versioning } = reading;
+  let read: { current: Usage | undefined } | undefined;
+  let archived: Usage | undefined;
+  if (versioning?.kind === 'archive') {
+    // Legacy versioning archives the object this write replaces: writes of the object take turns, so the
+    // object read now is the one Swift archives (versioning.ts).
+    releases.add(await core.pins.exclusive(ObjectPins.key(intent.target.account, intent.target.container, intent.target.object), exchange));
+    read = { current: await replacedObject(core, caller, intent.target).catch((error: unknown) => {
+      releases.run();
+      throw error;
+    }) };
+    archived = archivedByWrite(versioning, read.current);
+  }
+  if (releases.any) path.endsWith(releases.run);
+  const write: Write = {
+    scope,
+    add: { count: 1, bytes: stored.size ?? 0 },
+    target: intent.target.object,
+    replaced: creditOf(core, caller, intent.target, versioning, read),
+    context: path.context,
+    alsoCounted: [{ scope: path.scope(scope.account, undefined, stored.levelInfo), snapshot: stored.levelInfo.snapshot }],
+    notBefore: stored.notBefore,
+    versioningRead: reading,
+  };
+  let result = await core.admissions.admit(write);
+  // Room held by writes on a grant revoked since: Swift will refuse them, so they give their room back now.
+  if (!result.admitted && caller.kind === 'credentials' && (await core.grants.revokeStale(scope.key, caller.credentials.key))) result = await core.admissions.admit(write);
+  if (!result.admitted) {
+    releases.run();
+    path.reject(result.decision);
+    return false;
+  }
+  path.hold(result.reservation);
+  if (caller.kind === 'credentials') path.trackGrant(scope.key, caller.credentials, scope.account, intent.target.container, () => body.raw.complete);
+  if (archived && versioning?.kind === 'archive') {
+    const archive = await core.admissions.admit({ scope: path.scope(scope.account, versioning.location, stored.levelInfo), add: archived, target: undefined, context: path.context });
+    if (!archive.admitted) {
+      core.ledger.release(result.reservation);
+      releases.run();
+      path.reject(archive.decision);
+      return false;
+    }
+    path.hold(archive.reservation);
+    // Swift archives the replaced object before it reads the body: kept whatever becomes of the write.
+    exchange.partial = true;
+    exchange.invalidates.push(scope.key, containerKey(scope.account, versioning.location));
+  }
+  // Admitted as freeing bytes (the replaced object's, those of other writes of the object in flight), it rests
+  // on versioning staying off: a change of the container's versioning waits for this write. Kept as a version,
+  // it frees nothing: the change need not wait.
+  if (result.reservation.keepsVersions) steady();
+  else releases.add(steady);
+  settledAs(path, stored, result);
+  // Its growth may count on what it replaces: it holds the container's versioning still already (above).
+  if (stored.size === undefined && !intent.copy && !intent.manifest) limitChunkedUpload(path, body, write, result.reservation);
+  return true;
+}
+
+/** How the admitted write is settled once Swift has answered. */
+function settledAs({ exchange, view }: WritePath, { intent, scope, releases }: Stored, result: Admitted): void {
+  exchange.watched = { scope, persisted: result.snapshot.persisted };
+  // What a copy or a manifest stores is read again from Swift once it is done.
+  if (intent.copy || intent.manifest) exchange.invalidates.push(scope.key);
+  if (releases.any) exchange.unpinOnSettle(releases.run);
+  // SLO answers a manifest PUT with heartbeat=on at once (202) and reports in the body; so does a copy that stores
+  // a manifest (multipart-manifest=get of an SLO is PUT on as one): done when Swift's answer ends.
+  if ((intent.manifest === true || intent.copy !== undefined) && swiftTrue(view.path!.query.last('heartbeat'))) {
+    exchange.settleAtEnd = true;
+    exchange.partial = true;
+  }
+  exchange.decision = 'admitted';
+}
+
+/**
+ * Swift refuses an upload announcing more than its max_file_size as soon as it has the request's head (after
+ * authorising it, in a container that exists), and clients may wait for that answer before sending a body.
+ * The proxy's request reaches Swift with the body, so the proxy gives that answer itself.
+ */
+async function tooLarge(core: QuotaCore, view: SwiftView, intent: ObjectWrite): Promise<boolean> {
+  if (intent.copy || intent.manifest || view.s3 || intent.size === undefined || intent.size <= core.capabilities().maxFileSize) return false;
+  return (await core.ledger.read(containerKey(intent.target.account, intent.target.container))).exists;
+}
+
+/** Chunked upload: every chunk must fit before it is passed on; the upload is cut at the first that does not. */
+function limitChunkedUpload({ core, exchange }: WritePath, body: ObjectBody, write: Write, reservation: Reservation): void {
+  const credit = { bytes: 0, looked: false };
+  const limiter = createUploadLimiter<Denied>((bytes) => core.admissions.grow(write, reservation, bytes, credit));
+  const source = body.raw;
+  source.on('error', (error) => limiter.destroy(error));
+  source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
+  source.pipe(limiter);
+  exchange.body = limiter;
 }

@@ -19,7 +19,7 @@ import type { Exchange } from '../../quota/exchange.js';
 import { WritePath } from '../../quota/writes.js';
 import { answerS3 } from '../../quota/answers.js';
 import { inS3, STORING_METHODS, type DoorRequest } from '../door.js';
-import { admitIntent, writtenObject } from '../swift/door.js';
+import { admitIntent } from '../swift/door.js';
 import { admitS3Complete, admitS3Initiate } from './multipart.js';
 
 /** The request read as s3api reads it, up to its caller; undefined when it needs nothing (or has been answered). */
@@ -141,11 +141,7 @@ function swiftRequest(view: SwiftView, credentials: Credentials, account: string
 async function admitAs(writes: WritePath, request: DoorRequest): Promise<void> {
   const { view } = writes;
   const intent = requestIntent({ method: view.method, path: view.path!, headers: view.headers, framing: view.framing });
-  if (intent.type === 'pass') return;
-  await admitIntent(writes, request, intent);
-  // A part, like a Swift object, is on its way until Swift answers: a completion checked meanwhile reads it
-  // once it has landed.
-  const written = writes.exchange.answeredHere ? undefined : writtenObject(intent);
-  const entering = written && writes.enterWrite(written);
-  if (entering) await entering;
+  // A part, like a Swift object, is on its way until Swift answers (admitIntent marks it so): a completion
+  // checked meanwhile reads it once it has landed.
+  if (intent.type !== 'pass') await admitIntent(writes, request, intent);
 }

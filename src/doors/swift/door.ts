@@ -4,13 +4,16 @@
  * bulk's own doors hand the files they carry to the same write path.
  */
 import { callerCredentials, callerToken } from '../../auth/authority.js';
+import { tempUrlParams } from '../../auth/signatures.js';
 import type { Intent } from '../../quota/intent.js';
 import { accountKey, containerKey, scopeKey } from '../../quota/ledger/ledger.js';
-import type { WritePath } from '../../quota/writes.js';
+import { admitObject, type WritePath } from '../../quota/writes.js';
+import { ObjectPins } from '../../quota/pins.js';
+import { headFor } from '../../quota/caller.js';
+import { NO_SUCH_ETAG, type SourceHead } from '../../quota/copies.js';
 import { answerSwift, refuse } from '../../quota/answers.js';
 import { versionsContainer } from '../../quota/versioning.js';
 import type { DoorRequest } from '../door.js';
-import { admitObjectWrite } from './object-write.js';
 import { admitObjectDelete } from './object-delete.js';
 import { admitFormUpload } from '../formpost/door.js';
 import { admitBulkDelete, admitExtract } from '../bulk/door.js';
@@ -37,13 +40,13 @@ export async function admitIntent(writes: WritePath, request: DoorRequest, inten
       return;
     case 'object-update':
       await writes.untilUnpinned(intent.account, intent.container, intent.object);
-      return;
+      return writes.enterWrite(intent);
     case 'object-delete':
       return admitObjectDelete(writes, intent);
     case 'versioning-change':
       return admitVersioningChange(writes, request, intent);
     case 'object-write':
-      return admitObjectWrite(writes, request, intent);
+      return objectWrite(writes, request, intent);
     case 'form-upload':
       return admitFormUpload(writes, request, intent);
     case 'extract-archive':
@@ -53,20 +56,26 @@ export async function admitIntent(writes: WritePath, request: DoorRequest, inten
   }
 }
 
-/** The object a request writes, updates or deletes, when it is one (what a manifest's segments may be). */
-export function writtenObject(intent: Intent): { account: string; container: string; object: string } | undefined {
-  switch (intent.type) {
-    case 'object-write':
-      return intent.target;
-    case 'object-update':
-    case 'object-delete':
-      return intent;
-    case 'protected-metadata':
-    case 'versioning-change':
-      return writtenObject(intent.then);
-    default:
-      return undefined;
+/**
+ * An object PUT (or COPY, or a PUT with X-Copy-From, or an SLO manifest), once no manifest on its way rests on
+ * the object. Swift's copy reads its source before it asks whether the caller may write the destination: a
+ * source the caller cannot read ends the copy with that answer (404, 403), which Swift gives itself; pinned to no
+ * version, the copy stores nothing whatever the source becomes meanwhile.
+ */
+async function objectWrite(writes: WritePath, request: DoorRequest, intent: Of<'object-write'>): Promise<void> {
+  const { core, view } = writes;
+  const { account, container, object } = intent.target;
+  const pinned = core.pins.waitFor(ObjectPins.key(account, container, object));
+  if (pinned) await pinned;
+  let source: SourceHead | undefined;
+  if (intent.copy && !view.s3 && !tempUrlParams(view.path!.query)) {
+    source = await headFor(core, { kind: 'credentials', credentials: callerCredentials(view.headers) }, intent.copy.ref, intent.copy.query ?? '');
+    if (source.status < 200 || source.status >= 300 || !source.headers.etag) {
+      view.upstream.set('if-match', NO_SUCH_ETAG);
+      return writes.enterWrite(intent.target);
+    }
   }
+  return admitObject(writes, request, intent, source);
 }
 
 /** Only a reseller admin sets or removes an account's level (X-Account-Meta-Quota). */

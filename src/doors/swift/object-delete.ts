@@ -16,7 +16,15 @@ import type { Versioning } from '../../quota/ledger/ledger.js';
 import type { Usage } from '../../quota/decide.js';
 import type { Scope } from '../../quota/watch.js';
 
-export async function admitObjectDelete(writes: WritePath, intent: Extract<Intent, { type: 'object-delete' }>): Promise<void> {
+type ObjectDelete = Extract<Intent, { type: 'object-delete' }>;
+
+export async function admitObjectDelete(writes: WritePath, intent: ObjectDelete): Promise<void> {
+  await admitDelete(writes, intent);
+  // On its way to Swift: a manifest checked meanwhile reads the object once the delete has landed.
+  if (!writes.exchange.answeredHere) await writes.enterWrite(intent);
+}
+
+async function admitDelete(writes: WritePath, intent: ObjectDelete): Promise<void> {
   const { core, exchange } = writes;
   const { account, container, object } = intent;
   await writes.untilUnpinned(account, container, object);
