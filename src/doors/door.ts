@@ -18,10 +18,9 @@ import type { BodyHead, Exchange } from '../quota/exchange.js';
 
 export type { BodyHead };
 import type { QuotaCore } from '../quota/core.js';
-import { WritePath } from '../quota/writes.js';
 import { answerS3, answerSwift, NOT_FOUND, refuse } from '../quota/answers.js';
 import { settle } from '../quota/settle.js';
-import { admitIntent } from './swift/door.js';
+import { admitSwift } from './swift/door.js';
 import { admitS3 } from './s3/door.js';
 
 /** A request as a door sees it: no HTTP framework, only what deciding needs. */
@@ -75,7 +74,7 @@ export function pickDoor(core: QuotaCore, view: SwiftView): Admit | undefined {
   if (!view.path) return undefined;
   const intent = requestIntent({ method: view.method, path: view.path, headers: view.headers, framing: view.framing, formpost: capabilities.has('formpost'), bulk: capabilities.has('bulk_upload'), bulkDelete: capabilities.has('bulk_delete') });
   if (intent.type === 'pass') return undefined;
-  return (request) => checked(core, request, () => admitIntent(new WritePath(core, request.exchange, view), request, intent), intent);
+  return (request) => checked(core, request, () => admitSwift(core, request, intent), intent);
 }
 
 /** A write addressed by a host name the proxy cannot read as Swift will: refused (501). */

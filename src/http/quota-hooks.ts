@@ -13,7 +13,7 @@ import { pickDoor, type DoorRequest } from '../doors/door.js';
 import { answerCut } from '../doors/formpost/door.js';
 import { answerExtract } from '../doors/bulk/door.js';
 import type { QuotaCore } from '../quota/core.js';
-import { Exchange, exchangeOf, keepExchange, type ExchangeEdge, type Reply } from '../quota/exchange.js';
+import { Exchange, exchangeOf, keepExchange, type Interrupt, type Reply } from '../quota/exchange.js';
 import { afterAnswer, settle } from '../quota/settle.js';
 import { refuse, reject } from '../quota/answers.js';
 import { quotaHeaders } from '../quota/responses.js';
@@ -41,8 +41,10 @@ export class QuotaHooks {
       return failed(error as Error);
     }
     if (door === undefined) return goOn();
-    const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, edgeOf(request, reply));
+    const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, interruptOf(request, reply));
     keepExchange(request.raw, exchange);
+    if (reply.raw.destroyed) exchange.clientGone();
+    else reply.raw.once('close', () => exchange.clientGone());
     door(doorRequest(request, reply, exchange, this.bodyBuffers)).then(() => {
       if (exchange.reply && !reply.sent) sendReply(reply, exchange.reply);
       else if (exchange.body) request.body = exchange.body;
@@ -108,23 +110,17 @@ export class QuotaHooks {
   }
 }
 
-/** What the exchange needs of the client's connection. */
-function edgeOf(request: FastifyRequest, reply: FastifyReply): ExchangeEdge {
-  return {
-    onClientGone(gone) {
-      if (reply.raw.destroyed) queueMicrotask(gone);
-      else reply.raw.once('close', gone);
-    },
-    interrupt(answer: Reply) {
-      const exchange = exchangeOf(request.raw)!;
-      return new Promise((resolve) => {
-        exchange.finally(resolve);
-        if (reply.raw.headersSent) return void request.raw.destroy();
-        reply.raw.once('finish', () => request.raw.destroy());
-        reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)), connection: 'close' });
-        reply.raw.end(answer.body);
-      });
-    },
+/** Answers a held request now, and cuts its body: a write on a grant revoked while it was held (grants.ts). */
+function interruptOf(request: FastifyRequest, reply: FastifyReply): Interrupt {
+  return (answer: Reply) => {
+    const exchange = exchangeOf(request.raw)!;
+    return new Promise((resolve) => {
+      exchange.finally(resolve);
+      if (reply.raw.headersSent) return void request.raw.destroy();
+      reply.raw.once('finish', () => request.raw.destroy());
+      reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)), connection: 'close' });
+      reply.raw.end(answer.body);
+    });
   };
 }
 

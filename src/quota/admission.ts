@@ -55,9 +55,12 @@ export interface Write {
   /** The send order the first usage read must have (`readNotBefore()` taken when the door read the scope). */
   readonly notBefore?: number;
   /**
-   * The reading whose versioning the door decided on, when it read one itself (with `notBefore`): the first
-   * reading the decision uses too, and a shared ledger checks its versioning still holds.
+   * The scope's usage as the door read it (with `notBefore`) just before admitting, nothing awaited since: the
+   * decision's first reading. A reading older than that is not passed: finished writes the ledger has forgotten
+   * since (its entry evicted) or a reading made stale meanwhile would be decided on.
    */
+  readonly reading?: Snapshot;
+  /** The reading whose versioning the door decided on, when it read one itself (a shared ledger checks it still holds). */
   readonly versioningRead?: Snapshot;
 }
 
@@ -141,8 +144,9 @@ export class Admissions {
     const kinds = kindsOf(scope.type);
     let replaced: Usage | undefined;
     let creditLooked = false;
-    // A door that read the scope already (for its versioning) decides on that reading: usage is read once.
-    let snapshot = write.versioningRead ?? (await this.ledger.read(key, write.notBefore ?? this.readNotBefore()));
+    // A door that has just read the scope (for its versioning, nothing awaited since) decides on that reading:
+    // usage is read once.
+    let snapshot = write.reading ?? (await this.ledger.read(key, write.notBefore ?? this.readNotBefore()));
     // What the replaced object frees, by the reading decided on.
     const credit = (): Usage => overwriteCredit(snapshot.versioning, replaced) ?? ZERO;
     // What the write adds on top of `view`: less what it replaces, and less what other writes of its target hold.

@@ -55,13 +55,8 @@ export type Dialect = 'swift' | 's3';
 /** Why a form upload is cut: a refusal of Swift's own (the form's signature), or a quota. */
 export type FormRefusal = { readonly answer: SwiftAnswer } | { readonly decision: Denied };
 
-/** What the HTTP edge does for the exchange: the few things that need the client's connection. */
-export interface ExchangeEdge {
-  /** Calls `gone` once the client's connection closes (at once if it has). */
-  onClientGone(gone: () => void): void;
-  /** Answers a held request now, while it is still on its way (a revoked grant), and cuts its body. */
-  interrupt(reply: Reply): Promise<void>;
-}
+/** Answers a held request now, while it is still on its way (a revoked grant), and cuts its body (the HTTP edge). */
+export type Interrupt = (reply: Reply) => Promise<void>;
 
 /** The request line, for quota events and the access log. */
 export interface RequestLine {
@@ -127,6 +122,7 @@ export class Exchange implements UpstreamEvents {
 
   private phase: 'waiting' | 'sent' | 'answering' | 'ended' = 'waiting';
   private tracking = false;
+  private clientClosed = false;
   private sentWhole = false;
   private started = false;
   private onRefused: (() => void) | undefined;
@@ -136,7 +132,7 @@ export class Exchange implements UpstreamEvents {
 
   constructor(
     readonly line: RequestLine,
-    private readonly edge: ExchangeEdge,
+    private readonly interruptWith: Interrupt,
   ) {}
 
   /** The request does not go on to Swift: the proxy has answered it (or is about to). */
@@ -158,10 +154,21 @@ export class Exchange implements UpstreamEvents {
     if (this.tracking) return this;
     this.tracking = true;
     this.ended = ended;
-    this.edge.onClientGone(() => {
-      if (this.phase === 'waiting') this.end({ kind: 'abandoned' });
-    });
+    if (this.clientClosed) queueMicrotask(() => this.abandonIfWaiting());
     return this;
+  }
+
+  /**
+   * The client's connection closed (the edge says so, for every exchange): the end, if the request holds
+   * something and has not gone to Swift (then Swift's answer is the end).
+   */
+  clientGone(): void {
+    this.clientClosed = true;
+    if (this.tracking) this.abandonIfWaiting();
+  }
+
+  private abandonIfWaiting(): void {
+    if (this.phase === 'waiting') this.end({ kind: 'abandoned' });
   }
 
   get over(): boolean {
@@ -191,7 +198,7 @@ export class Exchange implements UpstreamEvents {
 
   /** Answers the held request now (a revoked grant); resolves once what it held is given back. */
   interrupt(reply: Reply): Promise<void> {
-    return this.edge.interrupt(reply);
+    return this.interruptWith(reply);
   }
 
   // ---- UpstreamEvents (the dispatcher) ----

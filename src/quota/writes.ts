@@ -240,12 +240,13 @@ export async function admitObject(path: WritePath, body: ObjectBody, intent: Obj
   // The container's versioning, held still from before it is read until Swift has answered (see below).
   const steady = await path.held(core.pins.versioningSteady(account, container));
   const notBefore = core.admissions.readNotBefore();
-  // The container's usage, read once: its versioning decides what the write frees, and the admission decides on it.
-  const reading = await core.ledger.read(scope.key, notBefore);
   const stored = await storedSize(core, { caller, view, exchange }, intent, source, body.readBody);
   if (stored === 'precondition-failed') return answerSwift(exchange, PRECONDITION_FAILED);
   if (stored === 'symlink-ranges') return refuse(exchange, 400, SYMLINK_RANGES_REFUSED);
   if (stored === undefined) return enterWritten(path, intent); // answered, or nothing to count
+  // The container's usage, read once, after the size (which may wait on the client's body or on pins): its
+  // versioning decides what the write frees, and the admission decides on it.
+  const reading = await core.ledger.read(scope.key, notBefore);
   const releases = new Releases();
   releases.add(stored.unpin);
   const admitted = await admitStored(path, { intent, caller, levelInfo, scope, reading, notBefore, size: stored.size, releases, steady }, body);
@@ -276,18 +277,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   const { core, exchange } = path;
   const { intent, caller, scope, reading, releases, steady } = stored;
   const { versioning } = reading;
-  let read: { current: Usage | undefined } | undefined;
-  let archived: Usage | undefined;
-  if (versioning?.kind === 'archive') {
-    // Legacy versioning archives the object this write replaces: writes of the object take turns, so the
-    // object read now is the one Swift archives (versioning.ts).
-    releases.add(await core.pins.exclusive(ObjectPins.key(intent.target.account, intent.target.container, intent.target.object), exchange));
-    read = { current: await replacedObject(core, caller, intent.target).catch((error: unknown) => {
-      releases.run();
-      throw error;
-    }) };
-    archived = archivedByWrite(versioning, read.current);
-  }
+  const { read, archived } = await legacyArchive(path, stored);
   if (releases.any) path.endsWith(releases.run);
   const write: Write = {
     scope,
@@ -297,6 +287,8 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
     context: path.context,
     alsoCounted: [{ scope: path.scope(scope.account, undefined, stored.levelInfo), snapshot: stored.levelInfo.snapshot }],
     notBefore: stored.notBefore,
+    // Decided on the reading just taken, unless legacy versioning waited for the object's turn since.
+    ...(read === undefined ? { reading } : {}),
     versioningRead: reading,
   };
   let result = await core.admissions.admit(write);
@@ -333,11 +325,26 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   return true;
 }
 
+/**
+ * Legacy versioning archives the object this write replaces: writes of the object take turns, so the object
+ * read now (`read`) is the one Swift archives (`archived`, versioning.ts). Nothing without legacy versioning.
+ */
+async function legacyArchive({ core, exchange }: WritePath, { intent, caller, reading, releases }: Stored): Promise<{ read?: { current: Usage | undefined }; archived?: Usage }> {
+  if (reading.versioning?.kind !== 'archive') return {};
+  const { account, container, object } = intent.target;
+  releases.add(await core.pins.exclusive(ObjectPins.key(account, container, object), exchange));
+  const current = await replacedObject(core, caller, intent.target).catch((error: unknown) => {
+    releases.run();
+    throw error;
+  });
+  return { read: { current }, archived: archivedByWrite(reading.versioning, current) };
+}
+
 /** How the admitted write is settled once Swift has answered. */
 function settledAs({ exchange, view }: WritePath, { intent, scope, releases }: Stored, result: Admitted): void {
   exchange.watched = { scope, persisted: result.snapshot.persisted };
   // What a copy or a manifest stores is read again from Swift once it is done.
-  if (intent.copy || intent.manifest) exchange.invalidates.push(scope.key);
+  if ((intent.copy || intent.manifest) && !exchange.invalidates.includes(scope.key)) exchange.invalidates.push(scope.key);
   if (releases.any) exchange.unpinOnSettle(releases.run);
   // SLO answers a manifest PUT with heartbeat=on at once (202) and reports in the body; so does a copy that stores
   // a manifest (multipart-manifest=get of an SLO is PUT on as one): done when Swift's answer ends.

@@ -18,7 +18,7 @@ import type { QuotaCore } from '../../quota/core.js';
 import type { Exchange } from '../../quota/exchange.js';
 import { WritePath } from '../../quota/writes.js';
 import { answerS3 } from '../../quota/answers.js';
-import { inS3, STORING_METHODS, type DoorRequest } from '../door.js';
+import { STORING_METHODS, type DoorRequest } from '../door.js';
 import { admitIntent } from '../swift/door.js';
 import { admitS3Complete, admitS3Initiate } from './multipart.js';
 
@@ -70,24 +70,24 @@ function readS3(core: QuotaCore, request: DoorRequest, query: string | undefined
   const writes = STORING_METHODS.has(view.method);
   if (!core.config.s3 && writes && isIP(splitHostPort(host).domain) === 0) {
     // s3api's storage_domain is not in /info: without its section, a host name may be a bucket's.
-    return void answerS3(inS3(exchange), { status: 501, code: 'NotImplemented', message: "S3 writes on a host name need Swift's [filter:s3api] section in the quota proxy's config (its storage_domain says which host names are buckets)." });
+    return void answerS3(s3Dialect(exchange), { status: 501, code: 'NotImplemented', message: "S3 writes on a host name need Swift's [filter:s3api] section in the quota proxy's config (its storage_domain says which host names are buckets)." });
   }
   const s3Config = core.config.s3 ?? DEFAULT_S3_CONFIG;
   const address = s3Address(rawPath, host, s3Config);
   // s3api answers 400 InvalidURI itself; a write is answered so here, so that it never goes on uncounted.
-  if (!address) return writes ? void answerS3(inS3(exchange), { status: 400, code: 'InvalidURI', message: "Couldn't parse the specified URI." }) : undefined;
+  if (!address) return writes ? void answerS3(s3Dialect(exchange), { status: 400, code: 'InvalidURI', message: "Couldn't parse the specified URI." }) : undefined;
   const action = s3Action(view.method, address, query, view.headers, s3Config);
-  if (action.kind === 'refuse') return void answerS3(inS3(exchange), action.error);
+  if (action.kind === 'refuse') return void answerS3(s3Dialect(exchange), action.error);
   const header = (name: string) => view.headers.get(name);
   const signed: SignedRequest = { method: view.method, rawPath, decodedPath: address.decodedPath, query, rawHeaders: request.raw.rawHeaders, bucketInHost: address.bucketInHost };
   const credential = s3Credential(signed, header);
   if ('code' in credential) {
     // s3api answers it, before anything is written; a write is answered so here, never passed on uncounted.
-    return action.kind === 'pass' ? undefined : void answerS3(inS3(exchange), credential);
+    return action.kind === 'pass' ? undefined : void answerS3(s3Dialect(exchange), credential);
   }
   const user = s3User(core, credential.accessKey);
   if (action.kind === 'pass') return void (action.shrinks && user && shrinks(core, exchange, user, action.shrinks.bucket));
-  inS3(exchange);
+  exchange.dialect = 's3';
   // Access keys tempauth does not know (Keystone's, through s3token) cannot be tied to an account here.
   if (!user) return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users only: this access key is not one.' });
   const error = checkS3Signature(signed, header, credential, user.key, s3Config, Date.now() / 1000);
@@ -144,4 +144,10 @@ async function admitAs(writes: WritePath, request: DoorRequest): Promise<void> {
   // A part, like a Swift object, is on its way until Swift answers (admitIntent marks it so): a completion
   // checked meanwhile reads it once it has landed.
   if (intent.type !== 'pass') await admitIntent(writes, request, intent);
+}
+
+/** The exchange, answered in S3's words from now on. */
+function s3Dialect(exchange: Exchange): Exchange {
+  exchange.dialect = 's3';
+  return exchange;
 }

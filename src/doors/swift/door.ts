@@ -7,7 +7,8 @@ import { callerCredentials, callerToken } from '../../auth/authority.js';
 import { tempUrlParams } from '../../auth/signatures.js';
 import type { Intent } from '../../quota/intent.js';
 import { accountKey, containerKey, scopeKey } from '../../quota/ledger/ledger.js';
-import { admitObject, type WritePath } from '../../quota/writes.js';
+import { admitObject, WritePath } from '../../quota/writes.js';
+import type { QuotaCore } from '../../quota/core.js';
 import { ObjectPins } from '../../quota/pins.js';
 import { headFor } from '../../quota/caller.js';
 import { NO_SUCH_ETAG, type SourceHead } from '../../quota/copies.js';
@@ -19,6 +20,11 @@ import { admitFormUpload } from '../formpost/door.js';
 import { admitBulkDelete, admitExtract } from '../bulk/door.js';
 
 type Of<T extends Intent['type']> = Extract<Intent, { type: T }>;
+
+/** A Swift API request that may write, admitted as the write it is. */
+export function admitSwift(core: QuotaCore, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> {
+  return admitIntent(new WritePath(core, request.exchange, request.view), request, intent);
+}
 
 export async function admitIntent(writes: WritePath, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> {
   const { exchange } = writes;

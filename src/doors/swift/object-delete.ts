@@ -32,9 +32,9 @@ async function admitDelete(writes: WritePath, intent: ObjectDelete): Promise<voi
   // made meanwhile (history mode turned on) would have Swift archive the object uncounted (as writes do).
   await writes.held(core.pins.deleteSteady(account, container));
   const key = containerKey(account, container);
+  const versioning = await core.containerVersioning(key);
   exchange.invalidates.push(key);
   exchange.shrinks = { account, container };
-  const versioning = await core.containerVersioning(key);
   if (versioning?.kind !== 'archive') return;
   const notBefore = core.admissions.readNotBefore();
   const caller = await writes.authorised(account, container, object);
