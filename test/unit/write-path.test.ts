@@ -85,9 +85,9 @@ function fakeEdge() {
   return { edge, interrupted, clientGoes: () => gone.splice(0).forEach((callback) => callback()), listeners: () => gone.length };
 }
 
-const cores: QuotaWatch[] = [];
+const watches: QuotaWatch[] = [];
 after(async () => {
-  for (const watch of cores) await watch.close();
+  for (const watch of watches) await watch.close();
 });
 
 /** A QuotaCore over a MemoryLedger whose usage readings the test sets (`usage`, by ledger key). */
@@ -108,7 +108,7 @@ async function world(usage: Record<string, Partial<SnapshotData>> = {}) {
   });
   const notifier = await Notifier.create([], metrics, quiet);
   const watch = new QuotaWatch({ quota: config.quota, swift: client, fallback: new FallbackStateStore(client, () => client.serviceAccount()), notifier, metrics, log: quiet });
-  cores.push(watch);
+  watches.push(watch);
   const core = new QuotaCore({ config, swift: client, metrics, log: quiet, watch, identities: new TokenIdentities(), capabilities: () => capabilitiesFromInfo({ swift: {} }), ledger });
   /** One request: its exchange (on a fake edge) and its write path. */
   const request = (method: string, target: string) => {
