@@ -108,7 +108,7 @@ function answerNow(answer: (exchange: Exchange) => void): Admit {
 }
 
 /** Runs an admission, and turns usage that cannot be read into the answer fail_mode asks for. */
-async function checked(core: QuotaCore, request: DoorRequest, admission: () => Promise<void>, intent: Intent | undefined): Promise<void> {
+async function checked(core: QuotaCore, request: DoorRequest, admission: () => Promise<void> | void, intent: Intent | undefined): Promise<void> {
   const { exchange } = request;
   try {
     await admission();

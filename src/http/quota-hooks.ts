@@ -13,7 +13,10 @@ import { pickDoor, type DoorRequest } from '../doors/door.js';
 import { answerCut } from '../doors/formpost/door.js';
 import { answerExtract } from '../doors/bulk/door.js';
 import type { QuotaCore } from '../quota/core.js';
-import { Exchange, exchangeOf, keepExchange, type Interrupt, type Reply } from '../quota/exchange.js';
+import type { IncomingMessage } from 'node:http';
+import type { Log } from '../log.js';
+import type { SwiftView } from '../proxy/swift-view.js';
+import { Exchange, exchangeOf, keepExchange, type BodyHead, type ExchangeEdge, type Reply } from '../quota/exchange.js';
 import { afterAnswer, settle } from '../quota/settle.js';
 import { refuse, reject } from '../quota/answers.js';
 import { quotaHeaders } from '../quota/responses.js';
@@ -41,11 +44,12 @@ export class QuotaHooks {
       return failed(error as Error);
     }
     if (door === undefined) return goOn();
-    const exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, interruptOf(request, reply));
+    const edge = new EdgeRequest(request, reply, this.bodyBuffers);
+    const { exchange } = edge;
     keepExchange(request.raw, exchange);
     if (reply.raw.destroyed) exchange.clientGone();
     else reply.raw.once('close', () => exchange.clientGone());
-    door(doorRequest(request, reply, exchange, this.bodyBuffers)).then(() => {
+    door(edge).then(() => {
       if (exchange.reply && !reply.sent) sendReply(reply, exchange.reply);
       else if (exchange.body) request.body = exchange.body;
       goOn();
@@ -110,10 +114,54 @@ export class QuotaHooks {
   }
 }
 
-/** Answers a held request now, and cuts its body: a write on a grant revoked while it was held (grants.ts). */
-function interruptOf(request: FastifyRequest, reply: FastifyReply): Interrupt {
-  return (answer: Reply) => {
-    const exchange = exchangeOf(request.raw)!;
+/**
+ * The request as a door sees it (DoorRequest), and what the exchange asks of the client's connection: one
+ * object per checked request, its methods on the prototype.
+ */
+class EdgeRequest implements DoorRequest, ExchangeEdge {
+  readonly exchange: Exchange;
+
+  constructor(
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly bodyBuffers: BodyBuffers,
+  ) {
+    this.exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, this);
+  }
+
+  get view(): SwiftView {
+    return swiftView(this.request.raw);
+  }
+
+  get raw(): IncomingMessage {
+    return this.request.raw;
+  }
+
+  get log(): Log {
+    return this.request.log;
+  }
+
+  async readBody(account: string, limit: number): Promise<BodyHead | undefined> {
+    const read = await this.bodyBuffers.read(this.request, this.reply, this.exchange, account, limit);
+    if (read === undefined) this.exchange.answeredAtEdge = true;
+    return read;
+  }
+
+  holdBuffer(account: string, bytes: number): boolean {
+    const held = this.bodyBuffers.hold(this.reply, account, bytes);
+    if (!held) this.exchange.answeredAtEdge = true;
+    return held;
+  }
+
+  sendContinue(): void {
+    if (!expectsContinue(this.request.headers)) return;
+    this.reply.raw.writeContinue();
+    this.exchange.continued = true;
+  }
+
+  /** Answers a held request now, and cuts its body: a write on a grant revoked while it was held (grants.ts). */
+  interrupt(answer: Reply): Promise<void> {
+    const { request, reply, exchange } = this;
     return new Promise((resolve) => {
       exchange.finally(resolve);
       if (reply.raw.headersSent) return void request.raw.destroy();
@@ -121,29 +169,5 @@ function interruptOf(request: FastifyRequest, reply: FastifyReply): Interrupt {
       reply.raw.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)), connection: 'close' });
       reply.raw.end(answer.body);
     });
-  };
-}
-
-function doorRequest(request: FastifyRequest, reply: FastifyReply, exchange: Exchange, bodyBuffers: BodyBuffers): DoorRequest {
-  return {
-    view: swiftView(request.raw),
-    exchange,
-    raw: request.raw,
-    log: request.log,
-    async readBody(account, limit) {
-      const read = await bodyBuffers.read(request, reply, exchange, account, limit);
-      if (read === undefined) exchange.answeredAtEdge = true;
-      return read;
-    },
-    holdBuffer(account, bytes) {
-      const held = bodyBuffers.hold(reply, account, bytes);
-      if (!held) exchange.answeredAtEdge = true;
-      return held;
-    },
-    sendContinue() {
-      if (!expectsContinue(request.headers)) return;
-      reply.raw.writeContinue();
-      exchange.continued = true;
-    },
-  };
+  }
 }

@@ -49,7 +49,7 @@ export async function storedSize(
   { caller, view, exchange }: { caller: Caller; view: SwiftView; exchange: Exchange },
   intent: Extract<Intent, { type: 'object-write' }>,
   source: SourceHead | undefined,
-  readBody: (account: string, limit: number) => Promise<BodyHead | undefined>,
+  body: { readBody(account: string, limit: number): Promise<BodyHead | undefined> },
 ): Promise<Stored> {
   if (intent.copy) {
     const sized = await sizeCopy({ core, caller, view, copy: intent.copy, target: intent.target, owner: exchange }, intent.manifest === true, source);
@@ -60,7 +60,7 @@ export async function storedSize(
   // SLO stores its own manifest, not the body: read the body (SLO reads at most max_manifest_size of it).
   const limit = core.capabilities().maxManifestSize;
   if (intent.size !== undefined && intent.size > limit) return undefined; // Swift: 413 "Manifest File > ..."
-  const read = await readBody(intent.target.account, limit);
+  const read = await body.readBody(intent.target.account, limit);
   if (read === undefined) return undefined; // answered: 503 past the buffer budget, 408 for a stalled body
   exchange.body = read.body;
   // Read as one SLO refuses, it is still counted at the most SLO could store (manifest-sizer.ts).

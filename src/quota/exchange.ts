@@ -55,8 +55,11 @@ export type Dialect = 'swift' | 's3';
 /** Why a form upload is cut: a refusal of Swift's own (the form's signature), or a quota. */
 export type FormRefusal = { readonly answer: SwiftAnswer } | { readonly decision: Denied };
 
-/** Answers a held request now, while it is still on its way (a revoked grant), and cuts its body (the HTTP edge). */
-export type Interrupt = (reply: Reply) => Promise<void>;
+/** What the exchange asks of the HTTP edge. */
+export interface ExchangeEdge {
+  /** Answers a held request now, while it is still on its way (a revoked grant), and cuts its body. */
+  interrupt(reply: Reply): Promise<void>;
+}
 
 /** The request line, for quota events and the access log. */
 export interface RequestLine {
@@ -132,7 +135,7 @@ export class Exchange implements UpstreamEvents {
 
   constructor(
     readonly line: RequestLine,
-    private readonly interruptWith: Interrupt,
+    private readonly edge: ExchangeEdge,
   ) {}
 
   /** The request does not go on to Swift: the proxy has answered it (or is about to). */
@@ -198,7 +201,7 @@ export class Exchange implements UpstreamEvents {
 
   /** Answers the held request now (a revoked grant); resolves once what it held is given back. */
   interrupt(reply: Reply): Promise<void> {
-    return this.interruptWith(reply);
+    return this.edge.interrupt(reply);
   }
 
   // ---- UpstreamEvents (the dispatcher) ----

@@ -104,11 +104,14 @@ export class WritePath {
     track(this.core, this.exchange).finally(release);
   }
 
-  /** What a held pin (`holding`) gives back, once it is held; released when the exchange ends. */
-  async held(holding: (() => void) | Promise<() => void>): Promise<() => void> {
-    const release = typeof holding === 'function' ? holding : await holding;
-    this.endsWith(release);
-    return release;
+  /**
+   * What a held pin (`holding`) gives back, once it is held; released when the exchange ends. Without a promise
+   * when it is held at once (nearly always: object writes take one each).
+   */
+  held(holding: (() => void) | Promise<() => void>): (() => void) | Promise<() => void> {
+    if (typeof holding !== 'function') return holding.then((release) => this.held(release));
+    this.endsWith(holding);
+    return holding;
   }
 
   /**
@@ -238,9 +241,10 @@ export async function admitObject(path: WritePath, body: ObjectBody, intent: Obj
   const scope = path.enforced(account, container, levelInfo);
   if (!scope) return enterWritten(path, intent);
   // The container's versioning, held still from before it is read until Swift has answered (see below).
-  const steady = await path.held(core.pins.versioningSteady(account, container));
+  const holding = path.held(core.pins.versioningSteady(account, container));
+  const steady = typeof holding === 'function' ? holding : await holding;
   const notBefore = core.admissions.readNotBefore();
-  const stored = await storedSize(core, { caller, view, exchange }, intent, source, body.readBody);
+  const stored = intent.copy || intent.manifest ? await storedSize(core, { caller, view, exchange }, intent, source, body) : { size: intent.size };
   if (stored === 'precondition-failed') return answerSwift(exchange, PRECONDITION_FAILED);
   if (stored === 'symlink-ranges') return refuse(exchange, 400, SYMLINK_RANGES_REFUSED);
   if (stored === undefined) return enterWritten(path, intent); // answered, or nothing to count
@@ -277,7 +281,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   const { core, exchange } = path;
   const { intent, caller, scope, reading, releases, steady } = stored;
   const { versioning } = reading;
-  const { read, archived } = await legacyArchive(path, stored);
+  const { read, archived } = versioning?.kind === 'archive' ? await legacyArchive(path, stored) : NO_ARCHIVE;
   if (releases.any) path.endsWith(releases.run);
   const write: Write = {
     scope,
@@ -324,6 +328,8 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   if (stored.size === undefined && !intent.copy && !intent.manifest) limitChunkedUpload(path, body, write, result.reservation);
   return true;
 }
+
+const NO_ARCHIVE: { read?: { current: Usage | undefined }; archived?: Usage } = Object.freeze({});
 
 /**
  * Legacy versioning archives the object this write replaces: writes of the object take turns, so the object

@@ -114,7 +114,7 @@ async function world(usage: Record<string, Partial<SnapshotData>> = {}) {
   /** One request: its exchange (on a fake edge) and its write path. */
   const request = (method: string, target: string) => {
     const edge = fakeEdge();
-    const exchange = new Exchange({ method, url: target, id: 'tx-test' }, edge.interrupt);
+    const exchange = new Exchange({ method, url: target, id: 'tx-test' }, { interrupt: edge.interrupt });
     edge.attach(exchange);
     const view: SwiftView = {
       method,

@@ -22,11 +22,12 @@ import { admitBulkDelete, admitExtract } from '../bulk/door.js';
 type Of<T extends Intent['type']> = Extract<Intent, { type: T }>;
 
 /** A Swift API request that may write, admitted as the write it is. */
-export function admitSwift(core: QuotaCore, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> {
+export function admitSwift(core: QuotaCore, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> | void {
   return admitIntent(new WritePath(core, request.exchange, request.view), request, intent);
 }
 
-export async function admitIntent(writes: WritePath, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> {
+/** Admits one intent; a promise only where something is awaited (object writes without pins or copies: none before their checks). */
+export function admitIntent(writes: WritePath, request: DoorRequest, intent: Exclude<Intent, { type: 'pass' }>): Promise<void> | void {
   const { exchange } = writes;
   switch (intent.type) {
     case 'refuse':
@@ -45,8 +46,7 @@ export async function admitIntent(writes: WritePath, request: DoorRequest, inten
       exchange.shrinks = { account: intent.account };
       return;
     case 'object-update':
-      await writes.untilUnpinned(intent.account, intent.container, intent.object);
-      return writes.enterWrite(intent);
+      return objectUpdate(writes, intent);
     case 'object-delete':
       return admitObjectDelete(writes, intent);
     case 'versioning-change':
@@ -68,20 +68,33 @@ export async function admitIntent(writes: WritePath, request: DoorRequest, inten
  * source the caller cannot read ends the copy with that answer (404, 403), which Swift gives itself; pinned to no
  * version, the copy stores nothing whatever the source becomes meanwhile.
  */
-async function objectWrite(writes: WritePath, request: DoorRequest, intent: Of<'object-write'>): Promise<void> {
+function objectWrite(writes: WritePath, request: DoorRequest, intent: Of<'object-write'>): Promise<void> {
   const { core, view } = writes;
   const { account, container, object } = intent.target;
   const pinned = core.pins.waitFor(ObjectPins.key(account, container, object));
+  const copied = intent.copy && !view.s3 && !tempUrlParams(view.path!.query);
+  if (!pinned && !copied) return admitObject(writes, request, intent, undefined);
+  return objectWriteAfter(writes, request, intent, pinned, copied);
+}
+
+async function objectWriteAfter(writes: WritePath, request: DoorRequest, intent: Of<'object-write'>, pinned: Promise<void> | undefined, copied: boolean | undefined): Promise<void> {
+  const { core, view } = writes;
   if (pinned) await pinned;
   let source: SourceHead | undefined;
-  if (intent.copy && !view.s3 && !tempUrlParams(view.path!.query)) {
-    source = await headFor(core, { kind: 'credentials', credentials: callerCredentials(view.headers) }, intent.copy.ref, intent.copy.query ?? '');
+  if (copied) {
+    source = await headFor(core, { kind: 'credentials', credentials: callerCredentials(view.headers) }, intent.copy!.ref, intent.copy!.query ?? '');
     if (source.status < 200 || source.status >= 300 || !source.headers.etag) {
       view.upstream.set('if-match', NO_SUCH_ETAG);
       return writes.enterWrite(intent.target);
     }
   }
   return admitObject(writes, request, intent, source);
+}
+
+/** An object POST: once no manifest on its way rests on the object, it is on its way itself. */
+async function objectUpdate(writes: WritePath, intent: Of<'object-update'>): Promise<void> {
+  await writes.untilUnpinned(intent.account, intent.container, intent.object);
+  return writes.enterWrite(intent);
 }
 
 /** Only a reseller admin sets or removes an account's level (X-Account-Meta-Quota). */

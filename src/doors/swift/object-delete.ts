@@ -30,7 +30,8 @@ async function admitDelete(writes: WritePath, intent: ObjectDelete): Promise<voi
   await writes.untilUnpinned(account, container, object);
   // Decided on the container's versioning: held still until Swift has answered (in every process), or a change
   // made meanwhile (history mode turned on) would have Swift archive the object uncounted (as writes do).
-  await writes.held(core.pins.deleteSteady(account, container));
+  const holding = writes.held(core.pins.deleteSteady(account, container));
+  if (typeof holding !== 'function') await holding;
   const key = containerKey(account, container);
   const versioning = await core.containerVersioning(key);
   exchange.invalidates.push(key);
