@@ -50,7 +50,7 @@ export function exchangeEnded(core: QuotaCore, exchange: Exchange, end: Exchange
 
 /** From now on the request holds something until its exchange with Swift ends. */
 export function track(core: QuotaCore, exchange: Exchange): Exchange {
-  return exchange.track((end) => exchangeEnded(core, exchange, end));
+  return exchange.tracked ? exchange : exchange.track((end) => exchangeEnded(core, exchange, end));
 }
 
 /**

@@ -220,9 +220,13 @@ class Releases {
   get any(): boolean {
     return this.all.length > 0;
   }
-  readonly run = (): void => {
+  run(): void {
     for (const release of this.all) release();
-  };
+  }
+  /** `run` as a function of its own, for what calls it later. */
+  get runner(): () => void {
+    return () => this.run();
+  }
 }
 
 /**
@@ -234,8 +238,8 @@ class Releases {
 export async function admitObject(path: WritePath, body: ObjectBody, intent: ObjectWrite, source: SourceHead | undefined): Promise<void> {
   const { core, exchange, view } = path;
   const { account, container } = intent.target;
-  const caller = await path.authorised(account, container, intent.target.object);
-  if (!caller) return;
+  const { verdict, caller } = await authorise(core, view, account, container, intent.target.object);
+  if (!verdict.allowed) return answerSwift(exchange, verdict.answer);
   if (await tooLarge(core, view, intent)) return answerSwift(exchange, TOO_LARGE);
   const levelInfo = await path.level(account);
   const scope = path.enforced(account, container, levelInfo);
@@ -282,7 +286,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   const { intent, caller, scope, reading, releases, steady } = stored;
   const { versioning } = reading;
   const { read, archived } = versioning?.kind === 'archive' ? await legacyArchive(path, stored) : NO_ARCHIVE;
-  if (releases.any) path.endsWith(releases.run);
+  if (releases.any) path.endsWith(releases.runner);
   const write: Write = {
     scope,
     add: { count: 1, bytes: stored.size ?? 0 },
@@ -351,7 +355,7 @@ function settledAs({ exchange, view }: WritePath, { intent, scope, releases }: S
   exchange.watched = { scope, persisted: result.snapshot.persisted };
   // What a copy or a manifest stores is read again from Swift once it is done.
   if ((intent.copy || intent.manifest) && !exchange.invalidates.includes(scope.key)) exchange.invalidates.push(scope.key);
-  if (releases.any) exchange.unpinOnSettle(releases.run);
+  if (releases.any) exchange.unpinOnSettle(releases.runner);
   // SLO answers a manifest PUT with heartbeat=on at once (202) and reports in the body; so does a copy that stores
   // a manifest (multipart-manifest=get of an SLO is PUT on as one): done when Swift's answer ends.
   if ((intent.manifest === true || intent.copy !== undefined) && swiftTrue(view.path!.query.last('heartbeat'))) {
