@@ -37,14 +37,15 @@ export class QuotaHooks {
    * `failed` if the door threw. Requests that need no decision (most reads) go on at once, with no promise.
    */
   admit(request: FastifyRequest, reply: FastifyReply, goOn: () => void, failed: (error: Error) => void): void {
+    const view = swiftView(request.raw);
     let door;
     try {
-      door = pickDoor(this.core, swiftView(request.raw));
+      door = pickDoor(this.core, view);
     } catch (error) {
       return failed(error as Error);
     }
     if (door === undefined) return goOn();
-    const edge = new EdgeRequest(request, reply, this.bodyBuffers);
+    const edge = new EdgeRequest(request, reply, view, this.bodyBuffers);
     const { exchange } = edge;
     keepExchange(request.raw, exchange);
     if (reply.raw.destroyed) exchange.clientGone();
@@ -124,13 +125,10 @@ class EdgeRequest implements DoorRequest, ExchangeEdge {
   constructor(
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
+    readonly view: SwiftView,
     private readonly bodyBuffers: BodyBuffers,
   ) {
     this.exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, this);
-  }
-
-  get view(): SwiftView {
-    return swiftView(this.request.raw);
   }
 
   get raw(): IncomingMessage {
