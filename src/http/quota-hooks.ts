@@ -121,6 +121,8 @@ export class QuotaHooks {
  */
 class EdgeRequest implements DoorRequest, ExchangeEdge {
   readonly exchange: Exchange;
+  readonly raw: IncomingMessage;
+  readonly log: Log;
 
   constructor(
     private readonly request: FastifyRequest,
@@ -128,16 +130,11 @@ class EdgeRequest implements DoorRequest, ExchangeEdge {
     readonly view: SwiftView,
     private readonly bodyBuffers: BodyBuffers,
   ) {
+    this.raw = request.raw;
+    this.log = request.log;
     this.exchange = new Exchange({ method: request.method, url: request.url, id: request.id }, this);
   }
 
-  get raw(): IncomingMessage {
-    return this.request.raw;
-  }
-
-  get log(): Log {
-    return this.request.log;
-  }
 
   async readBody(account: string, limit: number): Promise<BodyHead | undefined> {
     const read = await this.bodyBuffers.read(this.request, this.reply, this.exchange, account, limit);
