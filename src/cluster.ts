@@ -3,8 +3,10 @@
  * one that crashes, on SIGTERM/SIGINT has every worker drain before it exits, and passes SIGHUP (reload the
  * config file) on to every worker, each of which reloads its own. SIGUSR1 restarts the workers one at a time
  * (lifecycle/rolling-restart.ts), as Swift's servers reload on it: new code and a new config without a failed request.
- * The workers share the primary's listening sockets (node:cluster's round robin), whatever reuse_port says
- * (lifecycle/drain.ts takesReusePort). Workers are exact together
+ * The workers share the primary's listening sockets, whatever reuse_port says (lifecycle/drain.ts
+ * takesReusePort), and each accepts its connections itself (SCHED_NONE), as Swift's workers do: with node:cluster's
+ * round robin the primary accepts and hands each connection to a worker, and one handed to a worker as it dies
+ * stays open, unanswered, until the client gives up. Workers are exact together
  * only through a shared ledger (the config refuses more than one worker with `ledger = memory`).
  *
  * `/metrics` is answered by whichever worker takes the scrape, with every worker's series added up (the
@@ -85,6 +87,8 @@ class Primary {
     process.on('SIGINT', () => this.stop('SIGINT'));
     process.on('SIGHUP', () => this.reload());
     process.on('SIGUSR1', () => this.rollingRestart());
+    // Before the first fork: the policy is fixed once the primary shares its first socket.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     this.log.info(`starting ${workers} workers`);
     for (let i = 0; i < workers; i++) this.fork();
   }

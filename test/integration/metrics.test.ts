@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,25 @@ async function scrape(url: string): Promise<string> {
   const answer = await call('GET', `${url}/metrics`);
   assert.equal(answer.status, 200, answer.body);
   return answer.body;
+}
+
+/**
+ * GET on a connection of its own: the status, 'reset' if the connection was closed without an answer, or 'hung'
+ * if nothing came back within `timeoutMs`.
+ */
+function freshGet(url: string, timeoutMs: number): Promise<number | 'reset' | 'hung'> {
+  return new Promise((resolve) => {
+    const request = http.get(url, { agent: false, timeout: timeoutMs }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode!));
+      response.on('error', () => resolve('reset'));
+    });
+    request.on('timeout', () => {
+      request.destroy();
+      resolve('hung');
+    });
+    request.on('error', () => resolve('reset'));
+  });
 }
 
 async function promtoolClean(text: string): Promise<void> {
@@ -299,16 +319,23 @@ describe('metrics of a running proxy', () => {
         assert.equal(sample(await scrape(ops), 'swift_quota_proxy_requests_total{method="HEAD",status_class="2xx"}'), 12);
 
         process.kill(listeningPids()[0]!, 'SIGKILL');
-        const statuses: number[] = [];
+        // Connections opened as the worker dies: each is answered by the worker that lives, or at worst reset by
+        // the one that died; none is left open unanswered. (With node:cluster's round robin, a connection the
+        // primary was handing to the dying worker stayed open until the client gave up: a CI run's scrape hung.)
+        const meanwhile = Promise.all(Array.from({ length: 40 }, (_, i) => delay(i * 5).then(() => freshGet(`${started.url}/info`, 10_000))));
+        const statuses: (number | string)[] = [];
         let afterRestart = 0;
         const deadline = Date.now() + 30_000;
         while (afterRestart < 3 && Date.now() < deadline) {
-          const answer = await call('GET', `${ops}/metrics`);
-          statuses.push(answer.status);
-          if (answer.status !== 200) break;
+          // A new connection each time: one kept alive to the worker that was killed would be reset with it.
+          const answer = await freshGet(`${ops}/metrics`, 10_000);
+          statuses.push(answer);
+          if (answer !== 200) break;
           if (listeningPids().length === 3) afterRestart++;
           await delay(50);
         }
+        const answered = await meanwhile;
+        assert.deepEqual(answered.filter((outcome) => outcome === 'hung'), [], `requests while a worker died: ${answered.join(' ')}`);
         assert.equal(listeningPids().length, 3, `no worker started again:\n${started.output()}`);
         assert.ok(statuses.length > 3 && statuses.every((status) => status === 200), `scrapes while a worker started: ${statuses.join(' ')}`);
         // The one that ended is counted as the primary last read it (the scrape after the requests): the sum
