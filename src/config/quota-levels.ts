@@ -3,8 +3,18 @@
  * Turned around into level → kind → limit, which is how the proxy looks limits up.
  */
 
-export const QUOTA_KINDS = ['container_count', 'object_count', 'container_usage'] as const;
+export const QUOTA_KINDS = ['container_count', 'object_count', 'container_usage', 'account_object_count', 'account_usage'] as const;
 export type QuotaKind = (typeof QUOTA_KINDS)[number];
+
+/**
+ * The kinds that cap an account's total across all its containers. Optional: a level without them is not
+ * limited in total, so the three per-container kinds alone keep working as before.
+ */
+export const ACCOUNT_WIDE_KINDS: readonly QuotaKind[] = ['account_object_count', 'account_usage'];
+/** The kinds measured in bytes; the others count objects or containers. */
+export const BYTE_KINDS: ReadonlySet<QuotaKind> = new Set(['container_usage', 'account_usage']);
+/** Whether `kind` is measured in bytes (else in objects or containers). */
+export const inBytes = (kind: QuotaKind): boolean => BYTE_KINDS.has(kind);
 
 export const DEFAULT_LEVEL = 'default';
 
@@ -102,7 +112,7 @@ export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLeve
   }
   if (perKind.size === 0) report.fail(`must configure at least one of ${QUOTA_KINDS.join(', ')}`);
   for (const kind of QUOTA_KINDS) {
-    if (!perKind.has(kind)) report.warn(`${kind} is not configured: it is not enforced`);
+    if (!perKind.has(kind) && !ACCOUNT_WIDE_KINDS.includes(kind)) report.warn(`${kind} is not configured: it is not enforced`);
   }
 
   const names = [...new Set([...perKind.values()].flatMap((limits) => [...limits.keys()]))];
@@ -134,6 +144,7 @@ export function parseSoftLimits(
 ): ReadonlyMap<string, Limits> {
   const { perKind: absolute, text } = raw === undefined ? { perKind: new Map<QuotaKind, Map<string, number>>(), text: '' } : parseKindLevelTable(raw, report, 'soft limits');
   for (const [kind, levels] of absolute) {
+    if (ACCOUNT_WIDE_KINDS.includes(kind)) report.fail(`${kind} has no soft limit yet: only hard limits of the account-wide kinds are enforced`, offsetOf(text, kind));
     for (const level of levels.keys()) {
       if (!hard.byLevel.has(level)) report.fail(`level "${level}" of ${kind} is not a level of quota (${hard.names.join(', ')})`, offsetOf(text, kind));
     }
@@ -143,7 +154,8 @@ export function parseSoftLimits(
     const soft: Partial<Record<QuotaKind, number>> = {};
     for (const kind of QUOTA_KINDS) {
       const hardLimit = limits[kind];
-      if (hardLimit === undefined) continue;
+      // soft_quota_ratio gives the per-container kinds soft limits; the account-wide ones have hard limits only.
+      if (hardLimit === undefined || ACCOUNT_WIDE_KINDS.includes(kind)) continue;
       const own = absolute.get(kind)?.get(level);
       const value = own ?? (ratio === undefined ? undefined : Math.floor(hardLimit * ratio));
       if (value === undefined) continue;

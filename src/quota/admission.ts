@@ -23,6 +23,7 @@ import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
 import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 import { noteAdmitted, noteRefused, withAsked } from './write-trace.js';
+import { AccountTotals, accountWideKinds } from './account-total.js';
 
 export type Denied = Extract<Decision, { allow: false }>;
 
@@ -82,12 +83,14 @@ export class Admissions {
   private readonly watch: QuotaWatch;
   private readonly log: Log;
   private readonly unknownLevelsLogged = new LRUCache<string, true>({ max: 10_000 });
+  private readonly totals: AccountTotals;
 
   constructor({ config, ledger, watch, log }: AdmissionsOptions) {
     this.config = config;
     this.ledger = ledger;
     this.watch = watch;
     this.log = log;
+    this.totals = new AccountTotals(ledger, () => this.config.quota.nearLimitRatio);
     // Grace periods ending with no request, and level changes, are judged by the level held now.
     watch.useLevelSource((account) => this.levelOf(account, true));
   }
@@ -124,6 +127,7 @@ export class Admissions {
 
   /** Whether any of the scope's kinds has a limit (hard, or soft that could be enforced). */
   enforces(scope: Scope): boolean {
+    if (scope.type === 'container' && accountWideKinds(scope.limits).length > 0) return true;
     return kindsOf(scope.type).some((kind) => scope.limits[kind] !== undefined || scope.soft[kind] !== undefined);
   }
 
@@ -180,6 +184,9 @@ export class Admissions {
       const versioningRead = write.versioningRead ? { versioningRead: write.versioningRead } : {};
       const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules, ...versioningRead });
       if (reserved.ok) {
+        const lookCredit = write.replaced && !creditLooked ? async () => ((replaced = await write.replaced!()), credit()) : undefined;
+        const total = await this.inTotal(write, reserved.reservation, snapshot, credit(), lookCredit);
+        if (total) return total;
         noteAdmitted(reserved.reservation, scope, view.used);
         return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
       }
@@ -197,19 +204,47 @@ export class Admissions {
   }
 
   /**
+   * An object write admitted in its container (`reservation`), admitted in its account's total too where the
+   * level limits it (account-total.ts): linked to the container's reservation, or refused (and the container's
+   * given back). Undefined when admitted.
+   */
+  private async inTotal(write: Write, reservation: Reservation, snapshot: Snapshot, credit: Usage, lookCredit?: () => Promise<Usage>): Promise<Admission | undefined> {
+    const { scope } = write;
+    const kinds = scope.type === 'container' ? accountWideKinds(scope.limits) : [];
+    if (kinds.length === 0 || (write.add.count <= 0 && write.add.bytes <= 0)) return undefined;
+    const target = write.target === undefined ? undefined : `${scope.container!}/${write.target}`;
+    try {
+      const keeps = keepsVersions(snapshot.versioning);
+      const total = await this.totals.admit({ account: scope.account, level: scope.level, limits: scope.limits, kinds, add: write.add, target, keepsVersions: keeps, credit, ...(lookCredit ? { lookCredit } : {}) });
+      if (total.ok) {
+        reservation.linked = total.reservation;
+        return undefined;
+      }
+      this.ledger.release(reservation);
+      noteRefused(total.decision, scope, write.add);
+      this.watch.countRefusals(await this.countedWith(write, true));
+      return { admitted: false, decision: total.decision };
+    } catch (error) {
+      this.ledger.release(reservation);
+      throw error;
+    }
+  }
+
+  /**
    * The other scopes a refusal of `write` is counted in: the account of a write in a container, so that an
    * account's hits are every refusal in it, as the refusal metric counts them (the usage report reads them).
    */
-  private async countedWith(write: Write): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
-    if (write.alsoCounted) return write.alsoCounted.map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted }));
-    if (write.scope.type !== 'container') return [];
+  private async countedWith(write: Write, withOwn = false): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
+    const own = withOwn ? [{ scope: write.scope, persisted: undefined }] : [];
+    if (write.alsoCounted) return [...own, ...write.alsoCounted.map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted }))];
+    if (write.scope.type !== 'container') return own;
     try {
       const level = await this.levelOf(write.scope.account); // read for this request already: from the cache
-      return [{ scope: this.scope(write.scope.account, undefined, level), persisted: level.snapshot.persisted }];
+      return [...own, { scope: this.scope(write.scope.account, undefined, level), persisted: level.snapshot.persisted }];
     } catch (error) {
       // The refusal stands whatever happens to its count: counted in the container only.
       this.log.warn({ err: error, account: write.scope.account }, 'a refusal is not counted in its account: the account cannot be read');
-      return [];
+      return own;
     }
   }
 
@@ -251,7 +286,7 @@ export class Admissions {
       }
       const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));
       const grown = await this.ledger.grow({ reservation, snapshot, bytes, creditBytes: credit.bytes, rules });
-      if (grown.ok) return undefined;
+      if (grown.ok) return reservation.linked ? this.growTotal(write, reservation.linked, bytes, credit) : undefined;
       view = grown.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
@@ -260,6 +295,20 @@ export class Admissions {
       }
       if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(usageOnly, scope.limits, scope.level, usedBy(view), { count: 0, bytes }, rulesAsExpired(rules));
     }
+  }
+
+  /** A chunked upload's next bytes in its account's total, once they fit in its container; refused: counted. */
+  private async growTotal(write: Write, total: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
+    let refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
+    if (refused && !credit.looked && write.replaced && !total.keepsVersions) {
+      credit.looked = true;
+      credit.bytes = (await write.replaced())?.bytes ?? 0;
+      refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
+    }
+    if (!refused) return undefined;
+    noteRefused(refused, write.scope, { count: 0, bytes });
+    this.watch.countRefusals(await this.countedWith(write, true));
+    return refused;
   }
 
   /**

@@ -2,7 +2,7 @@
  * The quota decision itself: plain arithmetic on usage, no I/O. As in Swift's container_quotas, a write is
  * refused only when it would take usage *past* the limit (equal passes).
  */
-import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import { inBytes, type Limits, type QuotaKind } from '../config/quota-levels.js';
 
 /** Usage of one account (count = containers) or one container (count = objects, bytes = bytes used). */
 export interface Usage {
@@ -54,10 +54,13 @@ export function decideObjectWrite(limits: Limits, level: string, container: Usag
   return count.allow ? check('container_usage', limits, level, container.bytes, add.bytes, expired) : count;
 }
 
-/** A write to an account (its kinds: container_count) or to a container (object_count, container_usage). */
+/**
+ * A write to an account (its kinds: container_count), to a container (object_count, container_usage), or to an
+ * account's total (account_object_count, account_usage).
+ */
 export function decideWrite(kinds: readonly QuotaKind[], limits: Limits, level: string, used: Usage, add: Usage, expired = NONE_EXPIRED): Decision {
   for (const kind of kinds) {
-    const decision = kind === 'container_usage'
+    const decision = inBytes(kind)
       ? check(kind, limits, level, used.bytes, add.bytes, expired)
       : check(kind, limits, level, used.count, add.count, expired);
     if (!decision.allow) return decision;
@@ -70,7 +73,7 @@ export function isNearLimit(limits: Limits, kinds: readonly QuotaKind[], used: U
   return kinds.some((kind) => {
     const limit = limits[kind];
     if (limit === undefined) return false;
-    const projected = kind === 'container_usage' ? used.bytes + add.bytes : used.count + add.count;
+    const projected = inBytes(kind) ? used.bytes + add.bytes : used.count + add.count;
     return projected >= limit * ratio;
   });
 }

@@ -23,6 +23,8 @@ const KIND_TEXT: Record<QuotaKind, string> = {
   container_count: 'containers in this account',
   object_count: 'objects in this container',
   container_usage: 'bytes in this container',
+  account_object_count: 'objects in this account',
+  account_usage: 'bytes in this account',
 };
 
 export function rejectionResponse(rejection: Rejection): { status: number; body: string; headers: Record<string, string> } {
@@ -67,6 +69,9 @@ export function quotaHeaders({ level, limits, soft, container }: Described): Rec
     // The per-container limits carry "Container" in their names: Swift's account_quotas gives
     // X-Account-Quota-Bytes and X-Account-Quota-Count (and their -Policy-<name> forms) the account's totals.
     out['x-account-quota-level'] = level;
+    // account_quotas' own names and meaning: the account's totals.
+    set('x-account-quota-bytes', limits.account_usage);
+    set('x-account-quota-count', limits.account_object_count);
     set('x-account-quota-container-count', limits.container_count);
     set('x-account-quota-container-object-count', limits.object_count);
     set('x-account-quota-container-bytes', limits.container_usage);

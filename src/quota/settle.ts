@@ -2,7 +2,7 @@
  * How a checked request ends: what it held is kept as written or given back, cached usage it made wrong is
  * dropped, and what Swift's answer tells the watch (a soft limit crossed, a delete, a level change) is passed on.
  */
-import { scopeKey } from './ledger/ledger.js';
+import { invalidateUsage, scopeKey } from './ledger/ledger.js';
 import type { Exchange, ExchangeEnd } from './exchange.js';
 import type { QuotaCore } from './core.js';
 import type { LevelInfo } from './admission.js';
@@ -19,7 +19,7 @@ export function settle(core: QuotaCore, exchange: Exchange, statusCode: number |
     if (written || exchange.partial) core.ledger.commit(reservation);
     else core.ledger.release(reservation);
   }
-  if (ok || exchange.partial) for (const key of exchange.invalidates) core.ledger.invalidate(key);
+  if (ok || exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key);
 }
 
 /**
@@ -39,7 +39,7 @@ function settleUnanswered(core: QuotaCore, exchange: Exchange, bodySent: boolean
     if (written) core.ledger.commit(reservation);
     else core.ledger.release(reservation);
   }
-  if (exchange.partial) for (const key of exchange.invalidates) core.ledger.invalidate(key);
+  if (exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key);
 }
 
 /** The exchange with Swift ended (exchange.ts): settled by Swift's answer, or without one. */

@@ -3,7 +3,7 @@
  * request that revealed a crossing, and the state kept per scope (soft and hard-hit records, refusals not yet
  * counted in Swift).
  */
-import type { Limits, QuotaKind } from '../config/quota-levels.js';
+import { inBytes, type Limits, type QuotaKind } from '../config/quota-levels.js';
 import type { EventRequest } from '../notify/event.js';
 import { kindsOf, type PersistedQuotaState, type ScopeType } from '../swift/quota-metadata.js';
 import type { Usage } from './decide.js';
@@ -69,5 +69,5 @@ export function hasRecordedState(persisted: PersistedQuotaState | undefined): bo
 }
 
 export function usageOfKind(kind: QuotaKind, usage: Usage): number {
-  return kind === 'container_usage' ? usage.bytes : usage.count;
+  return inBytes(kind) ? usage.bytes : usage.count;
 }

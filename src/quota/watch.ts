@@ -190,6 +190,14 @@ export class QuotaWatch {
    * account of a refused object write). A hard-limit refusal is reported once per refusal episode; one under
    * an expired grace period is not (grace_expired already said that growth is refused from then on).
    */
+  /**
+   * A refusal by a kind whose state is not followed yet (the account-wide kinds): counted in the scopes' hits,
+   * with no soft or hard-limit state moved and no event.
+   */
+  countRefusals(counted: ReadonlyArray<{ scope: Scope; persisted: PersistedQuotaState | undefined }>): void {
+    for (const { scope, persisted } of counted) this.writer.countHit(this.state(scope, persisted));
+  }
+
   refused(
     scope: Scope,
     persisted: PersistedQuotaState | undefined,

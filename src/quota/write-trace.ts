@@ -7,7 +7,7 @@
  * reads the notes once the request is answered (`checkedWriteFields`); a refusal is found through the
  * exchange's `refusal`, set when the proxy answers one.
  */
-import type { QuotaKind } from '../config/quota-levels.js';
+import { inBytes, type QuotaKind } from '../config/quota-levels.js';
 import type { Usage } from './decide.js';
 import type { Denied } from './admission.js';
 import type { Reservation } from './ledger/ledger.js';
@@ -69,7 +69,7 @@ export function requestEventContext(exchange: Exchange, caller: string | undefin
 }
 
 function amountOf(kind: QuotaKind, usage: Usage): number {
-  return kind === 'container_usage' ? usage.bytes : usage.count;
+  return inBytes(kind) ? usage.bytes : usage.count;
 }
 
 /** The limit of the scope an admitted write came nearest to, by the share of it the write took usage to. */
@@ -105,7 +105,7 @@ export function checkedWriteFields(exchange: Exchange | undefined, request: Requ
       limit: decision.limit,
       usage: decision.used,
       askedCount: note?.asked.count,
-      askedBytes: note?.asked.bytes ?? (decision.kind === 'container_usage' ? decision.requested : undefined),
+      askedBytes: note?.asked.bytes ?? (inBytes(decision.kind) ? decision.requested : undefined),
     };
   }
   const holding = held(exchange);

@@ -60,3 +60,38 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
     ...(versioning ? { versioning } : {}),
   };
 }
+
+/** Containers of an account listed per page, and container HEADs in flight at once, while reading its total. */
+const LISTING_PAGE = 1000;
+const HEADS_AT_ONCE = 8;
+
+/**
+ * An account's total (objects and bytes across its containers), as the sum of its containers' HEADs: the
+ * account's own X-Account-Object-Count and -Bytes-Used lag by up to the container-updater's interval (300 s),
+ * while a container's usage is updated before Swift answers an object write. Every HEAD is sent after the
+ * read began, so the sum includes every write that finished before it (what the ledger's order rests on).
+ * Like object_count, the objects are those the container HEADs count (object_versioning's versions are in the
+ * bytes only, as Swift reports them).
+ */
+export async function readAccountTotal(swift: SwiftClient, account: string): Promise<SnapshotData> {
+  const total = { count: 0, bytes: 0 };
+  let exists = true;
+  for (let marker = ''; ; ) {
+    const path = `${encodePath('v1', account)}?format=json&limit=${LISTING_PAGE}&marker=${encodeURIComponent(marker)}`;
+    const { status, body } = await swift.getAsService(path, 'listing', 16 * 1024 * 1024);
+    if (status === 404 || status === 410) exists = false;
+    if (status === 404 || status === 410 || status === 204 || !body) break;
+    if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to the container listing of account ${account}`);
+    const names = (JSON.parse(body.toString('utf8')) as Array<{ name: string }>).map((entry) => entry.name);
+    if (names.length === 0) break;
+    for (let i = 0; i < names.length; i += HEADS_AT_ONCE) {
+      const usages = await Promise.all(names.slice(i, i + HEADS_AT_ONCE).map((name) => readUsage(swift, account, name)));
+      for (const usage of usages) {
+        total.count += usage.count;
+        total.bytes += usage.bytes;
+      }
+    }
+    marker = names[names.length - 1]!;
+  }
+  return { exists, ...total };
+}

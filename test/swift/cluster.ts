@@ -82,6 +82,11 @@ function operationsUsers(): TempauthUser[] {
   ]).flat();
 }
 
+/** The account-wide limits tests' accounts aw1..aw30 (test/integration/account-wide.test.ts): an account admin. */
+function accountWideUsers(): TempauthUser[] {
+  return Array.from({ length: 30 }, (_, i) => ({ account: `aw${i + 1}`, user: 'admin', key: `aw${i + 1}pass`, groups: ['.admin'] }));
+}
+
 export const TEMPAUTH_USERS: TempauthUser[] = [
   // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
   // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
@@ -98,6 +103,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   ...adversarialUsers(),
   ...replicaUsers(),
   ...operationsUsers(),
+  ...accountWideUsers(),
 ];
 
 /** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQuotaLevels, QUOTA_KINDS, type LevelsReporter } from '../../src/config/quota-levels.js';
+import { parseQuotaLevels, parseSoftLimits, QUOTA_KINDS, type LevelsReporter } from '../../src/config/quota-levels.js';
 
 class Failed extends Error {
   constructor(readonly reason: string, readonly lineOffset: number | undefined) {
@@ -158,7 +158,24 @@ describe('parseQuotaLevels: errors', () => {
     });
   }
 
-  test('QUOTA_KINDS lists the three kinds of the article', () => {
-    assert.deepEqual([...QUOTA_KINDS], ['container_count', 'object_count', 'container_usage']);
+  test('QUOTA_KINDS lists the three kinds of the article, then the two account-wide kinds', () => {
+    assert.deepEqual([...QUOTA_KINDS], ['container_count', 'object_count', 'container_usage', 'account_object_count', 'account_usage']);
+  });
+
+  test('account-wide kinds: optional (no warning when left out), by level like the others, a level without one gets the default\'s', () => {
+    const { levels, warnings } = parse('{"container_count": {"default": 5}, "object_count": {"default": 10}, "container_usage": {"default": 100}, "account_usage": {"default": 1000, "L1": 5000}}');
+    assert.deepEqual(warnings.filter((w) => /not configured/.test(w.message)), []);
+    assert.equal(levels.byLevel.get('default')!.account_usage, 1000);
+    assert.equal(levels.byLevel.get('L1')!.account_usage, 5000);
+    assert.equal(levels.byLevel.get('default')!.account_object_count, undefined);
+    const only = parse('{"account_object_count": {"default": 7}}');
+    assert.deepEqual(only.levels.byLevel.get('default'), { account_object_count: 7 });
+  });
+
+  test('account-wide kinds have hard limits only: a soft_quota for one stops start-up, soft_quota_ratio leaves them out', () => {
+    const hard = parse('{"container_usage": {"default": 100}, "account_usage": {"default": 1000}}').levels;
+    assert.throws(() => parseSoftLimits('{"account_usage": {"default": 500}}', undefined, hard, recorder().reporter), /account_usage has no soft limit yet/);
+    const soft = parseSoftLimits(undefined, 0.5, hard, recorder().reporter);
+    assert.deepEqual(soft.get('default'), { container_usage: 50 });
   });
 });

@@ -10,7 +10,7 @@ import { checkFormPost } from '../../auth/signatures.js';
 import { encodePath } from '../../swift/path.js';
 import type { Log } from '../../log.js';
 import type { Intent } from '../../quota/intent.js';
-import { containerKey, type Reservation } from '../../quota/ledger/ledger.js';
+import { containerKey, invalidateUsage, type Reservation } from '../../quota/ledger/ledger.js';
 import type { Write } from '../../quota/admission.js';
 import type { Exchange, FormRefusal } from '../../quota/exchange.js';
 import type { QuotaCore } from '../../quota/core.js';
@@ -102,7 +102,7 @@ export async function answerCut(core: QuotaCore, exchange: Exchange, log: Log): 
     } catch (error) {
       log.warn({ err: error, object: cut.partial }, 'the part of a cut form file Swift stored could not be removed');
     }
-    core.ledger.invalidate(containerKey(account, container));
+    invalidateUsage(core.ledger, containerKey(account, container));
   } else if (cut.unknownPartial) {
     log.warn('a form was cut inside a file whose name the proxy could not read: Swift keeps that file as far as it came');
   }

@@ -3,7 +3,7 @@ import type { Log } from '../../log.js';
 import type { Config } from '../../config/load.js';
 import type { Metrics } from '../../metrics.js';
 import type { SwiftClient } from '../../swift/client.js';
-import { readUsage } from '../../swift/usage.js';
+import { readAccountTotal, readUsage } from '../../swift/usage.js';
 import type { Reservation, UsageLedger } from './ledger.js';
 import { MemoryLedger } from './memory.js';
 import { RedisLedger } from './redis.js';
@@ -27,11 +27,12 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
     ttlMs: config.quota.cacheTimeoutSeconds * 1000,
     maxEntries: config.quota.cacheMaxEntries,
     read: (key: string) => {
+      if (key.startsWith('t/')) return readAccountTotal(swift, key.slice(2));
       const [account, container] = splitKey(key);
       return readUsage(swift, account, container);
     },
     onRead: (key: string, source: ReadSource) =>
-      metrics.cacheRequests.inc({ kind: key.startsWith('a/') ? 'account' : 'container', result: source === 'hit' ? 'hit' : 'miss' }),
+      metrics.cacheRequests.inc({ kind: key.startsWith('c/') ? 'container' : 'account', result: source === 'hit' ? 'hit' : 'miss' }),
     onReservationsChanged: (open: number, reservation: Reservation, opened: boolean) => {
       metrics.reservations.set(open);
       metrics.reservationChanged(reservation, opened);

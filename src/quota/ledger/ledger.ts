@@ -14,14 +14,16 @@
  * an object or container PUT, so a read sent after a write finished includes that write; a write finished after
  * the read was sent may or may not be included and is counted on top (never under-counted).
  */
-import type { Limits, QuotaKind } from '../../config/quota-levels.js';
+import { inBytes, type Limits, type QuotaKind } from '../../config/quota-levels.js';
 import type { ExpiredSoftLimits, Usage } from '../decide.js';
 import type { PersistedQuotaState } from '../../swift/quota-metadata.js';
 
-/** Keys of the ledger: an account's usage (its containers) and a container's (objects and bytes). */
+/** Keys of the ledger: an account's usage (its containers), a container's (objects and bytes), an account's total. */
 export const accountKey = (account: string) => `a/${account}`;
 export const containerKey = (account: string, container: string) => `c/${account}/${container}`;
 export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
+/** An account's total across its containers (count = objects, bytes = bytes used): the account-wide kinds. */
+export const accountTotalKey = (account: string) => `t/${account}`;
 
 /**
  * Object versioning of a container, as Swift reports it.
@@ -68,6 +70,11 @@ export interface Reservation {
   count: number;
   bytes: number;
   settled: boolean;
+  /**
+   * The reservation made with this one in the account's total (an object write's, admission.ts): committed or
+   * released with it, and grown with it.
+   */
+  linked?: Reservation;
 }
 
 /** Usage as far as finished requests go, and with the writes in flight on top. */
@@ -176,7 +183,7 @@ export function rulesFor(kinds: readonly QuotaKind[], limits: Limits, expired: E
   const count: { limit?: number; soft?: number } = {};
   const bytes: { limit?: number; soft?: number } = {};
   for (const kind of kinds) {
-    const rule = kind === 'container_usage' ? bytes : count;
+    const rule = inBytes(kind) ? bytes : count;
     if (limits[kind] !== undefined) rule.limit = limits[kind];
     if (expired[kind] !== undefined) rule.soft = expired[kind];
   }
@@ -192,4 +199,13 @@ function fitsRule(rule: Rule, used: number, requested: number): boolean {
   if (requested <= 0) return true;
   if (rule.soft !== undefined && used > rule.soft) return false;
   return rule.limit === undefined || used + requested <= rule.limit;
+}
+
+/**
+ * Usage of `key` went down by an amount only Swift knows (a delete): read again, and so is its account's total
+ * when `key` is a container's.
+ */
+export function invalidateUsage(ledger: UsageLedger, key: string): void {
+  ledger.invalidate(key);
+  if (key.startsWith('c/')) ledger.invalidate(accountTotalKey(key.slice(2, key.indexOf('/', 2))));
 }

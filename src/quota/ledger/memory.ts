@@ -278,6 +278,7 @@ export class MemoryLedger implements UsageLedger {
   /** The write finished in Swift: its usage becomes a finished write, counted until a newer read covers it. */
   commit(reservation: Reservation, actual: Usage = reservation): void {
     if (reservation.settled) return;
+    if (reservation.linked) this.commit(reservation.linked);
     const ledger = this.busyLedger(reservation.key);
     if (actual.count !== 0 || actual.bytes !== 0) {
       ledger.finished.push({ seq: ++this.seq, count: actual.count, bytes: actual.bytes });
@@ -290,6 +291,7 @@ export class MemoryLedger implements UsageLedger {
   /** The write did not happen (refused, failed, aborted): give its quota back. */
   release(reservation: Reservation): void {
     if (reservation.settled) return;
+    if (reservation.linked) this.release(reservation.linked);
     reservation.settled = true;
     const ledger = this.busyLedger(reservation.key);
     ledger.reservedCount -= reservation.count;

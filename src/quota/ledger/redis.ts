@@ -299,6 +299,7 @@ export class RedisLedger implements UsageLedger {
 
   commit(reservation: Reservation, actual: Usage = reservation): void {
     if (reservation.settled) return;
+    if (reservation.linked) this.commit(reservation.linked);
     const { key, id } = reservation;
     const { count, bytes } = actual;
     this.holding.settle(reservation, () =>
@@ -308,6 +309,7 @@ export class RedisLedger implements UsageLedger {
 
   release(reservation: Reservation): void {
     if (reservation.settled) return;
+    if (reservation.linked) this.release(reservation.linked);
     const { key, id } = reservation;
     this.holding.settle(reservation, () => this.generation.run((gen) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id)));
   }
