@@ -11,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { accountUrl, call, login } from '../helpers/http.js';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../helpers/proxy.js';
 import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
+import { archive, s3 } from '../adversarial/attacks.js';
+import { formBody, formSignature } from '../adversarial/signing.js';
 
 const CONTAINERS = ['c1', 'c2', 'c3', 'c4'];
 /** Per-container kinds roomy: only the account's total can refuse. */
@@ -126,6 +128,50 @@ for (const precise of [false, true]) {
     });
   });
 }
+
+describe('every door counts in the account\'s total: plain API, bulk extraction, FormPost, S3', () => {
+  let swift: string;
+  let proxy: RunningProxy;
+  before(async () => {
+    swift = await swiftUrl();
+    proxy = await startProxy({ upstream: swift, quota: ACCOUNT_WIDE, preciseMode: false });
+  });
+  after(() => proxy.close());
+
+  test('40,000 bytes in four containers through four doors, then nothing more through any of them', async () => {
+    const who = await tenant(swift);
+    const auth = { 'x-auth-token': who.token };
+    const url = (path: string) => `${accountUrl(proxy.url, who.account)}${path}`;
+    for (const container of CONTAINERS) assert.equal((await call('PUT', url(`/${container}`), auth, undefined)).status, 201);
+    assert.equal((await call('POST', url('/c3'), { ...auth, 'x-container-meta-temp-url-key': 'formkey' })).status, 204);
+    assert.equal((await call('PUT', url('/c1/plain'), auth, Buffer.alloc(10_000, 'p'))).status, 201);
+
+    // Bulk: 15,000 and 5,000 bytes fit (30,000), the third member's 10,001 does not.
+    const extracted = await call('PUT', `${url('')}?extract-archive=tar`, { ...auth, accept: 'application/json' }, await archive([['c2/b1', 15_000], ['c4/b2', 5_000], ['c2/b3', 10_001]]));
+    const bulk = JSON.parse(extracted.body) as { 'Number Files Created': number; Errors: Array<[string, string]> };
+    assert.equal(bulk['Number Files Created'], 2, extracted.body);
+    assert.match(bulk.Errors.map((e) => e[1]).join(' '), /413/);
+
+    // FormPost: 6,000 and 4,000 bytes fit (40,000 exactly), the third file is cut.
+    const expires = Math.floor(Date.now() / 1000) + 300;
+    const fields = { path: `/v1/AUTH_${who.account}/c3/`, maxFileSize: 1_000_000, maxFileCount: 10, expires };
+    const form = formBody('AwBoundary', { max_file_size: '1000000', max_file_count: '10', expires: String(expires), signature: formSignature(fields, 'formkey') }, [
+      { name: 'f1', filename: 'f1', content: Buffer.alloc(6_000, 'f') },
+      { name: 'f2', filename: 'f2', content: Buffer.alloc(4_000, 'f') },
+      { name: 'f3', filename: 'f3', content: Buffer.alloc(10, 'f') },
+    ]);
+    const posted = await call('POST', url('/c3/'), { 'content-type': 'multipart/form-data; boundary=AwBoundary' }, form);
+    assert.ok(posted.status === 413 || posted.status >= 300, `${posted.status} ${posted.body}`);
+    assert.deepEqual(await who.total(), { objects: 5, bytes: 40_000 });
+
+    // Nothing more through any door: S3, a plain PUT, a copy.
+    const [put] = await s3([{ endpoint: proxy.url, access: `${who.account}:admin`, secret: `${who.account}pass`, op: 'put_object', bucket: 'c4', key: 's3', size: 1 }]);
+    assert.equal(put!.code, 'EntityTooLarge', JSON.stringify(put));
+    assert.equal((await call('PUT', url('/c4/one'), auth, 'x')).status, 413);
+    assert.equal((await call('PUT', url('/c4/copy'), { ...auth, 'x-copy-from': 'c1/plain' }, '')).status, 413);
+    assert.deepEqual(await who.total(), { objects: 5, bytes: 40_000 });
+  });
+});
 
 describe('a level with only account-wide limits (the per-container kinds left out)', () => {
   let swift: string;
