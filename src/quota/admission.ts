@@ -24,6 +24,7 @@ import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 import { noteAdmitted, noteRefused, withAsked } from './write-trace.js';
 import { AccountTotals, accountWideKinds } from './account-total.js';
+import { containerLimited, effectiveLimits } from './limits.js';
 
 export type Denied = Extract<Decision, { allow: false }>;
 
@@ -84,6 +85,7 @@ export class Admissions {
   private readonly log: Log;
   private readonly unknownLevelsLogged = new LRUCache<string, true>({ max: 10_000 });
   private readonly totals: AccountTotals;
+  private readonly overridden = new WeakMap<Limits, { base: Limits; baseSoft: Limits; limits: Limits; soft: Limits }>();
 
   constructor({ config, ledger, watch, log }: AdmissionsOptions) {
     this.config = config;
@@ -116,7 +118,18 @@ export class Admissions {
       this.log.warn({ account, level: stored }, `account has quota level "${stored}", which is not configured: holding it to "${DEFAULT_LEVEL}"`);
     }
     const level = own ? stored! : DEFAULT_LEVEL;
-    return { level, limits: own ?? levels.get(DEFAULT_LEVEL)!, soft: this.config.quota.softLimits.get(level) ?? {}, snapshot };
+    const { limits, soft } = this.withOverrides(own ?? levels.get(DEFAULT_LEVEL)!, this.config.quota.softLimits.get(level) ?? {}, snapshot.overrides);
+    return { level, limits, soft, snapshot };
+  }
+
+  /** The level's limits with the account's overrides; the same objects for the same inputs (the watch compares them). */
+  private withOverrides(limits: Limits, soft: Limits, overrides: Limits | undefined): { limits: Limits; soft: Limits } {
+    if (overrides === undefined) return { limits, soft };
+    const known = this.overridden.get(overrides);
+    if (known && known.base === limits && known.baseSoft === soft) return known;
+    const made = { base: limits, baseSoft: soft, ...effectiveLimits(limits, soft, overrides) };
+    this.overridden.set(overrides, made);
+    return made;
   }
 
   scope(account: string, container: string | undefined, level: LevelInfo): Scope {
@@ -127,7 +140,8 @@ export class Admissions {
 
   /** Whether any of the scope's kinds has a limit (hard, or soft that could be enforced). */
   enforces(scope: Scope): boolean {
-    if (scope.type === 'container' && accountWideKinds(scope.limits).length > 0) return true;
+    // A container's own limits (container_quotas, a reseller's override) are known only once it is read.
+    if (scope.type === 'container') return true;
     return kindsOf(scope.type).some((kind) => scope.limits[kind] !== undefined || scope.soft[kind] !== undefined);
   }
 
@@ -142,15 +156,14 @@ export class Admissions {
    * Decides a write and, if it fits, reserves what it may add. The caller has established that Swift
    * authorises the write: nothing is held, refused or recorded for anyone else.
    */
-  async admit(write: Write): Promise<Admission> {
-    const { scope, add, target } = write;
-    const { key } = scope;
-    const kinds = kindsOf(scope.type);
+  async admit(asked: Write): Promise<Admission> {
+    const { add, target } = asked;
+    const { key } = asked.scope;
+    const kinds = kindsOf(asked.scope.type);
     let replaced: Usage | undefined;
     let creditLooked = false;
-    // A door that has just read the scope (for its versioning, nothing awaited since) decides on that reading:
-    // usage is read once.
-    let snapshot = write.reading ?? (await this.ledger.read(key, write.notBefore ?? this.readNotBefore()));
+    let { snapshot, write } = await this.firstReading(asked);
+    const { scope } = write;
     // What the replaced object frees, by the reading decided on.
     const credit = (): Usage => overwriteCredit(snapshot.versioning, replaced) ?? ZERO;
     // What the write adds on top of `view`: less what it replaces, and less what other writes of its target hold.
@@ -183,13 +196,7 @@ export class Admissions {
       const rules = rulesFor(kinds, scope.limits, this.watch.expiredSoftLimits(scope, view.used));
       const versioningRead = write.versioningRead ? { versioningRead: write.versioningRead } : {};
       const reserved = await this.ledger.reserve({ key, snapshot, add, credit: credit(), target, keepsVersions: keepsVersions(snapshot.versioning), rules, ...versioningRead });
-      if (reserved.ok) {
-        const lookCredit = write.replaced && !creditLooked ? async () => ((replaced = await write.replaced!()), credit()) : undefined;
-        const total = await this.inTotal(write, reserved.reservation, snapshot, credit(), lookCredit);
-        if (total) return total;
-        noteAdmitted(reserved.reservation, scope, view.used);
-        return { admitted: true, reservation: reserved.reservation, snapshot, credit: credit() };
-      }
+      if (reserved.ok) return this.admitted(write, reserved.reservation, snapshot, view, credit, write.replaced && !creditLooked ? async () => ((replaced = await write.replaced!()), credit()) : undefined);
       view = reserved.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
@@ -201,6 +208,23 @@ export class Admissions {
       // refusal stands after a few rounds.
       if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(kinds, scope.limits, scope.level, view.used, net(view), rulesAsExpired(rules));
     }
+  }
+
+  /** The write's first reading (the door's, when it has just taken one) and its scope under the container's own limits. */
+  private async firstReading(asked: Write): Promise<{ snapshot: Snapshot; write: Write }> {
+    // A door that has just read the scope (for its versioning, nothing awaited since) decides on that reading:
+    // usage is read once.
+    const snapshot = asked.reading ?? (await this.ledger.read(asked.scope.key, asked.notBefore ?? this.readNotBefore()));
+    const scope = containerLimited(asked.scope, snapshot);
+    return { snapshot, write: scope === asked.scope ? asked : { ...asked, scope } };
+  }
+
+  /** Reserved in its scope: admitted, once its account's total (if limited) has room too. */
+  private async admitted(write: Write, reservation: Reservation, snapshot: Snapshot, view: Projection, credit: () => Usage, lookCredit?: () => Promise<Usage>): Promise<Admission> {
+    const total = await this.inTotal(write, reservation, snapshot, credit(), lookCredit);
+    if (total) return total;
+    noteAdmitted(reservation, write.scope, view.used);
+    return { admitted: true, reservation, snapshot, credit: credit() };
   }
 
   /**
@@ -252,9 +276,12 @@ export class Admissions {
    * A write whose size is learnt as it streams (a chunked upload, a form's file): may `bytes` more be added to
    * its reservation? If so they are reserved; if not, the refusal is returned and the write must stop.
    */
-  async grow(write: Write, reservation: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
-    const { scope, target } = write;
-    const { key } = scope;
+  async grow(asked: Write, reservation: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
+    const { target } = asked;
+    const { key } = asked.scope;
+    // The container's own limits as the ledger's reading has them (read at admission, or since).
+    const scope = containerLimited(asked.scope, await this.ledger.read(key));
+    const write = scope === asked.scope ? asked : { ...asked, scope };
     const usageOnly: readonly QuotaKind[] = ['container_usage'];
     const usedBy = (view: Projection): Usage => ({ count: view.used.count, bytes: view.used.bytes - view.held.bytes - credit.bytes });
     const decide = (view: Projection): Decision => {

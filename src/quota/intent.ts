@@ -5,7 +5,7 @@
 import { swiftTrue, type SwiftHeaders } from '../swift/request.js';
 import type { Framing } from '../proxy/swift-view.js';
 import { parseAccountName, parseContainerObject, type SwiftPath } from '../swift/path.js';
-import { isProtectedMetadataHeader, LEVEL_HEADER, REMOVE_LEVEL_HEADER } from '../swift/quota-metadata.js';
+import { isProtectedMetadataHeader, isResellerOnlyHeader, LEVEL_HEADER, OWNER_LIMITS, REMOVE_LEVEL_HEADER } from '../swift/quota-metadata.js';
 import { formBoundary } from './formpost.js';
 
 export interface ObjectRef {
@@ -24,6 +24,14 @@ export type Intent =
   | { readonly type: 'pass' }
   | { readonly type: 'refuse'; readonly status: number; readonly reason: string }
   | { readonly type: 'level-change'; readonly account: string; readonly level: string | undefined }
+  /**
+   * Sets or removes per-account or per-container limits (quota-metadata.ts ACCOUNT_OVERRIDES,
+   * CONTAINER_OVERRIDES), or a header of their reserved names that is none of them: reseller admins only, each
+   * value a whole number or empty (removed); then `then` applies as usual.
+   */
+  | { readonly type: 'override-change'; readonly account: string; readonly container?: string; readonly changes: ReadonlyArray<{ readonly header: string; readonly value: string | undefined }>; readonly then: Intent }
+  /** A container's own limits (container_quotas' headers) change: its reading is forgotten; then `then`. */
+  | { readonly type: 'owner-limits-change'; readonly account: string; readonly container: string; readonly then: Intent }
   /** Sets or removes the proxy's own quota metadata: reseller admins only; then `then` applies as usual. */
   | { readonly type: 'protected-metadata'; readonly account: string; readonly container?: string; readonly then: Intent }
   | { readonly type: 'describe'; readonly account: string; readonly container?: string }
@@ -158,8 +166,28 @@ function formUpload(facts: RequestFacts): Intent | undefined {
 function accountIntent({ method, path, headers }: RequestFacts): Intent {
   if (method === 'GET' || method === 'HEAD') return { type: 'describe', account: path.account };
   if (method !== 'POST' && method !== 'PUT') return PASS;
-  const then = levelIntent(path, headers);
-  return touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account: path.account, then } : then;
+  const level = levelIntent(path, headers);
+  const then = touchesProtectedMetadata(headers) ? { type: 'protected-metadata' as const, account: path.account, then: level } : level;
+  return overrideIntent(path.account, undefined, headers, then);
+}
+
+/**
+ * The per-account or per-container limits a PUT or POST sets or removes (every header of the names reserved for
+ * them but the level, which levelIntent reads): Swift's last-wins merge of spellings, `X-Remove-` and an empty
+ * value both remove.
+ */
+function overrideIntent(account: string, container: string | undefined, headers: SwiftHeaders, then: Intent): Intent {
+  const changes: Array<{ header: string; value: string | undefined }> = [];
+  for (const name of new Set(headers.names())) {
+    if (!isResellerOnlyHeader(name) || name === LEVEL_HEADER || name === REMOVE_LEVEL_HEADER) continue;
+    const removed = name.startsWith('x-remove-');
+    const header = removed ? name.replace(/^x-remove-/, 'x-') : name;
+    if (changes.some((change) => change.header === header)) continue;
+    const value = headers.has(`x-remove-${header.slice(2)}`) ? undefined : headers.get(header)?.trim();
+    changes.push({ header, value: value === '' ? undefined : value });
+  }
+  if (changes.length === 0) return then;
+  return { type: 'override-change', account, ...(container === undefined ? {} : { container }), changes, then };
 }
 
 function levelIntent(path: SwiftPath, headers: SwiftHeaders): Intent {
@@ -180,7 +208,18 @@ function containerIntent(facts: RequestFacts & { path: { container: string } }):
   const create: Intent = method === 'PUT' ? { type: 'container-create', account, container } : PASS;
   const then: Intent = touchesProtectedMetadata(headers) ? { type: 'protected-metadata', account, container, then: create } : create;
   const versioning = versioningChange(headers);
-  return versioning ? { type: 'versioning-change', account, container, enablesObjectVersioning: versioning === 'enables-object-versioning', then } : then;
+  const changed: Intent = versioning ? { type: 'versioning-change', account, container, enablesObjectVersioning: versioning === 'enables-object-versioning', then } : then;
+  return overrideIntent(account, container, headers, ownerLimitsIntent(account, container, headers, changed));
+}
+
+/**
+ * container_quotas' own limits, set by the container's owner: Swift's middleware refuses a value that is not
+ * digits (`isdigit()`), and the proxy reads them before every write of the container, so a change is a change
+ * of the container's limits (its usage is read again).
+ */
+function ownerLimitsIntent(account: string, container: string, headers: SwiftHeaders, then: Intent): Intent {
+  const touched = Object.keys(OWNER_LIMITS).some((name) => headers.has(name) || headers.has(`x-remove-${name.slice(2)}`));
+  return touched ? { type: 'owner-limits-change', account, container, then } : then;
 }
 
 /**

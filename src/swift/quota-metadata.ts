@@ -23,6 +23,56 @@ export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 
 export type ScopeType = 'account' | 'container';
 
+/**
+ * Per-account and per-container numbers that replace the level's for one kind, set by reseller admins only
+ * (like the level). Where Swift's account_quotas has a header for the same thing, its name and meaning:
+ * X-Account-Meta-Quota-Bytes is the account's total bytes.
+ */
+export const ACCOUNT_OVERRIDES: Readonly<Record<string, QuotaKind>> = {
+  'x-account-meta-quota-bytes': 'account_usage',
+  'x-account-meta-quota-count': 'account_object_count',
+  'x-account-meta-quota-containers': 'container_count',
+  'x-account-meta-quota-container-objects': 'object_count',
+  'x-account-meta-quota-container-bytes': 'container_usage',
+};
+export const CONTAINER_OVERRIDES: Readonly<Record<string, QuotaKind>> = {
+  'x-container-meta-quota-override-bytes': 'container_usage',
+  'x-container-meta-quota-override-count': 'object_count',
+};
+/** Swift's container_quotas: numbers a container's owner sets, honoured as a tighter limit. */
+export const OWNER_LIMITS: Readonly<Record<string, QuotaKind>> = {
+  'x-container-meta-quota-bytes': 'container_usage',
+  'x-container-meta-quota-count': 'object_count',
+};
+
+/** Reserved for reseller admins: the level, its overrides and the proxy's state (account), container overrides. */
+const RESELLER_ONLY = /^x-(remove-)?(account-meta-quota(-|$)|container-meta-quota-override(-|$))/;
+
+/** Whether a (Swift-spelled) header sets or removes what only a reseller admin may: a level, an override. */
+export function isResellerOnlyHeader(swiftName: string): boolean {
+  return RESELLER_ONLY.test(swiftName) && !PROTECTED.test(swiftName);
+}
+
+/**
+ * A limit as Swift's container_quotas reads one (`isdigit()` then `int()` of the header's latin-1 text): ASCII
+ * digits; anything else is no limit (Swift ignores it, or fails the upload itself on ¹²³).
+ */
+export function limitValue(value: string | undefined): number | undefined {
+  if (value === undefined || !/^[0-9]+$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The limits a table of headers sets in `headers` (lower-case names); undefined when none. */
+export function limitsFrom(table: Readonly<Record<string, QuotaKind>>, headers: Readonly<Record<string, string | undefined>>): Partial<Record<QuotaKind, number>> | undefined {
+  let limits: Partial<Record<QuotaKind, number>> | undefined;
+  for (const [header, kind] of Object.entries(table)) {
+    const value = limitValue(headers[header]);
+    if (value !== undefined) (limits ??= {})[kind] = value;
+  }
+  return limits;
+}
+
 export const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 export const CONTAINER_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
 

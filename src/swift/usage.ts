@@ -7,7 +7,7 @@ import { encodePath } from './path.js';
 import { readPersistedState } from './quota-metadata.js';
 import { strictUtf8, swiftTrue, unquoteName } from './request.js';
 import type { SnapshotData, Versioning } from '../quota/ledger/ledger.js';
-import { LEVEL_HEADER } from './quota-metadata.js';
+import { ACCOUNT_OVERRIDES, CONTAINER_OVERRIDES, LEVEL_HEADER, limitsFrom, OWNER_LIMITS } from './quota-metadata.js';
 
 /** The tempurl/formpost keys, as the text tempurl signs with: header values arrive one character per byte. */
 function tempUrlKeys(headers: Readonly<Record<string, string>>, type: 'account' | 'container'): readonly string[] {
@@ -33,6 +33,10 @@ export function versioningOf(headers: Readonly<Record<string, string>>): Version
   return enabled === undefined ? undefined : { kind: 'object', enabled: false };
 }
 
+function optional<K extends string, V>(name: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [name]: value } as Record<K, V>);
+}
+
 /** Usage of an account (`container` undefined) or a container; `exists: false` when Swift has none. */
 export async function readUsage(swift: SwiftClient, account: string, container?: string): Promise<SnapshotData> {
   const target = container === undefined ? 'account' : 'container';
@@ -48,6 +52,7 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
       persisted: readPersistedState('account', headers),
       tempUrlKeys: tempUrlKeys(headers, 'account'),
       ...(level ? { level } : {}),
+      ...optional('overrides', limitsFrom(ACCOUNT_OVERRIDES, headers)),
     };
   }
   const versioning = versioningOf(headers);
@@ -58,6 +63,8 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
     persisted: readPersistedState('container', headers),
     tempUrlKeys: tempUrlKeys(headers, 'container'),
     ...(versioning ? { versioning } : {}),
+    ...optional('overrides', limitsFrom(CONTAINER_OVERRIDES, headers)),
+    ...optional('ownerLimits', limitsFrom(OWNER_LIMITS, headers)),
   };
 }
 

@@ -82,9 +82,9 @@ function operationsUsers(): TempauthUser[] {
   ]).flat();
 }
 
-/** The account-wide limits tests' accounts aw1..aw30 (test/integration/account-wide.test.ts): an account admin. */
+/** The account-wide and override tests' accounts aw1..aw40 (test/integration/account-wide.test.ts, overrides.test.ts): an account admin. */
 function accountWideUsers(): TempauthUser[] {
-  return Array.from({ length: 30 }, (_, i) => ({ account: `aw${i + 1}`, user: 'admin', key: `aw${i + 1}pass`, groups: ['.admin'] }));
+  return Array.from({ length: 40 }, (_, i) => ({ account: `aw${i + 1}`, user: 'admin', key: `aw${i + 1}pass`, groups: ['.admin'] }));
 }
 
 export const TEMPAUTH_USERS: TempauthUser[] = [

@@ -93,10 +93,24 @@ describe('requestIntent: account', () => {
     assert.deepEqual(intent('POST', '/v1/AUTH_a', headers), { type: 'level-change', account: 'AUTH_a', level: undefined });
   });
 
-  test('account writes without the quota header pass', () => {
+  test('account writes without the quota headers pass', () => {
     assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-color': 'blue' }), PASS);
-    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota-bytes': '5' }), PASS);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quotable': '5' }), PASS);
     assert.deepEqual(intent('PUT', '/v1/AUTH_a'), PASS);
+  });
+
+  test('per-account overrides (X-Account-Meta-Quota-*, account_quotas\' Quota-Bytes among them) are a change for reseller admins, in every spelling, removals too', () => {
+    const change = (changes: Array<{ header: string; value: string | undefined }>, then: object = PASS) => ({ type: 'override-change', account: 'AUTH_a', changes, then });
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota-bytes': '5' }), change([{ header: 'x-account-meta-quota-bytes', value: '5' }]));
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { X_Account_Meta_Quota_Count: ' 7 ' }), change([{ header: 'x-account-meta-quota-count', value: '7' }]));
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-remove-account-meta-quota-bytes': 'x', 'x-account-meta-quota-containers': '' }), change([
+      { header: 'x-account-meta-quota-bytes', value: undefined },
+      { header: 'x-account-meta-quota-containers', value: undefined },
+    ]));
+    // Unknown names of the reserved prefix are passed to the door, which refuses them.
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota-anything': '1' }), change([{ header: 'x-account-meta-quota-anything', value: '1' }]));
+    // With the level: the level change follows.
+    assert.deepEqual(intent('POST', '/v1/AUTH_a', { 'x-account-meta-quota': 'L1', 'x-account-meta-quota-bytes': '9' }), change([{ header: 'x-account-meta-quota-bytes', value: '9' }], { type: 'level-change', account: 'AUTH_a', level: 'L1' }));
   });
 
   test('other methods on an account pass, even with the quota header', () => {
@@ -418,9 +432,16 @@ describe('requestIntent: the proxy\'s own metadata (X-*-Meta-Quota-Proxy-*) is f
   }
 
   test('other quota-ish metadata is the user\'s (Swift\'s own container_quotas keys, the level itself)', () => {
-    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-bytes': '10' }), PASS);
-    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-count': '10' }), PASS);
+    // container_quotas' keys are the owner's to set: the proxy reads the container again after (its limits changed).
+    const owner = { type: 'owner-limits-change', account: 'AUTH_a', container: 'c', then: PASS };
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-bytes': '10' }), owner);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-count': '10' }), owner);
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-remove-container-meta-quota-count': '1' }), owner);
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'x-container-meta-quota-proxyish': '1' }), PASS);
+    // A reseller's override of one container's limits.
+    assert.deepEqual(intent('POST', '/v1/AUTH_a/c', { 'X-Container-Meta-Quota-Override-Bytes': '100' }), {
+      type: 'override-change', account: 'AUTH_a', container: 'c', changes: [{ header: 'x-container-meta-quota-override-bytes', value: '100' }], then: PASS,
+    });
     assert.deepEqual(intent('POST', '/v1/AUTH_a/c/o', { 'x-object-meta-quota-proxy-hits': '1' }), { type: 'object-update', account: 'AUTH_a', container: 'c', object: 'o' });
   });
 });

@@ -16,6 +16,7 @@ import { answerSwift, refuse } from '../../quota/answers.js';
 import { versionsContainer } from '../../quota/versioning.js';
 import type { DoorRequest } from '../door.js';
 import { admitObjectDelete } from './object-delete.js';
+import { admitOverrideChange, admitOwnerLimitsChange } from './overrides.js';
 import { admitFormUpload } from '../formpost/door.js';
 import { admitBulkDelete, admitExtract } from '../bulk/door.js';
 
@@ -36,6 +37,10 @@ export function admitIntent(writes: WritePath, request: DoorRequest, intent: Exc
       return admitLevelChange(writes, intent.account, intent.level);
     case 'protected-metadata':
       return admitProtectedMetadata(writes, request, intent);
+    case 'override-change':
+      return admitOverrideChange(writes, intent, () => (intent.then.type === 'pass' ? undefined : admitIntent(writes, request, intent.then)));
+    case 'owner-limits-change':
+      return admitOwnerLimitsChange(writes, intent, () => (intent.then.type === 'pass' ? undefined : admitIntent(writes, request, intent.then)));
     case 'describe':
       return admitDescribe(writes, intent);
     case 'container-create':

@@ -49,6 +49,10 @@ export interface SnapshotData extends Usage {
   readonly tempUrlKeys?: readonly string[];
   /** How Swift versions the container's objects, when it does (swift/usage.ts). */
   readonly versioning?: Versioning;
+  /** Numbers a reseller admin set for this account or container, replacing its level's (quota-metadata.ts). */
+  readonly overrides?: Limits;
+  /** A container's own limits (container_quotas' X-Container-Meta-Quota-Bytes / -Count): tighter only. */
+  readonly ownerLimits?: Limits;
 }
 
 export interface Snapshot extends SnapshotData {

@@ -10,7 +10,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Snapshot, SnapshotData } from './ledger.js';
 
-type Extras = Pick<SnapshotData, 'level' | 'persisted' | 'tempUrlKeys' | 'versioning'>;
+type Extras = Pick<SnapshotData, 'level' | 'persisted' | 'tempUrlKeys' | 'versioning' | 'overrides' | 'ownerLimits'>;
 
 const INITIAL_SLOTS = 1024;
 
@@ -38,13 +38,15 @@ function flat(key: string): string {
 }
 
 /** A reading's rare parts, only those it has (undefined when it has none). */
-function extrasOf({ level, persisted, tempUrlKeys, versioning }: Snapshot): Extras | undefined {
-  if (level === undefined && persisted === undefined && tempUrlKeys === undefined && versioning === undefined) return undefined;
+function extrasOf({ level, persisted, tempUrlKeys, versioning, overrides, ownerLimits }: Snapshot): Extras | undefined {
+  if (level === undefined && persisted === undefined && tempUrlKeys === undefined && versioning === undefined && overrides === undefined && ownerLimits === undefined) return undefined;
   return {
     ...(level !== undefined ? { level } : {}),
     ...(persisted !== undefined ? { persisted } : {}),
     ...(tempUrlKeys !== undefined ? { tempUrlKeys } : {}),
     ...(versioning !== undefined ? { versioning } : {}),
+    ...(overrides !== undefined ? { overrides } : {}),
+    ...(ownerLimits !== undefined ? { ownerLimits } : {}),
   };
 }
 
