@@ -17,12 +17,14 @@ import { loadCheckedConfig } from './config/startup-checks.js';
 import { drain, takesReusePort } from './lifecycle/drain.js';
 import { buildRevision, packageVersion } from './metrics.js';
 import { runReport } from './report/cli.js';
+import { ACCOUNTS_USAGE, AccountsUsageError, runAccountsCli } from './admin/cli.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
 const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
        swift-quota-proxy --check-config FILE
        swift-quota-proxy --version
        swift-quota-proxy report --config FILE [--account ACCOUNT] [--json] [--upstream URL]
+       swift-quota-proxy --config FILE accounts show|set|copy|list ... (accounts --help for its forms)
 
 The first form runs the proxy. --check-config loads the file as the proxy would and says what is wrong with it
 (exit 2), or "ok" with its warnings (exit 0), without starting anything. "report" prints every tempauth account's (or one account's) usage against
@@ -55,7 +57,8 @@ type Command =
   | { readonly command: 'version' }
   | { readonly command: 'check-config'; readonly file: string; readonly overrides: ConfigOverrides }
   | { readonly command: 'report'; readonly configFile: string; readonly overrides: ConfigOverrides; readonly account?: string; readonly json: boolean }
-  | { readonly command: 'serve'; readonly configFile: string; readonly overrides: ConfigOverrides };
+  | { readonly command: 'serve'; readonly configFile: string; readonly overrides: ConfigOverrides }
+  | { readonly command: 'accounts'; readonly configFile: string; readonly overrides: ConfigOverrides; readonly argv: string[] };
 
 async function main(argv: string[]): Promise<void> {
   let command: Command;
@@ -77,6 +80,8 @@ async function main(argv: string[]): Promise<void> {
       return runReportCommand(command);
     case 'serve':
       return serve(command.configFile, command.overrides);
+    case 'accounts':
+      return runAccountsCommand(command);
   }
 }
 
@@ -85,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
  * proxy. Throws, with the line to print above the usage, on arguments it does not take.
  */
 function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
+  if (argv[0] === 'accounts') return accountsCommandLine(argv.slice(1), env);
   const report = argv[0] === 'report';
   const { values } = parseArgs({
     args: report ? argv.slice(1) : argv,
@@ -114,6 +120,33 @@ function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (!configFile) throw new Error('--config is required');
   if (report) return { command: 'report', configFile, overrides, ...(values.account ? { account: values.account } : {}), json: values.json === true };
   return { command: 'serve', configFile, overrides };
+}
+
+/** `accounts …`: --config and --upstream are the proxy's (anywhere on the line); the rest is the subcommand's. */
+function accountsCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const taken: Record<string, string> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const match = /^(?:--(config|upstream)|-(c))(?:=(.*))?$/.exec(argv[i]!);
+    if (!match) rest.push(argv[i]!);
+    else taken[match[1] ?? 'config'] = match[3] ?? argv[++i] ?? '';
+  }
+  const configFile = taken.config || env.SWIFT_QUOTA_PROXY_CONFIG;
+  if (!configFile) throw new Error('--config is required');
+  const overrides = { listen: undefined, upstream: taken.upstream ?? env.SWIFT_QUOTA_PROXY_UPSTREAM, ledger: env.SWIFT_QUOTA_PROXY_LEDGER };
+  return { command: 'accounts', configFile, overrides, argv: rest };
+}
+
+/** `accounts …`: quota administration (admin/cli.ts); exit 2 on a mistake in the line, 1 when Swift cannot be reached. */
+async function runAccountsCommand(command: Extract<Command, { command: 'accounts' }>): Promise<void> {
+  const config = await orBadConfig(() => loadConfig(command.configFile, command.overrides));
+  try {
+    process.stdout.write(await runAccountsCli(config, command.argv));
+  } catch (error) {
+    if (error instanceof AccountsUsageError) fail(`accounts: ${error.message}\nusage: swift-quota-proxy --config FILE ${ACCOUNTS_USAGE}`);
+    if (error instanceof UpstreamUnavailableError) fail(`accounts: ${error.message}`, 1);
+    throw error;
+  }
 }
 
 /** `load()`, or on a ConfigError one line and exit 2. */

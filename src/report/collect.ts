@@ -9,6 +9,7 @@ import { DEFAULT_LEVEL } from '../config/quota-levels.js';
 import { countHeader, type SwiftClient } from '../swift/client.js';
 import { accountKey, containerKey } from '../quota/ledger/ledger.js';
 import { encodePath } from '../swift/path.js';
+import { accountExists } from '../swift/usage.js';
 import { LEVEL_HEADER, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
 
 export interface GraceState {
@@ -138,7 +139,8 @@ export async function accountReport(source: ReportSource, account: string): Prom
   const containers = containerList.filter((c): c is ContainerReport => c !== undefined);
   return {
     account,
-    exists: listing !== undefined,
+    // Swift's account_autocreate answers for an account it does not have with a made-up empty one.
+    exists: listing !== undefined && accountExists(listing.headers),
     level,
     containers: measure('container_count', countHeader(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
     objects_used: containers.reduce((sum, c) => sum + c.objects.used, 0),

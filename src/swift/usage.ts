@@ -102,3 +102,16 @@ export async function readAccountTotal(swift: SwiftClient, account: string): Pro
   }
   return { exists, ...total };
 }
+
+/**
+ * Whether an account HEAD's 2xx answer is of an account Swift has. With account_autocreate, Swift's proxy answers
+ * a HEAD of a missing account with a made-up empty one (X-Backend-Fake-Account-Listing, which gatekeeper keeps
+ * from clients): no containers, no metadata, and created (X-Timestamp) at the moment of the answer (Date). An
+ * account that real and that empty, made in the last two seconds, is taken for one that does not exist yet.
+ */
+export function accountExists(headers: Readonly<Record<string, string>>): boolean {
+  if (countHeader(headers['x-account-container-count']) > 0 || Object.keys(headers).some((name) => name.startsWith('x-account-meta-'))) return true;
+  const created = Number(headers['x-timestamp']) * 1000;
+  const answered = Date.parse(headers.date ?? '');
+  return !(Number.isFinite(created) && Number.isFinite(answered) && Math.abs(created - answered) < 2_000);
+}
