@@ -5,6 +5,8 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/reload.js';
+import { droppedLevels, droppedMessage, levelsDropped } from './admin/dropped.js';
+import type { SwiftClient } from './swift/client.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FORWARDED_METHODS, forwardPlugin, upstreamFailureStatus, type ForwardHooks } from './proxy/forward.js';
 import { NotSentError } from './proxy/wire.js';
@@ -210,6 +212,7 @@ function forwardHooks(metrics: Metrics, services: Services, edge: Edge): Forward
 function reloader(app: FastifyInstance, config: Config, metrics: Metrics, services: Services, edge: Edge): (next: Config) => Promise<ReloadPlan> {
   let running = config;
   return async (next) => {
+    await refuseDroppedLevels(running, next, services.core.swift);
     const plan = planReload(running, next);
     if (plan.applied.includes('[notify:*]')) await services.notifier.reload(plan.config.notifiers);
     services.core.useConfig(plan.config);
@@ -224,6 +227,14 @@ function reloader(app: FastifyInstance, config: Config, metrics: Metrics, servic
     running = plan.config;
     return plan;
   };
+}
+
+/** A reload that would drop a level known accounts hold, unmapped and not allowed, is refused (admin/dropped.ts). */
+async function refuseDroppedLevels(running: Config, next: Config, swift: SwiftClient): Promise<void> {
+  const removed = levelsDropped(running, next);
+  if (removed.size === 0 || next.quota.allowDroppedLevels) return;
+  const dropped = await droppedLevels(next, swift, removed);
+  if (dropped.size > 0) throw new Error(droppedMessage(dropped));
 }
 
 /** A tempauth login answered through the proxy: remember whose token it is, for quota events. */

@@ -17,7 +17,8 @@ import { loadCheckedConfig } from './config/startup-checks.js';
 import { drain, takesReusePort } from './lifecycle/drain.js';
 import { buildRevision, packageVersion } from './metrics.js';
 import { runReport } from './report/cli.js';
-import { ACCOUNTS_USAGE, AccountsUsageError, runAccountsCli } from './admin/cli.js';
+import { ACCOUNTS_USAGE, AccountsUsageError, runAccountsCli, withServiceClient } from './admin/cli.js';
+import { droppedLevels, droppedMessage } from './admin/dropped.js';
 import { UpstreamUnavailableError } from './swift/client.js';
 
 const USAGE = `usage: swift-quota-proxy --config FILE [--listen HOST:PORT] [--upstream URL]
@@ -163,6 +164,13 @@ async function orBadConfig<T>(load: () => T | Promise<T>): Promise<T> {
 async function checkConfig(file: string, overrides: ConfigOverrides): Promise<void> {
   const checked = await orBadConfig(() => loadCheckedConfig(file, overrides, { probeListeners: true }));
   for (const warning of checked.warnings) process.stderr.write(`warning: ${warning}\n`);
+  // The levels known accounts hold, as a reload would check them (when Swift can be asked).
+  const dropped = await withServiceClient(checked, (swift) => droppedLevels(checked, swift)).catch((error: unknown) => {
+    process.stderr.write(`warning: the levels accounts hold could not be checked: ${(error as Error).message}\n`);
+    return undefined;
+  });
+  if (dropped?.size && !checked.quota.allowDroppedLevels) fail(`${file}: ${droppedMessage(dropped)}`);
+  if (dropped?.size) process.stderr.write(`warning: ${droppedMessage(dropped)} (allowed by allow_dropped_levels)\n`);
   process.stdout.write(`${file}: ok\n`);
 }
 
@@ -191,6 +199,13 @@ async function serve(configFile: string, overrides: ConfigOverrides): Promise<vo
   const built = await orBadConfig(() => buildApp(config));
   const { app } = built;
   for (const warning of config.warnings) app.log.warn(warning);
+  // Accounts that hold a level this file lacks are held to "default": said once, without holding up start-up.
+  if (!cluster.isWorker || cluster.worker?.id === 1) {
+    droppedLevels(config, built.gate.swift).then(
+      (dropped) => dropped.size > 0 && app.log.warn(droppedMessage(dropped)),
+      (error: unknown) => app.log.warn({ err: error }, 'the levels known accounts hold could not be checked'),
+    );
+  }
 
   // One reload at a time, in the order the signals came.
   let reloading = Promise.resolve();

@@ -2,8 +2,8 @@
  * What `swift-quota-proxy accounts` knows of an account, read from Swift as the service identity (the proxy need
  * not run): its level, the overrides a reseller admin set (quota-metadata.ts), the limits in force, and its
  * usage (containers; objects and bytes as the sum of its containers, which Swift's account totals lag behind).
- * And which accounts there are: tempauth's, and those this command has set (kept as empty objects in the
- * service identity's container `quota-proxy-accounts`, so that `list` finds them again).
+ * And which accounts there are: tempauth's, and those whose level or overrides were set through the proxy or this
+ * command (quota/account-registry.ts).
  */
 import type { Config } from '../config/load.js';
 import { DEFAULT_LEVEL, QUOTA_KINDS, type Limits, type QuotaKind } from '../config/quota-levels.js';
@@ -13,8 +13,8 @@ import { ACCOUNT_OVERRIDES, LEVEL_HEADER, limitsFrom } from '../swift/quota-meta
 import { accountExists, readAccountTotal } from '../swift/usage.js';
 import { effectiveLimits } from '../quota/limits.js';
 import { configuredAccounts } from '../report/collect.js';
-
-export const ACCOUNTS_CONTAINER = 'quota-proxy-accounts';
+import { readRegistry } from '../quota/account-registry.js';
+export { inBatches, registerAccounts, readRegistry, type Registered } from '../quota/account-registry.js';
 
 /** An account override's header, by kind. */
 export const OVERRIDE_HEADER: Readonly<Partial<Record<QuotaKind, string>>> = Object.fromEntries(Object.entries(ACCOUNT_OVERRIDES).map(([header, kind]) => [kind, header]));
@@ -40,7 +40,8 @@ export async function readSettings(config: Config, swift: SwiftClient, account: 
   }
   if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to HEAD ${account}`);
   const storedLevel = headers[LEVEL_HEADER]?.trim() || undefined;
-  const level = storedLevel !== undefined && config.quota.levels.byLevel.has(storedLevel) ? storedLevel : DEFAULT_LEVEL;
+  const held = storedLevel === undefined ? undefined : (config.quota.retiredLevels.get(storedLevel) ?? storedLevel);
+  const level = held !== undefined && config.quota.levels.byLevel.has(held) ? held : DEFAULT_LEVEL;
   const overrides = limitsFrom(ACCOUNT_OVERRIDES, headers) ?? {};
   const { limits } = effectiveLimits(config.quota.levels.byLevel.get(level)!, {}, overrides);
   const total = await readAccountTotal(swift, account);
@@ -65,36 +66,8 @@ export function nearest(settings: AccountSettings): { kind: QuotaKind | undefine
   return best;
 }
 
-/** Every account known: tempauth's and those set through this command before, each once, sorted. */
+/** Every account known: tempauth's and the registry's, each once, sorted. */
 export async function knownAccounts(config: Config, swift: SwiftClient): Promise<string[]> {
-  const registered: string[] = [];
-  const base = encodePath('v1', await swift.serviceAccount(), ACCOUNTS_CONTAINER);
-  for (let marker = ''; ; ) {
-    const page = await swift.getJson<{ name: string }>(`${base}?format=json&marker=${encodeURIComponent(marker)}`);
-    if (!page || page.items.length === 0) break;
-    registered.push(...page.items.map((item) => item.name));
-    marker = page.items[page.items.length - 1]!.name;
-  }
+  const registered = (await readRegistry(swift)).map((entry) => entry.account);
   return [...new Set([...configuredAccounts(config), ...registered])].sort();
-}
-
-/** Records accounts as known (an empty object each in the service identity's ACCOUNTS_CONTAINER). */
-export async function registerAccounts(swift: SwiftClient, accounts: readonly string[]): Promise<void> {
-  const base = encodePath('v1', await swift.serviceAccount(), ACCOUNTS_CONTAINER);
-  const put = async (account: string) => {
-    let { status } = await swift.putAsService(`${base}/${encodeURIComponent(account)}`, Buffer.alloc(0));
-    if (status === 404) {
-      await swift.putAsService(base, Buffer.alloc(0));
-      ({ status } = await swift.putAsService(`${base}/${encodeURIComponent(account)}`, Buffer.alloc(0)));
-    }
-    if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to recording account ${account}`);
-  };
-  await inBatches(accounts, put);
-}
-
-/** Runs `each` over `items`, 16 at a time. */
-export async function inBatches<T, R>(items: readonly T[], each: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += 16) out.push(...(await Promise.all(items.slice(i, i + 16).map(each))));
-  return out;
 }

@@ -30,6 +30,8 @@ export interface ChangeResult {
   /** `changed` (or would be, in a dry run), `unchanged`, `missing` (Swift has no such account: left alone). */
   readonly outcome: 'changed' | 'unchanged' | 'missing';
   readonly changes: readonly string[];
+  /** The level it holds after the change. */
+  readonly level?: string | undefined;
 }
 
 /** Why `change` cannot be made under `config`, or undefined. */
@@ -73,14 +75,14 @@ export async function applyChange(swift: SwiftClient, accounts: readonly string[
     const stored = await readStored(swift, account);
     if (!stored.exists && !options.create) return { account, outcome: 'missing', changes: [] };
     const { lines, headers } = plan(stored, change);
-    if (lines.length === 0) return { account, outcome: 'unchanged', changes: [] };
+    if (lines.length === 0) return { account, outcome: 'unchanged', changes: [], level: stored.level };
     if (!options.dryRun) {
       const { status } = await swift.post(encodePath('v1', account), headers);
       if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to the change of ${account}`);
     }
-    return { account, outcome: 'changed', changes: lines };
+    return { account, outcome: 'changed', changes: lines, level: change.level === undefined ? stored.level : (change.level ?? undefined) };
   });
-  if (!options.dryRun) await registerAccounts(swift, results.filter((r) => r.outcome !== 'missing').map((r) => r.account));
+  if (!options.dryRun) await registerAccounts(swift, results.filter((r) => r.outcome !== 'missing').map((r) => ({ account: r.account, level: r.level })));
   return results;
 }
 

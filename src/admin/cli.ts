@@ -152,10 +152,14 @@ async function list(config: Config, swift: Client, parsed: Parsed): Promise<stri
 /** The command as main.ts runs it: its own connections to Swift as the service identity, stdin for `--file -`. */
 export async function runAccountsCli(config: Config, argv: string[]): Promise<string> {
   if (argv.includes('--help') || argv.length === 0) return `usage: swift-quota-proxy --config FILE ${ACCOUNTS_USAGE}\n`;
+  return withServiceClient(config, (swift) => runAccounts(config, swift, argv, () => text(process.stdin)));
+}
+
+/** Runs `use` with a client of Swift as the service identity, on connections of its own closed after. */
+export async function withServiceClient<T>(config: Config, use: (swift: Client) => Promise<T>): Promise<T> {
   const agent = new Agent({ connections: 16 });
   try {
-    const swift = new Client({ upstream: config.upstream, dispatcher: agent, service: config.quota.service, metrics: createMetrics() });
-    return await runAccounts(config, swift, argv, () => text(process.stdin));
+    return await use(new Client({ upstream: config.upstream, dispatcher: agent, service: config.quota.service, metrics: createMetrics() }));
   } finally {
     await agent.close();
   }

@@ -33,6 +33,26 @@ export interface QuotaConfig {
   /** How long usage may stay over a soft limit before the soft limit is enforced like a hard one. */
   readonly gracePeriodSeconds: number;
   readonly hitFlushIntervalSeconds: number;
+  /**
+   * `retired_levels = Ll:L1, old:default`: levels no longer in `quota` that accounts may still hold, each held to
+   * a configured level (without, such an account is held to `default`).
+   */
+  readonly retiredLevels: ReadonlyMap<string, string>;
+  /** `allow_dropped_levels`: a reload may drop a level known accounts hold, unmapped (they fall to `default`). */
+  readonly allowDroppedLevels: boolean;
+}
+
+/** `retired_levels`: `old:new` pairs, comma- or space-separated; `new` configured, `old` not. */
+function parseRetiredLevels(reader: SectionReader, levels: QuotaLevels): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  for (const pair of (reader.string('retired_levels', '') ?? '').split(/[\s,]+/).filter((p) => p !== '')) {
+    const [from, to, ...rest] = pair.split(':');
+    if (!from || !to || rest.length > 0) reader.fail('retired_levels', `"${pair}" is not "retired level:new level"`);
+    if (levels.byLevel.has(from!)) reader.fail('retired_levels', `"${from}" is a level of quota: only a level the file no longer has can be retired`);
+    if (!levels.byLevel.has(to!)) reader.fail('retired_levels', `"${to}" is not a level of quota (${levels.names.join(', ')})`);
+    map.set(from!, to!);
+  }
+  return map;
 }
 
 export function parseQuota(reader: SectionReader | undefined, tempauth: Tempauth, keystoneauth: SectionReader | undefined, file: string, warnings: string[]): QuotaConfig {
@@ -75,5 +95,7 @@ export function parseQuota(reader: SectionReader | undefined, tempauth: Tempauth
     softLimits,
     gracePeriodSeconds: reader.duration('grace_period', DEFAULT_GRACE_PERIOD, 1),
     hitFlushIntervalSeconds: reader.duration('hit_flush_interval', DEFAULT_HIT_FLUSH_INTERVAL, 1),
+    retiredLevels: parseRetiredLevels(reader, levels),
+    allowDroppedLevels: reader.boolean('allow_dropped_levels', false),
   });
 }

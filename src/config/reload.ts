@@ -13,7 +13,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, QuotaConfig } from './load.js';
 
 /** Quota settings a reload applies. */
-const RELOADED_QUOTA_KEYS = ['levels', 'softLimits', 'gracePeriodSeconds', 'preciseMode', 'nearLimitRatio', 'failMode', 'retryAfterSeconds'] as const;
+const RELOADED_QUOTA_KEYS = ['levels', 'softLimits', 'gracePeriodSeconds', 'preciseMode', 'nearLimitRatio', 'failMode', 'retryAfterSeconds', 'retiredLevels', 'allowDroppedLevels'] as const;
 /** Top-level settings a reload applies. */
 const RELOADED_KEYS = ['notifiers', 'logLevel', 'bounds', 'trace'] as const;
 /** Not settings: where the file is and what it warned about. */
@@ -32,6 +32,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   'quota.cacheMaxEntries': 'cache_max_entries', 'quota.service': 'service_auth / service_user / the Keystone identity',
   'quota.resellerProbeAccount': 'reseller_probe_account', 'quota.softLimits': 'soft_quota / soft_ratio',
   'quota.gracePeriodSeconds': 'grace_period', 'quota.hitFlushIntervalSeconds': 'hit_flush_interval',
+  'quota.retiredLevels': 'retired_levels', 'quota.allowDroppedLevels': 'allow_dropped_levels',
 };
 
 export interface ReloadPlan {

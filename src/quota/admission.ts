@@ -110,8 +110,9 @@ export class Admissions {
    */
   async levelOf(account: string, fresh = false): Promise<LevelInfo> {
     const snapshot = await this.ledger.read(accountKey(account), fresh ? this.ledger.now() + 1 : undefined);
-    const levels = this.config.quota.levels.byLevel;
-    const stored = snapshot.level;
+    const { levels: { byLevel: levels }, retiredLevels } = this.config.quota;
+    // A retired level is held to the level it was mapped to (retired_levels).
+    const stored = snapshot.level === undefined ? undefined : (retiredLevels.get(snapshot.level) ?? snapshot.level);
     const own = stored === undefined ? undefined : levels.get(stored);
     if (stored !== undefined && own === undefined && !this.unknownLevelsLogged.has(`${account}\0${stored}`)) {
       this.unknownLevelsLogged.set(`${account}\0${stored}`, true);

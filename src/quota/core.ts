@@ -40,6 +40,7 @@ export interface QuotaCoreOptions {
 
 export class QuotaCore {
   readonly swift: SwiftClient;
+  readonly log: Log;
   readonly metrics: Metrics;
   readonly watch: QuotaWatch;
   readonly identities: TokenIdentities;
@@ -61,6 +62,7 @@ export class QuotaCore {
   constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins }: QuotaCoreOptions) {
     this.rules = config;
     this.swift = swift;
+    this.log = log;
     this.metrics = metrics;
     this.watch = watch;
     this.identities = identities;

@@ -3,6 +3,7 @@
  * dropped, and what Swift's answer tells the watch (a soft limit crossed, a delete, a level change) is passed on.
  */
 import { invalidateUsage, scopeKey } from './ledger/ledger.js';
+import { registerAccounts } from './account-registry.js';
 import type { Exchange, ExchangeEnd } from './exchange.js';
 import type { QuotaCore } from './core.js';
 import type { LevelInfo } from './admission.js';
@@ -70,6 +71,10 @@ export function afterAnswer(core: QuotaCore, exchange: Exchange, context: Contex
     );
   }
   if (exchange.levelChanged) core.watch.reconsider(exchange.levelChanged);
+  if (exchange.levelSet) {
+    const { account } = exchange.levelSet;
+    registerAccounts(core.swift, [exchange.levelSet]).catch((error: unknown) => core.log.warn({ err: error, account }, 'the account\'s new level is not in the account registry (accounts list and the check of dropped levels miss it)'));
+  }
   if (exchange.shrinks) void afterDelete(core, exchange.shrinks.account, exchange.shrinks.container, context);
 }
 

@@ -156,8 +156,8 @@ export class SwiftClient {
   }
 
   /** Stores an object (or makes a container) as the service identity: the proxy's own state. */
-  async putAsService(path: string, body: Buffer): Promise<HeadResult> {
-    return this.asService('PUT', path, { 'content-length': String(body.length) }, 'metadata', { body });
+  async putAsService(path: string, body: Buffer, headers: Record<string, string> = {}): Promise<HeadResult> {
+    return this.asService('PUT', path, { ...headers, 'content-length': String(body.length) }, 'metadata', { body });
   }
 
   /** Sets or removes metadata (the proxy's own quota state) on an account or container. */

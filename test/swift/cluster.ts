@@ -104,6 +104,8 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   ...replicaUsers(),
   ...operationsUsers(),
   ...accountWideUsers(),
+  // A reseller admin of its own account: the dropped-level tests' service identity, with a registry of its own.
+  { account: 'awdrop', user: 'reseller', key: 'awdroppass', groups: ['.reseller_admin'] },
 ];
 
 /** tempauth's `user_<account>_<user> = <key> [groups]` lines, exactly as written into proxy-server.conf. */

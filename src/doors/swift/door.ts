@@ -118,6 +118,7 @@ async function admitLevelChange(writes: WritePath, account: string, level: strin
   core.metrics.levelChanges.inc({ outcome: 'passed' });
   exchange.invalidates.push(accountKey(account));
   exchange.levelChanged = account;
+  exchange.levelSet = { account, level };
 }
 
 /** The proxy's own metadata (X-*-Meta-Quota-Proxy-*): reseller admins only, and forgotten once changed. */
