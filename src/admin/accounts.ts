@@ -2,7 +2,7 @@
  * What `swift-quota-proxy accounts` knows of an account, read from Swift as the service identity (the proxy need
  * not run): its level, the overrides a reseller admin set (quota-metadata.ts), the limits in force, and its
  * usage (containers; objects and bytes as the sum of its containers, which Swift's account totals lag behind).
- * And which accounts there are: tempauth's, and those whose level or overrides were set through the proxy or this
+ * And which accounts there are: tempauth's, and those whose level was set through the proxy, or level or overrides by this
  * command (quota/account-registry.ts).
  */
 import type { Config } from '../config/load.js';

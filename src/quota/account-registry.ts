@@ -1,5 +1,5 @@
 /**
- * The accounts whose level or overrides were set through the proxy (a reseller admin's POST) or `accounts set`,
+ * The accounts whose level was set through the proxy (a reseller admin's POST), or level or overrides by `accounts set`,
  * with the level last given: an empty object per account in the service identity's container
  * `quota-proxy-accounts`, the level in its content type. `accounts list` finds accounts there, and the check of
  * dropped levels (admin/dropped.ts) reads their levels from one listing page per 10,000 accounts.
@@ -18,7 +18,7 @@ export interface Registered {
 }
 
 /**
- * The accounts whose level or overrides were set through the proxy or `accounts set`, with the level last set: one
+ * The registered accounts (level set through the proxy, or anything by `accounts set`), with the level last set: one
  * listing page per 10,000 accounts (the level rides in each entry's content type), no HEAD.
  */
 export async function readRegistry(swift: SwiftClient): Promise<Registered[]> {
