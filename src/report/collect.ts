@@ -10,7 +10,8 @@ import { countHeader, type SwiftClient } from '../swift/client.js';
 import { accountKey, containerKey } from '../quota/ledger/ledger.js';
 import { encodePath } from '../swift/path.js';
 import { accountExists } from '../swift/usage.js';
-import { LEVEL_HEADER, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+import { ACCOUNT_OVERRIDES, CONTAINER_OVERRIDES, LEVEL_HEADER, limitsFrom, OWNER_LIMITS, readPersistedState, type PersistedQuotaState } from '../swift/quota-metadata.js';
+import { effectiveLimits } from '../quota/limits.js';
 
 export interface GraceState {
   /** `running`: over the soft limit within the grace period; `expired`: past it (growth is refused). */
@@ -42,6 +43,9 @@ export interface AccountReport {
   /** Sums of the containers' own counts: Swift's account totals lag behind them (the container updater). */
   readonly objects_used: number;
   readonly bytes_used: number;
+  /** The account-wide limits (account_object_count, account_usage), null where none. */
+  readonly objects_limit: number | null;
+  readonly bytes_limit: number | null;
   readonly hits: number;
   readonly container_list: readonly ContainerReport[];
 }
@@ -119,34 +123,43 @@ export async function accountReport(source: ReportSource, account: string): Prom
   const graceMs = config.quota.gracePeriodSeconds * 1000;
   const listing = await listContainers(swift, account);
   const headers = listing?.headers ?? {};
-  const stored = headers[LEVEL_HEADER]?.trim();
+  const storedLevel = headers[LEVEL_HEADER]?.trim();
+  const stored = storedLevel && (config.quota.retiredLevels.get(storedLevel) ?? storedLevel);
   const level = stored && config.quota.levels.byLevel.has(stored) ? stored : DEFAULT_LEVEL;
-  const limits = config.quota.levels.byLevel.get(level)!;
-  const soft = config.quota.softLimits.get(level) ?? {};
+  // The level's limits with the account's overrides, as the proxy applies them (quota/limits.ts).
+  const { limits, soft } = effectiveLimits(config.quota.levels.byLevel.get(level)!, config.quota.softLimits.get(level) ?? {}, limitsFrom(ACCOUNT_OVERRIDES, headers));
   const accountState = readPersistedState('account', headers);
 
   const containerList = await mapLimited(listing?.names ?? [], HEAD_CONCURRENCY, async (name): Promise<ContainerReport | undefined> => {
     const { status, headers: h } = await swift.head(encodePath('v1', account, name), 'container');
     if (status < 200 || status >= 300) return undefined; // deleted since the listing
     const state = readPersistedState('container', h);
-    return {
-      name,
-      objects: measure('object_count', countHeader(h['x-container-object-count']), limits, soft, state, graceMs, now),
-      bytes: measure('container_usage', countHeader(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
-      hits: state.hits,
-    };
+    return containerReport(name, h, state, effectiveLimits(limits, soft, limitsFrom(CONTAINER_OVERRIDES, h), limitsFrom(OWNER_LIMITS, h)), graceMs, now);
   });
   const containers = containerList.filter((c): c is ContainerReport => c !== undefined);
+  const objectsUsed = containers.reduce((sum, c) => sum + c.objects.used, 0);
+  const bytesUsed = containers.reduce((sum, c) => sum + c.bytes.used, 0);
   return {
     account,
     // Swift's account_autocreate answers for an account it does not have with a made-up empty one.
     exists: listing !== undefined && accountExists(listing.headers),
     level,
     containers: measure('container_count', countHeader(headers['x-account-container-count']), limits, soft, accountState, graceMs, now),
-    objects_used: containers.reduce((sum, c) => sum + c.objects.used, 0),
-    bytes_used: containers.reduce((sum, c) => sum + c.bytes.used, 0),
+    objects_used: objectsUsed,
+    bytes_used: bytesUsed,
+    objects_limit: limits.account_object_count ?? null,
+    bytes_limit: limits.account_usage ?? null,
     hits: accountState.hits,
     container_list: containers,
+  };
+}
+
+function containerReport(name: string, h: Readonly<Record<string, string>>, state: PersistedQuotaState, { limits, soft }: { limits: Limits; soft: Limits }, graceMs: number, now: number): ContainerReport {
+  return {
+    name,
+    objects: measure('object_count', countHeader(h['x-container-object-count']), limits, soft, state, graceMs, now),
+    bytes: measure('container_usage', countHeader(h['x-container-bytes-used']), limits, soft, state, graceMs, now),
+    hits: state.hits,
   };
 }
 

@@ -50,7 +50,8 @@ function accountText(account: AccountReport): string[] {
   const c = account.containers;
   const lines = [
     `*** ${account.account}  level ${account.level}  containers ${c.used} (soft ${count(c.soft)}, hard ${count(c.hard)}, grace ${graceCell(c)})  ` +
-      `objects ${account.objects_used}  bytes ${humanBytes(account.bytes_used)}  hits ${account.hits}`,
+      `objects ${account.objects_used}${account.objects_limit === null ? '' : ` (hard ${account.objects_limit})`}  ` +
+      `bytes ${humanBytes(account.bytes_used)}${account.bytes_limit === null ? '' : ` (hard ${humanBytes(account.bytes_limit)})`}  hits ${account.hits}`,
   ];
   if (account.container_list.length === 0) return [...lines, '    (no containers)'];
   const header = ['Container', 'Objects', 'soft', 'hard', 'grace', 'Bytes', 'soft', 'hard', 'grace', 'Hits'];

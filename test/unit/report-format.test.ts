@@ -37,7 +37,7 @@ describe('formatReport', () => {
         level: 'L1',
         containers: { used: 2, soft: 8, hard: 10, grace: null },
         objects_used: 12,
-        bytes_used: 3 * 1024,
+        bytes_used: 3 * 1024, objects_limit: null, bytes_limit: null,
         hits: 4,
         container_list: [
           {
@@ -54,8 +54,8 @@ describe('formatReport', () => {
           },
         ],
       },
-      { account: 'AUTH_b', exists: true, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, hits: 0, container_list: [] },
-      { account: 'AUTH_gone', exists: false, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, hits: 0, container_list: [] },
+      { account: 'AUTH_b', exists: true, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, hits: 0, container_list: [] },
+      { account: 'AUTH_gone', exists: false, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, hits: 0, container_list: [] },
     ],
   };
 
@@ -77,5 +77,13 @@ describe('formatReport', () => {
         '',
       ].join('\n'),
     );
+  });
+  test('account-wide limits, when the level has them, stand beside the account\'s totals', () => {
+    const text = formatReport({
+      generated: '2026-12-06T00:00:00.000Z',
+      grace_period_seconds: 60,
+      accounts: [{ account: 'AUTH_w', exists: true, level: 'L1', containers: { used: 1, soft: null, hard: 5, grace: null }, objects_used: 3, bytes_used: 2048, objects_limit: 10, bytes_limit: 10_240, hits: 0, container_list: [] }],
+    });
+    assert.match(text, /objects 3 \(hard 10\) {2}bytes 2\.0 KiB \(hard 10\.0 KiB\)/);
   });
 });
