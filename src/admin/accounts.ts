@@ -66,8 +66,9 @@ export function nearest(settings: AccountSettings): { kind: QuotaKind | undefine
   return best;
 }
 
-/** Every account known: tempauth's and the registry's, each once, sorted. */
+/** Every account known: tempauth's, Keystone's projects (where the service identity may list them) and the registry's, each once, sorted. */
 export async function knownAccounts(config: Config, swift: SwiftClient): Promise<string[]> {
   const registered = (await readRegistry(swift)).map((entry) => entry.account);
-  return [...new Set([...configuredAccounts(config), ...registered])].sort();
+  const projects = (await swift.keystoneAccounts()) ?? [];
+  return [...new Set([...configuredAccounts(config), ...projects, ...registered])].sort();
 }

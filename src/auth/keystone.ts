@@ -117,3 +117,26 @@ export async function issueToken(identity: KeystoneIdentity, dispatcher: Dispatc
   }
   return readTokenAnswer(identity, status, subjectToken, body, Date.now());
 }
+
+/** Keystone's project list is one answer (no pages); 16 MiB holds some 50,000 projects. */
+const MAX_PROJECTS_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The ids of the projects `token` may list (`GET /v3/projects`, Keystone's `identity:list_projects` policy: an
+ * admin, or a reader of the system or a domain); undefined when Keystone does not let it (401, 403).
+ */
+export async function listProjects(identity: KeystoneIdentity, token: string, dispatcher: Dispatcher): Promise<string[] | undefined> {
+  const url = new URL(identity.tokensUrl);
+  url.pathname = url.pathname.replace(/\/auth\/tokens\/?$/, '/projects');
+  const response = await dispatcher.request({
+    origin: url.origin,
+    path: url.pathname,
+    method: 'GET',
+    headers: { host: url.host, accept: 'application/json', 'x-auth-token': token },
+    signal: AbortSignal.timeout(LOGIN_TIMEOUT_MS),
+  });
+  const text = (await readBody(response.body, MAX_PROJECTS_BYTES)).toString('utf8');
+  if (response.statusCode === 401 || response.statusCode === 403) return undefined;
+  if (response.statusCode >= 300) throw new KeystoneLoginError(`Keystone answered ${response.statusCode} to the project list`);
+  return ((JSON.parse(text) as { projects?: Array<{ id: string }> }).projects ?? []).map((project) => project.id);
+}

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { LRUCache } from 'lru-cache';
 import type { ServiceIdentity, TempauthUser } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
-import { issueToken } from '../auth/keystone.js';
+import { issueToken, listProjects } from '../auth/keystone.js';
 import { BodyTooLargeError, readBody } from './response-body.js';
 
 export type HeadTarget = 'account' | 'container' | 'object' | 'auth' | 'metadata' | 'listing';
@@ -196,6 +196,17 @@ export class SwiftClient {
    */
   async serviceAccount(): Promise<string> {
     return (await this.heldToken()).account;
+  }
+
+  /**
+   * The Keystone projects the service identity may list (`GET /v3/projects`), with keystoneauth's reseller prefix:
+   * the accounts of a Keystone cloud. Undefined when the identity is tempauth's, or Keystone does not let it list.
+   */
+  async keystoneAccounts(): Promise<string[] | undefined> {
+    const { service } = this.options;
+    if (service.kind !== 'keystone') return undefined;
+    const ids = await listProjects(service.keystone, await this.serviceToken(), this.options.dispatcher);
+    return ids?.map((id) => `${service.keystone.resellerPrefix}${id}`);
   }
 
   private async serviceToken(): Promise<string> {

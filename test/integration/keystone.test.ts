@@ -8,7 +8,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, type ProxyOptions, type RunningProxy } from '../helpers/proxy.js';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { proxyConfigText, startProxy, type ProxyOptions, type RunningProxy } from '../helpers/proxy.js';
+import { MAIN } from '../helpers/cli.js';
 import { swiftDir } from '../helpers/swift-env.js';
 import { call } from '../helpers/http.js';
 import { applicationCredential, projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
@@ -24,6 +30,9 @@ const LEVELS = {
 // Test credentials of the local Keystone only.
 const SERVICE = { user: 'quota-proxy', password: 'quota-proxy-test-pw' };
 const RESELLER = { user: 'reseller', password: 'reseller-test-pw' };
+/** A service identity that may also list Keystone's projects (the admin role). */
+const LISTER = { user: 'quota-lister', password: 'quota-lister-test-pw' };
+const run = promisify(execFile);
 const OWNER = { user: 'owner', password: 'owner-test-pw' };
 const MEMBER = { user: 'member', password: 'member-test-pw' };
 const AUDITOR = { user: 'auditor', password: 'auditor-test-pw' };
@@ -292,6 +301,27 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
       const logged = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).find((entry) => entry.err && reason.test(entry.err.message));
       assert.ok(logged, `a log line with ${reason}:\n${lines.join('')}`);
       assert.doesNotMatch(lines.join(''), /not-the-password|plain-test-pw/);
+    }
+  });
+  test('accounts list knows the Keystone projects the service identity may list (with the admin role); without, it lists the others', async () => {
+    const lister = await admin.user(LISTER.user, LISTER.password);
+    await admin.grant(lister, serviceProject, SWIFT_ROLES.resellerAdmin);
+    await admin.grant(lister, serviceProject, 'admin');
+    // A project whose account has a container but no level set: known only from Keystone.
+    const t = await tenant();
+    await makeContainer(t, 'c');
+    const dir = await mkdtemp(join(tmpdir(), 'sqp-ks-accounts-'));
+    try {
+      const listed = async (who: { user: string; password: string }) => {
+        const file = join(dir, `${who.user}.conf`);
+        await writeFile(file, proxyConfigText({ upstream: ks.swiftUrl, quota: LEVELS, serviceLines: passwordLines(who) }));
+        const { stdout } = await run(process.execPath, [...MAIN, 'accounts', '--config', file, 'list', '--json'], { timeout: 120_000 });
+        return (JSON.parse(stdout) as Array<{ account: string; usage: { containers: number } }>).map((a) => a.account);
+      };
+      assert.ok((await listed(LISTER)).includes(t.account), 'a project of Keystone\'s, listed by an admin');
+      assert.ok(!(await listed(SERVICE)).includes(t.account), 'not listed without the role to list projects');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
