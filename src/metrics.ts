@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Gauge, type Registry } from 'prom-client';
+import { censusMetrics } from './metrics/census.js';
 import { clientMetrics } from './metrics/client.js';
 import { ledgerMetrics } from './metrics/ledger.js';
 import { notifyMetrics } from './metrics/notify.js';
@@ -34,6 +35,7 @@ export function createMetrics() {
   const ledger = ledgerMetrics(registry);
   const quota = quotaMetrics(registry);
   const notify = notifyMetrics(registry);
+  const census = censusMetrics(registry);
   return {
     registry,
     ...requests.members,
@@ -43,6 +45,7 @@ export function createMetrics() {
     ...ledger.members,
     ...quota.members,
     ...notify.members,
+    ...census.members,
     /**
      * Starts the counters at 0 for the label sets a configuration makes known: fixed sets (statuses, kinds,
      * outcomes) and the configured levels and notification providers. Again after a reload: new levels and

@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js';
 import { WireDispatcher } from './proxy/wire.js';
 import { HostAddresser } from './proxy/host-addresser.js';
 import { SwiftClient } from './swift/client.js';
+import { Census } from './report/census.js';
 import { CapabilitiesWatch } from './swift/capabilities.js';
 import { TokenIdentities } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
@@ -80,6 +81,9 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
   const core = new QuotaCore({ config, swift, metrics, log, watch, identities, capabilities: () => capabilities.current, ledger, pins });
+  // Who is near quota, for the gauges: in the background, every census_interval.
+  const census = new Census(() => core.config, swift, metrics, log);
+  census.start();
   return {
     dispatcher: new WireDispatcher(agents.agent),
     ownAgent: agents.ownAgent,
@@ -90,6 +94,7 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
     ledgerReady,
     core,
     async close() {
+      await census.stop();
       capabilities.close();
       addresser.close();
       await watch.close();

@@ -13,6 +13,7 @@ export const DEFAULT_RETRY_AFTER = 5; // seconds, sent with 503 when usage canno
 export const DEFAULT_CACHE_ENTRIES = 100_000; // accounts + containers held in the usage cache
 export const DEFAULT_GRACE_PERIOD = 7 * 86_400; // seconds; Linux quota's default grace
 export const DEFAULT_HIT_FLUSH_INTERVAL = 30; // seconds between writes of rejection counters to Swift
+export const DEFAULT_CENSUS_INTERVAL = 300; // seconds between counts of who is near quota (metrics/census.ts)
 
 export interface QuotaConfig {
   readonly cacheTimeoutSeconds: number;
@@ -40,6 +41,8 @@ export interface QuotaConfig {
   readonly retiredLevels: ReadonlyMap<string, string>;
   /** `allow_dropped_levels`: a reload may drop a level known accounts hold, unmapped (they fall to `default`). */
   readonly allowDroppedLevels: boolean;
+  /** `census_interval`: seconds between counts of accounts and containers near their limits (0: none). */
+  readonly censusIntervalSeconds: number;
 }
 
 /** `retired_levels`: `old:new` pairs, comma- or space-separated; `new` configured, `old` not. */
@@ -97,5 +100,6 @@ export function parseQuota(reader: SectionReader | undefined, tempauth: Tempauth
     hitFlushIntervalSeconds: reader.duration('hit_flush_interval', DEFAULT_HIT_FLUSH_INTERVAL, 1),
     retiredLevels: parseRetiredLevels(reader, levels),
     allowDroppedLevels: reader.boolean('allow_dropped_levels', false),
+    censusIntervalSeconds: reader.duration('census_interval', DEFAULT_CENSUS_INTERVAL, 0),
   });
 }
