@@ -11,6 +11,7 @@ import { encodePath } from '../swift/path.js';
 import { ACCOUNT_OVERRIDES, LEVEL_HEADER, limitsFrom, REMOVE_LEVEL_HEADER, removeHeader } from '../swift/quota-metadata.js';
 import { inBatches, OVERRIDE_HEADER, registerAccounts } from './accounts.js';
 import { accountExists } from '../swift/usage.js';
+import { accountKey } from '../quota/ledger/ledger.js';
 
 /** What to change: a level (null: remove it), overrides by kind (null: remove it); what is not named stays. */
 export interface Change {
@@ -84,6 +85,11 @@ export async function applyChange(swift: SwiftClient, accounts: readonly string[
   });
   if (!options.dryRun) await registerAccounts(swift, results.filter((r) => r.outcome !== 'missing').map((r) => ({ account: r.account, level: r.level })));
   return results;
+}
+
+/** The ledger keys of the accounts a change changed: running proxies on a Redis ledger drop their readings of them. */
+export function changedKeys(results: readonly ChangeResult[]): string[] {
+  return results.filter((r) => r.outcome === 'changed').map((r) => accountKey(r.account));
 }
 
 /** `copy`: the source account's stored level and overrides, as a change (what it lacks is removed). */

@@ -19,7 +19,8 @@ import type { Config } from '../config/load.js';
 import { QUOTA_KINDS, type QuotaKind } from '../config/quota-levels.js';
 import { accountName } from '../report/collect.js';
 import { inBatches, knownAccounts, nearest, readSettings, type AccountSettings } from './accounts.js';
-import { applyChange, changeProblem, copyOf, readStored, type Change, type ChangeResult } from './changes.js';
+import { applyChange, changedKeys, changeProblem, copyOf, readStored, type Change, type ChangeResult } from './changes.js';
+import { announceForgets } from '../quota/ledger/forget-channel.js';
 
 export const ACCOUNTS_USAGE = `accounts show ACCOUNT [--json]
        accounts set [--level L | --clear-level] [--limit KIND=N]... [--clear KIND]... [--dry-run] [--create] [--file F | -] [ACCOUNT...]
@@ -71,7 +72,7 @@ export async function runAccounts(config: Config, swift: Client, argv: string[],
       if (accounts.length < 2) throw new AccountsUsageError('copy takes a source account and at least one target');
       const source = await readStored(swift, accounts[0]!);
       if (!source.exists) return `${accounts[0]}: does not exist in Swift\n`;
-      return report(await applyChange(swift, accounts.slice(1), copyOf(source), options(parsed)), parsed.values['dry-run'] === true);
+      return report(await announced(config, await applyChange(swift, accounts.slice(1), copyOf(source), options(parsed)), options(parsed).dryRun), parsed.values['dry-run'] === true);
     }
     case 'list':
       return list(config, swift, parsed);
@@ -88,7 +89,13 @@ async function set(config: Config, swift: Client, parsed: Parsed, accounts: stri
   if (problem) throw new AccountsUsageError(problem);
   if (change.level === undefined && Object.keys(change.overrides).length === 0) throw new AccountsUsageError('set needs --level, --clear-level, --limit or --clear');
   if (accounts.length === 0) throw new AccountsUsageError('set needs accounts (arguments, --file F, or --file - for stdin)');
-  return report(await applyChange(swift, [...new Set(accounts)], change, options(parsed)), parsed.values['dry-run'] === true);
+  return report(await announced(config, await applyChange(swift, [...new Set(accounts)], change, options(parsed)), options(parsed).dryRun), parsed.values['dry-run'] === true);
+}
+
+/** Running proxies on the config's Redis ledger drop their readings of the changed accounts (forget-channel.ts). */
+async function announced(config: Config, results: ChangeResult[], dryRun: boolean): Promise<ChangeResult[]> {
+  if (!dryRun) await announceForgets(config, changedKeys(results));
+  return results;
 }
 
 function changeOf(parsed: Parsed): Change {

@@ -3,13 +3,22 @@
  * level's number for one kind (X-Account-Meta-Quota-Bytes with account_quotas' meaning), and a container owner's
  * container_quotas headers (X-Container-Meta-Quota-Bytes / -Count) are a tighter limit, exactly under
  * concurrency. No reload: the proxy that passes a change reads the account or container again at once.
- * Accounts aw31..aw40 (account-wide.test.ts has aw1..aw12).
+ * Accounts aw31..aw40, and aw17..aw19 for the changes seen by every proxy of a Redis ledger.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { accountUrl, call, login } from '../helpers/http.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
-import { swiftUrl } from '../helpers/swift-env.js';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { MAIN } from '../helpers/cli.js';
+import { proxyConfigText, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
+
+const run = promisify(execFile);
 
 const LEVELS = {
   container_count: { default: 5 },
@@ -116,3 +125,56 @@ for (const precise of [false, true]) {
     });
   });
 }
+
+describe('a change applies at once on every proxy of a Redis ledger (cached mode, cache_timeout 60)', () => {
+  let swift: string;
+  let a: RunningProxy;
+  let b: RunningProxy;
+  let reseller: { 'x-auth-token': string };
+  let ledgerLines: string[];
+  before(async () => {
+    swift = await swiftUrl();
+    ledgerLines = [`ledger = ${await redisUrl()}`, `ledger_prefix = overrides-${randomBytes(3).toString('hex')}:`];
+    const options = { upstream: swift, quota: LEVELS, preciseMode: false, cacheTimeout: 60, extraProxyLines: ledgerLines };
+    [a, b] = [await startProxy(options), await startProxy(options)];
+    reseller = { 'x-auth-token': (await login(swift, 'reseller:reseller', 'reseller')).token };
+  });
+  after(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  const put = (proxy: RunningProxy, account: string, path: string, auth: Record<string, string>) => call('PUT', `${accountUrl(proxy.url, account)}${path}`, auth);
+
+  test('an override set through one proxy holds on the other at its next write (it had the account cached)', async () => {
+    const auth = { 'x-auth-token': (await login(swift, 'aw17:admin', 'aw17pass')).token };
+    assert.equal((await put(b, 'aw17', '/c1', auth)).status, 201, 'B reads the account (level default: 5 containers)');
+    assert.equal((await call('POST', accountUrl(a.url, 'aw17'), { ...reseller, 'x-account-meta-quota-containers': '1' })).status, 204);
+    const second = await put(b, 'aw17', '/c2', auth);
+    assert.equal(second.status, 403, `B still on its cached reading: ${second.status}`);
+    assert.equal(second.headers['x-quota-limit'], '1');
+  });
+
+  test('container_quotas set by the owner through one proxy holds on the other at once', async () => {
+    const auth = { 'x-auth-token': (await login(swift, 'aw18:admin', 'aw18pass')).token };
+    assert.equal((await put(b, 'aw18', '/c', auth)).status, 201);
+    assert.equal((await call('PUT', `${accountUrl(b.url, 'aw18')}/c/first`, auth, 'x')).status, 201, 'B reads the container');
+    assert.equal((await call('POST', `${accountUrl(a.url, 'aw18')}/c`, { ...auth, 'x-container-meta-quota-count': '1' })).status, 204);
+    assert.equal((await call('PUT', `${accountUrl(b.url, 'aw18')}/c/second`, auth, 'x')).status, 413);
+  });
+
+  test('accounts set, run beside the proxies with their ledger, holds on both at once', async () => {
+    const auth = { 'x-auth-token': (await login(swift, 'aw19:admin', 'aw19pass')).token };
+    assert.equal((await put(a, 'aw19', '/c1', auth)).status, 201);
+    assert.equal((await put(b, 'aw19', '/c2', auth)).status, 201);
+    const dir = await mkdtemp(join(tmpdir(), 'sqp-overrides-'));
+    try {
+      const file = join(dir, 'proxy.conf');
+      await writeFile(file, proxyConfigText({ upstream: swift, quota: LEVELS, extraProxyLines: ledgerLines }));
+      const { stdout } = await run(process.execPath, [...MAIN, 'accounts', '--config', file, 'set', '--limit', 'container_count=2', 'aw19'], { timeout: 60_000 });
+      assert.match(stdout, /1 accounts: 1 changed/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    for (const proxy of [a, b]) assert.equal((await put(proxy, 'aw19', `/more-${proxy.port}`, auth)).status, 403);
+  });
+});

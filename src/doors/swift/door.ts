@@ -117,6 +117,7 @@ async function admitLevelChange(writes: WritePath, account: string, level: strin
   }
   core.metrics.levelChanges.inc({ outcome: 'passed' });
   exchange.invalidates.push(accountKey(account));
+  exchange.limitsChanged.push(accountKey(account));
   exchange.levelChanged = account;
   exchange.levelSet = { account, level };
 }

@@ -1,8 +1,8 @@
 /**
  * Per-account and per-container limits set through Swift, like the level: reseller admins only, every value a
  * whole number (or empty, or `X-Remove-`, to go back to the level's), and no header of their reserved names that
- * is not one of them (quota-metadata.ts). A change is read by the proxy that passed it at once (the scope's
- * reading is forgotten), and by other proxies and workers with their next reading of it (`cache_timeout`).
+ * is not one of them (quota-metadata.ts). Once Swift has taken a change, every process sharing the ledger drops
+ * its reading of the scope (ledger/forget-channel.ts) and reads the new limits with its next check.
  */
 import { callerCredentials, callerToken } from '../../auth/authority.js';
 import { accountKey, containerKey } from '../../quota/ledger/ledger.js';
@@ -50,6 +50,6 @@ export async function admitOwnerLimitsChange(writes: WritePath, intent: Of<'owne
 function changedLimits({ exchange }: WritePath, account: string, container: string | undefined): void {
   const key = container === undefined ? accountKey(account) : containerKey(account, container);
   exchange.invalidates.push(key);
-  exchange.forgets.push(key);
+  exchange.limitsChanged.push(key);
   if (container === undefined) exchange.levelChanged = account;
 }

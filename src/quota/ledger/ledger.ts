@@ -172,6 +172,11 @@ export interface UsageLedger {
   release(reservation: Reservation): void;
   /** Usage went down by an amount only Swift knows (a delete): the next check reads Swift again. */
   invalidate(key: string): void;
+  /**
+   * What Swift keeps with `key` changed (its metadata: a level, an override): every process sharing the ledger
+   * drops its reading (forget-channel.ts), this one at once.
+   */
+  forgetEverywhere(key: string): void;
   /** Reservations this process holds. */
   readonly openReservations: number;
   close(): Promise<void>;

@@ -314,5 +314,10 @@ export class MemoryLedger implements UsageLedger {
     this.reader.forget(key);
   }
 
+  /** One process: its own reading is all there is to forget. */
+  forgetEverywhere(key: string): void {
+    this.reader.forget(key);
+  }
+
   async close(): Promise<void> {}
 }

@@ -52,6 +52,7 @@ import type { SharedWatchState } from '../shared-watch.js';
 import { RedisPinStore, VersioningMoved, waitWhilePinned } from './redis-pins.js';
 import { SCRIPTS, type LedgerScripts } from './redis-scripts.js';
 import { connectRedis, type RedisTarget } from './redis-connection.js';
+import { forgetChannel, listenForForgets } from './forget-channel.js';
 import { isGenError, LedgerGeneration } from './redis-generation.js';
 import { HeldReservations } from './redis-held.js';
 import { redisWatchState } from './redis-watch-state.js';
@@ -100,6 +101,8 @@ export class RedisLedger implements UsageLedger {
   /** What this process holds in Redis and still owes it (redis-held.ts). */
   private readonly holding: HeldReservations;
   private pins: RedisPinStore | undefined;
+  /** The connection that hears what other processes forget (forget-channel.ts). */
+  private subscriber: Redis | undefined;
 
   constructor(private readonly options: RedisLedgerOptions) {
     this.leaseMs = options.leaseSeconds * 1000;
@@ -138,6 +141,7 @@ export class RedisLedger implements UsageLedger {
 
   /** Connects and joins the ledger's generation; fails (and keeps trying in the background) while Redis is away. */
   async connect(): Promise<void> {
+    this.subscriber ??= listenForForgets(this.redis, this.options.prefix, (key) => this.reader.forget(key), (error) => this.options.onError?.(error, 'forget channel'));
     await this.redis.connect();
     await this.generation.current();
   }
@@ -314,6 +318,11 @@ export class RedisLedger implements UsageLedger {
     this.holding.settle(reservation, () => this.generation.run((gen) => this.scripts.ledgerRelease(this.keys.gen, this.k('r', key), gen, id)));
   }
 
+  forgetEverywhere(key: string): void {
+    this.reader.forget(key);
+    this.redis.publish(forgetChannel(this.options.prefix), key).catch((error: Error) => this.options.onError?.(error, 'forget'));
+  }
+
   invalidate(key: string): void {
     this.reader.forget(key);
     this.holding.sendUntilTaken(() => this.generation.run((gen) => this.scripts.ledgerInvalidate(this.keys.gen, this.keys.seq, this.k('n', key), gen, this.keyTtlMs)));
@@ -332,6 +341,7 @@ export class RedisLedger implements UsageLedger {
   async close(): Promise<void> {
     this.pins?.close();
     await this.holding.close();
+    this.subscriber?.disconnect();
     this.redis.disconnect();
   }
 }
