@@ -9,6 +9,7 @@ import { accountUrl, call, login } from '../helpers/http.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { rawRequest } from '../helpers/raw-http.js';
 import { swiftUrl } from '../helpers/swift-env.js';
+import { s3 } from './attacks.js';
 
 /** Per-container kinds roomy: only the account's total can refuse. */
 const QUOTA = {
@@ -188,5 +189,23 @@ describe('account-wide kinds under attack', () => {
     const versions = JSON.parse((await call('GET', `${accountUrl(swift, who.account)}/ov?versions&format=json`, auth(who))).body) as unknown[];
     assert.deepEqual(await who.total(), { objects: 0, bytes: 6 });
     assert.ok(versions.length <= QUOTA.account_object_count.default, `${versions.length} objects kept in the account (versions and markers) under account_object_count ${QUOTA.account_object_count.default}`);
+  });
+
+  test('S3: initiates of one key at once each store a marker object; account_object_count takes them as one object', async () => {
+    const who = await tenant(swift);
+    const url = via(who);
+    assert.equal((await call('PUT', url('/mb'), auth(who))).status, 201);
+    assert.equal((await call('PUT', url('/mb+segments'), auth(who))).status, 201);
+    for (let i = 0; i < 5; i++) assert.equal((await call('PUT', url(`/mb/o${i}`), auth(who), 'x')).status, 201);
+    assert.deepEqual(await who.total(), { objects: 5, bytes: 5 });
+    const as = { endpoint: proxy.url, access: `${who.account}:admin`, secret: `${who.account}pass` };
+    const presigned = await s3(Array.from({ length: 8 }, () => ({ ...as, op: 'presign_op', operation: 'create_multipart_upload', params: { Bucket: 'mb', Key: 'k' } })));
+    assert.ok(presigned.every((p) => p.ok), JSON.stringify(presigned));
+    // All at once: each is admitted while the others are on their way to Swift.
+    const answers = await Promise.all(presigned.map((p) => call('POST', p.url!)));
+    const initiated = answers.filter((a) => a.status === 200).length;
+    // One marker fits (6 objects); Swift stores one per initiate admitted.
+    assert.deepEqual(await who.total(), { objects: 5 + initiated, bytes: 5 });
+    assert.ok(5 + initiated <= QUOTA.account_object_count.default, `${initiated} initiates admitted: ${5 + initiated} objects stored under account_object_count ${QUOTA.account_object_count.default} (${answers.map((a) => a.status).join(' ')})`);
   });
 });
