@@ -191,23 +191,23 @@ describe('account-wide kinds under attack', () => {
     assert.ok(versions.length <= QUOTA.account_object_count.default, `${versions.length} objects kept in the account (versions and markers) under account_object_count ${QUOTA.account_object_count.default}`);
   });
 
-  test('S3: initiates of one key at once each store a marker object; account_object_count takes them as one object', async () => {
+  test('S3: initiates of one key held in flight together each store a marker object; the proxy takes them as one object (past account_object_count)', async () => {
     const who = await tenant(swift);
     const url = via(who);
-    assert.equal((await call('PUT', url('/mb'), auth(who))).status, 201);
-    assert.equal((await call('PUT', url('/mb+segments'), auth(who))).status, 201);
-    for (let i = 0; i < 5; i++) assert.equal((await call('PUT', url(`/mb/o${i}`), auth(who), 'x')).status, 201);
+    assert.equal((await call('PUT', url('/mpb'), auth(who))).status, 201);
+    assert.equal((await call('PUT', url('/mpb+segments'), auth(who))).status, 201);
+    for (let i = 0; i < 5; i++) assert.equal((await call('PUT', url(`/mpb/o${i}`), auth(who), 'x')).status, 201);
     assert.deepEqual(await who.total(), { objects: 5, bytes: 5 });
     const as = { endpoint: proxy.url, access: `${who.account}:admin`, secret: `${who.account}pass` };
-    const presigned = await s3(Array.from({ length: 8 }, () => ({ ...as, op: 'presign_op', operation: 'create_multipart_upload', params: { Bucket: 'mb', Key: 'k' } })));
+    const presigned = await s3(Array.from({ length: 8 }, () => ({ ...as, op: 'presign_op', operation: 'create_multipart_upload', params: { Bucket: 'mpb', Key: 'k' } })));
     assert.ok(presigned.every((p) => p.ok), JSON.stringify(presigned));
-    // All at once: each is admitted while the others are on their way to Swift.
-    const answers = await Promise.all(
-      presigned.map((p) => {
-        const signed = new URL(p.url!);
-        return rawRequest(proxy.url, 'POST', signed.pathname + signed.search, [['Host', signed.host], ['Content-Length', '0'], ['Connection', 'close']]).response;
-      }),
-    );
+    // Each held on its way (its body held back) until all are admitted: each is admitted while the others are in flight.
+    const held = presigned.map((p) => {
+      const signed = new URL(p.url!);
+      return rawRequest(proxy.url, 'POST', signed.pathname + signed.search, [['Host', signed.host], ['Content-Length', '1'], ['Expect', '100-continue'], ['Connection', 'close']]);
+    });
+    const admitted = await Promise.all(held.map((h) => h.admitted));
+    const answers = await Promise.all(held.map((h, i) => (admitted[i] === 'continue' ? h.finish('x') : h.response)));
     const initiated = answers.filter((a) => a.status === 200).length;
     // One marker fits (6 objects); Swift stores one per initiate admitted.
     assert.deepEqual(await who.total(), { objects: 5 + initiated, bytes: 5 });
