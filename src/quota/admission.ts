@@ -64,6 +64,13 @@ export interface Write {
   readonly reading?: Snapshot;
   /** The reading whose versioning the door decided on, when it read one itself (a shared ledger checks it still holds). */
   readonly versioningRead?: Snapshot;
+  /**
+   * What the write adds to its account's total (the account-wide kinds), where that is not `add` less what it
+   * replaces: legacy versioning moves objects between containers of one account. An overwrite frees nothing of
+   * the total (Swift archives what it replaces), the archive copy adds nothing to it, a history-mode delete adds
+   * its marker alone and a stack-mode delete nothing. Given, nothing is credited in the total.
+   */
+  readonly totalAdd?: Usage;
 }
 
 export type Admission =
@@ -236,11 +243,14 @@ export class Admissions {
   private async inTotal(write: Write, reservation: Reservation, snapshot: Snapshot, credit: Usage, lookCredit?: () => Promise<Usage>): Promise<Admission | undefined> {
     const { scope } = write;
     const kinds = scope.type === 'container' ? accountWideKinds(scope.limits) : [];
-    if (kinds.length === 0 || (write.add.count <= 0 && write.add.bytes <= 0)) return undefined;
+    const add = write.totalAdd ?? write.add;
+    if (kinds.length === 0 || (add.count <= 0 && add.bytes <= 0)) return undefined;
     const target = write.target === undefined ? undefined : `${scope.container!}/${write.target}`;
+    // Legacy versioning keeps what the write replaces in the account: nothing is credited in its total.
+    const credits = write.totalAdd === undefined ? { credit, ...(lookCredit ? { lookCredit } : {}) } : { credit: ZERO };
     try {
       const keeps = keepsVersions(snapshot.versioning);
-      const total = await this.totals.admit({ account: scope.account, level: scope.level, limits: scope.limits, kinds, add: write.add, target, keepsVersions: keeps, credit, ...(lookCredit ? { lookCredit } : {}) });
+      const total = await this.totals.admit({ account: scope.account, level: scope.level, limits: scope.limits, kinds, add, target, keepsVersions: keeps, ...credits });
       if (total.ok) {
         reservation.linked = total.reservation;
         return undefined;
@@ -327,12 +337,19 @@ export class Admissions {
 
   /** A chunked upload's next bytes in its account's total, once they fit in its container; refused: counted. */
   private async growTotal(write: Write, total: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
+    // What a write under legacy versioning replaces stays in the account (archived): no credit in its total.
+    if (write.totalAdd !== undefined) return this.refusedInTotal(write, await this.totals.grow(total, write.scope, bytes, 0), bytes);
     let refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
     if (refused && !credit.looked && write.replaced && !total.keepsVersions) {
       credit.looked = true;
       credit.bytes = (await write.replaced())?.bytes ?? 0;
       refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
     }
+    return this.refusedInTotal(write, refused, bytes);
+  }
+
+  /** A chunked upload's growth refused in its account's total (or not): counted. */
+  private async refusedInTotal(write: Write, refused: Denied | undefined, bytes: number): Promise<Denied | undefined> {
     if (!refused) return undefined;
     noteRefused(refused, write.scope, { count: 0, bytes });
     this.watch.countRefusals(await this.countedWith(write, true));

@@ -287,9 +287,10 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   const { versioning } = reading;
   const { read, archived } = versioning?.kind === 'archive' ? await legacyArchive(path, stored) : NO_ARCHIVE;
   if (releases.any) path.endsWith(releases.runner);
+  const add = { count: 1, bytes: stored.size ?? 0 };
   const write: Write = {
     scope,
-    add: { count: 1, bytes: stored.size ?? 0 },
+    add,
     target: intent.target.object,
     replaced: creditOf(core, caller, intent.target, versioning, read),
     context: path.context,
@@ -298,6 +299,8 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
     // Decided on the reading just taken, unless legacy versioning waited for the object's turn since.
     ...(read === undefined ? { reading } : {}),
     versioningRead: reading,
+    // What it replaces is archived in another container of the account: the account's total frees nothing.
+    ...(versioning?.kind === 'archive' ? { totalAdd: add } : {}),
   };
   let result = await core.admissions.admit(write);
   // Room held by writes on a grant revoked since: Swift will refuse them, so they give their room back now.
@@ -310,7 +313,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   path.hold(result.reservation);
   if (caller.kind === 'credentials') path.trackGrant(scope.key, caller.credentials, scope.account, intent.target.container, () => body.raw.complete);
   if (archived && versioning?.kind === 'archive') {
-    const archive = await core.admissions.admit({ scope: path.scope(scope.account, versioning.location, stored.levelInfo), add: archived, target: undefined, context: path.context });
+    const archive = await core.admissions.admit({ scope: path.scope(scope.account, versioning.location, stored.levelInfo), add: archived, target: undefined, context: path.context, totalAdd: MOVED });
     if (!archive.admitted) {
       core.ledger.release(result.reservation);
       releases.run();
@@ -332,6 +335,9 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   if (stored.size === undefined && !intent.copy && !intent.manifest) limitChunkedUpload(path, body, write, result.reservation);
   return true;
 }
+
+/** An archive copy moves an object between containers of the account: its total does not change. */
+const MOVED = Object.freeze({ count: 0, bytes: 0 });
 
 const NO_ARCHIVE: { read?: { current: Usage | undefined }; archived?: Usage } = Object.freeze({});
 

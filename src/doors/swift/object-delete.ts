@@ -18,6 +18,10 @@ import type { Scope } from '../../quota/watch.js';
 
 type ObjectDelete = Extract<Intent, { type: 'object-delete' }>;
 
+/** What a history-mode delete adds to the account's total (its marker), and what a stack-mode one adds. */
+const MARKER: Usage = Object.freeze({ count: 1, bytes: 0 });
+const NOTHING: Usage = Object.freeze({ count: 0, bytes: 0 });
+
 export async function admitObjectDelete(writes: WritePath, intent: ObjectDelete): Promise<void> {
   await admitDelete(writes, intent);
   // On its way to Swift: a manifest checked meanwhile reads the object once the delete has landed.
@@ -51,7 +55,8 @@ async function admitDelete(writes: WritePath, intent: ObjectDelete): Promise<voi
     const current = await replacedObject(core, caller, { account, container, object });
     let write: Write | undefined;
     if (versioning.mode === 'history') {
-      write = { scope: writes.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: writes.context };
+      // The object moves into the location: the account's total gains the delete marker alone.
+      write = { scope: writes.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: writes.context, totalAdd: MARKER };
     } else {
       const prefix = archivePrefix(object);
       releases.push(await core.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)], exchange));
@@ -77,5 +82,6 @@ async function restoredVersion(writes: WritePath, versioning: Extract<Versioning
   );
   const restored = restorable(versions);
   if (!restored) return undefined;
-  return { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: writes.context, notBefore };
+  // The version moves back over the object: the account's total loses the object and gains nothing.
+  return { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: writes.context, notBefore, totalAdd: NOTHING };
 }
