@@ -34,7 +34,9 @@ export async function admitS3Initiate(writes: WritePath, key: string): Promise<v
     reservations.push(made.reservation);
   }
   if (writes.core.admissions.enforces(containerScope)) {
-    const marker = await writes.admit({ scope: containerScope, add: { count: 1, bytes: 0 }, target: key, context: writes.context }, reservations);
+    // The marker is an object of its own (`<key>/<upload id>` in the segments container), not a write of `key`:
+    // markers of one key at once, or a write of the key beside one, do not replace each other (no target).
+    const marker = await writes.admit({ scope: containerScope, add: { count: 1, bytes: 0 }, target: undefined, context: writes.context }, reservations);
     if (!marker) return;
   }
   exchange.invalidates.push(accountKey(account), containerScope.key);
