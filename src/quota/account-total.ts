@@ -11,6 +11,7 @@
  * reading of the total is taken from the cache when one is fresh (cache_timeout) in both modes, writes finished
  * since counted on top by the ledger; a write it would refuse is decided again on a reading sent after it.
  */
+import { LRUCache } from 'lru-cache';
 import { ACCOUNT_WIDE_KINDS, type Limits, type QuotaKind } from '../config/quota-levels.js';
 import { decideWrite, isNearLimit, type Decision, type Usage } from './decide.js';
 import { accountTotalKey, rulesFor, type Projection, type Reservation, type Snapshot, type UsageLedger } from './ledger/ledger.js';
@@ -18,6 +19,12 @@ import { accountTotalKey, rulesFor, type Projection, type Reservation, type Snap
 const NO_SOFT_LIMITS = Object.freeze({});
 /** How many times a reservation the ledger refused, on a projection that allows it, is tried again. */
 const RESERVE_ATTEMPTS = 3;
+/**
+ * How long a live reading of a total stands in for a new one, while no write finished since it was sent: a
+ * reading costs a listing and a HEAD per container, and a tenant at its limit could otherwise have every
+ * refused write (or chunk) cost Swift that much (test/adversarial/account-wide-attacks.test.ts).
+ */
+const LIVE_REUSE_MS = 1_000;
 
 /** The account-wide kinds `limits` sets; none: the account's total is not limited. */
 export function accountWideKinds(limits: Limits): readonly QuotaKind[] {
@@ -43,6 +50,9 @@ export interface TotalWrite {
 export type TotalAdmission = { readonly ok: true; readonly reservation: Reservation } | { readonly ok: false; readonly decision: Extract<Decision, { allow: false }> };
 
 export class AccountTotals {
+  /** The last live reading of each total: its order, and when it arrived. */
+  private readonly lastLive = new LRUCache<string, { seq: number; gen: string; at: number }>({ max: 10_000 });
+
   constructor(
     private readonly ledger: UsageLedger,
     private readonly nearLimitRatio: () => number,
@@ -59,7 +69,7 @@ export class AccountTotals {
     let snapshot = await this.ledger.read(key);
     let view = await this.ledger.project(key, snapshot, write.target, undefined, write.keepsVersions);
     let decision = decide(view);
-    if (!decision.allow || isNearLimit(write.limits, write.kinds, view.used, write.add, this.nearLimitRatio())) ({ snapshot, view, decision } = await this.live(key, write, decide));
+    if ((!decision.allow || isNearLimit(write.limits, write.kinds, view.used, write.add, this.nearLimitRatio())) && this.wantsLive(key, snapshot, view, decision)) ({ snapshot, view, decision } = await this.live(key, write, decide));
     for (let attempt = 0; ; attempt++) {
       if (!decision.allow && !creditLooked) {
         creditLooked = true;
@@ -72,7 +82,7 @@ export class AccountTotals {
       if (reserved.ok) return { ok: true, reservation: reserved.reservation };
       view = reserved.projection;
       decision = decide(view);
-      if (!decision.allow && attempt < RESERVE_ATTEMPTS) ({ snapshot, view, decision } = await this.live(key, write, decide));
+      if (!decision.allow && attempt < RESERVE_ATTEMPTS && this.wantsLive(key, snapshot, view, decision)) ({ snapshot, view, decision } = await this.live(key, write, decide));
       if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(write.kinds, write.limits, write.level, view.used, { count: write.add.count, bytes: write.add.bytes });
     }
   }
@@ -88,14 +98,18 @@ export class AccountTotals {
       const used = { count: view.used.count, bytes: view.used.bytes - view.held.bytes - creditBytes };
       return decideWrite(kinds, write.limits, write.level, used, { count: 0, bytes });
     };
+    let snapshot = await this.ledger.read(total.key);
     for (let attempt = 0; ; attempt++) {
-      const snapshot = await this.ledger.read(total.key, attempt === 0 ? undefined : this.ledger.now() + 1);
       const view = await this.ledger.project(total.key, snapshot, total.target, total, total.keepsVersions);
       const decision = decide(view);
-      if (!decision.allow && attempt < RESERVE_ATTEMPTS) continue;
-      if (!decision.allow) return decision;
+      if (!decision.allow) {
+        if (attempt >= RESERVE_ATTEMPTS || !this.wantsLive(total.key, snapshot, view, decision)) return decision;
+        snapshot = await this.liveReading(total.key);
+        continue;
+      }
       const grown = await this.ledger.grow({ reservation: total, snapshot, bytes, creditBytes, rules: rulesFor(kinds, write.limits, NO_SOFT_LIMITS) });
       if (grown.ok) return undefined;
+      if (attempt < RESERVE_ATTEMPTS && this.wantsLive(total.key, snapshot, grown.projection, decide(grown.projection))) snapshot = await this.liveReading(total.key);
       if (attempt >= RESERVE_ATTEMPTS) {
         const refused = decide(grown.projection);
         return refused.allow ? { allow: false, kind: 'account_usage', level: write.level, limit: write.limits.account_usage!, used: grown.projection.used.bytes, requested: bytes, enforced: 'hard' } : refused;
@@ -105,8 +119,29 @@ export class AccountTotals {
 
   /** The total on a reading sent now (a listing and a HEAD per container). */
   private async live(key: string, write: TotalWrite, decide: (view: Projection) => Decision): Promise<{ snapshot: Snapshot; view: Projection; decision: Decision }> {
-    const snapshot = await this.ledger.read(key, this.ledger.now() + 1);
+    const snapshot = await this.liveReading(key);
     const view = await this.ledger.project(key, snapshot, write.target, undefined, write.keepsVersions);
     return { snapshot, view, decision: decide(view) };
+  }
+
+  /** A reading of the total sent now. */
+  private async liveReading(key: string): Promise<Snapshot> {
+    const snapshot = await this.ledger.read(key, this.ledger.now() + 1);
+    // From when it arrived: reading many containers may take longer than LIVE_REUSE_MS itself.
+    this.lastLive.set(key, { seq: snapshot.seq, gen: snapshot.gen, at: Date.now() });
+    return snapshot;
+  }
+
+  /**
+   * Whether a decision on `snapshot` is made again on a reading sent now: always for a refusal resting on writes
+   * counted on top of a reading that may include them, or after a delete; else unless `snapshot` is a live
+   * reading that arrived less than LIVE_REUSE_MS ago (writes through the proxies since are counted on top of it).
+   */
+  private wantsLive(key: string, snapshot: Snapshot, view: Projection, decision: Decision): boolean {
+    if (!decision.allow && view.writesSince) return true;
+    // A delete since the newest reading (through any proxy): usage went down by an amount only Swift knows.
+    if (view.settled === undefined) return true;
+    const live = this.lastLive.get(key);
+    return !(live && live.seq === snapshot.seq && live.gen === snapshot.gen && Date.now() - live.at < LIVE_REUSE_MS);
   }
 }
