@@ -241,4 +241,25 @@ describe('account-wide kinds under attack', () => {
       await b.close();
     }
   });
+
+  test('S3 (per-container kinds too): initiates of one key held in flight together store a marker each in the segments container, past its object_count', async () => {
+    const who = await tenant(swift);
+    const narrow = await startProxy({ upstream: swift, quota: { container_count: { default: 10 }, object_count: { default: 3 }, container_usage: { default: 1_000_000 } }, preciseMode: false });
+    try {
+      assert.equal((await call('PUT', `${accountUrl(narrow.url, who.account)}/seg`, auth(who))).status, 201);
+      assert.equal((await call('PUT', `${accountUrl(narrow.url, who.account)}/seg+segments`, auth(who))).status, 201);
+      const as = { endpoint: narrow.url, access: `${who.account}:admin`, secret: `${who.account}pass` };
+      const presigned = await s3(Array.from({ length: 6 }, () => ({ ...as, op: 'presign_op', operation: 'create_multipart_upload', params: { Bucket: 'seg', Key: 'k' } })));
+      const held = presigned.map((p) => {
+        const signed = new URL(p.url!);
+        return rawRequest(narrow.url, 'POST', signed.pathname + signed.search, [['Host', signed.host], ['Content-Length', '1'], ['Expect', '100-continue'], ['Connection', 'close']]);
+      });
+      const admitted = await Promise.all(held.map((h) => h.admitted));
+      const answers = await Promise.all(held.map((h, i) => (admitted[i] === 'continue' ? h.finish('x') : h.response)));
+      const markers = Number((await call('HEAD', `${accountUrl(swift, who.account)}/seg+segments`, auth(who))).headers['x-container-object-count']);
+      assert.ok(markers <= 3, `${markers} markers in seg+segments under object_count 3 (${answers.map((a) => a.status).join(' ')})`);
+    } finally {
+      await narrow.close();
+    }
+  });
 });
