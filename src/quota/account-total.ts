@@ -20,9 +20,9 @@ const NO_SOFT_LIMITS = Object.freeze({});
 /** How many times a reservation the ledger refused, on a projection that allows it, is tried again. */
 const RESERVE_ATTEMPTS = 3;
 /**
- * How long a live reading of a total stands in for a new one, while no write finished since it was sent: a
- * reading costs a listing and a HEAD per container, and a tenant at its limit could otherwise have every
- * refused write (or chunk) cost Swift that much (test/adversarial/account-wide-attacks.test.ts).
+ * How long after it arrived a live reading of a total stands in for a new one (see wantsLive): a reading costs a
+ * listing and a HEAD per container, and a tenant at its limit could otherwise have every refused write (or
+ * chunk) cost Swift that much (test/adversarial/account-wide-attacks.test.ts).
  */
 const LIVE_REUSE_MS = 1_000;
 
