@@ -309,7 +309,7 @@ async function startProxyProcess(target: ProxyTarget, upstream: string, workDir:
   const port = await freePort();
   const configFile = path.join(workDir, `${target}.conf`);
   const ledgerLines = ledgerRedis ? [`ledger = ${ledgerRedis.url}`, `ledger_prefix = bench-${target}:`] : [];
-  await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port, extraProxyLines: ledgerLines }));
+  await writeFile(configFile, proxyConfigText({ upstream, preciseMode, cacheTimeout: 30, quota: ROOMY_QUOTA, port, extraProxyLines: ledgerLines, shippedCensus: true }));
   const nodeArgs: string[] = [];
   if (settings.cpuProfDir) {
     // One directory per proxy.

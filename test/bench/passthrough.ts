@@ -228,7 +228,7 @@ async function startNodeReference(settings: PassThroughSettings, mode: 'bare-pro
 async function startQuotaProxy(settings: PassThroughSettings, upstream: string, entry: string, name: string): Promise<Server> {
   const port = await freePort();
   const file = path.join(settings.workDir, `quota-proxy-${port}.conf`);
-  await writeFile(file, proxyConfigText({ upstream, port, quota: ROOMY_QUOTA, extraProxyLines: ['access_log = false'] }));
+  await writeFile(file, proxyConfigText({ upstream, port, quota: ROOMY_QUOTA, extraProxyLines: ['access_log = false'], shippedCensus: true }));
   const child = spawnPinned(0, process.execPath, [await settings.compiled(entry), '--config', file], settings.repoRoot);
   const server = serverOf(name, `http://127.0.0.1:${port}`, child);
   await waitUntilAnswering(server.url, 'swift-quota-proxy');
