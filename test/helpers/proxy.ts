@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type ProxyApp } from '../../src/app.js';
 import { configFromText } from '../../src/config/load.js';
-import { tempauthConfigLines } from '../swift/cluster.js';
+import { tempauthConfigLines, type TempauthUser } from '../swift/cluster.js';
 
 /** Generous levels, so that Swift's own functional tests are never limited by quotas. */
 export const ROOMY_QUOTA = {
@@ -31,6 +31,8 @@ export interface ProxyOptions {
    * existed, and measure for seconds, well inside one interval.
    */
   shippedCensus?: boolean;
+  /** The [filter:tempauth] users (default: every user of the test Swift); commands that read every known account take fewer. */
+  tempauthUsers?: TempauthUser[];
   /** Where the proxy's JSON log lines go (default: stdout, at PROXY_LOG_LEVEL or warn). */
   logStream?: { write(line: string): void };
 }
@@ -65,7 +67,7 @@ export function proxyConfigText(options: ProxyOptions & { port?: number }): stri
     `quota = ${JSON.stringify(options.quota ?? ROOMY_QUOTA, null, 2)}`,
     '',
     '[filter:tempauth]',
-    ...tempauthConfigLines(),
+    ...tempauthConfigLines(options.tempauthUsers),
     '',
     ...(options.extraSections ?? []),
     '',

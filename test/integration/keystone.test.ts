@@ -314,7 +314,8 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
     try {
       const listed = async (who: { user: string; password: string }) => {
         const file = join(dir, `${who.user}.conf`);
-        await writeFile(file, proxyConfigText({ upstream: ks.swiftUrl, quota: LEVELS, serviceLines: passwordLines(who) }));
+        // No tempauth users: the accounts are Keystone's (and the registry's).
+        await writeFile(file, proxyConfigText({ upstream: ks.swiftUrl, quota: LEVELS, serviceLines: passwordLines(who), tempauthUsers: [] }));
         const { stdout } = await run(process.execPath, [...MAIN, 'accounts', '--config', file, 'list', '--json'], { timeout: 120_000 });
         return (JSON.parse(stdout) as Array<{ account: string; usage: { containers: number } }>).map((a) => a.account);
       };
