@@ -266,8 +266,10 @@ describe('metrics with workers, and /readyz on the client port', () => {
       // Two workers writing one counter take turns (a shared lock): one may write at the next interval.
       const counted = Date.now();
       const reseller = await as(swift, 'reseller:reseller', 'reseller');
-      const inSwift = async () => (await call('HEAD', accountUrl(swift, 'ops56'), { 'x-auth-token': reseller.token })).headers['x-account-meta-quota-proxy-hits'];
-      await eventually(async () => (await inSwift()) === '6', 'every worker\'s refusals in Swift', 10_000);
+      // The account's counter and the container's are written apart (each scope's turn at the lock): both, then.
+      const hits = async (path: string, type: 'account' | 'container') => (await call('HEAD', `${accountUrl(swift, 'ops56')}${path}`, { 'x-auth-token': reseller.token })).headers[`x-${type}-meta-quota-proxy-hits`];
+      const inSwift = async () => [await hits('', 'account'), await hits('/full', 'container')].join(' ');
+      await eventually(async () => (await inSwift()) === '6 6', 'every worker\'s refusals in Swift, in the account and in the container', 10_000);
       assert.ok(Date.now() - counted < 4_000, `written ${Date.now() - counted} ms after the last refusal`);
       assert.deepEqual(await reports(file, proxy.url, 'ops56'), { cli: 6, http: 6, containers: 6 });
     } finally {
