@@ -290,8 +290,9 @@ export class Admissions {
   async grow(asked: Write, reservation: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
     const { target } = asked;
     const { key } = asked.scope;
-    // The container's own limits as the ledger's reading has them (read at admission, or since).
-    const scope = containerLimited(asked.scope, await this.ledger.read(key));
+    let snapshot = await this.ledger.read(key);
+    // The container's own limits as that reading has them (read at admission, or since).
+    const scope = containerLimited(asked.scope, snapshot);
     const write = scope === asked.scope ? asked : { ...asked, scope };
     const usageOnly: readonly QuotaKind[] = ['container_usage'];
     const usedBy = (view: Projection): Usage => ({ count: view.used.count, bytes: view.used.bytes - view.held.bytes - credit.bytes });
@@ -301,7 +302,6 @@ export class Admissions {
       const used = usedBy(view);
       return decideWrite(usageOnly, scope.limits, scope.level, used, { count: 0, bytes }, this.watch.expiredSoftLimits(scope, used));
     };
-    let snapshot = await this.ledger.read(key);
     let view = await this.ledger.project(key, snapshot, target, reservation, reservation.keepsVersions);
     let decision = decide(view);
     if (!decision.allow) {
