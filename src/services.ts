@@ -109,6 +109,20 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
  * What Swift runs decides how requests are read (tempurl, formpost, S3, ...): known before the first request
  * when Swift answers in time, assumed (conservatively) until then.
  */
+/**
+ * What is wrong with the storage policies the limits name (`account_usage:<policy>`), by Swift's /info: a
+ * policy Swift does not have limits nothing, and an alias never matches (container HEADs report the name).
+ */
+export function policyProblems(named: readonly string[], swift: ReadonlyMap<string, string> | undefined): string[] {
+  if (swift === undefined) return [];
+  return named.flatMap((policy) => {
+    const name = swift.get(policy);
+    if (name === undefined) return [`the quota limits name storage policy "${policy}", which Swift does not have (it has ${[...new Set(swift.values())].join(', ')}): they limit nothing`];
+    if (name !== policy) return [`the quota limits name storage policy "${policy}", an alias of "${name}": name the policy itself (containers report their policy by its name), else they limit nothing`];
+    return [];
+  });
+}
+
 async function readCapabilities(config: Config, ownAgent: Agent, log: Log): Promise<CapabilitiesWatch> {
   const capabilities = new CapabilitiesWatch(config.upstream, ownAgent, (error) => log.warn({ err: error }, 'cannot read Swift\'s /info; assuming every middleware that can write'));
   await capabilities.refresh();
@@ -118,6 +132,7 @@ async function readCapabilities(config: Config, ownAgent: Agent, log: Log): Prom
       log.warn(`Swift runs ${middleware} but the config has no [filter:${middleware}] section: writes addressed by a host name are refused until it has`);
     }
   }
+  for (const problem of policyProblems(config.quota.levels.policies, current.policies)) log.warn(problem);
   if (current.known && current.has('s3api') && !config.s3) {
     log.warn('Swift runs s3api but the config has no [filter:s3api] section: S3 writes addressed by a host name (virtual-hosted buckets) are refused until it has');
   }

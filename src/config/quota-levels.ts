@@ -24,6 +24,26 @@ export type Limits = Readonly<Partial<Record<QuotaKind, number>>>;
 export interface QuotaLevels {
   readonly names: readonly string[];
   readonly byLevel: ReadonlyMap<string, Limits>;
+  /**
+   * Account-wide limits per storage policy (`"account_usage:gold"`), by level, then by the policy's name in lower
+   * case (Swift compares policy names without case). Only the account-wide kinds; a level without an entry for a
+   * policy is not limited in it.
+   */
+  readonly byPolicy: ReadonlyMap<string, ReadonlyMap<string, Limits>>;
+  /** The policies `byPolicy` names, in lower case. */
+  readonly policies: readonly string[];
+}
+
+/**
+ * A storage policy's name as Swift allows it (storage_policy.py: letters, digits and dashes), after the kind and a
+ * colon: `account_usage:gold` is the account's bytes in containers of policy "gold".
+ */
+const POLICY_KIND = /^(account_usage|account_object_count):([A-Za-z0-9-]+)$/;
+
+/** The account-wide kind and policy of a `kind:policy` key of `quota`, or undefined for any other key. */
+export function policyKindOf(key: string): { kind: QuotaKind; policy: string } | undefined {
+  const match = POLICY_KIND.exec(key);
+  return match ? { kind: match[1] as QuotaKind, policy: match[2]!.toLowerCase() } : undefined;
 }
 
 export interface LevelsReporter {
@@ -82,15 +102,19 @@ function offsetOf(text: string, name: string): number {
 }
 
 /** Reads a `kind → level → limit` JSON block: the shape both `quota` and `soft_quota` use. */
-function parseKindLevelTable(raw: string, report: LevelsReporter, what: string): { perKind: Map<QuotaKind, Map<string, number>>; text: string } {
+type KindLevelTable = Map<QuotaKind, Map<string, number>>;
+
+function parseKindLevelTable(raw: string, report: LevelsReporter, what: string): { perKind: KindLevelTable; perPolicy: Map<string, KindLevelTable>; text: string } {
   const text = normaliseQuotes(raw, report);
   const json = parseJson(text, report);
   if (!isPlainObject(json)) report.fail(`must be a JSON object mapping quota kinds to ${what}`);
 
-  const perKind = new Map<QuotaKind, Map<string, number>>();
+  const perKind: KindLevelTable = new Map();
+  const perPolicy = new Map<string, KindLevelTable>();
   for (const [kind, levels] of Object.entries(json)) {
-    if (!(QUOTA_KINDS as readonly string[]).includes(kind)) {
-      report.fail(`unknown quota kind "${kind}" (known: ${QUOTA_KINDS.join(', ')})`, offsetOf(text, kind));
+    const inPolicy = policyKindOf(kind);
+    if (!(QUOTA_KINDS as readonly string[]).includes(kind) && !inPolicy) {
+      report.fail(`unknown quota kind "${kind}" (known: ${QUOTA_KINDS.join(', ')}, and account_usage:<policy>, account_object_count:<policy>)`, offsetOf(text, kind));
     }
     if (!isPlainObject(levels)) report.fail(`${kind} must be an object of level: limit`, offsetOf(text, kind));
     const limits = new Map<string, number>();
@@ -100,35 +124,54 @@ function parseKindLevelTable(raw: string, report: LevelsReporter, what: string):
       }
       limits.set(level, limit);
     }
-    perKind.set(kind as QuotaKind, limits);
+    if (!inPolicy) perKind.set(kind as QuotaKind, limits);
+    else {
+      const table = perPolicy.get(inPolicy.policy) ?? new Map<QuotaKind, Map<string, number>>();
+      if (table.has(inPolicy.kind)) report.fail(`${kind} names policy "${inPolicy.policy}" of ${inPolicy.kind} twice (policy names are compared without case)`, offsetOf(text, kind));
+      perPolicy.set(inPolicy.policy, table.set(inPolicy.kind, limits));
+    }
   }
-  return { perKind, text };
+  return { perKind, perPolicy, text };
 }
 
-export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLevels {
-  const { perKind, text } = parseKindLevelTable(raw, report, 'levels');
-  for (const [kind, limits] of perKind) {
-    if (!limits.has(DEFAULT_LEVEL)) report.fail(`${kind} has no "${DEFAULT_LEVEL}" level`, offsetOf(text, kind));
-  }
-  if (perKind.size === 0) report.fail(`must configure at least one of ${QUOTA_KINDS.join(', ')}`);
-  for (const kind of QUOTA_KINDS) {
-    if (!perKind.has(kind) && !ACCOUNT_WIDE_KINDS.includes(kind)) report.warn(`${kind} is not configured: it is not enforced`);
-  }
-
-  const names = [...new Set([...perKind.values()].flatMap((limits) => [...limits.keys()]))];
+/** Level → kind → limit of a kind → level → limit table, a missing level given the default's (with a warning). */
+function byLevelOf(perKind: KindLevelTable, names: readonly string[], report: LevelsReporter, text: string, label: (kind: QuotaKind) => string = (kind) => kind): Map<string, Limits> {
   const byLevel = new Map<string, Limits>();
   for (const level of names) {
     const limits: Partial<Record<QuotaKind, number>> = {};
     for (const [kind, levels] of perKind) {
       const own = levels.get(level);
       if (own === undefined) {
-        report.warn(`level "${level}" has no ${kind} limit: it gets the default level's ${levels.get(DEFAULT_LEVEL)}`, offsetOf(text, kind));
+        report.warn(`level "${level}" has no ${label(kind)} limit: it gets the default level's ${levels.get(DEFAULT_LEVEL)}`, offsetOf(text, label(kind)));
       }
       limits[kind] = own ?? levels.get(DEFAULT_LEVEL)!;
     }
     byLevel.set(level, Object.freeze(limits));
   }
-  return Object.freeze({ names: Object.freeze(names), byLevel });
+  return byLevel;
+}
+
+export function parseQuotaLevels(raw: string, report: LevelsReporter): QuotaLevels {
+  const { perKind, perPolicy, text } = parseKindLevelTable(raw, report, 'levels');
+  const tables: Array<[string, KindLevelTable]> = [['', perKind], ...perPolicy];
+  for (const [policy, table] of tables) {
+    for (const [kind, limits] of table) {
+      const name = policy === '' ? kind : `${kind}:${policy}`;
+      if (!limits.has(DEFAULT_LEVEL)) report.fail(`${name} has no "${DEFAULT_LEVEL}" level`, offsetOf(text, name));
+    }
+  }
+  if (perKind.size === 0 && perPolicy.size === 0) report.fail(`must configure at least one of ${QUOTA_KINDS.join(', ')}`);
+  for (const kind of QUOTA_KINDS) {
+    if (!perKind.has(kind) && !ACCOUNT_WIDE_KINDS.includes(kind)) report.warn(`${kind} is not configured: it is not enforced`);
+  }
+
+  const names = [...new Set(tables.flatMap(([, table]) => [...table.values()].flatMap((limits) => [...limits.keys()])))];
+  const byLevel = byLevelOf(perKind, names, report, text);
+  const byPolicy = new Map<string, Map<string, Limits>>(names.map((level) => [level, new Map()]));
+  for (const [policy, table] of perPolicy) {
+    for (const [level, limits] of byLevelOf(table, names, report, text, (kind) => `${kind}:${policy}`)) byPolicy.get(level)!.set(policy, limits);
+  }
+  return Object.freeze({ names: Object.freeze(names), byLevel, byPolicy, policies: Object.freeze([...perPolicy.keys()]) });
 }
 
 /**
@@ -142,9 +185,9 @@ export function parseSoftLimits(
   hard: QuotaLevels,
   report: LevelsReporter,
 ): ReadonlyMap<string, Limits> {
-  const { perKind: absolute, text } = raw === undefined ? { perKind: new Map<QuotaKind, Map<string, number>>(), text: '' } : parseKindLevelTable(raw, report, 'soft limits');
+  const { perKind: absolute, perPolicy, text } = raw === undefined ? { perKind: new Map<QuotaKind, Map<string, number>>(), perPolicy: new Map(), text: '' } : parseKindLevelTable(raw, report, 'soft limits');
+  for (const policy of perPolicy.keys()) report.fail(`the limits of policy "${policy}" have no soft limits yet: only their hard limits are enforced`);
   for (const [kind, levels] of absolute) {
-    if (ACCOUNT_WIDE_KINDS.includes(kind)) report.fail(`${kind} has no soft limit yet: only hard limits of the account-wide kinds are enforced`, offsetOf(text, kind));
     for (const level of levels.keys()) {
       if (!hard.byLevel.has(level)) report.fail(`level "${level}" of ${kind} is not a level of quota (${hard.names.join(', ')})`, offsetOf(text, kind));
     }
@@ -154,8 +197,7 @@ export function parseSoftLimits(
     const soft: Partial<Record<QuotaKind, number>> = {};
     for (const kind of QUOTA_KINDS) {
       const hardLimit = limits[kind];
-      // soft_quota_ratio gives the per-container kinds soft limits; the account-wide ones have hard limits only.
-      if (hardLimit === undefined || ACCOUNT_WIDE_KINDS.includes(kind)) continue;
+      if (hardLimit === undefined) continue;
       const own = absolute.get(kind)?.get(level);
       const value = own ?? (ratio === undefined ? undefined : Math.floor(hardLimit * ratio));
       if (value === undefined) continue;

@@ -23,7 +23,7 @@ import { kindsOf, type PersistedQuotaState } from '../swift/quota-metadata.js';
 import { keepsVersions, overwriteCredit } from './versioning.js';
 import type { ContextSource, QuotaWatch, Scope } from './watch.js';
 import { noteAdmitted, noteRefused, withAsked } from './write-trace.js';
-import { AccountTotals, accountWideKinds } from './account-total.js';
+import { TotalAdmissions } from './total-admission.js';
 import { containerLimited, effectiveLimits } from './limits.js';
 
 export type Denied = Extract<Decision, { allow: false }>;
@@ -91,7 +91,7 @@ export class Admissions {
   private readonly watch: QuotaWatch;
   private readonly log: Log;
   private readonly unknownLevelsLogged = new LRUCache<string, true>({ max: 10_000 });
-  private readonly totals: AccountTotals;
+  private readonly totals: TotalAdmissions;
   private readonly overridden = new WeakMap<Limits, { base: Limits; baseSoft: Limits; limits: Limits; soft: Limits }>();
 
   constructor({ config, ledger, watch, log }: AdmissionsOptions) {
@@ -99,7 +99,7 @@ export class Admissions {
     this.ledger = ledger;
     this.watch = watch;
     this.log = log;
-    this.totals = new AccountTotals(ledger, () => this.config.quota.nearLimitRatio);
+    this.totals = new TotalAdmissions({ ledger, watch, config: () => this.config, levelOf: (account) => this.levelOf(account), countedWith: (write, withOwn) => this.countedWith(write, withOwn) });
     // Grace periods ending with no request, and level changes, are judged by the level held now.
     watch.useLevelSource((account) => this.levelOf(account, true));
   }
@@ -229,47 +229,17 @@ export class Admissions {
 
   /** Reserved in its scope: admitted, once its account's total (if limited) has room too. */
   private async admitted(write: Write, reservation: Reservation, snapshot: Snapshot, view: Projection, credit: () => Usage, lookCredit?: () => Promise<Usage>): Promise<Admission> {
-    const total = await this.inTotal(write, reservation, snapshot, credit(), lookCredit);
-    if (total) return total;
+    const refused = await this.totals.admit(write, reservation, snapshot, credit(), lookCredit);
+    if (refused) return { admitted: false, decision: refused };
     noteAdmitted(reservation, write.scope, view.used);
     return { admitted: true, reservation, snapshot, credit: credit() };
-  }
-
-  /**
-   * An object write admitted in its container (`reservation`), admitted in its account's total too where the
-   * level limits it (account-total.ts): linked to the container's reservation, or refused (and the container's
-   * given back). Undefined when admitted.
-   */
-  private async inTotal(write: Write, reservation: Reservation, snapshot: Snapshot, credit: Usage, lookCredit?: () => Promise<Usage>): Promise<Admission | undefined> {
-    const { scope } = write;
-    const kinds = scope.type === 'container' ? accountWideKinds(scope.limits) : [];
-    const add = write.totalAdd ?? write.add;
-    if (kinds.length === 0 || (add.count <= 0 && add.bytes <= 0)) return undefined;
-    const target = write.target === undefined ? undefined : `${scope.container!}/${write.target}`;
-    // Legacy versioning keeps what the write replaces in the account: nothing is credited in its total.
-    const credits = write.totalAdd === undefined ? { credit, ...(lookCredit ? { lookCredit } : {}) } : { credit: ZERO };
-    try {
-      const keeps = keepsVersions(snapshot.versioning);
-      const total = await this.totals.admit({ account: scope.account, level: scope.level, limits: scope.limits, kinds, add, target, keepsVersions: keeps, ...credits });
-      if (total.ok) {
-        reservation.linked = total.reservation;
-        return undefined;
-      }
-      this.ledger.release(reservation);
-      noteRefused(total.decision, scope, write.add);
-      this.watch.countRefusals(await this.countedWith(write, true));
-      return { admitted: false, decision: total.decision };
-    } catch (error) {
-      this.ledger.release(reservation);
-      throw error;
-    }
   }
 
   /**
    * The other scopes a refusal of `write` is counted in: the account of a write in a container, so that an
    * account's hits are every refusal in it, as the refusal metric counts them (the usage report reads them).
    */
-  private async countedWith(write: Write, withOwn = false): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
+  async countedWith(write: Write, withOwn = false): Promise<Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }>> {
     const own = withOwn ? [{ scope: write.scope, persisted: undefined }] : [];
     if (write.alsoCounted) return [...own, ...write.alsoCounted.map((other) => ({ scope: other.scope, persisted: other.snapshot.persisted }))];
     if (write.scope.type !== 'container') return own;
@@ -324,7 +294,7 @@ export class Admissions {
       }
       const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));
       const grown = await this.ledger.grow({ reservation, snapshot, bytes, creditBytes: credit.bytes, rules });
-      if (grown.ok) return reservation.linked ? this.growTotal(write, reservation.linked, bytes, credit) : undefined;
+      if (grown.ok) return reservation.linked ? this.totals.grow(write, reservation, snapshot.policy, bytes, credit) : undefined;
       view = grown.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {
@@ -333,27 +303,6 @@ export class Admissions {
       }
       if (decision.allow && attempt >= RESERVE_ATTEMPTS) decision = decideWrite(usageOnly, scope.limits, scope.level, usedBy(view), { count: 0, bytes }, rulesAsExpired(rules));
     }
-  }
-
-  /** A chunked upload's next bytes in its account's total, once they fit in its container; refused: counted. */
-  private async growTotal(write: Write, total: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
-    // What a write under legacy versioning replaces stays in the account (archived): no credit in its total.
-    if (write.totalAdd !== undefined) return this.refusedInTotal(write, await this.totals.grow(total, write.scope, bytes, 0), bytes);
-    let refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
-    if (refused && !credit.looked && write.replaced && !total.keepsVersions) {
-      credit.looked = true;
-      credit.bytes = (await write.replaced())?.bytes ?? 0;
-      refused = await this.totals.grow(total, write.scope, bytes, credit.bytes);
-    }
-    return this.refusedInTotal(write, refused, bytes);
-  }
-
-  /** A chunked upload's growth refused in its account's total (or not): counted. */
-  private async refusedInTotal(write: Write, refused: Denied | undefined, bytes: number): Promise<Denied | undefined> {
-    if (!refused) return undefined;
-    noteRefused(refused, write.scope, { count: 0, bytes });
-    this.watch.countRefusals(await this.countedWith(write, true));
-    return refused;
   }
 
   /**

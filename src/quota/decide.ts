@@ -22,6 +22,8 @@ export type Decision =
       readonly requested: number;
       /** `grace`: the soft limit, enforced because usage stayed over it past the grace period. */
       readonly enforced: 'hard' | 'grace';
+      /** The storage policy (lower case) of an account-wide limit set per policy. */
+      readonly policy?: string;
     };
 
 /** Soft limits whose grace period has expired, by kind: usage over them may not grow. */

@@ -11,6 +11,8 @@ export interface Rejection {
   readonly used: number;
   readonly requested: number;
   readonly enforced: 'hard' | 'grace';
+  /** The storage policy of a per-policy account-wide limit. */
+  readonly policy?: string;
 }
 
 export const HEADER_QUOTA_KIND = 'x-quota-exceeded';
@@ -18,6 +20,8 @@ export const HEADER_QUOTA_LEVEL = 'x-quota-level';
 export const HEADER_QUOTA_LIMIT = 'x-quota-limit';
 /** `hard`, or `soft-grace-expired` when the soft limit is enforced after its grace period. */
 export const HEADER_QUOTA_ENFORCED = 'x-quota-enforced';
+/** The storage policy whose limit refused the write, when the limit is one policy's. */
+export const HEADER_QUOTA_POLICY = 'x-quota-policy';
 
 const KIND_TEXT: Record<QuotaKind, string> = {
   container_count: 'containers in this account',
@@ -28,17 +32,20 @@ const KIND_TEXT: Record<QuotaKind, string> = {
 };
 
 export function rejectionResponse(rejection: Rejection): { status: number; body: string; headers: Record<string, string> } {
-  const { kind, level, limit, used, enforced } = rejection;
-  const headers = {
+  const { kind, level, limit, used, enforced, policy } = rejection;
+  const headers: Record<string, string> = {
     [HEADER_QUOTA_KIND]: kind,
     [HEADER_QUOTA_LEVEL]: level,
     [HEADER_QUOTA_LIMIT]: String(limit),
     [HEADER_QUOTA_ENFORCED]: enforced === 'grace' ? 'soft-grace-expired' : 'hard',
   };
+  const what = policy === undefined ? KIND_TEXT[kind] : `${KIND_TEXT[kind]}'s containers of storage policy ${policy}`;
+  const name = policy === undefined ? kind : `${kind}:${policy}`;
+  if (policy !== undefined) headers[HEADER_QUOTA_POLICY] = policy;
   const detail = enforced === 'grace'
-    ? `Quota ${kind} of level "${level}": usage has stayed over the soft limit of ${limit} ${KIND_TEXT[kind]} past its grace period, ${used} used; ` +
+    ? `Quota ${name} of level "${level}": usage has stayed over the soft limit of ${limit} ${what} past its grace period, ${used} used; ` +
       `it may not grow until it is back at or under ${limit}.`
-    : `Quota ${kind} of level "${level}": at most ${limit} ${KIND_TEXT[kind]}, ${used} used.`;
+    : `Quota ${name} of level "${level}": at most ${limit} ${what}, ${used} used.`;
   // Swift's own wording for each case, so that clients which match on it keep working.
   if (kind === 'container_count') {
     return { status: 403, body: `Reached container limit of ${limit}.\n${detail}\n`, headers };
@@ -52,9 +59,11 @@ export interface Described {
   readonly soft: Limits;
   /** A container response (object quotas) or an account response (container quota). */
   readonly container: boolean;
+  /** The level's account-wide limits per storage policy (lower-case name → limits). */
+  readonly policies?: ReadonlyMap<string, Limits>;
 }
 
-export function quotaHeaders({ level, limits, soft, container }: Described): Record<string, string> {
+export function quotaHeaders({ level, limits, soft, container, policies }: Described): Record<string, string> {
   const out: Record<string, string> = {};
   const set = (name: string, value: number | undefined) => {
     if (value !== undefined) out[name] = String(value);
@@ -78,6 +87,11 @@ export function quotaHeaders({ level, limits, soft, container }: Described): Rec
     set('x-account-quota-soft-container-count', soft.container_count);
     set('x-account-quota-soft-container-object-count', soft.object_count);
     set('x-account-quota-soft-container-bytes', soft.container_usage);
+    // account_quotas' per-policy names (newer Swift): X-Account-Quota-Bytes-Policy-<name>.
+    for (const [policy, policyLimits] of policies ?? []) {
+      set(`x-account-quota-bytes-policy-${policy}`, policyLimits.account_usage);
+      set(`x-account-quota-count-policy-${policy}`, policyLimits.account_object_count);
+    }
   }
   return out;
 }

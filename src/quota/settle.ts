@@ -2,12 +2,14 @@
  * How a checked request ends: what it held is kept as written or given back, cached usage it made wrong is
  * dropped, and what Swift's answer tells the watch (a soft limit crossed, a delete, a level change) is passed on.
  */
-import { invalidateUsage, scopeKey } from './ledger/ledger.js';
+import { accountTotalKey, invalidateUsage, scopeKey } from './ledger/ledger.js';
 import { registerAccounts } from './account-registry.js';
 import type { Exchange, ExchangeEnd } from './exchange.js';
 import type { QuotaCore } from './core.js';
 import type { LevelInfo } from './admission.js';
-import type { ContextSource } from './watch.js';
+import type { ContextSource, Scope } from './watch.js';
+import { hasSoftLimit } from './watch-scope.js';
+import { TotalAdmissions } from './total-admission.js';
 
 /** Settles the request: what it holds kept as a finished write on success, given back otherwise. */
 export function settle(core: QuotaCore, exchange: Exchange, statusCode: number | undefined): void {
@@ -20,7 +22,7 @@ export function settle(core: QuotaCore, exchange: Exchange, statusCode: number |
     if (written || exchange.partial) core.ledger.commit(reservation);
     else core.ledger.release(reservation);
   }
-  if (ok || exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key);
+  if (ok || exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key, core.config.quota.levels.policies);
 }
 
 /**
@@ -40,7 +42,7 @@ function settleUnanswered(core: QuotaCore, exchange: Exchange, bodySent: boolean
     if (written) core.ledger.commit(reservation);
     else core.ledger.release(reservation);
   }
-  if (exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key);
+  if (exchange.partial) for (const key of exchange.invalidates) invalidateUsage(core.ledger, key, core.config.quota.levels.policies);
 }
 
 /** The exchange with Swift ended (exchange.ts): settled by Swift's answer, or without one. */
@@ -70,6 +72,7 @@ export function afterAnswer(core: QuotaCore, exchange: Exchange, context: Contex
       },
       () => {}, // the next check will see it
     );
+    if (scope.type === 'container') void observeTotal(core, TotalAdmissions.watchScope(scope.account, scope), context);
   }
   if (exchange.levelChanged) core.watch.reconsider(exchange.levelChanged);
   if (exchange.levelSet) {
@@ -79,12 +82,41 @@ export function afterAnswer(core: QuotaCore, exchange: Exchange, context: Contex
   if (exchange.shrinks) void afterDelete(core, exchange.shrinks.account, exchange.shrinks.container, context);
 }
 
+/** The account's whole total after a delete in one of its containers, when the watch follows it (read anew). */
+async function totalAfterDelete(core: QuotaCore, account: string, context: ContextSource): Promise<void> {
+  const key = accountTotalKey(account);
+  if (!core.watch.isWatching(key)) return;
+  try {
+    const levelInfo = await core.admissions.levelOf(account);
+    const scope = TotalAdmissions.watchScope(account, levelInfo);
+    const snapshot = await core.ledger.read(key, core.ledger.now() + 1);
+    const settled = await core.ledger.settled(key);
+    core.watch.observe(scope, levelInfo.snapshot.persisted, settled?.usage ?? snapshot, context, settled?.inFlight ?? snapshot);
+  } catch {
+    // The next check will see it.
+  }
+}
+
+/** The account's whole total after a write in one of its containers, where the watch has something to do there. */
+async function observeTotal(core: QuotaCore, scope: Scope, context: ContextSource): Promise<void> {
+  if (!hasSoftLimit(scope) && !core.watch.isWatching(scope.key)) return;
+  try {
+    const settled = await core.ledger.settled(scope.key);
+    if (!settled) return;
+    const { snapshot } = await core.admissions.levelOf(scope.account);
+    core.watch.observe(scope, snapshot.persisted, settled.usage, context, settled.inFlight);
+  } catch {
+    // The next check will see it.
+  }
+}
+
 /**
  * Usage went down by an amount only Swift knows. If the scope is over a soft limit or had a write refused,
  * read its usage (in the background: the client has its answer) to report it being back below.
  */
 async function afterDelete(core: QuotaCore, account: string, container: string | undefined, context: ContextSource): Promise<void> {
   const key = scopeKey(account, container);
+  if (container !== undefined) void totalAfterDelete(core, account, context);
   if (!core.watch.isWatching(key)) return;
   try {
     const levelInfo: LevelInfo = await core.admissions.levelOf(account);

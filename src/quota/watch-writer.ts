@@ -8,7 +8,7 @@ import type { Log } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SwiftClient } from '../swift/client.js';
 import { encodePath } from '../swift/path.js';
-import { formatSoftRecord, hardHitHeader, hitsHeader, kindsOf, readPersistedState, removeHeader, softSinceHeader } from '../swift/quota-metadata.js';
+import { formatSoftRecord, hardHitHeader, hitsHeader, kindsOf, metadataOf, readPersistedState, removeHeader, softSinceHeader } from '../swift/quota-metadata.js';
 import type { SharedWatchState } from './shared-watch.js';
 import type { FallbackStateStore, StoredState } from './state-store.js';
 import type { ScopeState } from './watch-scope.js';
@@ -116,10 +116,10 @@ export class WatchWriter {
       if (hits > 0) {
         // Added to the counter as Swift has it now, not as it was when this proxy first read it: other proxies
         // (or a reseller resetting it) may have written it since.
-        const current = await this.options.swift.head(path, scope.type);
+        const current = await this.options.swift.head(path, metadataOf(scope.type));
         if (current.status === 404 || current.status === 410) return this.options.onGone(scope.key);
         if (current.status >= 300) throw new Error(`Swift answered ${current.status} to reading the counter`);
-        headers[hitsHeader(scope.type)] = String(readPersistedState(scope.type, current.headers).hits + hits);
+        headers[hitsHeader(metadataOf(scope.type))] = String(readPersistedState(metadataOf(scope.type), current.headers).hits + hits);
       }
       const { status } = await this.options.swift.post(path, headers);
       if (status === 404 || status === 410) return this.options.onGone(scope.key); // deleted: its metadata went with it

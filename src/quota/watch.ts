@@ -206,7 +206,8 @@ export class QuotaWatch {
     alsoCounted: Array<{ scope: Scope; persisted: PersistedQuotaState | undefined }> = [],
   ): void {
     const state = this.state(scope, persisted);
-    this.writer.countHit(state);
+    // An account's total has no counter of its own: its refusals are counted in `alsoCounted` (the account's).
+    if (scope.type !== 'total') this.writer.countHit(state);
     for (const other of alsoCounted) this.writer.countHit(this.state(other.scope, other.persisted));
     if (refusal.enforced === 'hard') this.apply(state, refusal.kind, (from) => observeRefusal(from, refusal.used, refusal.limit), context);
   }

@@ -34,9 +34,8 @@ export function countAccount(account: AccountReport, counts: Counts): void {
     }
   };
   add('container_count', account.containers);
-  const total = (used: number, hard: number | null): Measure => ({ used, soft: null, hard, grace: null });
-  add('account_object_count', total(account.objects_used, account.objects_limit));
-  add('account_usage', total(account.bytes_used, account.bytes_limit));
+  add('account_object_count', account.total_objects);
+  add('account_usage', account.total_bytes);
   for (const container of account.container_list) {
     add('object_count', container.objects);
     add('container_usage', container.bytes);

@@ -46,6 +46,9 @@ export interface AccountReport {
   /** The account-wide limits (account_object_count, account_usage), null where none. */
   readonly objects_limit: number | null;
   readonly bytes_limit: number | null;
+  /** The account's totals against their hard and soft limits, with the grace period's state. */
+  readonly total_objects: Measure;
+  readonly total_bytes: Measure;
   readonly hits: number;
   readonly container_list: readonly ContainerReport[];
 }
@@ -149,6 +152,8 @@ export async function accountReport(source: ReportSource, account: string): Prom
     bytes_used: bytesUsed,
     objects_limit: limits.account_object_count ?? null,
     bytes_limit: limits.account_usage ?? null,
+    total_objects: measure('account_object_count', objectsUsed, limits, soft, accountState, graceMs, now),
+    total_bytes: measure('account_usage', bytesUsed, limits, soft, accountState, graceMs, now),
     hits: accountState.hits,
     container_list: containers,
   };

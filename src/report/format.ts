@@ -45,13 +45,20 @@ export function alignTable(rows: readonly (readonly string[])[], left: readonly 
 const count = (value: number | null) => (value === null ? '-' : String(value));
 const bytes = (value: number | null) => (value === null ? '-' : humanBytes(value));
 
+/** An account total's limits beside it, when it has any: the hard limit, and a soft one with its grace state. */
+function totalLimits(measure: Measure, show: (value: number | null) => string): string {
+  if (measure.hard === null && measure.soft === null) return '';
+  if (measure.soft === null) return ` (hard ${show(measure.hard)})`;
+  return ` (soft ${show(measure.soft)}, hard ${show(measure.hard)}, grace ${graceCell(measure)})`;
+}
+
 function accountText(account: AccountReport): string[] {
   if (!account.exists) return [`*** ${account.account}: no such account in Swift (level ${account.level})`];
   const c = account.containers;
   const lines = [
     `*** ${account.account}  level ${account.level}  containers ${c.used} (soft ${count(c.soft)}, hard ${count(c.hard)}, grace ${graceCell(c)})  ` +
-      `objects ${account.objects_used}${account.objects_limit === null ? '' : ` (hard ${account.objects_limit})`}  ` +
-      `bytes ${humanBytes(account.bytes_used)}${account.bytes_limit === null ? '' : ` (hard ${humanBytes(account.bytes_limit)})`}  hits ${account.hits}`,
+      `objects ${account.objects_used}${totalLimits(account.total_objects, count)}  ` +
+      `bytes ${humanBytes(account.bytes_used)}${totalLimits(account.total_bytes, bytes)}  hits ${account.hits}`,
   ];
   if (account.container_list.length === 0) return [...lines, '    (no containers)'];
   const header = ['Container', 'Objects', 'soft', 'hard', 'grace', 'Bytes', 'soft', 'hard', 'grace', 'Hits'];

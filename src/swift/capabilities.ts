@@ -38,6 +38,11 @@ export interface SwiftCapabilities {
   readonly tempurlMethods: readonly string[];
   readonly tempurlDigests: readonly string[];
   readonly formpostDigests: readonly string[];
+  /**
+   * Swift's storage policies (`swift.policies`), lower case: each name and alias → the name container HEADs
+   * report. Undefined while unknown.
+   */
+  readonly policies: ReadonlyMap<string, string> | undefined;
 }
 
 type Info = Record<string, Record<string, unknown> | undefined>;
@@ -48,6 +53,19 @@ function list(value: unknown, fallback: readonly string[]): readonly string[] {
 
 function count(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fallback;
+}
+
+/** `swift.policies` of /info: each policy's name and aliases (lower case) → its name (lower case). */
+function policiesOf(value: unknown): ReadonlyMap<string, string> | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const names = new Map<string, string>();
+  for (const policy of value as Array<{ name?: unknown; aliases?: unknown }>) {
+    if (typeof policy?.name !== 'string') continue;
+    const name = policy.name.toLowerCase();
+    names.set(name, name);
+    if (typeof policy.aliases === 'string') for (const alias of policy.aliases.split(',')) if (alias.trim()) names.set(alias.trim().toLowerCase(), name);
+  }
+  return names;
 }
 
 export function capabilitiesFromInfo(info: Info | undefined): SwiftCapabilities {
@@ -62,6 +80,7 @@ export function capabilitiesFromInfo(info: Info | undefined): SwiftCapabilities 
     tempurlMethods: list(info?.tempurl?.methods, SWIFT_DEFAULTS.tempurlMethods),
     tempurlDigests: list(info?.tempurl?.allowed_digests, SWIFT_DEFAULTS.digests),
     formpostDigests: list(info?.formpost?.allowed_digests, SWIFT_DEFAULTS.digests),
+    policies: policiesOf(info?.swift?.policies),
   });
 }
 

@@ -21,7 +21,16 @@ import type { QuotaKind } from '../config/quota-levels.js';
 export const LEVEL_HEADER = 'x-account-meta-quota';
 export const REMOVE_LEVEL_HEADER = 'x-remove-account-meta-quota';
 
-export type ScopeType = 'account' | 'container';
+/**
+ * What a watched scope is: an account (its containers), a container (its objects and bytes), or an account's
+ * total across its containers (the account-wide kinds), whose state is kept in the account's metadata.
+ */
+export type ScopeType = 'account' | 'container' | 'total';
+
+/** Whose metadata keeps a scope's state: an account's total is kept in the account's. */
+export function metadataOf(scope: ScopeType): 'account' | 'container' {
+  return scope === 'container' ? 'container' : 'account';
+}
 
 /**
  * Per-account and per-container numbers that replace the level's for one kind, set by reseller admins only
@@ -75,9 +84,15 @@ export function limitsFrom(table: Readonly<Record<string, QuotaKind>>, headers: 
 
 export const ACCOUNT_KINDS: readonly QuotaKind[] = ['container_count'];
 export const CONTAINER_KINDS: readonly QuotaKind[] = ['object_count', 'container_usage'];
+export const TOTAL_KINDS: readonly QuotaKind[] = ['account_object_count', 'account_usage'];
 
 export function kindsOf(scope: ScopeType): readonly QuotaKind[] {
-  return scope === 'account' ? ACCOUNT_KINDS : CONTAINER_KINDS;
+  return scope === 'account' ? ACCOUNT_KINDS : scope === 'container' ? CONTAINER_KINDS : TOTAL_KINDS;
+}
+
+/** The kinds whose state an account's (or container's) metadata keeps: an account keeps its total's too. */
+function keptIn(metadata: 'account' | 'container'): readonly QuotaKind[] {
+  return metadata === 'account' ? [...ACCOUNT_KINDS, ...TOTAL_KINDS] : CONTAINER_KINDS;
 }
 
 const PROTECTED = /^x-(remove-)?(account|container)-meta-quota-proxy-/;
@@ -88,14 +103,15 @@ export function isProtectedMetadataHeader(swiftName: string): boolean {
 }
 
 export function softSinceHeader(scope: ScopeType, kind: QuotaKind): string {
-  return `x-${scope}-meta-quota-proxy-soft-${kind.replaceAll('_', '-')}`;
+  return `x-${metadataOf(scope)}-meta-quota-proxy-soft-${kind.replaceAll('_', '-')}`;
 }
 
 export function hardHitHeader(scope: ScopeType, kind: QuotaKind): string {
-  return `x-${scope}-meta-quota-proxy-hard-${kind.replaceAll('_', '-')}`;
+  return `x-${metadataOf(scope)}-meta-quota-proxy-hard-${kind.replaceAll('_', '-')}`;
 }
 
-export function hitsHeader(scope: ScopeType): string {
+/** The refusal counter (an account's total has none of its own: its refusals count in the account's). */
+export function hitsHeader(scope: 'account' | 'container'): string {
   return `x-${scope}-meta-quota-proxy-hits`;
 }
 
@@ -126,11 +142,11 @@ function parseSoftRecord(value: string | undefined): SoftRecord | undefined {
   return match ? { since: Number(match[1]) * 1000, graceNotified: match[2] !== undefined } : undefined;
 }
 
-/** The proxy's state as found in an account or container HEAD (lower-case header names). */
-export function readPersistedState(scope: ScopeType, headers: Readonly<Record<string, string>>): PersistedQuotaState {
+/** The proxy's state as found in an account or container HEAD (lower-case header names); an account's has its total's. */
+export function readPersistedState(scope: 'account' | 'container', headers: Readonly<Record<string, string>>): PersistedQuotaState {
   const soft: Partial<Record<QuotaKind, SoftRecord>> = {};
   const hardHits: Partial<Record<QuotaKind, number>> = {};
-  for (const kind of kindsOf(scope)) {
+  for (const kind of keptIn(scope)) {
     const record = parseSoftRecord(headers[softSinceHeader(scope, kind)]);
     if (record) soft[kind] = record;
     const hardHit = wholeNumber(headers[hardHitHeader(scope, kind)]);

@@ -56,6 +56,7 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
     };
   }
   const versioning = versioningOf(headers);
+  const policy = headers['x-storage-policy']?.trim().toLowerCase();
   return {
     exists: true,
     count: countHeader(headers['x-container-object-count']),
@@ -65,6 +66,7 @@ export async function readUsage(swift: SwiftClient, account: string, container?:
     ...(versioning ? { versioning } : {}),
     ...optional('overrides', limitsFrom(CONTAINER_OVERRIDES, headers)),
     ...optional('ownerLimits', limitsFrom(OWNER_LIMITS, headers)),
+    ...(policy ? { policy } : {}),
   };
 }
 
@@ -78,9 +80,9 @@ const HEADS_AT_ONCE = 8;
  * while a container's usage is updated before Swift answers an object write. Every HEAD is sent after the
  * read began, so the sum includes every write that finished before it (what the ledger's order rests on).
  * Like object_count, the objects are those the container HEADs count (object_versioning's versions are in the
- * bytes only, as Swift reports them).
+ * bytes only, as Swift reports them). With `policy` (lower case), only the containers of that storage policy.
  */
-export async function readAccountTotal(swift: SwiftClient, account: string): Promise<SnapshotData> {
+export async function readAccountTotal(swift: SwiftClient, account: string, policy?: string): Promise<SnapshotData> {
   const total = { count: 0, bytes: 0 };
   let exists = true;
   for (let marker = ''; ; ) {
@@ -94,6 +96,7 @@ export async function readAccountTotal(swift: SwiftClient, account: string): Pro
     for (let i = 0; i < names.length; i += HEADS_AT_ONCE) {
       const usages = await Promise.all(names.slice(i, i + HEADS_AT_ONCE).map((name) => readUsage(swift, account, name)));
       for (const usage of usages) {
+        if (policy !== undefined && usage.policy !== policy) continue;
         total.count += usage.count;
         total.bytes += usage.bytes;
       }

@@ -87,6 +87,11 @@ function accountWideUsers(): TempauthUser[] {
   return Array.from({ length: 40 }, (_, i) => ({ account: `aw${i + 1}`, user: 'admin', key: `aw${i + 1}pass`, groups: ['.admin'] }));
 }
 
+/** The storage-policy tests' accounts pol1..pol16 (test/integration/policies.test.ts): an account admin. */
+function policyUsers(): TempauthUser[] {
+  return Array.from({ length: 16 }, (_, i) => ({ account: `pol${i + 1}`, user: 'admin', key: `pol${i + 1}pass`, groups: ['.admin'] }));
+}
+
 export const TEMPAUTH_USERS: TempauthUser[] = [
   // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
   // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
@@ -104,6 +109,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   ...replicaUsers(),
   ...operationsUsers(),
   ...accountWideUsers(),
+  ...policyUsers(),
   // A reseller admin of its own account: the dropped-level tests' service identity, with a registry of its own.
   { account: 'awdrop', user: 'reseller', key: 'awdroppass', groups: ['.reseller_admin'] },
 ];
@@ -281,6 +287,9 @@ swift_hash_path_suffix = ${secret()}
 [storage-policy:0]
 name = Policy-0
 default = yes
+
+[storage-policy:1]
+name = gold
 `;
 }
 
@@ -306,11 +315,15 @@ for command in json.loads(sys.argv[1]):
         if e.code not in (None, 0):
             sys.exit('swift-ring-builder %s exited %s' % (' '.join(command), e.code))`;
 
-/** One 1-replica ring per ring type, each with the single device d1 on that server's port. */
+/**
+ * One 1-replica ring per ring type, each with the single device d1 on that server's port; storage policy 1
+ * ("gold", for per-policy limits) has an object ring of its own on the same device.
+ */
 async function buildRings(dir: string, ports: Ports): Promise<void> {
-  const commands = (['account', 'container', 'object'] as const).flatMap((ring) => [
+  const rings = [['account', ports.account], ['container', ports.container], ['object', ports.object], ['object-1', ports.object]] as const;
+  const commands = rings.flatMap(([ring, port]) => [
     [`${ring}.builder`, 'create', '10', '1', '1'],
-    [`${ring}.builder`, 'add', `r1z1-127.0.0.1:${ports[ring]}/d1`, '1'],
+    [`${ring}.builder`, 'add', `r1z1-127.0.0.1:${port}/d1`, '1'],
     [`${ring}.builder`, 'rebalance'],
   ]);
   await runChecked(PYTHON, ['-c', RING_BUILDER, JSON.stringify(commands)], { cwd: dir });

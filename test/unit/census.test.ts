@@ -17,7 +17,8 @@ describe('census: states and counts', () => {
 
   test('an account and its containers, by level, kind and state; an account Swift lacks counts nothing', () => {
     const account: AccountReport = {
-      account: 'AUTH_x', exists: true, level: 'L1', containers: measure(3, null, 3), objects_used: 7, bytes_used: 100, objects_limit: 10, bytes_limit: 100, hits: 0,
+      account: 'AUTH_x', exists: true, level: 'L1', containers: measure(3, null, 3), objects_used: 7, bytes_used: 100, objects_limit: 10, bytes_limit: 100,
+      total_objects: measure(7, 5, 10, 'running'), total_bytes: measure(100, null, 100), hits: 0,
       container_list: [
         { name: 'a', objects: measure(5, null, 5), bytes: measure(10, 8, 20, 'running'), hits: 0 },
         { name: 'b', objects: measure(2, null, 5), bytes: measure(90, null, 100), hits: 0 },
@@ -28,6 +29,7 @@ describe('census: states and counts', () => {
     countAccount({ ...account, exists: false }, counts);
     assert.deepEqual(Object.fromEntries([...counts].map(([key, value]) => [key.replaceAll('\0', ' '), value])), {
       'L1 container_count at_hard': 1,
+      'L1 account_object_count over_soft': 1,
       'L1 account_usage at_hard': 1,
       'L1 object_count at_hard': 1,
       'L1 container_usage over_soft': 1,

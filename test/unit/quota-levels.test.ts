@@ -100,6 +100,55 @@ describe('parseQuotaLevels: levels', () => {
   });
 });
 
+describe('parseQuotaLevels: account-wide limits per storage policy', () => {
+  const raw = [
+    '{',
+    '"container_count": { "default": 5, "L1": 10 },',
+    '"account_usage": { "default": 1000, "L1": 5000 },',
+    '"account_usage:Gold": { "default": 100, "L1": 500 },',
+    '"account_object_count:silver-2": { "default": 7 }',
+    '}',
+  ].join('\n');
+
+  test('kind:policy keys give each level its limits per policy, the policy named in lower case', () => {
+    const { levels, warnings } = parse(raw);
+    assert.deepEqual(levels.names, ['default', 'L1']);
+    assert.deepEqual(levels.policies, ['gold', 'silver-2']);
+    assert.deepEqual(levels.byLevel.get('L1'), { container_count: 10, account_usage: 5000 });
+    assert.deepEqual(levels.byPolicy.get('default')!.get('gold'), { account_usage: 100 });
+    assert.deepEqual(levels.byPolicy.get('L1')!.get('gold'), { account_usage: 500 });
+    assert.deepEqual(levels.byPolicy.get('L1')!.get('silver-2'), { account_object_count: 7 });
+    assert.deepEqual(warnings.map((w) => w.message), [
+      'object_count is not configured: it is not enforced',
+      'container_usage is not configured: it is not enforced',
+      'level "L1" has no account_object_count:silver-2 limit: it gets the default level\'s 7',
+    ]);
+  });
+
+  test('a level named only in a policy\'s limits is a level', () => {
+    const { levels } = parse('{"container_count": {"default": 5}, "account_usage:gold": {"default": 10, "L9": 20}}');
+    assert.deepEqual(levels.names, ['default', 'L9']);
+    assert.deepEqual(levels.byLevel.get('L9'), { container_count: 5 });
+    assert.deepEqual(levels.byPolicy.get('L9')!.get('gold'), { account_usage: 20 });
+  });
+
+  for (const [bad, reason] of [
+    ['{"container_count": {"default": 5}, "container_usage:gold": {"default": 1}}', /unknown quota kind "container_usage:gold"/],
+    ['{"container_count": {"default": 5}, "account_usage:go/ld": {"default": 1}}', /unknown quota kind/],
+    ['{"container_count": {"default": 5}, "account_usage:": {"default": 1}}', /unknown quota kind/],
+    ['{"container_count": {"default": 5}, "account_usage:gold": {"L1": 1}}', /account_usage:gold has no "default" level/],
+    ['{"container_count": {"default": 5}, "account_usage:gold": {"default": 1}, "account_usage:GOLD": {"default": 2}}', /names policy "gold" of account_usage twice/],
+    ['{"container_count": {"default": 5}, "account_usage:gold": {"default": -1}}', /whole number/],
+  ] as const) {
+    test(`refused: ${bad}`, () => assert.throws(() => parse(bad), (error: Failed) => reason.test(error.reason)));
+  }
+
+  test('soft limits per policy are refused (hard limits only)', () => {
+    const hard = parse(raw).levels;
+    assert.throws(() => parseSoftLimits('{"account_usage:gold": {"default": 50}}', undefined, hard, recorder().reporter), (error: Failed) => /policy "gold" have no soft limits/.test(error.reason));
+  });
+});
+
 describe('parseQuotaLevels: typographic quotes', () => {
   test('curly quotes and primes as printed in the article are read as ASCII quotes, with a warning at the first such line', () => {
     const raw = ['{', '“container_count”: {', '“default”: 5,', '“L1″: 10', '}', '}'].join('\n');
@@ -172,10 +221,11 @@ describe('parseQuotaLevels: errors', () => {
     assert.deepEqual(only.levels.byLevel.get('default'), { account_object_count: 7 });
   });
 
-  test('account-wide kinds have hard limits only: a soft_quota for one stops start-up, soft_quota_ratio leaves them out', () => {
+  test('account-wide kinds take soft limits like the others: from soft_quota, or soft_quota_ratio of the hard limit', () => {
     const hard = parse('{"container_usage": {"default": 100}, "account_usage": {"default": 1000}}').levels;
-    assert.throws(() => parseSoftLimits('{"account_usage": {"default": 500}}', undefined, hard, recorder().reporter), /account_usage has no soft limit yet/);
+    assert.deepEqual(parseSoftLimits('{"account_usage": {"default": 500}}', undefined, hard, recorder().reporter).get('default'), { account_usage: 500 });
+    assert.throws(() => parseSoftLimits('{"account_usage": {"default": 1001}}', undefined, hard, recorder().reporter), /above its hard limit 1000/);
     const soft = parseSoftLimits(undefined, 0.5, hard, recorder().reporter);
-    assert.deepEqual(soft.get('default'), { container_usage: 50 });
+    assert.deepEqual(soft.get('default'), { container_usage: 50, account_usage: 500 });
   });
 });

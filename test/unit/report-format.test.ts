@@ -26,6 +26,8 @@ test('alignTable: names left, numbers right, two spaces apart', () => {
   assert.deepEqual(alignTable([['Name', 'N'], ['a', '100'], ['long name', '2']], [true, false]), ['Name         N', 'a          100', 'long name    2']);
 });
 
+const NONE = { used: 0, soft: null, hard: null, grace: null };
+
 describe('formatReport', () => {
   const report: UsageReport = {
     generated: '2026-11-22T03:00:00.000Z',
@@ -38,6 +40,8 @@ describe('formatReport', () => {
         containers: { used: 2, soft: 8, hard: 10, grace: null },
         objects_used: 12,
         bytes_used: 3 * 1024, objects_limit: null, bytes_limit: null,
+        total_objects: { used: 12, soft: null, hard: null, grace: null },
+        total_bytes: { used: 3 * 1024, soft: null, hard: null, grace: null },
         hits: 4,
         container_list: [
           {
@@ -54,8 +58,8 @@ describe('formatReport', () => {
           },
         ],
       },
-      { account: 'AUTH_b', exists: true, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, hits: 0, container_list: [] },
-      { account: 'AUTH_gone', exists: false, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, hits: 0, container_list: [] },
+      { account: 'AUTH_b', exists: true, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, total_objects: NONE, total_bytes: NONE, hits: 0, container_list: [] },
+      { account: 'AUTH_gone', exists: false, level: 'default', containers: { used: 0, soft: null, hard: 5, grace: null }, objects_used: 0, bytes_used: 0, objects_limit: null, bytes_limit: null, total_objects: NONE, total_bytes: NONE, hits: 0, container_list: [] },
     ],
   };
 
@@ -82,8 +86,13 @@ describe('formatReport', () => {
     const text = formatReport({
       generated: '2026-12-06T00:00:00.000Z',
       grace_period_seconds: 60,
-      accounts: [{ account: 'AUTH_w', exists: true, level: 'L1', containers: { used: 1, soft: null, hard: 5, grace: null }, objects_used: 3, bytes_used: 2048, objects_limit: 10, bytes_limit: 10_240, hits: 0, container_list: [] }],
+      accounts: [{
+        account: 'AUTH_w', exists: true, level: 'L1', containers: { used: 1, soft: null, hard: 5, grace: null }, objects_used: 3, bytes_used: 2048, objects_limit: 10, bytes_limit: 10_240,
+        total_objects: { used: 3, soft: null, hard: 10, grace: null },
+        total_bytes: { used: 2048, soft: 1024, hard: 10_240, grace: { state: 'running', since: 'x', ends: 'y', remaining_seconds: 30 } },
+        hits: 0, container_list: [],
+      }],
     });
-    assert.match(text, /objects 3 \(hard 10\) {2}bytes 2\.0 KiB \(hard 10\.0 KiB\)/);
+    assert.match(text, /objects 3 \(hard 10\) {2}bytes 2\.0 KiB \(soft 1\.0 KiB, hard 10\.0 KiB, grace 30s left\)/);
   });
 });

@@ -53,6 +53,15 @@ describe('rejectionResponse', () => {
     assert.ok(containers.body.startsWith('Reached container limit of 3.\n'));
   });
 
+  test('a limit of one storage policy: named as kind:policy, the policy in its own header', () => {
+    const response = rejectionResponse({ kind: 'account_usage', level: 'L1', limit: 6000, used: 5500, requested: 1000, enforced: 'hard', policy: 'gold' });
+    assert.equal(response.status, 413);
+    assert.match(response.body, /Quota account_usage:gold of level "L1": at most 6000 bytes in this account's containers of storage policy gold, 5500 used\./);
+    assert.equal(response.headers[HEADER_QUOTA_KIND], 'account_usage');
+    assert.equal(response.headers['x-quota-policy'], 'gold');
+    assert.equal(rejectionResponse({ kind: 'account_usage', level: 'L1', limit: 1, used: 1, requested: 1, enforced: 'hard' }).headers['x-quota-policy'], undefined);
+  });
+
   test('header names are lower-case and stable', () => {
     assert.deepEqual([HEADER_QUOTA_KIND, HEADER_QUOTA_LEVEL, HEADER_QUOTA_LIMIT], ['x-quota-exceeded', 'x-quota-level', 'x-quota-limit']);
   });
@@ -88,6 +97,18 @@ describe('quotaHeaders', () => {
       'x-container-quota-soft-bytes': '900',
     });
     assert.equal(quotaHeaders({ level: 'L1', limits, soft, container: false })['x-account-quota-soft-container-count'], '4');
+  });
+
+  test('an account response carries the per-policy limits under account_quotas\' -Policy-<name> names', () => {
+    const policies = new Map([['gold', { account_usage: 6000 }], ['silver', { account_object_count: 9 }]]);
+    const headers = quotaHeaders({ level: 'L1', limits: { account_usage: 15000 }, soft: {}, container: false, policies });
+    assert.deepEqual(headers, {
+      'x-account-quota-level': 'L1',
+      'x-account-quota-bytes': '15000',
+      'x-account-quota-bytes-policy-gold': '6000',
+      'x-account-quota-count-policy-silver': '9',
+    });
+    assert.equal(quotaHeaders({ level: 'L1', limits: {}, soft: {}, container: true, policies })['x-account-quota-bytes-policy-gold'], undefined);
   });
 
   test('limits that are not configured are left out; a limit of 0 is not', () => {

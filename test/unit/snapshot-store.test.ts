@@ -17,6 +17,20 @@ test('a reading comes back as it was kept, frozen, with its rare parts', () => {
   assert.equal(store.newest('c/x/other'), undefined);
 });
 
+test('a container\'s storage policy is kept (as an index into few names) and given back; none when it had none', () => {
+  const store = new SnapshotStore(10);
+  store.record('c/x/g', reading(1, 1, 10, { policy: 'gold' }), false);
+  store.record('c/x/p', reading(2, 1, 10, { policy: 'policy-0' }), false);
+  store.record('c/x/g2', reading(3, 1, 10, { policy: 'gold' }), false);
+  store.record('a/x', reading(4, 1, 10), false);
+  assert.equal(store.newest('c/x/g')!.policy, 'gold');
+  assert.equal(store.newest('c/x/g2')!.policy, 'gold');
+  assert.equal(store.newest('c/x/p')!.policy, 'policy-0');
+  assert.equal('policy' in store.newest('a/x')!, false);
+  store.record('c/x/g', reading(5, 1, 10), false);
+  assert.equal('policy' in store.newest('c/x/g')!, false, 'a new reading without a policy drops the old one');
+});
+
 test('an older reading does not replace a newer one', () => {
   const store = new SnapshotStore(10);
   assert.equal(store.record('k', reading(5, 5, 5), false), true);

@@ -102,7 +102,7 @@ export async function answerCut(core: QuotaCore, exchange: Exchange, log: Log): 
     } catch (error) {
       log.warn({ err: error, object: cut.partial }, 'the part of a cut form file Swift stored could not be removed');
     }
-    invalidateUsage(core.ledger, containerKey(account, container));
+    invalidateUsage(core.ledger, containerKey(account, container), core.config.quota.levels.policies);
   } else if (cut.unknownPartial) {
     log.warn('a form was cut inside a file whose name the proxy could not read: Swift keeps that file as far as it came');
   }

@@ -143,7 +143,8 @@ async function admitDescribe(writes: WritePath, intent: Of<'describe'>): Promise
   const { level, limits, soft } = await core.admissions.levelOf(intent.account);
   // A container's reader need not be the account's: quota details go to those Swift lets read the account.
   if (intent.container !== undefined && !(await core.authority.mayReadAccount(callerCredentials(view.headers, view.s3), intent.account))) return;
-  exchange.describe = { level, limits, soft, container: intent.container !== undefined };
+  const policies = core.config.quota.levels.byPolicy.get(level);
+  exchange.describe = { level, limits, soft, container: intent.container !== undefined, ...(policies?.size ? { policies } : {}) };
 }
 
 /** One more container in the account. */

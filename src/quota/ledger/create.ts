@@ -28,6 +28,10 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
     maxEntries: config.quota.cacheMaxEntries,
     read: (key: string) => {
       if (key.startsWith('t/')) return readAccountTotal(swift, key.slice(2));
+      if (key.startsWith('p/')) {
+        const [account, policy] = splitKey(key);
+        return readAccountTotal(swift, account, policy);
+      }
       const [account, container] = splitKey(key);
       return readUsage(swift, account, container);
     },
@@ -70,7 +74,7 @@ export async function createLedger(config: Config, swift: SwiftClient, metrics: 
   return { ledger, ready: () => ledger.ready(), watchState: ledger.watchState(), pins: new SharedPins(new ObjectPins(pinWaitMs), ledger.pinStore(), pinWaitMs) };
 }
 
-/** `a/<account>` or `c/<account>/<container>` back into its parts. */
+/** `a/<account>`, `c/<account>/<container>` or `p/<account>/<policy>` back into its parts. */
 function splitKey(key: string): [string, string | undefined] {
   const rest = key.slice(2);
   if (key.startsWith('a/')) return [rest, undefined];

@@ -24,6 +24,8 @@ export const containerKey = (account: string, container: string) => `c/${account
 export const scopeKey = (account: string, container?: string) => (container === undefined ? accountKey(account) : containerKey(account, container));
 /** An account's total across its containers (count = objects, bytes = bytes used): the account-wide kinds. */
 export const accountTotalKey = (account: string) => `t/${account}`;
+/** An account's total in the containers of one storage policy (`policy` in lower case): per-policy limits. */
+export const policyTotalKey = (account: string, policy: string) => `p/${account}/${policy}`;
 
 /**
  * Object versioning of a container, as Swift reports it.
@@ -53,6 +55,8 @@ export interface SnapshotData extends Usage {
   readonly overrides?: Limits;
   /** A container's own limits (container_quotas' X-Container-Meta-Quota-Bytes / -Count): tighter only. */
   readonly ownerLimits?: Limits;
+  /** A container's storage policy, in lower case (Swift compares policy names without case). */
+  readonly policy?: string;
 }
 
 export interface Snapshot extends SnapshotData {
@@ -211,10 +215,13 @@ function fitsRule(rule: Rule, used: number, requested: number): boolean {
 }
 
 /**
- * Usage of `key` went down by an amount only Swift knows (a delete): read again, and so is its account's total
- * when `key` is a container's.
+ * Usage of `key` went down by an amount only Swift knows (a delete): read again, and so are its account's totals
+ * when `key` is a container's (the whole account's, and that of each of `policies`, the ones limits name).
  */
-export function invalidateUsage(ledger: UsageLedger, key: string): void {
+export function invalidateUsage(ledger: UsageLedger, key: string, policies: readonly string[]): void {
   ledger.invalidate(key);
-  if (key.startsWith('c/')) ledger.invalidate(accountTotalKey(key.slice(2, key.indexOf('/', 2))));
+  if (!key.startsWith('c/')) return;
+  const account = key.slice(2, key.indexOf('/', 2));
+  ledger.invalidate(accountTotalKey(account));
+  for (const policy of policies) ledger.invalidate(policyTotalKey(account, policy));
 }

@@ -5,7 +5,8 @@
  * lru-cache indexes the keys and picks which one goes when the store is full; each key's value there is only
  * a slot number, and the slot's numbers live in typed arrays (no object per entry). The rare parts of a reading
  * (an account's level and quota state, tempurl keys, versioning, a key that does not exist) are kept in a
- * side map by slot. A reading is handed out as a frozen Snapshot made on demand.
+ * side map by slot; a container's storage policy (every container has one, a cluster few) is an index into a
+ * short list of names. A reading is handed out as a frozen Snapshot made on demand.
  */
 import { LRUCache } from 'lru-cache';
 import type { Snapshot, SnapshotData } from './ledger.js';
@@ -65,6 +66,9 @@ export class SnapshotStore {
   /** Index into `gens`: a ledger has one generation at a time, so a handful of strings serve every slot. */
   private gen = new Uint16Array(0);
   private readonly gens: string[] = [];
+  /** Index into `policies`, 0 for a reading with no policy. */
+  private policy = new Uint16Array(0);
+  private readonly policies: Array<string | undefined> = [undefined];
   private readonly extras = new Map<number, Extras>();
 
   constructor(maxEntries: number) {
@@ -102,6 +106,7 @@ export class SnapshotStore {
     const extras = extrasOf(snapshot);
     this.flags[slot] = (snapshot.exists ? 0 : MISSING) | (stale ? STALE : 0) | (extras ? HAS_EXTRAS : 0);
     this.gen[slot] = this.genIndex(snapshot.gen);
+    this.policy[slot] = this.policyIndex(snapshot.policy);
     if (extras) this.extras.set(slot, extras);
     else this.extras.delete(slot);
     return true;
@@ -146,6 +151,8 @@ export class SnapshotStore {
       gen: this.gens[this.gen[slot]!]!,
       sent: this.sent[slot]!,
     };
+    const policy = this.policy[slot]!;
+    if (policy !== 0) Object.assign(snapshot, { policy: this.policies[policy] });
     // Most readings have no rare parts: the map is asked only when the slot has some.
     return Object.freeze(this.flags[slot]! & HAS_EXTRAS ? Object.assign(snapshot, this.extras.get(slot)) : snapshot);
   }
@@ -159,6 +166,15 @@ export class SnapshotStore {
     if (this.gens.length === 0xffff) throw new Error('snapshot store: too many ledger generations');
     this.gens.push(gen);
     return this.gens.length - 1;
+  }
+
+  private policyIndex(policy: string | undefined): number {
+    if (policy === undefined) return 0;
+    const known = this.policies.indexOf(policy);
+    if (known > 0) return known;
+    if (this.policies.length === 0xffff) throw new Error('snapshot store: too many storage policies');
+    this.policies.push(policy);
+    return this.policies.length - 1;
   }
 
   private allocate(): number {
@@ -183,6 +199,7 @@ export class SnapshotStore {
     this.at = grown(this.at, (n) => new Float64Array(n));
     this.flags = grown(this.flags, (n) => new Uint8Array(n));
     this.gen = grown(this.gen, (n) => new Uint16Array(n));
+    this.policy = grown(this.policy, (n) => new Uint16Array(n));
     this.capacity = capacity;
   }
 }
