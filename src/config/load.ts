@@ -202,7 +202,7 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   [QUOTA_SECTION]: [
     'use', 'cache_timeout', 'precise_mode', 'quota', 'near_limit_ratio', 'fail_mode', 'retry_after', 'cache_max_entries',
-    'service_user', 'reseller_probe_account', 'soft_quota', 'soft_ratio', 'grace_period', 'hit_flush_interval', 'retired_levels', 'allow_dropped_levels', 'census_interval',
+    'service_user', 'reseller_probe_account', 'soft_quota', 'soft_ratio', 'grace_period', 'hit_flush_interval', 'retired_levels', 'allow_dropped_levels', 'census_interval', 'record_accounts',
     // The Keystone identity's (config/keystone.ts KEYSTONE_KEYS), spelled out: docs/configuration.md is checked against this list.
     'service_auth', 'auth_url', 'auth_type', 'username', 'user_id', 'password', 'user_domain_name', 'user_domain_id',
     'project_name', 'project_id', 'project_domain_name', 'project_domain_id', 'application_credential_id',

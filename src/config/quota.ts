@@ -43,6 +43,8 @@ export interface QuotaConfig {
   readonly allowDroppedLevels: boolean;
   /** `census_interval`: seconds between counts of accounts and containers near their limits (0: none). */
   readonly censusIntervalSeconds: number;
+  /** `record_accounts`: accounts the proxy admits writes for are recorded in the account registry (`accounts list`). */
+  readonly recordAccounts: boolean;
 }
 
 /** `retired_levels`: `old:new` pairs, comma- or space-separated; `new` configured, `old` not. */
@@ -101,5 +103,6 @@ export function parseQuota(reader: SectionReader | undefined, tempauth: Tempauth
     retiredLevels: parseRetiredLevels(reader, levels),
     allowDroppedLevels: reader.boolean('allow_dropped_levels', false),
     censusIntervalSeconds: reader.duration('census_interval', DEFAULT_CENSUS_INTERVAL, 0),
+    recordAccounts: reader.boolean('record_accounts', true),
   });
 }

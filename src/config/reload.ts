@@ -32,7 +32,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   'quota.cacheMaxEntries': 'cache_max_entries', 'quota.service': 'service_auth / service_user / the Keystone identity',
   'quota.resellerProbeAccount': 'reseller_probe_account', 'quota.softLimits': 'soft_quota / soft_ratio',
   'quota.gracePeriodSeconds': 'grace_period', 'quota.hitFlushIntervalSeconds': 'hit_flush_interval',
-  'quota.retiredLevels': 'retired_levels', 'quota.allowDroppedLevels': 'allow_dropped_levels', 'quota.censusIntervalSeconds': 'census_interval',
+  'quota.retiredLevels': 'retired_levels', 'quota.allowDroppedLevels': 'allow_dropped_levels', 'quota.censusIntervalSeconds': 'census_interval', 'quota.recordAccounts': 'record_accounts',
 };
 
 export interface ReloadPlan {

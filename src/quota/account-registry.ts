@@ -1,6 +1,6 @@
 /**
  * The accounts whose level was set through the proxy (a reseller admin's POST), or level or overrides by `accounts set`,
- * with the level last given: an empty object per account in the service identity's container
+ * with the level last given, and the accounts the proxy admitted writes for (`record_accounts`, no level): an empty object per account in the service identity's container
  * `quota-proxy-accounts`, the level in its content type. `accounts list` finds accounts there, and the check of
  * dropped levels (admin/dropped.ts) reads their levels from one listing page per 10,000 accounts.
  */
@@ -47,6 +47,22 @@ export async function registerAccounts(swift: SwiftClient, entries: readonly Reg
     if (status >= 300) throw new UpstreamUnavailableError(`Swift answered ${status} to recording account ${account}`);
   };
   await inBatches(entries, put);
+}
+
+/**
+ * Records `account` as seen (no level), unless the registry has it already: Swift's `If-None-Match: *` makes the
+ * PUT create only, so a level recorded earlier is never overwritten.
+ */
+export async function registerSeen(swift: SwiftClient, account: string): Promise<void> {
+  const base = encodePath('v1', await swift.serviceAccount(), ACCOUNTS_CONTAINER);
+  const path = `${base}/${encodeURIComponent(account)}`;
+  const put = () => swift.putAsService(path, Buffer.alloc(0), { 'content-type': REGISTRY_TYPE, 'if-none-match': '*' });
+  let { status } = await put();
+  if (status === 404) {
+    await swift.putAsService(base, Buffer.alloc(0));
+    ({ status } = await put());
+  }
+  if (status >= 300 && status !== 412) throw new UpstreamUnavailableError(`Swift answered ${status} to recording account ${account}`);
 }
 
 /** Runs `each` over `items`, 16 at a time. */

@@ -3,6 +3,7 @@
  * admissions, the pins, what Swift authorises, and the watch. Built once per process (app.ts); no HTTP here.
  */
 import { LRUCache } from 'lru-cache';
+import { AccountsSeen } from './accounts-seen.js';
 import type { Config } from '../config/load.js';
 import { serviceResellerPrefix } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
@@ -51,6 +52,8 @@ export class QuotaCore {
   readonly authority: Authority;
   /** Writes admitted on a kept grant that Swift has not seen yet (grants.ts). */
   readonly grants: GrantedWrites;
+  /** Accounts Swift took writes for, recorded in the account registry (`record_accounts`), else none. */
+  readonly accountsSeen: AccountsSeen | undefined;
   private readonly resellers: ResellerCheck;
   private rules: Config;
   /**
@@ -77,6 +80,7 @@ export class QuotaCore {
     setInterval(() => void this.grants.sweep(GRANT_RECHECK_MS), GRANT_RECHECK_MS / 2).unref();
     this.admissions = new Admissions({ config, ledger, watch, log });
     this.versionings = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
+    this.accountsSeen = config.quota.recordAccounts ? new AccountsSeen(swift, log, config.quota.cacheMaxEntries) : undefined;
   }
 
   /** The configuration decisions follow. */

@@ -73,6 +73,7 @@ export function afterAnswer(core: QuotaCore, exchange: Exchange, context: Contex
       () => {}, // the next check will see it
     );
     if (scope.type === 'container') void observeTotal(core, TotalAdmissions.watchScope(scope.account, scope), context);
+    core.accountsSeen?.seen(scope.account);
   }
   if (exchange.levelChanged) core.watch.reconsider(exchange.levelChanged);
   if (exchange.levelSet) {

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, login } from '../helpers/http.js';
 import { MAIN } from '../helpers/cli.js';
-import { proxyConfigText } from '../helpers/proxy.js';
+import { proxyConfigText, startProxy } from '../helpers/proxy.js';
+import { eventually } from '../helpers/receiver.js';
 import { swiftUrl } from '../helpers/swift-env.js';
 import { TEMPAUTH_USERS } from '../swift/cluster.js';
 
@@ -129,5 +130,23 @@ describe('accounts: administration from the command line', () => {
     }
     assert.equal(await levelOf(name(7)), 'L1');
   });
-});
 
+  test('accounts the proxy has seen (record_accounts): listed though neither tempauth nor Keystone names them; a recorded level is kept', async () => {
+    const only = TEMPAUTH_USERS.filter((u) => u.account === 'reseller');
+    const proxy = await startProxy({ upstream: swift, quota: LEVELS, tempauthUsers: only, extraQuotaLines: ['record_accounts = true'] });
+    try {
+      assert.equal((await accounts(['set', '--level', 'L1', '--create', 'AUTH_pol16'])).code, 0);
+      for (const account of ['pol15', 'pol16']) {
+        const { token } = await login(swift, `${account}:admin`, `${account}pass`);
+        assert.equal((await call('PUT', `${proxy.url}/v1/AUTH_${account}/seen`, { 'x-auth-token': token })).status, 201);
+      }
+      const listed = async () => (JSON.parse((await accounts(['list', '--json'])).stdout) as Array<{ account: string; level: string }>).filter((a) => a.account === 'AUTH_pol15' || a.account === 'AUTH_pol16');
+      await eventually(async () => (await listed()).length === 2, 'both accounts listed');
+      assert.deepEqual((await listed()).map((a) => [a.account, a.level]).sort(), [['AUTH_pol15', 'default'], ['AUTH_pol16', 'L1']]);
+      const l1 = (JSON.parse((await accounts(['list', '--level', 'L1', '--json'])).stdout) as Array<{ account: string }>).map((a) => a.account);
+      assert.ok(l1.includes('AUTH_pol16'), 'the level recorded by accounts set is not overwritten by the seen record');
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -415,6 +415,8 @@ describe('usage report', () => {
       bytes_used: 300,
       objects_limit: null,
       bytes_limit: null,
+      total_objects: { used: 3, soft: null, hard: null, grace: null },
+      total_bytes: { used: 300, soft: null, hard: null, grace: null },
       hits: 0,
       container_list: [
         {
