@@ -87,9 +87,13 @@ function accountWideUsers(): TempauthUser[] {
   return Array.from({ length: 40 }, (_, i) => ({ account: `aw${i + 1}`, user: 'admin', key: `aw${i + 1}pass`, groups: ['.admin'] }));
 }
 
-/** The storage-policy tests' accounts pol1..pol16 (test/integration/policies.test.ts): an account admin. */
+/**
+ * The accounts pol1..pol30 of the storage-policy, account-wide soft-limit and seen-account tests
+ * (test/integration/policies.test.ts, account-wide-soft.test.ts, accounts-cli.test.ts) and of the attacks on
+ * them (test/adversarial/policy-attacks.test.ts: pol17..pol30): an account admin.
+ */
 function policyUsers(): TempauthUser[] {
-  return Array.from({ length: 16 }, (_, i) => ({ account: `pol${i + 1}`, user: 'admin', key: `pol${i + 1}pass`, groups: ['.admin'] }));
+  return Array.from({ length: 30 }, (_, i) => ({ account: `pol${i + 1}`, user: 'admin', key: `pol${i + 1}pass`, groups: ['.admin'] }));
 }
 
 export const TEMPAUTH_USERS: TempauthUser[] = [
