@@ -76,6 +76,8 @@ export type S3Action =
   | { readonly kind: 'bucket-create'; readonly bucket: string }
   /** PUT ?acl on a bucket: a POST of the container's ACLs, and of whatever else the request's headers set. */
   | { readonly kind: 'bucket-update'; readonly bucket: string }
+  /** PUT ?versioning: a POST of the bucket with X-Versions-Enabled as the body says, and the request's headers. */
+  | { readonly kind: 'bucket-versioning'; readonly bucket: string }
   /** An object PUT: the object, or a part of a multipart upload (in `<bucket>+segments`). */
   | {
       readonly kind: 'object-put';
@@ -122,12 +124,9 @@ export function s3Action(method: string, address: S3Address, query: string | und
   }
   // GET lists uploads; POST on a bucket is 400, other methods 405.
   if (has('uploads')) return method === 'POST' && key ? { kind: 'initiate', bucket, key } : { kind: 'pass' };
-  if (has('versioning')) {
-    // Turning versioning on (object_versioning) makes a hidden container that counts against container_count;
-    // whether the request turns it on is in its XML body, which is not read yet. Writes into a bucket that has
-    // versioning (turned on through Swift) are counted as any (quota/versioning.ts).
-    return method === 'PUT' ? { kind: 'refuse', error: NOT_IMPLEMENTED('Turning bucket versioning on through S3 is not supported by the quota proxy yet: set X-Versions-Enabled on the container through the Swift API.') } : { kind: 'pass' };
-  }
+  // PUT Bucket versioning (on a key too: s3api takes it for its bucket): a POST of X-Versions-Enabled, as its
+  // XML body says (s3/versioning.ts).
+  if (has('versioning')) return method === 'PUT' ? { kind: 'bucket-versioning', bucket } : { kind: 'pass' };
   // Tagging: GET answers an empty set, PUT and DELETE are 501; the rest (UnsupportedController) are all 501.
   if (has('tagging') || ['notification', 'policy', 'requestPayment', 'torrent', 'website', 'cors', 'restore'].some(has)) return { kind: 'pass' };
   if (!key) {

@@ -18,6 +18,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_S3_CONFIG, s3Action, s3Address, type S3Action } from '../../src/s3/request.js';
+import { turnsVersioningOn } from '../../src/s3/versioning.js';
 import { SwiftHeaders } from '../../src/swift/request.js';
 import { random, throughReference } from './differential.js';
 
@@ -154,6 +155,19 @@ describe('S3 values, read by the proxy and by s3api\'s own code', () => {
     t.diagnostic(`${accepted} of ${CASES} taken, the rest refused`);
     assert.ok(accepted >= CASES / 10, `only ${accepted} canonical sources were generated and taken`);
   });
+
+  test(`PUT Bucket versioning bodies: ${CASES} (seed ${SEED}); the proxy reads Suspended only where s3api does`, async (t) => {
+    const bodies = Array.from({ length: CASES }, (_, i) => versioningBody(SEED * 1_000_003 + i));
+    const readings = await reference<{ status: string | null }>(bodies.map((body) => ({ kind: 'versioning', body })));
+    let suspended = 0;
+    bodies.forEach((body, i) => {
+      if (turnsVersioningOn(Buffer.from(body, 'latin1'), true)) return; // taken as turning it on: counts more
+      suspended++;
+      assert.equal(readings[i]!.status, 'Suspended', `${JSON.stringify(body)} → ${JSON.stringify(readings[i])}`);
+    });
+    t.diagnostic(`${suspended} of ${CASES} read as Suspended, the rest as turning versioning on`);
+    assert.ok(suspended >= CASES / 20, `only ${suspended} canonical Suspended bodies were generated`);
+  });
 });
 
 const RANGE_PIECES = [
@@ -186,4 +200,19 @@ function copySource(seed: number): string {
   const segment = (): string => (int(2) === 0 ? pick(['src', 'bkt', 'o', 'key.txt', 'a-b_c~d', 'x%20y', '%C3%A9t%C3%A9']) : Array.from({ length: int(4) + 1 }, () => pick(SOURCE_PIECES)).join(''));
   const path = `${pick(['', '', '/'])}${segment()}/${segment()}${int(3) === 0 ? `/${segment()}` : ''}`;
   return int(3) === 0 ? `${path}${pick(VERSION_PIECES)}` : path;
+}
+
+/** Pieces of versioning bodies: the canonical ones and what an XML reader may read differently. */
+const DECLARATIONS = ['', '', '<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0" encoding="UTF-8"?>\n', "<?xml version='1.0'?>", '\ufeff', '<!DOCTYPE x [<!ENTITY s "Suspended">]>', '<!-- c -->'];
+const OPENS = ['<VersioningConfiguration>', '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">', '<VersioningConfiguration xmlns="urn:x">', '<versioningConfiguration>', '<VersioningConfiguration >', '<s3:VersioningConfiguration xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/">'];
+const STATUSES = ['Suspended', 'Suspended', 'Enabled', 'suspended', ' Suspended', 'Suspended ', '&s;', 'Sus&#112;ended', '<![CDATA[Suspended]]>', 'Suspended<!-- c -->', ''];
+const EXTRAS = ['', '', '<MfaDelete>Disabled</MfaDelete>', '<MfaDelete>Enabled</MfaDelete>', '<Status>Enabled</Status>', '<x/>', ' ', '\n  '];
+const CLOSES = ['</VersioningConfiguration>', '</VersioningConfiguration>', '</VersioningConfiguration>\n', '</s3:VersioningConfiguration>', '</VersioningConfiguration><x/>', ''];
+
+function versioningBody(seed: number): string {
+  const { pick, int } = picker(random(seed));
+  const space = () => pick(['', '', ' ', '\n', '\t', '\r\n']);
+  // Half are the shapes SDKs send, spaced differently; the rest mix every piece.
+  if (int(2) === 0) return `${pick(DECLARATIONS.slice(0, 4))}${pick(OPENS.slice(0, 2))}${space()}<Status>${pick(['Suspended', 'Enabled'])}</Status>${space()}${pick(EXTRAS.slice(0, 4))}</VersioningConfiguration>${space()}`;
+  return `${pick(DECLARATIONS)}${space()}${pick(OPENS)}${space()}${pick(EXTRAS)}<Status>${pick(STATUSES)}</Status>${space()}${pick(EXTRAS)}${pick(CLOSES)}${space()}`;
 }

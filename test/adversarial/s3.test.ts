@@ -2,7 +2,7 @@
  * The S3 API (s3api, in front of tempauth): buckets are containers and objects are objects, whatever path
  * they come by, so the quota holds for S3 requests as for Swift's own: bucket creation, object PUTs, copies
  * (x-amz-copy-source, and raw X-Copy-From headers s3api passes on), multipart parts, presigned URLs, held
- * bodies. Only requests whose signature Swift accepts count; versioning stays off. Requests are made and
+ * bodies, bucket versioning. Only requests whose signature Swift accepts count. Requests are made and
  * signed by boto3 (s3_client.py), outcomes read straight from Swift.
  */
 import { after, before, describe, test } from 'node:test';
@@ -170,13 +170,25 @@ for (const mode of MODES) {
       assert.deepEqual(outcome, { answers: ['400 InvalidArgument', '400 InvalidArgument'], stored: { objects: 0, bytes: 0 } });
     });
 
-    test('versioning cannot be turned on by S3 (its versions would bypass the quotas)', async () => {
+    test('PutBucketVersioning: turning it on counts the hidden versions container, suspending never refuses, versions count', async () => {
       const tenant = await arena.tenant();
       await makeContainer(tenant, 'ver');
-      const [answer] = await s3([{ ...as(tenant), op: 'put_versioning', bucket: 'ver' }]);
-      assert.equal(answer!.ok, false);
-      const head = await call('HEAD', tenant.direct('/ver'), { 'x-auth-token': arena.resellerToken });
-      assert.notEqual(head.headers['x-versions-enabled'], 'True');
+      await makeContainer(tenant, 'ver2');
+      const versioningOf = async (bucket: string) => (await call('HEAD', tenant.direct(`/${bucket}`), { 'x-auth-token': arena.resellerToken })).headers['x-versions-enabled'];
+      const [on] = await s3([{ ...as(tenant), op: 'put_versioning', bucket: 'ver' }]);
+      assert.equal(on!.ok, true, JSON.stringify(on));
+      assert.equal(await versioningOf('ver'), 'True');
+      // Two buckets and the versions container: at the container limit (3), a second one does not fit.
+      const [second] = await s3([{ ...as(tenant), op: 'put_versioning', bucket: 'ver2' }]);
+      assert.equal(second!.code, 'TooManyBuckets', JSON.stringify(second));
+      assert.equal(await versioningOf('ver2'), undefined);
+      const [suspended] = await s3([{ ...as(tenant), op: 'put_versioning', bucket: 'ver2', status: 'Suspended' }]);
+      assert.equal(suspended!.ok, true, `suspending makes no container: never refused at the limit ${JSON.stringify(suspended)}`);
+      assert.equal(await versioningOf('ver2'), 'False');
+      // The versions Swift keeps count in the bucket's bytes: the second 6,000 bytes of one key do not fit in 10,000.
+      const puts = await s3([1, 2].map(() => ({ ...as(tenant), op: 'put_object', bucket: 'ver', key: 'k', size: 6_000 })));
+      assert.deepEqual(puts.map((a) => (a.ok ? 'ok' : a.code)), ['ok', 'EntityTooLarge']);
+      assert.equal((await arena.usage(tenant, 'ver')).bytes, 6_000);
     });
 
     test('S3 writes Swift refuses (bad secret, unknown key) hold nothing: the owner still fills the bucket', async () => {

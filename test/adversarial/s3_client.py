@@ -76,7 +76,7 @@ def run(cmd):
         extra = {'CopySourceRange': cmd['copy_range']} if 'copy_range' in cmd else {}
         s3.upload_part_copy(Bucket=cmd['bucket'], Key=cmd['key'], UploadId=cmd['upload_id'], PartNumber=cmd['part'], CopySource=cmd['copy_source'], **extra)
     elif op == 'put_versioning':
-        s3.put_bucket_versioning(Bucket=cmd['bucket'], VersioningConfiguration={'Status': 'Enabled'})
+        s3.put_bucket_versioning(Bucket=cmd['bucket'], VersioningConfiguration={'Status': cmd.get('status', 'Enabled')})
     elif op == 'presign':
         return {'ok': True, 'url': s3.generate_presigned_url('put_object', Params={'Bucket': cmd['bucket'], 'Key': cmd['key']}, ExpiresIn=300)}
     elif op == 'presign_op':

@@ -8,6 +8,7 @@ s3request.py S3Request._validate_headers, check_copy_source and to_swift_req, sw
                                         -> {"valid": bool, "copied": [int|null per size]}
   {"kind": "source", "value": str}      -> {"error": "path"|"query"|"split"|null, "container": str, "object": str,
                                             "swift_query": {name: value}}
+  {"kind": "versioning", "body": str}   -> {"status": str|null} (PUT Bucket versioning's Status; null: MalformedXML)
 
 Strings are WSGI strings (one code point per byte of the request), as eventlet hands them to Swift.
 """
@@ -94,12 +95,27 @@ def source(value):
     return out
 
 
+def versioning(body):
+    # controllers/versioning.py VersioningController.PUT, after req.xml() read the body.
+    from swift.common.middleware.s3api.etree import fromstring, XMLSyntaxError, DocumentInvalid
+    try:
+        elem = fromstring(body.encode('latin-1'), 'VersioningConfiguration')
+        status = elem.find('./Status').text
+    except (XMLSyntaxError, DocumentInvalid):
+        return {'status': None}
+    except Exception:
+        return {'status': None}
+    return {'status': status if status in ('Enabled', 'Suspended') else None}
+
+
 for line in sys.stdin:
     case = json.loads(line)
     if case['kind'] == 'part':
         result = part(case['query'])
     elif case['kind'] == 'range':
         result = copy_range(case['value'], case['sizes'])
+    elif case['kind'] == 'versioning':
+        result = versioning(case['body'])
     else:
         result = source(case['value'])
     print(json.dumps(result), flush=True)

@@ -21,6 +21,7 @@ import { answerS3 } from '../../quota/answers.js';
 import { STORING_METHODS, type DoorRequest } from '../door.js';
 import { admitIntent } from '../swift/door.js';
 import { admitS3Complete, admitS3Initiate } from './multipart.js';
+import { turnsVersioningOn, VERSIONING_BODY_LIMIT } from '../../s3/versioning.js';
 
 /** The request read as s3api reads it, up to its caller; undefined when it needs nothing (or has been answered). */
 interface S3Read {
@@ -43,6 +44,14 @@ export async function admitS3(core: QuotaCore, request: DoorRequest, query: stri
       return admitAs(as('PUT', action.bucket, undefined, view.headers), request);
     case 'bucket-update':
       return admitAs(as('POST', action.bucket, undefined, view.headers), request);
+    case 'bucket-versioning': {
+      // s3api reads the XML before it POSTs; the proxy reads the same bytes, sends them on, and decides by them.
+      const read = await request.readBody(account, VERSIONING_BODY_LIMIT + 1);
+      if (read === undefined) return; // answered: 503 past the buffer budget, 408 for a stalled body
+      request.exchange.body = read.body;
+      const enabled = turnsVersioningOn(read.head, read.complete) ? 'true' : 'false';
+      return admitAs(as('POST', action.bucket, undefined, view.headers.with({ 'x-versions-enabled': enabled })), request);
+    }
     case 'object-put': {
       if (!action.copy) return admitAs(as('PUT', action.container, action.object, view.headers), request);
       const from = `/${encodeURIComponent(action.copy.container)}/${action.copy.object.split('/').map(encodeURIComponent).join('/')}`;
