@@ -259,8 +259,11 @@ export class SwiftFormParser {
 }
 
 export interface FormHandlers<R> {
-  /** A file begins: undefined lets it through; a refusal cuts the form before any of its bytes pass. */
-  file(attributes: FormAttributes): Promise<R | undefined>;
+  /**
+   * A file begins (`filename`: its name, when the proxy is sure of it): undefined lets it through; a refusal cuts
+   * the form before any of its bytes pass.
+   */
+  file(attributes: FormAttributes, filename: string | undefined): Promise<R | undefined>;
   /** `bytes` more bytes of the current file: undefined lets them through; a refusal cuts the form. */
   fileBytes(bytes: number): Promise<R | undefined>;
   /**
@@ -293,7 +296,7 @@ export function createFormLimiter<R>(boundary: Buffer, handlers: FormHandlers<R>
       if (cut) return;
       if (segment.type === 'file') {
         inFile = undefined;
-        const refusal = await handlers.file(segment.attributes);
+        const refusal = await handlers.file(segment.attributes, segment.filename);
         if (refusal !== undefined) return stop(stream, refusal, undefined);
         inFile = { filename: segment.filename };
         continue;

@@ -26,7 +26,7 @@ import { track } from './settle.js';
 export type Admitted = Extract<Admission, { admitted: true }>;
 
 /** Why form, S3 multipart and bulk uploads into a legacy-versioned container are refused. */
-export const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: form, S3 multipart and bulk uploads into it are not counted by the quota proxy yet; upload the objects one by one.';
+export const LEGACY_VERSIONING_REFUSED = 'Legacy object versioning (X-Versions-Location / X-History-Location) is on for this container: bulk uploads into it, and S3 multipart uploads whose segments container it is, are not counted by the quota proxy yet; upload the objects one by one.';
 
 /** What one request's admission works with: the core, the request's exchange, and its view. */
 export class WritePath {
@@ -132,10 +132,11 @@ export class WritePath {
   }
 
   /**
-   * Form uploads and S3 multipart uploads (and bulk extractions, file by file) into a container with legacy
-   * versioning would archive the objects they replace, file by file, inside Swift: not counted yet, so such
-   * containers take none through the proxy (object_versioning counts versions in the container itself and takes
-   * them). True when refused so (and answered).
+   * Writes Swift makes inside itself in a container with legacy versioning, which would archive (or, deleting,
+   * restore) objects there uncounted: an S3 multipart upload's marker and parts in `<bucket>+segments` (s3api
+   * deletes them itself), and bulk extractions (file by file). Such containers take none of those through the
+   * proxy (object_versioning counts versions in the container itself and takes them). True when refused so (and
+   * answered).
    */
   async refusedForLegacyVersioning(account: string, container: string): Promise<boolean> {
     if ((await this.core.containerVersioning(containerKey(account, container)))?.kind !== 'archive') return false;

@@ -96,6 +96,11 @@ function policyUsers(): TempauthUser[] {
   return Array.from({ length: 30 }, (_, i) => ({ account: `pol${i + 1}`, user: 'admin', key: `pol${i + 1}pass`, groups: ['.admin'] }));
 }
 
+/** The accounts lv1..lv12 of the tests of forms and S3 uploads into legacy-versioned containers (test/adversarial/legacy-uploads.test.ts). */
+function legacyVersioningUsers(): TempauthUser[] {
+  return Array.from({ length: 12 }, (_, i) => ({ account: `lv${i + 1}`, user: 'admin', key: `lv${i + 1}pass`, groups: ['.admin'] }));
+}
+
 export const TEMPAUTH_USERS: TempauthUser[] = [
   // The users of Swift's functional tests (test/sample.conf, etc/proxy-server.conf-sample). test5:tester5 is the
   // service-token user; its tests stay off unless test.conf names a service_prefix, as in sample.conf.
@@ -114,6 +119,7 @@ export const TEMPAUTH_USERS: TempauthUser[] = [
   ...operationsUsers(),
   ...accountWideUsers(),
   ...policyUsers(),
+  ...legacyVersioningUsers(),
   // A reseller admin of its own account: the dropped-level tests' service identity, with a registry of its own.
   { account: 'awdrop', user: 'reseller', key: 'awdroppass', groups: ['.reseller_admin'] },
 ];

@@ -16,19 +16,30 @@ import type { Exchange, FormRefusal } from '../../quota/exchange.js';
 import type { QuotaCore } from '../../quota/core.js';
 import type { WritePath } from '../../quota/writes.js';
 import { withKeysReadNow } from '../../quota/caller.js';
-import { answerSwift, formAnswer, reject } from '../../quota/answers.js';
+import { answerSwift, formAnswer, refuse, reject } from '../../quota/answers.js';
 import { createFormLimiter, type FormAttributes } from '../../quota/formpost.js';
+import { FormArchives } from './archives.js';
 import type { DoorRequest } from '../door.js';
 
 type FormUpload = Extract<Intent, { type: 'form-upload' }>;
+
+export const HISTORY_FORMS_REFUSED = 'Legacy object versioning in history mode (X-History-Location) is on for this container: a form cut at the quota leaves a partial file the proxy must delete, and that delete would be archived inside Swift, uncounted. Upload the objects one by one.';
 
 export async function admitFormUpload(writes: WritePath, request: DoorRequest, intent: FormUpload): Promise<void> {
   const { core, exchange, view } = writes;
   const { account, container } = intent;
   const levelInfo = await writes.level(account);
   const scope = writes.scope(account, container, levelInfo);
-  if (await writes.refusedForLegacyVersioning(account, container)) return;
   if (!core.admissions.enforces(scope)) return;
+  // The container's versioning, held still until Swift has answered the form (a change waits for it).
+  await writes.held(core.pins.versioningSteady(account, container));
+  const versioning = await core.containerVersioning(containerKey(account, container));
+  // The proxy deletes a cut form's partial file, which history mode would archive (and mark) inside Swift.
+  if (versioning?.kind === 'archive' && versioning.mode === 'history') return void refuse(exchange, 400, HISTORY_FORMS_REFUSED);
+  const archives = versioning?.kind === 'archive' ? new FormArchives(writes, { account, container, caller: { kind: 'tempurl', account, container }, levelInfo }, versioning) : undefined;
+  // formpost names a file's object: the form's path (with a "/" after a bare container) and the filename.
+  const prefix = intent.object === undefined ? '' : intent.object;
+  const objectOf = (filename: string | undefined) => (filename === undefined ? undefined : `${prefix}${filename}`);
   exchange.partial = true;
   exchange.invalidates.push(scope.key);
   exchange.decision = 'admitted';
@@ -46,13 +57,16 @@ export async function admitFormUpload(writes: WritePath, request: DoorRequest, i
   const noCredit = { bytes: 0, looked: true };
   const source = request.raw;
   const limiter = createFormLimiter<FormRefusal>(intent.boundary, {
-    file: async (attributes) => {
+    file: async (attributes, filename) => {
       const answer = await signatureRefusal(core, intent, attributes);
       if (answer) return { answer };
+      const archived = archives && (await archives.before(objectOf(filename)));
+      if (archived) return archived;
       const result = await core.admissions.admit(write);
       if (!result.admitted) return { decision: result.decision };
-      current = result.reservation;
-      exchange.held.push(current);
+      const reservation = (current = result.reservation);
+      exchange.held.push(reservation);
+      archives?.wrote(objectOf(filename), () => reservation.bytes);
       return undefined;
     },
     fileBytes: async (bytes) => {
@@ -60,11 +74,9 @@ export async function admitFormUpload(writes: WritePath, request: DoorRequest, i
       return decision ? { decision } : undefined;
     },
     cut: (refusal, partial) => {
-      // formpost names a file's object: the form's path (with a "/" after a bare container) and the filename.
-      const prefix = intent.object === undefined ? '' : intent.object;
       exchange.cut = {
         refusal,
-        partial: partial?.filename === undefined ? undefined : { account, container, object: `${prefix}${partial.filename}` },
+        partial: partial?.filename === undefined ? undefined : { account, container, object: objectOf(partial.filename)! },
         unknownPartial: partial !== undefined && partial.filename === undefined,
       };
       source.unpipe(limiter);

@@ -8,6 +8,9 @@ import { accountKey, containerKey, type Reservation } from '../../quota/ledger/l
 import type { WritePath } from '../../quota/writes.js';
 import { ObjectPins } from '../../quota/pins.js';
 import { listAll, replacedObject, type Caller } from '../../quota/caller.js';
+import type { LevelInfo } from '../../quota/admission.js';
+import type { Usage } from '../../quota/decide.js';
+import { archivedByWrite } from '../../quota/versioning.js';
 import { storedByManifest } from '../../quota/copies.js';
 import type { DoorRequest } from '../door.js';
 
@@ -58,7 +61,9 @@ export async function admitS3Complete(writes: WritePath, request: DoorRequest, u
   if (!caller) return;
   const levelInfo = await writes.level(account);
   const scope = writes.scope(account, container, levelInfo);
-  if (await writes.refusedForLegacyVersioning(account, container)) return;
+  // s3api deletes the upload's marker in the segments container: legacy versioning there would archive (or
+  // restore) objects inside Swift, uncounted. The bucket's own is counted below.
+  if (await writes.refusedForLegacyVersioning(account, `${container}${SEGMENTS_SUFFIX}`)) return;
   if (!core.admissions.enforces(scope)) return;
   // s3api lists the parts to complete only once it has read the request's XML: a client holding the body after
   // the decision could change a part meanwhile, through another proxy whose writes this one cannot see. So
@@ -71,6 +76,7 @@ export async function admitS3Complete(writes: WritePath, request: DoorRequest, u
   const releases = [await core.pins.pin([], [ObjectPins.key(account, segments, prefix)], exchange)];
   const unpin = () => releases.forEach((release) => release());
   try {
+    const archive = await legacyArchive(writes, caller, { account, container, object }, releases);
     const parts = await uploadParts(writes, caller, account, segments, prefix);
     const manifest = Buffer.from(JSON.stringify(parts.map((part) => ({ path: `/${segments}/${part}` }))));
     const sized = await storedByManifest(core, manifest, account, 'v1', caller, exchange);
@@ -83,8 +89,11 @@ export async function admitS3Complete(writes: WritePath, request: DoorRequest, u
       replaced: () => replacedObject(core, caller, { account, container, object }),
       context: writes.context,
       alsoCounted: [{ scope: writes.scope(account, undefined, levelInfo), snapshot: levelInfo.snapshot }],
+      // What it replaces is archived in another container of the account: the account's total frees nothing.
+      ...(archive ? { totalAdd: { count: 1, bytes: sized.stored } } : {}),
     });
     if (!admitted) return unpin();
+    if (archive && !(await admitArchive(writes, archive, levelInfo, admitted.reservation))) return unpin();
     if (admitted.reservation.keepsVersions) steady();
     else releases.push(steady);
     exchange.watched = { scope, persisted: admitted.snapshot.persisted };
@@ -108,4 +117,36 @@ async function uploadParts(writes: WritePath, caller: Caller, account: string, s
     writes.core.swift.asCaller('GET', `${encodePath('v1', account, segments)}?${query}`, { ...caller.credentials.headers, accept: 'application/json' }, 'listing', 16 * 1024 * 1024),
   );
   return entries.map((entry) => entry.name).filter((name) => /^\d+$/.test(name.slice(prefix.length)));
+}
+
+/** What Swift archives when the completion replaces the bucket's object (legacy versioning), and where. */
+interface Archive {
+  readonly account: string;
+  readonly location: string;
+  readonly archived: Usage | undefined;
+}
+
+/**
+ * Legacy versioning of the bucket: the manifest replaces `target`, which Swift archives into the location
+ * container. The object's turn is taken (released with `releases`) and the object read now is the one archived;
+ * undefined without legacy versioning.
+ */
+async function legacyArchive(writes: WritePath, caller: Caller, target: { account: string; container: string; object: string }, releases: Array<() => void>): Promise<Archive | undefined> {
+  const { core, exchange } = writes;
+  const versioning = await core.containerVersioning(containerKey(target.account, target.container));
+  if (versioning?.kind !== 'archive') return undefined;
+  releases.push(await core.pins.exclusive(ObjectPins.key(target.account, target.container, target.object), exchange));
+  const current = await replacedObject(core, caller, target);
+  return { account: target.account, location: versioning.location, archived: archivedByWrite(versioning, current) };
+}
+
+/** The archive admitted in its location, held beside the manifest; false: refused (answered, the manifest given back). */
+async function admitArchive(writes: WritePath, archive: Archive, levelInfo: LevelInfo, manifest: Reservation): Promise<boolean> {
+  if (!archive.archived) return true;
+  const scope = writes.scope(archive.account, archive.location, levelInfo);
+  // An archive moves an object between containers of the account: its total does not change.
+  const admitted = await writes.admit({ scope, add: archive.archived, target: undefined, context: writes.context, totalAdd: { count: 0, bytes: 0 } }, [manifest]);
+  if (!admitted) return false;
+  writes.exchange.invalidates.push(scope.key);
+  return true;
 }
