@@ -162,11 +162,28 @@ function rawPairs(rawHeaders: readonly string[]): Array<[string, string]> {
  * does, else the error it answers with.
  */
 export function checkS3Signature(request: SignedRequest, header: HeaderLookup, credential: S3Credential, secret: string, settings: S3Settings, nowSeconds: number): S3Error | undefined {
-  const params = latin1Params(request.query);
-  return credential.version === 2 ? checkV2(request, header, params, credential, secret, settings, nowSeconds) : checkV4(request, header, params, credential, secret, settings, nowSeconds);
+  const signed = s3SignedString(request, header, credential, settings, nowSeconds);
+  if ('code' in signed) return signed;
+  return signed.matches(secret) ? undefined : SIGNATURE_MISMATCH;
 }
 
-function checkV2(request: SignedRequest, header: HeaderLookup, params: Map<string, string>, credential: S3Credential, secret: string, settings: S3Settings, now: number): S3Error | undefined {
+/**
+ * What the request's signature signs, as s3api reads it (its `string_to_sign`, bytes), the signature the client
+ * gave, and whether a secret gives that signature: what s3token sends Keystone's `/v3/s3tokens`, and what a cached
+ * secret is checked with. Or the error s3api answers before any secret is looked at.
+ */
+export interface S3SignedString {
+  readonly stringToSign: Buffer;
+  readonly signature: string;
+  matches(secret: string): boolean;
+}
+
+export function s3SignedString(request: SignedRequest, header: HeaderLookup, credential: S3Credential, settings: S3Settings, nowSeconds: number): S3SignedString | S3Error {
+  const params = latin1Params(request.query);
+  return credential.version === 2 ? signedV2(request, header, params, credential, settings, nowSeconds) : signedV4(request, header, params, credential, settings, nowSeconds);
+}
+
+function signedV2(request: SignedRequest, header: HeaderLookup, params: Map<string, string>, credential: S3Credential, settings: S3Settings, now: number): S3SignedString | S3Error {
   let signature: string;
   let dateLine: string | undefined;
   const amz = new Map<string, string[]>();
@@ -198,11 +215,11 @@ function checkV2(request: SignedRequest, header: HeaderLookup, params: Map<strin
     if (sub.length > 0) resource += `?${sub.map(([key, value]) => (value ? `${key}=${value}` : key)).join('&')}`;
   }
   lines.push(resource);
-  const expected = createHmac('sha1', Buffer.from(secret, 'utf8')).update(Buffer.from(lines.join('\n'), 'latin1')).digest('base64').trim();
-  return sameString(signature, expected) ? undefined : SIGNATURE_MISMATCH;
+  const stringToSign = Buffer.from(lines.join('\n'), 'latin1');
+  return { stringToSign, signature, matches: (secret) => sameString(signature, createHmac('sha1', Buffer.from(secret, 'utf8')).update(stringToSign).digest('base64').trim()) };
 }
 
-function checkV4(request: SignedRequest, header: HeaderLookup, params: Map<string, string>, credential: S3Credential, secret: string, settings: S3Settings, now: number): S3Error | undefined {
+function signedV4(request: SignedRequest, header: HeaderLookup, params: Map<string, string>, credential: S3Credential, settings: S3Settings, now: number): S3SignedString | S3Error {
   const query = credential.style === 'query';
   let timestamp: number | undefined;
   if (query && params.has('X-Amz-Date')) timestamp = parseTime(params.get('X-Amz-Date'), true);
@@ -278,9 +295,11 @@ function checkV4(request: SignedRequest, header: HeaderLookup, params: Map<strin
     signed.join(';'),
     payload,
   ].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate(timestamp), [scopeDate, location, 's3', 'aws4_request'].join('/'), createHash('sha256').update(Buffer.from(canonical, 'latin1')).digest('hex')].join('\n');
-  let key: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
-  for (const piece of [scopeDate, location, 's3', 'aws4_request']) key = createHmac('sha256', key).update(piece, 'utf8').digest();
-  const expected = createHmac('sha256', key).update(Buffer.from(stringToSign, 'latin1')).digest('hex');
-  return sameString(signature, expected) ? undefined : SIGNATURE_MISMATCH;
+  const stringToSign = Buffer.from(['AWS4-HMAC-SHA256', amzDate(timestamp), [scopeDate, location, 's3', 'aws4_request'].join('/'), createHash('sha256').update(Buffer.from(canonical, 'latin1')).digest('hex')].join('\n'), 'latin1');
+  const matches = (secret: string) => {
+    let key: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
+    for (const piece of [scopeDate, location, 's3', 'aws4_request']) key = createHmac('sha256', key).update(piece, 'utf8').digest();
+    return sameString(signature, createHmac('sha256', key).update(stringToSign).digest('hex'));
+  };
+  return { stringToSign, signature, matches };
 }

@@ -69,6 +69,9 @@ key_repository = ${path.join(dir, 'fernet-keys')}
 
 [credential]
 key_repository = ${path.join(dir, 'credential-keys')}
+# Keystone's cache keeps a credential without its encrypted blob: every s3tokens and EC2 credential read after
+# the first answered 500 (KeyError 'encrypted_blob' in credential/core.py), with [cache] enabled below.
+caching = false
 
 [identity]
 # bcrypt's least work: every token request of a user checks a password hash.
@@ -133,14 +136,16 @@ wss.make_server(host, port, initialize_public_application(), server_class=Server
 `;
 
 /**
- * Swift's proxy with Keystone authentication as its documentation shows it (authtoken, then keystoneauth), on the
- * test cluster's rings. authtoken validates every token with Keystone (token_cache_time = -1): a revoked token is
- * refused at once, as the renewal test needs. No memcache: nothing here needs to be shared between proxies.
+ * Swift's proxy with Keystone authentication as its documentation shows it (authtoken, then keystoneauth; s3api
+ * and s3token between them for S3 with EC2 credentials, as s3api's documentation orders them: authtoken first, so
+ * that it does not clear what s3token sets), on the test cluster's rings. authtoken validates every token with
+ * Keystone (token_cache_time = -1): a revoked token is refused at once, as the renewal test needs. No memcache:
+ * nothing here needs to be shared between proxies.
  */
 function swiftProxyConf(clusterDir: string, port: number, keystoneUrl: string): string {
   return `${commonDefaults(clusterDir, port)}
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats authtoken keystoneauth copy slo dlo proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats authtoken s3api s3token keystoneauth copy slo dlo proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -160,6 +165,23 @@ delay_auth_decision = true
 token_cache_time = -1
 include_service_catalog = false
 service_token_roles_required = true
+
+[filter:s3api]
+use = egg:swift#s3api
+
+# S3 with EC2 credentials as Swift's documentation sets it up: s3token asks Keystone's /v3/s3tokens for each
+# request (secret_cache_duration 0, its default: a deleted credential is refused at once).
+[filter:s3token]
+use = egg:swift#s3token
+auth_uri = ${keystoneUrl}/v3
+reseller_prefix = AUTH_
+auth_url = ${keystoneUrl}
+auth_type = password
+username = ${SWIFT_SERVICE_USER.name}
+password = ${SWIFT_SERVICE_USER.password}
+user_domain_id = default
+project_name = service
+project_domain_id = default
 
 [filter:keystoneauth]
 use = egg:swift#keystoneauth

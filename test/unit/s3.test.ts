@@ -181,8 +181,9 @@ describe('S3 requests, addressed and dispatched as s3api does', () => {
     assert.deepEqual(s3Action('PUT', address('/bkt/k'), 'PartNumber=1_0&UploadId=', headers()), { kind: 'object-put', container: 'bkt', object: 'k' });
   });
 
-  test('turning versioning on is refused; reads and deletes pass, deletes marked as shrinking', () => {
-    assert.equal(s3Action('PUT', address('/bkt'), 'versioning', headers()).kind, 'refuse');
+  test('PUT ?versioning is a versioning change of its bucket (on a key too); reads and deletes pass, deletes marked as shrinking', () => {
+    assert.deepEqual(s3Action('PUT', address('/bkt'), 'versioning', headers()), { kind: 'bucket-versioning', bucket: 'bkt' });
+    assert.deepEqual(s3Action('PUT', address('/bkt/k'), 'versioning', headers()), { kind: 'bucket-versioning', bucket: 'bkt' });
     assert.deepEqual(s3Action('GET', address('/bkt'), 'versioning', headers()), { kind: 'pass' });
     assert.deepEqual(s3Action('DELETE', address('/bkt/k'), undefined, headers()), { kind: 'pass', shrinks: { bucket: 'bkt' } });
     assert.deepEqual(s3Action('POST', address('/bkt'), 'delete', headers()), { kind: 'pass', shrinks: { bucket: 'bkt' } });
