@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { accountUrl, call, login } from '../helpers/http.js';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { redisUrl, swiftUrl } from '../helpers/swift-env.js';
-import { archive } from './attacks.js';
+import { archive, s3 } from './attacks.js';
 
 /**
  * Only per-policy limits: no container_count, so a container PUT is not admitted (nothing to count), as in a
@@ -164,5 +164,21 @@ describe('per-policy limits under attack, two proxies on one Redis', () => {
     const stored = await who.stored();
     assert.ok(bytesIn(stored, 'gold') <= 2_500, `gold holds ${bytesIn(stored, 'gold')} bytes (answers ${answers.join(' ')})`);
     assert.deepEqual(answers, [201, 201, 413]);
+  });
+
+  test('S3 multipart: the segments container s3api makes in the bucket\'s policy (gold), read as missing by the other proxy: gold\'s limit holds', async () => {
+    const who = await tenant(swift);
+    const [a, b] = proxies as [RunningProxy, RunningProxy];
+    const auth = { 'x-auth-token': who.token };
+    assert.equal((await call('PUT', `${accountUrl(a.url, who.account)}/gbkt`, { ...auth, 'x-storage-policy': 'gold' })).status, 201);
+    // Proxy b reads gbkt+segments for this write (Swift: 404), and keeps the reading for cache_timeout.
+    assert.equal((await call('PUT', `${accountUrl(b.url, who.account)}/gbkt+segments/probe`, auth, 'x')).status, 404);
+    const user = { access: `${who.account}:admin`, secret: `${who.account}pass` };
+    const [initiated] = await s3([{ endpoint: a.url, ...user, op: 'initiate', bucket: 'gbkt', key: 'k' }]);
+    assert.ok(initiated!.ok, JSON.stringify(initiated));
+    const parts = await s3([1, 2, 3].map((part) => ({ endpoint: b.url, ...user, op: 'upload_part', bucket: 'gbkt', key: 'k', upload_id: initiated!.upload_id, part, size: 1_000 })));
+    const stored = await who.stored();
+    assert.ok(bytesIn(stored, 'gold') <= 2_500, `gold holds ${bytesIn(stored, 'gold')} bytes (${JSON.stringify(parts)})`);
+    assert.deepEqual(parts.map((part) => part.code ?? 'ok'), ['ok', 'ok', 'EntityTooLarge']);
   });
 });
