@@ -71,6 +71,12 @@ export interface Write {
    * its marker alone and a stack-mode delete nothing. Given, nothing is credited in the total.
    */
   readonly totalAdd?: Usage;
+  /**
+   * With `totalAdd`: the container of the account legacy versioning moves the object from (an archive copy, a
+   * history-mode delete, a stack-mode restore). Where its storage policy is not the write's container's, the
+   * object enters that policy's total in full (total-admission.ts).
+   */
+  readonly movedFrom?: string;
 }
 
 export type Admission =
@@ -83,6 +89,8 @@ export interface AdmissionsOptions {
   ledger: UsageLedger;
   watch: QuotaWatch;
   log: Log;
+  /** Swift's default storage policy (lower case), where known: that of a container bulk extraction makes. */
+  defaultPolicy?: () => string | undefined;
 }
 
 export class Admissions {
@@ -94,12 +102,12 @@ export class Admissions {
   private readonly totals: TotalAdmissions;
   private readonly overridden = new WeakMap<Limits, { base: Limits; baseSoft: Limits; limits: Limits; soft: Limits }>();
 
-  constructor({ config, ledger, watch, log }: AdmissionsOptions) {
+  constructor({ config, ledger, watch, log, defaultPolicy }: AdmissionsOptions) {
     this.config = config;
     this.ledger = ledger;
     this.watch = watch;
     this.log = log;
-    this.totals = new TotalAdmissions({ ledger, watch, config: () => this.config, levelOf: (account) => this.levelOf(account), countedWith: (write, withOwn) => this.countedWith(write, withOwn) });
+    this.totals = new TotalAdmissions({ ledger, watch, config: () => this.config, levelOf: (account) => this.levelOf(account), countedWith: (write, withOwn) => this.countedWith(write, withOwn), ...(defaultPolicy ? { defaultPolicy } : {}) });
     // Grace periods ending with no request, and level changes, are judged by the level held now.
     watch.useLevelSource((account) => this.levelOf(account, true));
   }
@@ -294,7 +302,7 @@ export class Admissions {
       }
       const rules = rulesFor(usageOnly, scope.limits, this.watch.expiredSoftLimits(scope, usedBy(view)));
       const grown = await this.ledger.grow({ reservation, snapshot, bytes, creditBytes: credit.bytes, rules });
-      if (grown.ok) return reservation.linked ? this.totals.grow(write, reservation, snapshot.policy, bytes, credit) : undefined;
+      if (grown.ok) return reservation.linked ? this.totals.grow(write, reservation, bytes, credit) : undefined;
       view = grown.projection;
       decision = decide(view);
       if (!decision.allow && view.writesSince && attempt < RESERVE_ATTEMPTS) {

@@ -78,7 +78,7 @@ export class QuotaCore {
     this.grants = new GrantedWrites((credentials, account, container) => this.authority.mayWriteNow(credentials, account, container));
     // Writes held here on a grant since revoked would keep writes through other proxies out: asked again while held.
     setInterval(() => void this.grants.sweep(GRANT_RECHECK_MS), GRANT_RECHECK_MS / 2).unref();
-    this.admissions = new Admissions({ config, ledger, watch, log });
+    this.admissions = new Admissions({ config, ledger, watch, log, defaultPolicy: () => capabilities().defaultPolicy });
     this.versionings = new LRUCache({ max: config.quota.cacheMaxEntries, ttl: Math.max(config.quota.cacheTimeoutSeconds * 1000, 1) });
     this.accountsSeen = config.quota.recordAccounts ? new AccountsSeen(swift, log, config.quota.cacheMaxEntries) : undefined;
   }

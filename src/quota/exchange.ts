@@ -92,8 +92,12 @@ export class Exchange implements UpstreamEvents {
   readonly forgets: string[] = [];
   /** An account whose level this request changes: its soft-limit episodes are looked at again once Swift took it. */
   levelChanged: string | undefined;
-  /** Scopes whose limits this request changes (a level, an override, container_quotas): every process reads them again. */
-  readonly limitsChanged: string[] = [];
+  /**
+   * Scopes every process reads again once Swift took this request: their limits changed (a level, an override,
+   * container_quotas), or a container was made or deleted (a reading of it may name another storage policy, or
+   * none).
+   */
+  readonly rereadEverywhere: string[] = [];
   /** The level this request gives an account (undefined: removes it), recorded once Swift took it (account-registry.ts). */
   levelSet: { account: string; level: string | undefined } | undefined;
   /** A form upload was cut (formpost.ts): Swift's answer is replaced with this refusal, its partial file removed. */

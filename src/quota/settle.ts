@@ -62,7 +62,7 @@ export function track(core: QuotaCore, exchange: Exchange): Exchange {
  */
 export function afterAnswer(core: QuotaCore, exchange: Exchange, context: ContextSource): void {
   for (const key of exchange.forgets) core.forget(key);
-  for (const key of exchange.limitsChanged) core.ledger.forgetEverywhere(key);
+  for (const key of exchange.rereadEverywhere) core.ledger.forgetEverywhere(key);
   if (exchange.watched) {
     // The write is in Swift's usage now: a soft limit it went past is reported by this request.
     const { scope, persisted } = exchange.watched;

@@ -8,7 +8,7 @@ import type { Config } from '../config/load.js';
 import type { PersistedQuotaState } from '../swift/quota-metadata.js';
 import { AccountTotals, totalsOf, type TotalScope } from './account-total.js';
 import type { Usage } from './decide.js';
-import { accountTotalKey, type Projection, type Reservation, type Snapshot, type UsageLedger } from './ledger/ledger.js';
+import { accountTotalKey, containerKey, policyTotalKey, type Projection, type Reservation, type Snapshot, type UsageLedger } from './ledger/ledger.js';
 import type { Denied, LevelInfo, Write } from './admission.js';
 import { keepsVersions } from './versioning.js';
 import type { QuotaWatch, Scope } from './watch.js';
@@ -27,6 +27,24 @@ export interface TotalAdmissionsOptions {
   readonly levelOf: (account: string) => Promise<LevelInfo>;
   /** The scopes a refusal of the write is counted in (its container's and its account's hits). */
   readonly countedWith: (write: Write, withOwn: boolean) => Promise<Counted>;
+  /** Swift's default storage policy (lower case), where known (/info). */
+  readonly defaultPolicy?: () => string | undefined;
+}
+
+/**
+ * What `write` adds to one of its account's totals: `totalAdd` where it is given (legacy versioning moves objects
+ * between containers of the account), but in full in a policy's total when the move crosses policies (`crosses`):
+ * the object leaves another policy's containers and enters this one's.
+ */
+function addedTo(write: Write, total: TotalScope, crosses: boolean): Usage {
+  if (write.totalAdd === undefined || (crosses && total.policy !== undefined)) return write.add;
+  return write.totalAdd;
+}
+
+/** The storage policy a total's ledger key names (`p/<account>/<policy>`); undefined for the account's whole total. */
+function policyInKey(account: string, key: string): string | undefined {
+  const prefix = policyTotalKey(account, '');
+  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
 }
 
 /** What a check of one total tells the quota watch, when its account's total is watched. */
@@ -53,9 +71,10 @@ export class TotalAdmissions {
    */
   async admit(write: Write, reservation: Reservation, snapshot: Snapshot, credit: Usage, lookCredit?: () => Promise<Usage>): Promise<Denied | undefined> {
     const { scope } = write;
-    const totals = this.totalsFor(scope, snapshot.policy);
-    const add = write.totalAdd ?? write.add;
-    if (totals.length === 0 || (add.count <= 0 && add.bytes <= 0)) return undefined;
+    const policy = this.policyOf(snapshot);
+    const totals = this.totalsFor(scope, policy);
+    if (totals.length === 0) return undefined;
+    const crosses = await this.crossesPolicies(write, totals, policy);
     const target = write.target === undefined ? undefined : `${scope.container!}/${write.target}`;
     // Legacy versioning keeps what the write replaces in the account: nothing is credited in its total.
     const credits = write.totalAdd === undefined ? { credit, ...(lookCredit ? { lookCredit } : {}) } : { credit: ZERO };
@@ -64,6 +83,8 @@ export class TotalAdmissions {
       const keeps = keepsVersions(snapshot.versioning);
       let last = reservation;
       for (const total of totals) {
+        const add = addedTo(write, total, crosses);
+        if (add.count <= 0 && add.bytes <= 0) continue;
         const watched = await this.watched(scope, total);
         const watching = watched ? this.watching(watched, write) : {};
         const admitted = await this.totals.admit({ total, level: scope.level, add, target, keepsVersions: keeps, ...credits, ...watching });
@@ -84,12 +105,33 @@ export class TotalAdmissions {
     }
   }
 
+  /**
+   * The storage policy of the container a reading is of. One Swift does not have (yet) gets the default policy:
+   * bulk extraction makes the containers its files name, without X-Storage-Policy (a write into any other missing
+   * container is answered 404 and stores nothing).
+   */
+  private policyOf(snapshot: Snapshot): string | undefined {
+    return snapshot.exists ? snapshot.policy : this.options.defaultPolicy?.();
+  }
+
+  /**
+   * Whether `write`, an object legacy versioning moves into its container (`movedFrom`), takes it from a container
+   * of another storage policy than `policy` (its own): then the object enters `policy`'s total in full. Asked only
+   * where a policy's total is limited; a source the proxy cannot read is taken for one of another policy.
+   */
+  private async crossesPolicies(write: Write, totals: readonly TotalScope[], policy: string | undefined): Promise<boolean> {
+    if (write.movedFrom === undefined || !totals.some((total) => total.policy !== undefined)) return false;
+    const source = await this.options.ledger.read(containerKey(write.scope.account, write.movedFrom));
+    return !source.exists || source.policy === undefined || source.policy !== policy;
+  }
+
   /** A chunked upload's next bytes in its account's totals, once they fit in its container; refused: counted. */
-  async grow(write: Write, reservation: Reservation, policy: string | undefined, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
-    const totals = this.totalsFor(write.scope, policy);
+  async grow(write: Write, reservation: Reservation, bytes: number, credit: { bytes: number; looked: boolean }): Promise<Denied | undefined> {
     for (let total = reservation.linked; total; total = total.linked) {
-      // The limits of the total it holds (a total the limits no longer name is not grown).
-      const scope = totals.find((candidate) => candidate.key === total!.key);
+      // The limits of the total it holds, by the policy it was admitted in (not by a newer reading of the
+      // container, which could name another policy); a total the limits no longer name is not grown.
+      const key = total.key;
+      const scope = this.totalsFor(write.scope, policyInKey(write.scope.account, key)).find((candidate) => candidate.key === key);
       const refused = scope && (await this.growOne(write, total, scope, bytes, credit));
       if (refused) return refused;
     }

@@ -314,7 +314,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   path.hold(result.reservation);
   if (caller.kind === 'credentials') path.trackGrant(scope.key, caller.credentials, scope.account, intent.target.container, () => body.raw.complete);
   if (archived && versioning?.kind === 'archive') {
-    const archive = await core.admissions.admit({ scope: path.scope(scope.account, versioning.location, stored.levelInfo), add: archived, target: undefined, context: path.context, totalAdd: MOVED });
+    const archive = await core.admissions.admit({ scope: path.scope(scope.account, versioning.location, stored.levelInfo), add: archived, target: undefined, context: path.context, totalAdd: MOVED, movedFrom: intent.target.container });
     if (!archive.admitted) {
       core.ledger.release(result.reservation);
       releases.run();
@@ -337,7 +337,7 @@ async function admitStored(path: WritePath, stored: Stored, body: ObjectBody): P
   return true;
 }
 
-/** An archive copy moves an object between containers of the account: its total does not change. */
+/** An archive copy moves an object between containers of the account: its total does not change (its policy's may: `movedFrom`). */
 const MOVED = Object.freeze({ count: 0, bytes: 0 });
 
 const NO_ARCHIVE: { read?: { current: Usage | undefined }; archived?: Usage } = Object.freeze({});

@@ -43,6 +43,11 @@ export interface SwiftCapabilities {
    * report. Undefined while unknown.
    */
   readonly policies: ReadonlyMap<string, string> | undefined;
+  /**
+   * The default storage policy's name (lower case): where Swift puts a container made without X-Storage-Policy
+   * (bulk extraction's). Undefined while unknown.
+   */
+  readonly defaultPolicy: string | undefined;
 }
 
 type Info = Record<string, Record<string, unknown> | undefined>;
@@ -53,6 +58,13 @@ function list(value: unknown, fallback: readonly string[]): readonly string[] {
 
 function count(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fallback;
+}
+
+/** The policy of `swift.policies` marked `default` (lower case). */
+function defaultPolicyOf(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const marked = (value as Array<{ name?: unknown; default?: unknown }>).find((policy) => policy?.default === true && typeof policy.name === 'string');
+  return marked === undefined ? undefined : (marked.name as string).toLowerCase();
 }
 
 /** `swift.policies` of /info: each policy's name and aliases (lower case) → its name (lower case). */
@@ -81,6 +93,7 @@ export function capabilitiesFromInfo(info: Info | undefined): SwiftCapabilities 
     tempurlDigests: list(info?.tempurl?.allowed_digests, SWIFT_DEFAULTS.digests),
     formpostDigests: list(info?.formpost?.allowed_digests, SWIFT_DEFAULTS.digests),
     policies: policiesOf(info?.swift?.policies),
+    defaultPolicy: defaultPolicyOf(info?.swift?.policies),
   });
 }
 

@@ -10,6 +10,8 @@ test('/info\'s policies: each name and alias, lower case, to the name containers
   assert.deepEqual([...policies], [['policy-0', 'policy-0'], ['gold', 'gold'], ['yellow', 'gold'], ['y2', 'gold']]);
   assert.equal(capabilitiesFromInfo(undefined).policies, undefined);
   assert.equal(capabilitiesFromInfo({ swift: {} }).policies, undefined);
+  assert.equal(capabilitiesFromInfo(info).defaultPolicy, 'policy-0', 'where Swift makes a container without X-Storage-Policy');
+  assert.equal(capabilitiesFromInfo(undefined).defaultPolicy, undefined);
 });
 
 test('limits naming a policy Swift lacks, or an alias, are reported; known names and an unknown /info are not', () => {

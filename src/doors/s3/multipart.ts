@@ -43,6 +43,9 @@ export async function admitS3Initiate(writes: WritePath, key: string): Promise<v
     if (!marker) return;
   }
   exchange.invalidates.push(accountKey(account), containerScope.key);
+  // s3api may make the segments container, in the bucket's storage policy: a reading of it as missing (by any
+  // proxy) would count its parts in another policy's total.
+  exchange.rereadEverywhere.push(containerScope.key);
   exchange.partial = true;
   exchange.decision = 'admitted';
 }

@@ -44,10 +44,15 @@ export function admitIntent(writes: WritePath, request: DoorRequest, intent: Exc
     case 'describe':
       return admitDescribe(writes, intent);
     case 'container-create':
+      // Counted or not, the container may be new, in a storage policy of its own: a reading of it as missing, or
+      // of one deleted before it (by any proxy), would count its objects in no policy's total or another's.
+      exchange.rereadEverywhere.push(containerKey(intent.account, intent.container));
       return admitContainerCreate(writes, intent.account, intent.container);
     case 'container-delete':
       exchange.invalidates.push(accountKey(intent.account), containerKey(intent.account, intent.container));
       exchange.forgets.push(containerKey(intent.account, intent.container));
+      // The container may be made again in another storage policy: every process reads it again.
+      exchange.rereadEverywhere.push(containerKey(intent.account, intent.container));
       exchange.shrinks = { account: intent.account };
       return;
     case 'object-update':
@@ -117,7 +122,7 @@ async function admitLevelChange(writes: WritePath, account: string, level: strin
   }
   core.metrics.levelChanges.inc({ outcome: 'passed' });
   exchange.invalidates.push(accountKey(account));
-  exchange.limitsChanged.push(accountKey(account));
+  exchange.rereadEverywhere.push(accountKey(account));
   exchange.levelChanged = account;
   exchange.levelSet = { account, level };
 }

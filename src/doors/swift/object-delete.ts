@@ -56,7 +56,7 @@ async function admitDelete(writes: WritePath, intent: ObjectDelete): Promise<voi
     let write: Write | undefined;
     if (versioning.mode === 'history') {
       // The object moves into the location: the account's total gains the delete marker alone.
-      write = { scope: writes.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: writes.context, totalAdd: MARKER };
+      write = { scope: writes.scope(account, versioning.location, levelInfo), add: archivedByDelete(versioning, current)!, target: undefined, context: writes.context, totalAdd: MARKER, movedFrom: container };
     } else {
       const prefix = archivePrefix(object);
       releases.push(await core.pins.pin([], [ObjectPins.key(account, versioning.location, prefix)], exchange));
@@ -83,5 +83,5 @@ async function restoredVersion(writes: WritePath, versioning: Extract<Versioning
   const restored = restorable(versions);
   if (!restored) return undefined;
   // The version moves back over the object: the account's total loses the object and gains nothing.
-  return { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: writes.context, notBefore, totalAdd: NOTHING };
+  return { scope, add: restored, target: object, replaced: () => Promise.resolve(current), context: writes.context, notBefore, totalAdd: NOTHING, movedFrom: versioning.location };
 }

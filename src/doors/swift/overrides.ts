@@ -50,6 +50,6 @@ export async function admitOwnerLimitsChange(writes: WritePath, intent: Of<'owne
 function changedLimits({ exchange }: WritePath, account: string, container: string | undefined): void {
   const key = container === undefined ? accountKey(account) : containerKey(account, container);
   exchange.invalidates.push(key);
-  exchange.limitsChanged.push(key);
+  exchange.rereadEverywhere.push(key);
   if (container === undefined) exchange.levelChanged = account;
 }
