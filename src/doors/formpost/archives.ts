@@ -20,7 +20,7 @@ import { formAnswer } from '../../quota/answers.js';
 
 type Archiving = Extract<Versioning, { kind: 'archive' }>;
 
-/** An archive moves an object between containers of the account: its total does not change. */
+/** An archive moves an object between containers of the account: its total does not change (its policy's may: `movedFrom`). */
 const MOVED: Usage = Object.freeze({ count: 0, bytes: 0 });
 
 /** A file whose name the proxy cannot be sure of would archive an object it cannot name. */
@@ -52,7 +52,7 @@ export class FormArchives {
     const archived = archivedByWrite(this.versioning, replaced);
     if (!archived) return undefined;
     const { location } = this.versioning;
-    const archive = await core.admissions.admit({ scope: this.writes.scope(account, location, levelInfo), add: archived, target: undefined, context: this.writes.context, totalAdd: MOVED });
+    const archive = await core.admissions.admit({ scope: this.writes.scope(account, location, levelInfo), add: archived, target: undefined, context: this.writes.context, totalAdd: MOVED, movedFrom: container });
     if (!archive.admitted) return { decision: archive.decision };
     exchange.held.push(archive.reservation);
     if (!exchange.invalidates.includes(containerKey(account, location))) exchange.invalidates.push(containerKey(account, location));

@@ -125,6 +125,8 @@ async function uploadParts(writes: WritePath, caller: Caller, account: string, s
 /** What Swift archives when the completion replaces the bucket's object (legacy versioning), and where. */
 interface Archive {
   readonly account: string;
+  /** The bucket the replaced object leaves. */
+  readonly container: string;
   readonly location: string;
   readonly archived: Usage | undefined;
 }
@@ -140,15 +142,15 @@ async function legacyArchive(writes: WritePath, caller: Caller, target: { accoun
   if (versioning?.kind !== 'archive') return undefined;
   releases.push(await core.pins.exclusive(ObjectPins.key(target.account, target.container, target.object), exchange));
   const current = await replacedObject(core, caller, target);
-  return { account: target.account, location: versioning.location, archived: archivedByWrite(versioning, current) };
+  return { account: target.account, container: target.container, location: versioning.location, archived: archivedByWrite(versioning, current) };
 }
 
 /** The archive admitted in its location, held beside the manifest; false: refused (answered, the manifest given back). */
 async function admitArchive(writes: WritePath, archive: Archive, levelInfo: LevelInfo, manifest: Reservation): Promise<boolean> {
   if (!archive.archived) return true;
   const scope = writes.scope(archive.account, archive.location, levelInfo);
-  // An archive moves an object between containers of the account: its total does not change.
-  const admitted = await writes.admit({ scope, add: archive.archived, target: undefined, context: writes.context, totalAdd: { count: 0, bytes: 0 } }, [manifest]);
+  // An archive moves an object between containers of the account: its total does not change (its policy's may).
+  const admitted = await writes.admit({ scope, add: archive.archived, target: undefined, context: writes.context, totalAdd: { count: 0, bytes: 0 }, movedFrom: archive.container }, [manifest]);
   if (!admitted) return false;
   writes.exchange.invalidates.push(scope.key);
   return true;
