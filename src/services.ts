@@ -12,6 +12,7 @@ import { HostAddresser } from './proxy/host-addresser.js';
 import { SwiftClient } from './swift/client.js';
 import { Census } from './report/census.js';
 import { CapabilitiesWatch } from './swift/capabilities.js';
+import { Ec2Credentials } from './auth/ec2.js';
 import { TokenIdentities } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
 import { createLedger } from './quota/ledger/create.js';
@@ -80,7 +81,8 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
   capabilitiesKnown(capabilities);
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
-  const core = new QuotaCore({ config, swift, metrics, log, watch, identities, capabilities: () => capabilities.current, ledger, pins });
+  const ec2 = config.s3token && new Ec2Credentials(config.s3token, agents.ownAgent, () => swift.keystoneToken());
+  const core = new QuotaCore({ config, swift, metrics, log, watch, identities, capabilities: () => capabilities.current, ledger, pins, ...(ec2 ? { ec2 } : {}) });
   // Who is near quota, for the gauges: in the background, every census_interval.
   const census = new Census(() => core.config, swift, metrics, log);
   census.start();

@@ -17,7 +17,7 @@ import { parseLedger, type LedgerConfig } from './ledger.js';
 import { parseTempauth, TEMPAUTH_SECTION, type TempauthUser } from './identity.js';
 import { parseQuota, QUOTA_SECTION, type QuotaConfig } from './quota.js';
 import { NOTIFY_SECTION_PREFIX, parseNotifiers, type NotifierConfig } from './notifiers.js';
-import { CNAME_LOOKUP_SECTION, DOMAIN_REMAP_SECTION, parseCnameLookup, parseDomainRemap, parseS3, S3API_SECTION } from './swift-filters.js';
+import { CNAME_LOOKUP_SECTION, DOMAIN_REMAP_SECTION, parseCnameLookup, parseDomainRemap, parseS3, parseS3Token, S3API_SECTION, S3TOKEN_SECTION, type S3TokenConfig } from './swift-filters.js';
 import type { S3Config } from '../s3/request.js';
 import type { CnameLookupConfig, DomainRemapConfig } from '../swift/host-addressing.js';
 
@@ -62,6 +62,11 @@ export interface Config {
    * without the section (then a host name may name a bucket the proxy cannot tell).
    */
   readonly s3: S3Config | undefined;
+  /**
+   * Swift's `[filter:s3token]`, when Swift checks EC2 credentials with Keystone: S3 requests signed with them are
+   * checked with the same Keystone (auth/ec2.ts) and counted in their project's account.
+   */
+  readonly s3token: S3TokenConfig | undefined;
   /** Swift's `[filter:domain_remap]`, when Swift runs it: host names that address accounts and containers. */
   readonly domainRemap: DomainRemapConfig | undefined;
   /** Swift's `[filter:cname_lookup]`, when Swift runs it: host names that are CNAMEs of storage-domain names. */
@@ -124,6 +129,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     quota,
     notifiers: Object.freeze(notifiers),
     s3: parseS3(section(doc, S3API_SECTION)),
+    s3token: parseS3TokenFor(section(doc, S3TOKEN_SECTION), quota),
     domainRemap: parseDomainRemap(section(doc, DOMAIN_REMAP_SECTION)),
     cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
     ledger,
@@ -132,6 +138,15 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     trace: parseTrace(proxy),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** `[filter:s3token]`: Keystone answers s3tokens (and gives credentials' secrets) only to a Keystone identity. */
+function parseS3TokenFor(reader: SectionReader | undefined, quota: QuotaConfig): S3TokenConfig | undefined {
+  const s3token = parseS3Token(reader);
+  if (s3token && quota.service.kind !== 'keystone') {
+    reader!.fail(undefined, 'needs the proxy\'s Keystone service identity (service_auth = keystone in [filter:quota]): Keystone checks EC2 credentials only for a Keystone user');
+  }
+  return s3token;
 }
 
 /** A warning for each key of the proxy's sections that [DEFAULT] sets too (paste.deploy gives Swift [DEFAULT]'s). */

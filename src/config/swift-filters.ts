@@ -1,5 +1,6 @@
 /**
- * Swift's own filter sections the proxy reads to address requests as Swift does: s3api, domain_remap, cname_lookup.
+ * Swift's own filter sections the proxy reads to address requests as Swift does: s3api, domain_remap, cname_lookup,
+ * and s3token (which Keystone checks an S3 request's EC2 credential).
  */
 import { isIP } from 'node:net';
 import { DEFAULT_S3_CONFIG, type S3Config } from '../s3/request.js';
@@ -9,6 +10,37 @@ import type { SectionReader } from './section-reader.js';
 export const S3API_SECTION = 'filter:s3api';
 export const DOMAIN_REMAP_SECTION = 'filter:domain_remap';
 export const CNAME_LOOKUP_SECTION = 'filter:cname_lookup';
+export const S3TOKEN_SECTION = 'filter:s3token';
+
+/** Swift's `[filter:s3token]`: where Keystone checks EC2 credentials, and the accounts they map to. */
+export interface S3TokenConfig {
+  /** `auth_uri`, without a trailing "/": Keystone's v3 API (`<auth_uri>/s3tokens`, `/ec2tokens`, `/users/...`). */
+  readonly authUri: string;
+  /** `reseller_prefix` with its "_" (s3token's append_underscore): the account is this plus the project id. */
+  readonly resellerPrefix: string;
+  readonly timeoutMs: number;
+  /** `secret_cache_duration`: how long a credential's secret is kept to check signatures without Keystone (0: never). */
+  readonly secretCacheSeconds: number;
+}
+
+/** `[filter:s3token]`, as s3token reads it (Swift's own section can be copied as it is; its service auth keys are Swift's). */
+export function parseS3Token(reader: SectionReader | undefined): S3TokenConfig | undefined {
+  if (!reader) return undefined;
+  const authUri = (reader.raw('auth_uri') ?? '').replace(/\/+$/, '');
+  const url = URL.canParse(`${authUri}/s3tokens`) ? new URL(`${authUri}/s3tokens`) : undefined;
+  if (!url || !url.hostname) return reader.fail('auth_uri', 'Invalid auth_uri; must include scheme and host');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') reader.fail('auth_uri', 'Invalid auth_uri; scheme must be http or https');
+  if (url.search || url.hash || url.username || url.password) reader.fail('auth_uri', 'Invalid auth_uri; must not include username, query, or fragment');
+  const prefix = reader.string('reseller_prefix', 'AUTH');
+  const timeout = reader.number('http_timeout', 10, 0, 60);
+  if (timeout <= 0) reader.fail('http_timeout', 'http_timeout must be between 0 and 60 seconds');
+  return Object.freeze({
+    authUri,
+    resellerPrefix: prefix === '' || prefix.endsWith('_') ? prefix : `${prefix}_`,
+    timeoutMs: timeout * 1000,
+    secretCacheSeconds: reader.integer('secret_cache_duration', 0, 0, 86_400 * 365, 'seconds'),
+  });
+}
 
 /** `[filter:s3api]`, as s3api reads it (a Swift proxy-server.conf's own section can be used as it is). */
 export function parseS3(reader: SectionReader | undefined): S3Config | undefined {

@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AccountsSeen } from './accounts-seen.js';
+import type { Ec2Credentials } from '../auth/ec2.js';
 import type { Config } from '../config/load.js';
 import { serviceResellerPrefix } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
@@ -37,6 +38,8 @@ export interface QuotaCoreOptions {
   ledger: UsageLedger;
   /** Pins shared with the other processes of a shared ledger (ledger/create.ts); this process's own by default. */
   pins?: PinBoard;
+  /** Keystone's check of EC2 credentials, when Swift runs s3token ([filter:s3token]). */
+  ec2?: Ec2Credentials;
 }
 
 export class QuotaCore {
@@ -52,6 +55,8 @@ export class QuotaCore {
   readonly authority: Authority;
   /** Writes admitted on a kept grant that Swift has not seen yet (grants.ts). */
   readonly grants: GrantedWrites;
+  /** Keystone's check of S3 requests signed with EC2 credentials (auth/ec2.ts), when Swift runs s3token. */
+  readonly ec2: Ec2Credentials | undefined;
   /** Accounts Swift took writes for, recorded in the account registry (`record_accounts`), else none. */
   readonly accountsSeen: AccountsSeen | undefined;
   private readonly resellers: ResellerCheck;
@@ -62,8 +67,9 @@ export class QuotaCore {
    */
   private readonly versionings: LRUCache<string, Versioning | 'none'>;
 
-  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins }: QuotaCoreOptions) {
+  constructor({ config, swift, metrics, log, watch, identities, capabilities, ledger, pins, ec2 }: QuotaCoreOptions) {
     this.rules = config;
+    this.ec2 = ec2;
     this.swift = swift;
     this.log = log;
     this.metrics = metrics;

@@ -87,7 +87,7 @@ export interface S3Error {
 }
 
 const ACCESS_DENIED = (message = 'Access Denied.'): S3Error => ({ status: 403, code: 'AccessDenied', message });
-const SIGNATURE_MISMATCH: S3Error = {
+export const SIGNATURE_MISMATCH: S3Error = {
   status: 403,
   code: 'SignatureDoesNotMatch',
   message: 'The request signature we calculated does not match the signature you provided. Check your key and signing method.',

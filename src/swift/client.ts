@@ -209,6 +209,11 @@ export class SwiftClient {
     return ids?.map((id) => `${service.keystone.resellerPrefix}${id}`);
   }
 
+  /** The service identity's Keystone token, for Keystone's own APIs (auth/ec2.ts); its Swift token otherwise. */
+  keystoneToken(): Promise<string> {
+    return this.serviceToken();
+  }
+
   private async serviceToken(): Promise<string> {
     return (await this.heldToken()).value;
   }

@@ -67,6 +67,8 @@ export interface S3Answer {
   upload_id?: string;
   etag?: string;
   stage?: string;
+  /** A `parallel` command's answers, in its commands' order. */
+  answers?: S3Answer[];
 }
 
 /** Runs boto3 commands (in order, s3_client.py) and returns their answers. */

@@ -2,7 +2,8 @@
 S3 requests for the adversarial suite, made and signed by boto3 (Debian's python3-boto3): a signer that is
 not the proxy's. One JSON command per line on stdin, one JSON answer per line on stdout:
   {"op": "create_bucket"|"put_object"|"copy_object"|"multipart"|"initiate"|"upload_part"|"upload_part_copy"
-   |"put_versioning"|"presign"|"presign_op", ...}
+   |"put_versioning"|"presign"|"presign_op", ...}, or {"op": "parallel", "commands": [...]}: the commands at once,
+   one thread each, answered as {"ok": true, "answers": [...]} in their order.
 "query" (optional) replaces query parameters' values, as sent (already percent-encoded), before signing: the
 spellings of a value that boto3 never sends, signed as the client's own.
 Answers: {"ok": true, ...} or {"ok": false, "status": int, "code": str}.
@@ -18,7 +19,8 @@ from botocore.exceptions import ClientError
 def client(endpoint, access, secret, signature='s3v4', extra_headers=None, query=None):
     config = botocore.config.Config(signature_version=signature, s3={'addressing_style': 'path'},
                                     retries={'max_attempts': 0, 'mode': 'standard'})
-    s3 = boto3.client('s3', endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
+    # A session of its own: boto3's default session is not safe to make clients in from several threads.
+    s3 = boto3.session.Session().client('s3', endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
                       region_name='us-east-1', config=config)
     if signature == 's3':
         # botocore's V2 signer signs a bucket as "/bucket/" while it sends "/bucket"; Swift's s3api signs
@@ -87,10 +89,16 @@ def run(cmd):
     return {'ok': True}
 
 
-for line in sys.stdin:
-    command = json.loads(line)
+def answer(command):
+    if command.get('op') == 'parallel':
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=len(command['commands']) or 1) as pool:
+            return {'ok': True, 'answers': list(pool.map(answer, command['commands']))}
     try:
-        result = run(command)
+        return run(command)
     except ClientError as e:
-        result = {'ok': False, 'status': e.response['ResponseMetadata']['HTTPStatusCode'], 'code': e.response['Error']['Code']}
-    print(json.dumps(result), flush=True)
+        return {'ok': False, 'status': e.response['ResponseMetadata']['HTTPStatusCode'], 'code': e.response['Error']['Code']}
+
+
+for line in sys.stdin:
+    print(json.dumps(answer(json.loads(line))), flush=True)

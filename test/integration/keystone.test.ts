@@ -19,6 +19,7 @@ import { swiftDir } from '../helpers/swift-env.js';
 import { call } from '../helpers/http.js';
 import { applicationCredential, projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
 import { startKeystoneSwift, SWIFT_ROLES, type KeystoneSwift } from '../swift/keystone.js';
+import { ec2Tests } from './keystone-ec2.js';
 
 const BIG = 10 ** 12;
 const LEVELS = {
@@ -325,4 +326,6 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  ec2Tests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
 });

@@ -11,7 +11,7 @@ import { encodePath } from '../../swift/path.js';
 import type { Log } from '../../log.js';
 import type { Intent } from '../../quota/intent.js';
 import { containerKey, invalidateUsage, type Reservation } from '../../quota/ledger/ledger.js';
-import type { Write } from '../../quota/admission.js';
+import type { LevelInfo, Write } from '../../quota/admission.js';
 import type { Exchange, FormRefusal } from '../../quota/exchange.js';
 import type { QuotaCore } from '../../quota/core.js';
 import type { WritePath } from '../../quota/writes.js';
@@ -31,12 +31,8 @@ export async function admitFormUpload(writes: WritePath, request: DoorRequest, i
   const levelInfo = await writes.level(account);
   const scope = writes.scope(account, container, levelInfo);
   if (!core.admissions.enforces(scope)) return;
-  // The container's versioning, held still until Swift has answered the form (a change waits for it).
-  await writes.held(core.pins.versioningSteady(account, container));
-  const versioning = await core.containerVersioning(containerKey(account, container));
-  // The proxy deletes a cut form's partial file, which history mode would archive (and mark) inside Swift.
-  if (versioning?.kind === 'archive' && versioning.mode === 'history') return void refuse(exchange, 400, HISTORY_FORMS_REFUSED);
-  const archives = versioning?.kind === 'archive' ? new FormArchives(writes, { account, container, caller: { kind: 'tempurl', account, container }, levelInfo }, versioning) : undefined;
+  const archives = await formArchives(writes, account, container, levelInfo);
+  if (archives === 'refused') return;
   // formpost names a file's object: the form's path (with a "/" after a bare container) and the filename.
   const prefix = intent.object === undefined ? '' : intent.object;
   const objectOf = (filename: string | undefined) => (filename === undefined ? undefined : `${prefix}${filename}`);
@@ -86,6 +82,23 @@ export async function admitFormUpload(writes: WritePath, request: DoorRequest, i
   source.on('aborted', () => limiter.destroy(new Error('client aborted the upload')));
   source.pipe(limiter);
   exchange.body = limiter;
+}
+
+/**
+ * Legacy versioning of the form's container: what its files archive (archives.ts), undefined without it; 'refused'
+ * (answered) in history mode. The container's versioning is held still until Swift has answered the form.
+ */
+async function formArchives(writes: WritePath, account: string, container: string, levelInfo: LevelInfo): Promise<FormArchives | 'refused' | undefined> {
+  const { core, exchange } = writes;
+  await writes.held(core.pins.versioningSteady(account, container));
+  const versioning = await core.containerVersioning(containerKey(account, container));
+  if (versioning?.kind !== 'archive') return undefined;
+  // The proxy deletes a cut form's partial file, which history mode would archive (and mark) inside Swift.
+  if (versioning.mode === 'history') {
+    refuse(exchange, 400, HISTORY_FORMS_REFUSED);
+    return 'refused';
+  }
+  return new FormArchives(writes, { account, container, caller: { kind: 'tempurl', account, container }, levelInfo }, versioning);
 }
 
 /** formpost's refusal of a file's form signature, checked with the keys read now; undefined: it accepts it. */

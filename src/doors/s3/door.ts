@@ -1,8 +1,9 @@
 /**
  * The S3 door (s3api): a request read as the Swift requests s3api makes of it, and each admitted as that Swift
  * request through the Swift door. The caller is the tempauth user whose access key signed it (`account:user`,
- * the key is the secret): the signature is checked as s3api checks it, and the proxy asks Swift with that
- * user's own token.
+ * the key is the secret: the signature is checked as s3api checks it), or the owner of a Keystone EC2
+ * credential (checked by Keystone as s3token has it checked: auth/ec2.ts); the proxy asks Swift with that
+ * caller's own token.
  */
 import { isIP } from 'node:net';
 import type { Credentials } from '../../auth/authority.js';
@@ -11,7 +12,7 @@ import type { SwiftView } from '../../proxy/swift-view.js';
 import { splitHostPort } from '../../swift/host-addressing.js';
 import { SwiftQuery, type SwiftHeaders } from '../../swift/request.js';
 import { DEFAULT_S3_CONFIG, s3Action, s3Address, SEGMENTS_SUFFIX, type S3Action } from '../../s3/request.js';
-import { checkS3Signature, s3Credential, type SignedRequest } from '../../s3/signature.js';
+import { checkS3Signature, s3Credential, s3SignedString, SIGNATURE_MISMATCH, type S3SignedString, type SignedRequest } from '../../s3/signature.js';
 import { requestIntent } from '../../quota/intent.js';
 import { accountKey, containerKey } from '../../quota/ledger/ledger.js';
 import type { QuotaCore } from '../../quota/core.js';
@@ -26,7 +27,8 @@ import { turnsVersioningOn, VERSIONING_BODY_LIMIT } from '../../s3/versioning.js
 /** The request read as s3api reads it, up to its caller; undefined when it needs nothing (or has been answered). */
 interface S3Read {
   readonly action: Exclude<S3Action, { kind: 'refuse' | 'pass' }>;
-  readonly user: TempauthUser;
+  /** Signed by a tempauth user (its key the secret, checked here already), or with a Keystone EC2 credential. */
+  readonly signer: { readonly user: TempauthUser } | { readonly ec2: { readonly accessKey: string; readonly signed: S3SignedString } };
   readonly signed: SignedRequest;
 }
 
@@ -34,9 +36,10 @@ export async function admitS3(core: QuotaCore, request: DoorRequest, query: stri
   const read = readS3(core, request, query);
   if (!read) return;
   const { view } = request;
-  const { user, action } = read;
-  const account = accountOfUser(user, core.config.resellerPrefix);
-  const credentials: Credentials = { headers: { 'x-auth-token': await core.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` };
+  const { action } = read;
+  const caller = await callerOf(core, request.exchange, read.signer);
+  if (!caller) return; // answered
+  const { account, credentials } = caller;
   const as = (method: string, container: string, object: string | undefined, headers: SwiftHeaders, rawQuery?: string, copyRange?: number, framing = view.framing) =>
     new WritePath(core, request.exchange, swiftRequest(view, credentials, account, { method, container, object, headers, rawQuery, copyRange, framing }));
   switch (action.kind) {
@@ -95,18 +98,40 @@ function readS3(core: QuotaCore, request: DoorRequest, query: string | undefined
     return action.kind === 'pass' ? undefined : void answerS3(s3Dialect(exchange), credential);
   }
   const user = s3User(core, credential.accessKey);
-  if (action.kind === 'pass') return void (action.shrinks && user && shrinks(core, exchange, user, action.shrinks.bucket));
+  if (action.kind === 'pass') {
+    const account = user ? accountOfUser(user, core.config.resellerPrefix) : core.ec2?.projectOf(credential.accessKey);
+    return void (action.shrinks && account && shrinks(exchange, account, action.shrinks.bucket));
+  }
   exchange.dialect = 's3';
-  // Access keys tempauth does not know (Keystone's, through s3token) cannot be tied to an account here.
-  if (!user) return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users only: this access key is not one.' });
+  if (!user) {
+    // Access keys tempauth does not know are Keystone's EC2 credentials where Swift runs s3token.
+    if (!core.ec2) return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users, and of Keystone EC2 credentials when its config has [filter:s3token]: this access key is neither.' });
+    const signedString = s3SignedString(signed, header, credential, s3Config, Date.now() / 1000);
+    if ('code' in signedString) return void answerS3(exchange, signedString);
+    return { action, signer: { ec2: { accessKey: credential.accessKey, signed: signedString } }, signed };
+  }
   const error = checkS3Signature(signed, header, credential, user.key, s3Config, Date.now() / 1000);
   if (error) return void answerS3(exchange, error);
-  return { action, user, signed };
+  return { action, signer: { user }, signed };
+}
+
+/**
+ * The account the request writes in and the credentials the proxy asks Swift with on its caller's behalf: a
+ * tempauth user's own token, or a Keystone EC2 credential's (checked by Keystone first: auth/ec2.ts). Undefined
+ * when answered (Keystone does not accept the signature: s3api's SignatureDoesNotMatch).
+ */
+async function callerOf(core: QuotaCore, exchange: Exchange, signer: S3Read['signer']): Promise<{ account: string; credentials: Credentials } | undefined> {
+  if ('user' in signer) {
+    const { user } = signer;
+    return { account: accountOfUser(user, core.config.resellerPrefix), credentials: { headers: { 'x-auth-token': await core.swift.userToken(user) }, key: `s3 ${user.account}:${user.user}` } };
+  }
+  const caller = await core.ec2!.caller(signer.ec2.accessKey, signer.ec2.signed);
+  if (!caller) return void answerS3(exchange, SIGNATURE_MISMATCH);
+  return { account: caller.account, credentials: { headers: { 'x-auth-token': caller.token }, key: `s3 ec2 ${signer.ec2.accessKey}` } };
 }
 
 /** A delete of a bucket's objects: usage went down by what only Swift knows. */
-function shrinks(core: QuotaCore, exchange: Exchange, user: TempauthUser, bucket: string): void {
-  const account = accountOfUser(user, core.config.resellerPrefix);
+function shrinks(exchange: Exchange, account: string, bucket: string): void {
   exchange.invalidates.push(containerKey(account, bucket), containerKey(account, `${bucket}${SEGMENTS_SUFFIX}`), accountKey(account));
   exchange.shrinks = { account };
 }

@@ -1,0 +1,153 @@
+/**
+ * S3 requests signed with Keystone EC2 credentials (`openstack ec2 credentials create`), checked as Swift's
+ * s3token checks them, so that the proxy knows whose they are before it counts them:
+ *
+ * - The request's signature goes to Keystone's `/v3/s3tokens` (s3api's string to sign, the client's signature),
+ *   as s3token sends it: Keystone says whether the credential's secret gives that signature, and whose it is
+ *   (user, project). The account is s3token's: `reseller_prefix` + the project id, or the tenant an access key
+ *   `KEY:tenant` names.
+ * - The proxy asks Swift whether the caller may write as it does for every caller, with the caller's own token: a
+ *   token of the credential's user in its project, from Keystone's `/v3/ec2tokens` (which gives one for a
+ *   request signed with the secret; the proxy reads the secret with its service identity and signs one itself).
+ *   Kept until shortly before it expires.
+ * - With s3token's `secret_cache_duration`, the secret is kept that long and a request's signature checked with
+ *   it here, without Keystone; a credential deleted meanwhile is refused by Swift's s3token (which asks Keystone,
+ *   or keeps its own cache as long), so what the proxy admits for it is given back when Swift answers.
+ *
+ * Keystone round trips per S3 write: one (s3tokens) with `secret_cache_duration = 0`, none within the cache; a
+ * token (a credential read and an ec2tokens) once per user and project per token lifetime.
+ */
+import { createHmac } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Dispatcher } from 'undici';
+import type { S3TokenConfig } from '../config/swift-filters.js';
+import type { S3SignedString } from '../s3/signature.js';
+import { UpstreamUnavailableError } from '../swift/client.js';
+import { readBody } from '../swift/response-body.js';
+
+/** Who an EC2 credential's request comes from, and the token the proxy asks Swift with on its behalf. */
+export interface Ec2Caller {
+  readonly access: string;
+  readonly userId: string;
+  readonly projectId: string;
+  /** The account the request writes in: s3token's reseller prefix and the project (or the tenant the key names). */
+  readonly account: string;
+  readonly token: string;
+}
+
+interface Known {
+  readonly userId: string;
+  readonly projectId: string;
+  secret?: { value: string; until: number };
+  token?: { value: string; until: number };
+}
+
+const MAX_ANSWER_BYTES = 1024 * 1024;
+/** A user token is used until this long before Keystone says it expires. */
+const TOKEN_MARGIN_MS = 60_000;
+
+export class Ec2Credentials {
+  private readonly known = new LRUCache<string, Known>({ max: 10_000 });
+
+  constructor(
+    private readonly config: S3TokenConfig,
+    private readonly dispatcher: Dispatcher,
+    /** The proxy's service identity's Keystone token. */
+    private readonly serviceToken: () => Promise<string>,
+  ) {}
+
+  /**
+   * The caller of a request whose access key is `accessKey` and whose signature is `signed`; undefined when
+   * Keystone (or the kept secret) does not accept the signature. Keystone unreachable: UpstreamUnavailableError.
+   */
+  async caller(accessKey: string, signed: S3SignedString): Promise<Ec2Caller | undefined> {
+    // s3token's `access, force_tenant = access.split(':')`: more than one colon fails there (never authorised).
+    const [access, tenant, ...more] = accessKey.split(':');
+    if (more.length > 0 || access === undefined) return undefined;
+    const now = Date.now();
+    let known = this.known.get(access);
+    if (!(known?.secret && known.secret.until > now && signed.matches(known.secret.value))) {
+      const owner = await this.s3tokens(access, signed);
+      if (!owner) {
+        this.known.delete(access);
+        return undefined;
+      }
+      if (!known || known.userId !== owner.userId || known.projectId !== owner.projectId) known = { ...owner };
+      this.known.set(access, known);
+    }
+    const token = await this.tokenOf(access, known, now);
+    return { access, userId: known.userId, projectId: known.projectId, account: `${this.config.resellerPrefix}${tenant ?? known.projectId}`, token };
+  }
+
+  /** The project an access key was last seen to belong to (for deletes, which are not checked): undefined if never. */
+  projectOf(accessKey: string): string | undefined {
+    const [access, tenant] = accessKey.split(':');
+    const known = access === undefined ? undefined : this.known.peek(access);
+    return known && `${this.config.resellerPrefix}${tenant ?? known.projectId}`;
+  }
+
+  /** Keystone's check of the signature (`POST /v3/s3tokens`, as s3token sends it): the credential's owner, or undefined. */
+  private async s3tokens(access: string, signed: S3SignedString): Promise<{ userId: string; projectId: string } | undefined> {
+    const token = signed.stringToSign.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    const answer = await this.keystone('POST', '/s3tokens', { credentials: { access, token, signature: signed.signature } });
+    if (answer.status < 200 || answer.status >= 300) return undefined;
+    const body = answer.json as { token?: { user?: { id?: unknown }; project?: { id?: unknown } } } | undefined;
+    const userId = body?.token?.user?.id;
+    const projectId = body?.token?.project?.id;
+    return typeof userId === 'string' && typeof projectId === 'string' ? { userId, projectId } : undefined;
+  }
+
+  /** A token of the credential's user in its project, kept until shortly before it expires. */
+  private async tokenOf(access: string, known: Known, now: number): Promise<string> {
+    if (known.token && known.token.until > now) return known.token.value;
+    const secret = known.secret && known.secret.until > now ? known.secret.value : await this.secretOf(access, known.userId);
+    if (this.config.secretCacheSeconds > 0) known.secret = { value: secret, until: now + this.config.secretCacheSeconds * 1000 };
+    // An EC2 request (signature version 1) signed with the secret: Keystone answers it with a token.
+    const params: Record<string, string> = { AWSAccessKeyId: access, SignatureVersion: '1', Timestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    const signing = createHmac('sha1', Buffer.from(secret, 'utf8'));
+    for (const key of Object.keys(params).sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) signing.update(key, 'utf8').update(params[key]!, 'utf8');
+    const signature = signing.digest('base64');
+    const answer = await this.keystone('POST', '/ec2tokens', { credentials: { access, host: '', verb: 'POST', path: '/', params, signature } });
+    const subject = answer.headers['x-subject-token'];
+    const value = Array.isArray(subject) ? subject[0] : subject;
+    if (answer.status !== 200 || !value) throw new UpstreamUnavailableError(`Keystone answered ${answer.status} to the token of EC2 credential ${access}`);
+    const expires = Date.parse((answer.json as { token?: { expires_at?: string } } | undefined)?.token?.expires_at ?? '');
+    known.token = { value, until: Number.isFinite(expires) ? expires - TOKEN_MARGIN_MS : now + TOKEN_MARGIN_MS };
+    return value;
+  }
+
+  /** The credential's secret, read with the service identity (Keystone's `identity:ec2_get_credential`). */
+  private async secretOf(access: string, userId: string): Promise<string> {
+    const answer = await this.keystone('GET', `/users/${encodeURIComponent(userId)}/credentials/OS-EC2/${encodeURIComponent(access)}`);
+    const secret = (answer.json as { credential?: { secret?: unknown } } | undefined)?.credential?.secret;
+    if (answer.status !== 200 || typeof secret !== 'string') {
+      throw new UpstreamUnavailableError(`Keystone answered ${answer.status} to reading EC2 credential ${access} as the service identity (it needs Keystone's admin role to read users' credentials)`);
+    }
+    return secret;
+  }
+
+  private async keystone(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: unknown }> {
+    const url = new URL(`${this.config.authUri}${path}`);
+    try {
+      const response = await this.dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers: { host: url.host, accept: 'application/json', 'x-auth-token': await this.serviceToken(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+      const text = (await readBody(response.body, MAX_ANSWER_BYTES)).toString('utf8');
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.statusCode, headers: response.headers, json };
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) throw error;
+      throw new UpstreamUnavailableError(`cannot reach Keystone at ${url.origin} to check an EC2 credential: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * S3 with Keystone EC2 credentials through the proxy (issue 26), registered by keystone.test.ts inside its suite so
+ * that one Keystone serves both: credentials made with Keystone's API, boto3 requests signed with them, checked by
+ * Keystone as Swift's s3token has them checked (the Keystone Swift runs `authtoken s3api s3token keystoneauth`),
+ * and counted in the credential's project's account, in both modes. Outcomes are read on Swift directly.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { call } from '../helpers/http.js';
+import { projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
+import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import type { KeystoneSwift } from '../swift/keystone.js';
+import { SWIFT_ROLES } from '../swift/keystone.js';
+import { s3, type S3Answer } from '../adversarial/attacks.js';
+
+// Test credentials of the local Keystone only.
+const EC2_SERVICE = { user: 'quota-ec2', password: 'quota-ec2-test-pw' };
+const EC2_USER = { user: 'ec2-owner', password: 'ec2-owner-test-pw' };
+
+const LEVELS = {
+  container_count: { default: 3, roomy: 100 },
+  object_count: { default: 1000, roomy: 1000 },
+  container_usage: { default: 5_000, roomy: 10 ** 12 },
+};
+
+interface Ec2Context {
+  readonly ks: () => KeystoneSwift;
+  readonly admin: () => KeystoneAdmin;
+  /** The project of the proxy's service identities. */
+  readonly serviceProject: () => string;
+  /** Lines of [filter:quota] naming a Keystone user as the service identity. */
+  readonly serviceLines: (who: { user: string; password: string }) => string[];
+}
+
+interface Ec2Tenant {
+  readonly account: string;
+  readonly access: string;
+  readonly secret: string;
+  readonly token: string;
+  readonly userId: string;
+}
+
+export function ec2Tests(ctx: Ec2Context): void {
+  for (const precise of [false, true]) {
+    describe(`S3 with EC2 credentials checked by Keystone, ${precise ? 'precise' : 'cached'} mode`, () => {
+      let proxy: RunningProxy;
+      let owner: string;
+      let projects = 0;
+      before(async () => {
+        const admin = ctx.admin();
+        // Keystone answers s3tokens, and lets users' credentials be read, to its admins.
+        const service = await admin.user(`${EC2_SERVICE.user}-${precise}`, EC2_SERVICE.password);
+        await admin.grant(service, ctx.serviceProject(), SWIFT_ROLES.resellerAdmin);
+        await admin.grant(service, ctx.serviceProject(), 'admin');
+        owner = await admin.user(`${EC2_USER.user}-${precise}`, EC2_USER.password);
+        proxy = await startProxy({
+          upstream: ctx.ks().swiftUrl,
+          quota: LEVELS,
+          preciseMode: precise,
+          serviceLines: ctx.serviceLines({ user: `${EC2_SERVICE.user}-${precise}`, password: EC2_SERVICE.password }),
+          extraSections: ['[filter:s3token]', 'use = egg:swift#s3token', `auth_uri = ${ctx.ks().keystoneUrl}/v3`, 'reseller_prefix = AUTH_', ''],
+        });
+      });
+      after(() => proxy?.close());
+
+      /** A project whose owner operates its account (swiftoperator), with an EC2 credential made through Keystone's API. */
+      async function ec2Tenant(): Promise<Ec2Tenant> {
+        const ks = ctx.ks();
+        const project = await ctx.admin().project(`ec2-${precise}-${++projects}`);
+        await ctx.admin().grant(owner, project, SWIFT_ROLES.operator);
+        const scoped = await projectToken(ks.keystoneUrl, `${EC2_USER.user}-${precise}`, EC2_USER.password, project);
+        const made = await request(`${ks.keystoneUrl}/v3/users/${scoped.userId}/credentials/OS-EC2`, {
+          method: 'POST',
+          headers: { 'x-auth-token': scoped.token, 'content-type': 'application/json' },
+          body: JSON.stringify({ tenant_id: project }),
+        });
+        assert.equal(made.statusCode, 201);
+        const { credential } = (await made.body.json()) as { credential: { access: string; secret: string } };
+        return { account: `AUTH_${project}`, access: credential.access, secret: credential.secret, token: scoped.token, userId: scoped.userId };
+      }
+
+      const as = (t: Ec2Tenant, extra: Record<string, unknown> = {}) => ({ endpoint: proxy.url, access: t.access, secret: t.secret, ...extra });
+      const stored = async (t: Ec2Tenant, bucket: string) => {
+        const head = await call('HEAD', `${ctx.ks().swiftUrl}/v1/${t.account}/${bucket}`, { 'x-auth-token': t.token });
+        return { objects: Number(head.headers['x-container-object-count'] ?? 0), bytes: Number(head.headers['x-container-bytes-used'] ?? 0) };
+      };
+      const outcome = (answers: S3Answer[]) => answers.map((a) => (a.ok ? 'ok' : a.code));
+
+      test('buckets count against container_count (3); 20 uploads at once into a bucket with room for 5 store exactly 5', async () => {
+        const t = await ec2Tenant();
+        const buckets = await s3(['bk1', 'bk2', 'bk3', 'bk4'].map((bucket) => ({ ...as(t), op: 'create_bucket', bucket })));
+        assert.deepEqual(outcome(buckets), ['ok', 'ok', 'ok', 'TooManyBuckets']);
+        const [parallel] = await s3([{ op: 'parallel', commands: Array.from({ length: 20 }, (_, i) => ({ ...as(t), op: 'put_object', bucket: 'bk1', key: `k${i}`, size: 1_000 })) }]);
+        const answers = parallel!.answers!;
+        assert.equal(answers.filter((a) => a.ok).length, 5, JSON.stringify(answers));
+        assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'EntityTooLarge'), JSON.stringify(answers));
+        assert.deepEqual(await stored(t, 'bk1'), { objects: 5, bytes: 5_000 });
+      });
+
+      test('multipart uploads and copies are counted; a wrong secret is refused as s3api refuses it, and stores nothing', async () => {
+        const t = await ec2Tenant();
+        const answers = await s3([
+          { ...as(t), op: 'create_bucket', bucket: 'mpu' },
+          { ...as(t), op: 'multipart', bucket: 'mpu', key: 'big', parts: [3_000] },
+          { ...as(t), op: 'put_object', bucket: 'mpu', key: 'two', size: 2_500 },
+          // 2,500 more bytes, beside the parts' manifest (its own size in the bucket, as Swift counts it) and 'two':
+          // past the bucket's 5,000.
+          { ...as(t), op: 'copy_object', bucket: 'mpu', key: 'copy', src_bucket: 'mpu', src_key: 'two' },
+          { ...as(t, { secret: 'not-the-secret' }), op: 'put_object', bucket: 'mpu', key: 'forged', size: 10 },
+        ]);
+        const bucket = await stored(t, 'mpu');
+        assert.deepEqual(outcome(answers), ['ok', 'ok', 'ok', 'EntityTooLarge', 'SignatureDoesNotMatch']);
+        assert.equal(bucket.objects, 2, 'the completed upload and one object');
+        assert.ok(bucket.bytes > 2_500 && bucket.bytes + 2_500 > 5_000, `${bucket.bytes} bytes`);
+        assert.deepEqual(await stored(t, 'mpu+segments'), { objects: 1, bytes: 3_000 }, 'the part');
+      });
+
+      test('a deleted credential is refused at once (secret_cache_duration 0): nothing more is stored', async () => {
+        const t = await ec2Tenant();
+        assert.deepEqual(outcome(await s3([{ ...as(t), op: 'create_bucket', bucket: 'gone' }, { ...as(t), op: 'put_object', bucket: 'gone', key: 'a', size: 10 }])), ['ok', 'ok']);
+        const deleted = await request(`${ctx.ks().keystoneUrl}/v3/users/${t.userId}/credentials/OS-EC2/${t.access}`, { method: 'DELETE', headers: { 'x-auth-token': t.token } });
+        assert.equal(deleted.statusCode, 204);
+        await deleted.body.dump();
+        assert.deepEqual(outcome(await s3([{ ...as(t), op: 'put_object', bucket: 'gone', key: 'b', size: 10 }])), ['SignatureDoesNotMatch']);
+        assert.deepEqual(await stored(t, 'gone'), { objects: 1, bytes: 10 });
+      });
+    });
+  }
+}
