@@ -81,7 +81,7 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
   capabilitiesKnown(capabilities);
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
-  const ec2 = config.s3token && new Ec2Credentials(config.s3token, agents.ownAgent, () => swift.keystoneToken());
+  const ec2 = config.s3token && new Ec2Credentials(config.s3token, agents.ownAgent, () => swift.keystoneToken(), (api, result) => metrics.keystoneRequests.inc({ api, result }));
   const core = new QuotaCore({ config, swift, metrics, log, watch, identities, capabilities: () => capabilities.current, ledger, pins, ...(ec2 ? { ec2 } : {}) });
   // Who is near quota, for the gauges: in the background, every census_interval.
   const census = new Census(() => core.config, swift, metrics, log);

@@ -42,6 +42,8 @@ interface Known {
   token?: { value: string; until: number };
 }
 
+export type KeystoneApi = 's3tokens' | 'credential' | 'ec2tokens';
+
 const MAX_ANSWER_BYTES = 1024 * 1024;
 /** A user token is used until this long before Keystone says it expires. */
 const TOKEN_MARGIN_MS = 60_000;
@@ -54,6 +56,8 @@ export class Ec2Credentials {
     private readonly dispatcher: Dispatcher,
     /** The proxy's service identity's Keystone token. */
     private readonly serviceToken: () => Promise<string>,
+    /** Each request to Keystone, for the metrics: which API, and whether Keystone said yes, no, or nothing. */
+    private readonly counted: (api: KeystoneApi, result: 'ok' | 'refused' | 'failed') => void = () => {},
   ) {}
 
   /**
@@ -89,7 +93,7 @@ export class Ec2Credentials {
   /** Keystone's check of the signature (`POST /v3/s3tokens`, as s3token sends it): the credential's owner, or undefined. */
   private async s3tokens(access: string, signed: S3SignedString): Promise<{ userId: string; projectId: string } | undefined> {
     const token = signed.stringToSign.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
-    const answer = await this.keystone('POST', '/s3tokens', { credentials: { access, token, signature: signed.signature } });
+    const answer = await this.keystone('s3tokens', 'POST', '/s3tokens', { credentials: { access, token, signature: signed.signature } });
     if (answer.status < 200 || answer.status >= 300) return undefined;
     const body = answer.json as { token?: { user?: { id?: unknown }; project?: { id?: unknown } } } | undefined;
     const userId = body?.token?.user?.id;
@@ -107,7 +111,7 @@ export class Ec2Credentials {
     const signing = createHmac('sha1', Buffer.from(secret, 'utf8'));
     for (const key of Object.keys(params).sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) signing.update(key, 'utf8').update(params[key]!, 'utf8');
     const signature = signing.digest('base64');
-    const answer = await this.keystone('POST', '/ec2tokens', { credentials: { access, host: '', verb: 'POST', path: '/', params, signature } });
+    const answer = await this.keystone('ec2tokens', 'POST', '/ec2tokens', { credentials: { access, host: '', verb: 'POST', path: '/', params, signature } });
     const subject = answer.headers['x-subject-token'];
     const value = Array.isArray(subject) ? subject[0] : subject;
     if (answer.status !== 200 || !value) throw new UpstreamUnavailableError(`Keystone answered ${answer.status} to the token of EC2 credential ${access}`);
@@ -118,7 +122,7 @@ export class Ec2Credentials {
 
   /** The credential's secret, read with the service identity (Keystone's `identity:ec2_get_credential`). */
   private async secretOf(access: string, userId: string): Promise<string> {
-    const answer = await this.keystone('GET', `/users/${encodeURIComponent(userId)}/credentials/OS-EC2/${encodeURIComponent(access)}`);
+    const answer = await this.keystone('credential', 'GET', `/users/${encodeURIComponent(userId)}/credentials/OS-EC2/${encodeURIComponent(access)}`);
     const secret = (answer.json as { credential?: { secret?: unknown } } | undefined)?.credential?.secret;
     if (answer.status !== 200 || typeof secret !== 'string') {
       throw new UpstreamUnavailableError(`Keystone answered ${answer.status} to reading EC2 credential ${access} as the service identity (it needs Keystone's admin role to read users' credentials)`);
@@ -126,7 +130,7 @@ export class Ec2Credentials {
     return secret;
   }
 
-  private async keystone(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: unknown }> {
+  private async keystone(api: KeystoneApi, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: unknown }> {
     const url = new URL(`${this.config.authUri}${path}`);
     try {
       const response = await this.dispatcher.request({
@@ -144,8 +148,10 @@ export class Ec2Credentials {
       } catch {
         json = undefined;
       }
+      this.counted(api, response.statusCode >= 200 && response.statusCode < 300 ? 'ok' : 'refused');
       return { status: response.statusCode, headers: response.headers, json };
     } catch (error) {
+      this.counted(api, 'failed');
       if (error instanceof UpstreamUnavailableError) throw error;
       throw new UpstreamUnavailableError(`cannot reach Keystone at ${url.origin} to check an EC2 credential: ${(error as Error).message}`, { cause: error });
     }

@@ -26,6 +26,12 @@ export function quotaMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    keystoneRequests: new Counter({
+      name: `${METRIC_PREFIX}keystone_requests_total`,
+      help: 'Requests to Keystone for S3 requests signed with EC2 credentials ([filter:s3token]), by API (s3tokens: a signature checked; credential: a secret read; ec2tokens: a user token) and result (ok, refused: Keystone said no, failed: no answer).',
+      labelNames: ['api', 'result'] as const,
+      registers,
+    }),
     hitsPending: new Gauge({
       name: `${METRIC_PREFIX}quota_hits_pending`,
       help: 'Refusals counted in memory and not yet written to the Swift metadata hit counters.',
@@ -38,6 +44,7 @@ export function quotaMetrics(registry: Registry) {
       for (const level of config.quota.levels.names) for (const kind of QUOTA_KINDS) members.rejections.inc({ kind, level }, 0);
       for (const cause of ['swift', 'ledger']) for (const action of ['refused', 'admitted']) members.checkFailures.inc({ cause, action }, 0);
       for (const outcome of LEVEL_CHANGE_OUTCOMES) members.levelChanges.inc({ outcome }, 0);
+      if (config.s3token) for (const api of ['s3tokens', 'credential', 'ec2tokens']) for (const result of ['ok', 'refused', 'failed']) members.keystoneRequests.inc({ api, result }, 0);
     },
   } satisfies Family<object>;
 }

@@ -19,7 +19,7 @@ export const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_a
 const EVENT_LOOP_SAMPLE_MS = 100;
 
 /** What `initialise` reads of a configuration: the configured levels and notification providers. */
-export type MetricsConfig = Pick<Config, 'quota' | 'notifiers'>;
+export type MetricsConfig = Pick<Config, 'quota' | 'notifiers'> & Partial<Pick<Config, 's3token'>>;
 
 /**
  * One family of metrics: `members` become members of the Metrics object; `initialise`, when there is one, starts

@@ -42,7 +42,12 @@ interface Ec2Tenant {
 }
 
 export function ec2Tests(ctx: Ec2Context): void {
-  for (const precise of [false, true]) {
+  for (const precise of [false, true]) ec2Suite(ctx, precise);
+  secretCacheSuite(ctx);
+}
+
+function ec2Suite(ctx: Ec2Context, precise: boolean): void {
+  {
     describe(`S3 with EC2 credentials checked by Keystone, ${precise ? 'precise' : 'cached'} mode`, () => {
       let proxy: RunningProxy;
       let owner: string;
@@ -65,20 +70,7 @@ export function ec2Tests(ctx: Ec2Context): void {
       after(() => proxy?.close());
 
       /** A project whose owner operates its account (swiftoperator), with an EC2 credential made through Keystone's API. */
-      async function ec2Tenant(): Promise<Ec2Tenant> {
-        const ks = ctx.ks();
-        const project = await ctx.admin().project(`ec2-${precise}-${++projects}`);
-        await ctx.admin().grant(owner, project, SWIFT_ROLES.operator);
-        const scoped = await projectToken(ks.keystoneUrl, `${EC2_USER.user}-${precise}`, EC2_USER.password, project);
-        const made = await request(`${ks.keystoneUrl}/v3/users/${scoped.userId}/credentials/OS-EC2`, {
-          method: 'POST',
-          headers: { 'x-auth-token': scoped.token, 'content-type': 'application/json' },
-          body: JSON.stringify({ tenant_id: project }),
-        });
-        assert.equal(made.statusCode, 201);
-        const { credential } = (await made.body.json()) as { credential: { access: string; secret: string } };
-        return { account: `AUTH_${project}`, access: credential.access, secret: credential.secret, token: scoped.token, userId: scoped.userId };
-      }
+      const ec2Tenant = () => makeEc2Tenant(ctx, owner, `${EC2_USER.user}-${precise}`, `ec2-${precise}-${++projects}`);
 
       const as = (t: Ec2Tenant, extra: Record<string, unknown> = {}) => ({ endpoint: proxy.url, access: t.access, secret: t.secret, ...extra });
       const stored = async (t: Ec2Tenant, bucket: string) => {
@@ -86,13 +78,25 @@ export function ec2Tests(ctx: Ec2Context): void {
         return { objects: Number(head.headers['x-container-object-count'] ?? 0), bytes: Number(head.headers['x-container-bytes-used'] ?? 0) };
       };
       const outcome = (answers: S3Answer[]) => answers.map((a) => (a.ok ? 'ok' : a.code));
+      /** The proxy's requests to Keystone so far that Keystone answered yes, by API. */
+      const keystoneRequests = async (): Promise<Record<string, number>> => {
+        const text = await proxy.metrics.registry.metrics();
+        const count = (api: string) => Number(new RegExp(`^swift_quota_proxy_keystone_requests_total\\{api="${api}",result="ok"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+        return { s3tokens: count('s3tokens'), credential: count('credential'), ec2tokens: count('ec2tokens') };
+      };
 
       test('buckets count against container_count (3); 20 uploads at once into a bucket with room for 5 store exactly 5', async () => {
         const t = await ec2Tenant();
         const buckets = await s3(['bk1', 'bk2', 'bk3', 'bk4'].map((bucket) => ({ ...as(t), op: 'create_bucket', bucket })));
         assert.deepEqual(outcome(buckets), ['ok', 'ok', 'ok', 'TooManyBuckets']);
+        const before = await keystoneRequests();
         const [parallel] = await s3([{ op: 'parallel', commands: Array.from({ length: 20 }, (_, i) => ({ ...as(t), op: 'put_object', bucket: 'bk1', key: `k${i}`, size: 1_000 })) }]);
         const answers = parallel!.answers!;
+        const after = await keystoneRequests();
+        const spent = Object.fromEntries(Object.entries(after).map(([api, n]) => [api, n - (before[api] ?? 0)]));
+        process.stdout.write(`# Keystone requests of the proxy for 20 S3 writes: ${JSON.stringify(spent)}\n`);
+        // One s3tokens per write (secret_cache_duration 0); the user's token was made with the buckets, and kept.
+        assert.deepEqual(spent, { s3tokens: 20, credential: 0, ec2tokens: 0 });
         assert.equal(answers.filter((a) => a.ok).length, 5, JSON.stringify(answers));
         assert.ok(answers.filter((a) => !a.ok).every((a) => a.code === 'EntityTooLarge'), JSON.stringify(answers));
         assert.deepEqual(await stored(t, 'bk1'), { objects: 5, bytes: 5_000 });
@@ -127,4 +131,65 @@ export function ec2Tests(ctx: Ec2Context): void {
       });
     });
   }
+}
+
+/** A user of a fresh project (its account's operator) and an EC2 credential of it, made through Keystone's API. */
+async function makeEc2Tenant(ctx: Ec2Context, ownerId: string, ownerName: string, projectName: string): Promise<Ec2Tenant> {
+  const ks = ctx.ks();
+  const project = await ctx.admin().project(projectName);
+  await ctx.admin().grant(ownerId, project, SWIFT_ROLES.operator);
+  const scoped = await projectToken(ks.keystoneUrl, ownerName, EC2_USER.password, project);
+  const made = await request(`${ks.keystoneUrl}/v3/users/${scoped.userId}/credentials/OS-EC2`, {
+    method: 'POST',
+    headers: { 'x-auth-token': scoped.token, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant_id: project }),
+  });
+  assert.equal(made.statusCode, 201);
+  const { credential } = (await made.body.json()) as { credential: { access: string; secret: string } };
+  return { account: `AUTH_${project}`, access: credential.access, secret: credential.secret, token: scoped.token, userId: scoped.userId };
+}
+
+/** secret_cache_duration = 2: signatures checked with the kept secret, without Keystone; a deleted credential stops within 2 s. */
+function secretCacheSuite(ctx: Ec2Context): void {
+  describe('S3 with EC2 credentials: secret_cache_duration', () => {
+    let proxy: RunningProxy;
+    let owner: string;
+    before(async () => {
+      const admin = ctx.admin();
+      const service = await admin.user(`${EC2_SERVICE.user}-cache`, EC2_SERVICE.password);
+      await admin.grant(service, ctx.serviceProject(), SWIFT_ROLES.resellerAdmin);
+      await admin.grant(service, ctx.serviceProject(), 'admin');
+      owner = await admin.user(`${EC2_USER.user}-cache`, EC2_USER.password);
+      proxy = await startProxy({
+        upstream: ctx.ks().swiftUrl,
+        quota: LEVELS,
+        serviceLines: ctx.serviceLines({ user: `${EC2_SERVICE.user}-cache`, password: EC2_SERVICE.password }),
+        extraSections: ['[filter:s3token]', `auth_uri = ${ctx.ks().keystoneUrl}/v3`, 'secret_cache_duration = 2', ''],
+      });
+    });
+    after(() => proxy?.close());
+
+    test('writes within the cache ask Keystone nothing; a deleted credential is refused by Swift at once and by the proxy within 2 s', async () => {
+      const t = await makeEc2Tenant(ctx, owner, `${EC2_USER.user}-cache`, 'ec2-cache-1');
+      const as = { endpoint: proxy.url, access: t.access, secret: t.secret };
+      const checks = async () => Number(/^swift_quota_proxy_keystone_requests_total\{api="s3tokens",result="(ok|refused)"\} (\d+)/m.exec(await proxy.metrics.registry.metrics())?.[2] ?? 0);
+      const refusedChecks = async () => Number(/^swift_quota_proxy_keystone_requests_total\{api="s3tokens",result="refused"\} (\d+)/m.exec(await proxy.metrics.registry.metrics())?.[1] ?? 0);
+      assert.deepEqual((await s3([{ ...as, op: 'create_bucket', bucket: 'cached' }])).map((a) => a.ok), [true]);
+      const first = await checks();
+      const writes = await s3(Array.from({ length: 5 }, (_, i) => ({ ...as, op: 'put_object', bucket: 'cached', key: `k${i}`, size: 10 })));
+      assert.ok(writes.every((a) => a.ok), JSON.stringify(writes));
+      assert.equal(await checks(), first, 'five writes checked with the kept secret: no s3tokens');
+      const deleted = await request(`${ctx.ks().keystoneUrl}/v3/users/${t.userId}/credentials/OS-EC2/${t.access}`, { method: 'DELETE', headers: { 'x-auth-token': t.token } });
+      assert.equal(deleted.statusCode, 204);
+      await deleted.body.dump();
+      // Swift's s3token (no cache) asks Keystone: refused, whatever the proxy kept.
+      assert.deepEqual((await s3([{ ...as, op: 'put_object', bucket: 'cached', key: 'late', size: 10 }])).map((a) => a.code), ['SignatureDoesNotMatch']);
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const refusedBefore = await refusedChecks();
+      assert.deepEqual((await s3([{ ...as, op: 'put_object', bucket: 'cached', key: 'later', size: 10 }])).map((a) => a.code), ['SignatureDoesNotMatch']);
+      assert.equal(await refusedChecks(), refusedBefore + 1, 'past the cache, the proxy asked Keystone and was told no');
+      const head = await call('HEAD', `${ctx.ks().swiftUrl}/v1/${t.account}/cached`, { 'x-auth-token': t.token });
+      assert.equal(head.headers['x-container-object-count'], '5');
+    });
+  });
 }
