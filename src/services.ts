@@ -11,7 +11,9 @@ import { WireDispatcher } from './proxy/wire.js';
 import { HostAddresser } from './proxy/host-addresser.js';
 import { SwiftClient } from './swift/client.js';
 import { Census } from './report/census.js';
-import { CapabilitiesWatch } from './swift/capabilities.js';
+import { CapabilitiesWatch, type SwiftCapabilities } from './swift/capabilities.js';
+import { ConfigError } from './config/errors.js';
+import { S3TOKEN_SECTION } from './config/swift-filters.js';
 import { Ec2Credentials } from './auth/ec2.js';
 import { TokenIdentities } from './auth/identities.js';
 import { Notifier } from './notify/notifier.js';
@@ -78,6 +80,12 @@ export async function createServices(config: Config, metrics: Metrics, log: Log,
   const watch = new QuotaWatch({ quota: config.quota, swift, fallback, notifier, metrics, log, ...(watchState ? { shared: watchState } : {}) });
   const identities = new TokenIdentities();
   const capabilities = await readCapabilities(config, agents.ownAgent, log);
+  const unverifiable = ec2Unverifiable(config, capabilities.current);
+  if (unverifiable) {
+    capabilities.close();
+    await agents.close();
+    throw new ConfigError(config.file, undefined, S3TOKEN_SECTION, undefined, unverifiable);
+  }
   capabilitiesKnown(capabilities);
   // Where a request stores, read before anything else (Host-based addressing included).
   const addresser = new HostAddresser({ domainRemap: config.domainRemap, cnameLookup: config.cnameLookup, capabilities: () => capabilities.current, upstreamHost: config.upstream.host });
@@ -123,6 +131,15 @@ export function policyProblems(named: readonly string[], swift: ReadonlyMap<stri
     if (name !== policy) return [`the quota limits name storage policy "${policy}", an alias of "${name}": name the policy itself (containers report their policy by its name), else they limit nothing`];
     return [];
   });
+}
+
+/**
+ * Why the proxy cannot count S3 writes Swift takes, if it cannot: Swift runs s3api and no tempauth (its S3
+ * requests are signed with Keystone EC2 credentials, checked by s3token) and the config has no [filter:s3token].
+ */
+export function ec2Unverifiable(config: Pick<Config, 's3token'>, swift: SwiftCapabilities): string | undefined {
+  if (!swift.known || !swift.has('s3api') || swift.has('tempauth') || config.s3token) return undefined;
+  return "Swift runs s3api with an auth system other than tempauth (Keystone's s3token): copy Swift's [filter:s3token] section into this file, so that the proxy can check EC2 credentials and count the S3 writes signed with them";
 }
 
 async function readCapabilities(config: Config, ownAgent: Agent, log: Log): Promise<CapabilitiesWatch> {

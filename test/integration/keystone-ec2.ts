@@ -169,6 +169,13 @@ function secretCacheSuite(ctx: Ec2Context): void {
     });
     after(() => proxy?.close());
 
+    test('in front of a Swift that runs s3api with s3token, a config without [filter:s3token] does not start, and says why', async () => {
+      await assert.rejects(
+        startProxy({ upstream: ctx.ks().swiftUrl, quota: LEVELS, serviceLines: ctx.serviceLines({ user: `${EC2_SERVICE.user}-cache`, password: EC2_SERVICE.password }) }),
+        /\[filter:s3token\].*copy Swift's \[filter:s3token\] section/s,
+      );
+    });
+
     test('writes within the cache ask Keystone nothing; a deleted credential is refused by Swift at once and by the proxy within 2 s', async () => {
       const t = await makeEc2Tenant(ctx, owner, `${EC2_USER.user}-cache`, 'ec2-cache-1');
       const as = { endpoint: proxy.url, access: t.access, secret: t.secret };

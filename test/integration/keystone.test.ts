@@ -72,7 +72,9 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
   ];
 
   async function another(options: Partial<ProxyOptions> = {}): Promise<RunningProxy> {
-    const started = await startProxy({ upstream: ks.swiftUrl, quota: LEVELS, serviceLines: passwordLines(SERVICE), ...options });
+    // The Keystone Swift runs s3api with s3token: a proxy in front of it needs its [filter:s3token] (or it does not start).
+    const s3token = ['[filter:s3token]', `auth_uri = ${ks.keystoneUrl}/v3`, ''];
+    const started = await startProxy({ upstream: ks.swiftUrl, quota: LEVELS, serviceLines: passwordLines(SERVICE), ...options, extraSections: [...s3token, ...(options.extraSections ?? [])] });
     proxies.push(started);
     return started;
   }
