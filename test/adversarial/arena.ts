@@ -32,6 +32,8 @@ export interface Tenant {
   viaProxy(path?: string): string;
   /** The same URL straight to Swift, for checking outcomes. */
   direct(path?: string): string;
+  /** Its S3 key where it is not its tempauth admin's (a Keystone EC2 credential). */
+  readonly s3?: { readonly access: string; readonly secret: string };
 }
 
 export interface Arena {

@@ -20,6 +20,9 @@ import { call } from '../helpers/http.js';
 import { applicationCredential, projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
 import { startKeystoneSwift, SWIFT_ROLES, type KeystoneSwift } from '../swift/keystone.js';
 import { ec2Tests } from './keystone-ec2.js';
+import { openKeystoneArena } from './keystone-ec2-arena.js';
+import { s3Attacks } from '../adversarial/s3-attacks.js';
+import { MODES } from '../adversarial/arena.js';
 
 const BIG = 10 ** 12;
 const LEVELS = {
@@ -330,4 +333,12 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
   });
 
   ec2Tests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
+  // The adversarial suite's S3 attacks, signed with EC2 credentials (cached mode: the admission after the
+  // signature is the same code as tempauth's, which the adversarial suite runs in both modes).
+  s3Attacks({
+    title: (mode) => `S3 API with Keystone EC2 credentials, ${mode.name}`,
+    modes: MODES.filter((mode) => !mode.precise),
+    open: (mode) => openKeystoneArena({ ks, admin, serviceProject, serviceLines: passwordLines, resellerToken: reseller['x-auth-token'] }, mode, 'adv-ks'),
+    hostAddressing: false,
+  });
 });

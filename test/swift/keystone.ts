@@ -145,7 +145,7 @@ wss.make_server(host, port, initialize_public_application(), server_class=Server
 function swiftProxyConf(clusterDir: string, port: number, keystoneUrl: string): string {
   return `${commonDefaults(clusterDir, port)}
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats authtoken s3api s3token keystoneauth copy slo dlo proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats authtoken s3api s3token keystoneauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -183,13 +183,19 @@ user_domain_id = default
 project_name = service
 project_domain_id = default
 
+# Both kinds of versioning, as in the tempauth test Swift (S3's PutBucketVersioning needs object_versioning).
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+allow_versioned_writes = true
+allow_object_versioning = true
+
 [filter:keystoneauth]
 use = egg:swift#keystoneauth
 operator_roles = admin, ${SWIFT_ROLES.operator}
 reseller_admin_role = ${SWIFT_ROLES.resellerAdmin}
 system_reader_roles = ${SWIFT_ROLES.systemReader}
 
-${['catch_errors', 'gatekeeper', 'healthcheck', 'listing_formats', 'copy', 'dlo', 'slo'].map((name) => `[filter:${name}]\nuse = egg:swift#${name}\n`).join('\n')}
+${['catch_errors', 'gatekeeper', 'healthcheck', 'listing_formats', 'copy', 'dlo', 'slo', 'symlink'].map((name) => `[filter:${name}]\nuse = egg:swift#${name}\n`).join('\n')}
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
 `;
