@@ -8,7 +8,6 @@ import type { Exchange, ExchangeEnd } from './exchange.js';
 import type { QuotaCore } from './core.js';
 import type { LevelInfo } from './admission.js';
 import type { ContextSource, Scope } from './watch.js';
-import { hasSoftLimit } from './watch-scope.js';
 import { TotalAdmissions } from './total-admission.js';
 
 /** Settles the request: what it holds kept as a finished write on success, given back otherwise. */
@@ -72,7 +71,7 @@ export function afterAnswer(core: QuotaCore, exchange: Exchange, context: Contex
       },
       () => {}, // the next check will see it
     );
-    if (scope.type === 'container') void observeTotal(core, TotalAdmissions.watchScope(scope.account, scope), context);
+    if (scope.type === 'container' && watchesTotal(core, scope)) void observeTotal(core, TotalAdmissions.watchScope(scope.account, scope), context);
     core.accountsSeen?.seen(scope.account);
   }
   if (exchange.levelChanged) core.watch.reconsider(exchange.levelChanged);
@@ -98,9 +97,13 @@ async function totalAfterDelete(core: QuotaCore, account: string, context: Conte
   }
 }
 
-/** The account's whole total after a write in one of its containers, where the watch has something to do there. */
+/** Whether the watch has something to do with the whole total of `scope`'s account (asked on every write: a lookup, no scope made). */
+function watchesTotal(core: QuotaCore, scope: Scope): boolean {
+  return scope.soft.account_usage !== undefined || scope.soft.account_object_count !== undefined || core.watch.isWatching(accountTotalKey(scope.account));
+}
+
+/** The account's whole total after a write in one of its containers. */
 async function observeTotal(core: QuotaCore, scope: Scope, context: ContextSource): Promise<void> {
-  if (!hasSoftLimit(scope) && !core.watch.isWatching(scope.key)) return;
   try {
     const settled = await core.ledger.settled(scope.key);
     if (!settled) return;
