@@ -20,6 +20,7 @@ import { call } from '../helpers/http.js';
 import { applicationCredential, projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
 import { startKeystoneSwift, SWIFT_ROLES, type KeystoneSwift } from '../swift/keystone.js';
 import { ec2Tests } from './keystone-ec2.js';
+import { ec2AttackTests } from './keystone-ec2-attacks.js';
 
 const BIG = 10 ** 12;
 const LEVELS = {
@@ -330,4 +331,5 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
   });
 
   ec2Tests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
+  ec2AttackTests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
 });
