@@ -25,6 +25,20 @@ import type { S3SignedString } from '../s3/signature.js';
 import { UpstreamUnavailableError } from '../swift/client.js';
 import { readBody } from '../swift/response-body.js';
 
+/**
+ * Whether s3token leaves the Swift path of a write with this access key as the proxy counts it,
+ * `/v1/<reseller_prefix><tenant>/<container>/<object>`. s3api makes the path `/v1/<access key>/<container>/<object>`
+ * (the whole key, `KEY:tenant` too) and s3token replaces *every* occurrence of that path's account in it
+ * (`PATH_INFO.replace(account, ...)`): a `/` in the key moves the account's end (`KEY:project/c` writes in the
+ * container c), and a container or object name holding the key is renamed (a bucket named after the access key
+ * lands in the container `AUTH_<project>`). Such writes are refused rather than counted where they do not land; keys
+ * other than printable ASCII too (s3api decodes the key as UTF-8 but the names as WSGI bytes: they would not compare).
+ */
+export function s3tokenKeepsPath(accessKey: string, names: readonly string[]): boolean {
+  if (!/^[\x21-\x7e]+$/.test(accessKey) || accessKey.includes('/')) return false;
+  return names.every((name) => !name.includes(accessKey));
+}
+
 /** Who an EC2 credential's request comes from, and the token the proxy asks Swift with on its behalf. */
 export interface Ec2Caller {
   readonly access: string;
@@ -80,14 +94,19 @@ export class Ec2Credentials {
       this.known.set(access, known);
     }
     const token = await this.tokenOf(access, known, now);
-    return { access, userId: known.userId, projectId: known.projectId, account: `${this.config.resellerPrefix}${tenant ?? known.projectId}`, token };
+    return { access, userId: known.userId, projectId: known.projectId, account: this.accountOf(tenant, known.projectId), token };
   }
 
   /** The project an access key was last seen to belong to (for deletes, which are not checked): undefined if never. */
   projectOf(accessKey: string): string | undefined {
     const [access, tenant] = accessKey.split(':');
     const known = access === undefined ? undefined : this.known.peek(access);
-    return known && `${this.config.resellerPrefix}${tenant ?? known.projectId}`;
+    return known && this.accountOf(tenant, known.projectId);
+  }
+
+  /** s3token's `force_tenant or tenant['id']`: an empty tenant (`KEY:`) is the credential's project, as no tenant is. */
+  private accountOf(tenant: string | undefined, projectId: string): string {
+    return `${this.config.resellerPrefix}${tenant || projectId}`;
   }
 
   /** Keystone's check of the signature (`POST /v3/s3tokens`, as s3token sends it): the credential's owner, or undefined. */

@@ -26,7 +26,7 @@ const LEVELS = {
   container_usage: { default: 5_000, roomy: 10 ** 12 },
 };
 
-interface Ec2Context {
+export interface Ec2Context {
   readonly ks: () => KeystoneSwift;
   readonly admin: () => KeystoneAdmin;
   /** The project of the proxy's service identities. */
@@ -35,7 +35,7 @@ interface Ec2Context {
   readonly serviceLines: (who: { user: string; password: string }) => string[];
 }
 
-interface Ec2Tenant {
+export interface Ec2Tenant {
   readonly account: string;
   readonly access: string;
   readonly secret: string;
@@ -136,7 +136,7 @@ function ec2Suite(ctx: Ec2Context, precise: boolean): void {
 }
 
 /** A user of a fresh project (its account's operator) and an EC2 credential of it, made through Keystone's API. */
-async function makeEc2Tenant(ctx: Ec2Context, ownerId: string, ownerName: string, projectName: string): Promise<Ec2Tenant> {
+export async function makeEc2Tenant(ctx: Ec2Context, ownerId: string, ownerName: string, projectName: string): Promise<Ec2Tenant> {
   const ks = ctx.ks();
   const project = await ctx.admin().project(projectName);
   await ctx.admin().grant(ownerId, project, SWIFT_ROLES.operator);

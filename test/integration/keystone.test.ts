@@ -20,6 +20,7 @@ import { call } from '../helpers/http.js';
 import { applicationCredential, projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
 import { startKeystoneSwift, SWIFT_ROLES, type KeystoneSwift } from '../swift/keystone.js';
 import { ec2Tests } from './keystone-ec2.js';
+import { ec2AttackTests } from './keystone-ec2-attacks.js';
 import { openKeystoneArena } from './keystone-ec2-arena.js';
 import { s3Attacks } from '../adversarial/s3-attacks.js';
 import { MODES } from '../adversarial/arena.js';
@@ -333,6 +334,7 @@ describe('Keystone: service identity and quotas in front of authtoken + keystone
   });
 
   ec2Tests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
+  ec2AttackTests({ ks: () => ks, admin: () => admin, serviceProject: () => serviceProject, serviceLines: (who) => passwordLines(who) });
   // The adversarial suite's S3 attacks, signed with EC2 credentials (cached mode: the admission after the
   // signature is the same code as tempauth's, which the adversarial suite runs in both modes).
   s3Attacks({

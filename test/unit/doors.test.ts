@@ -53,7 +53,7 @@ async function stubSwift(options: StubOptions = {}) {
       seen.push({ method: req.method ?? '', url, headers: req.headers, body: Buffer.concat(chunks) });
       const [path] = url.split('?');
       const parts = path!.split('/').slice(1);
-      if (req.method === 'GET' && path === '/info') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ swift: { version: '2.30.1' }, s3api: {} }));
+      if (req.method === 'GET' && path === '/info') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ swift: { version: '2.30.1' }, s3api: {}, tempauth: {} }));
       if (req.method === 'GET' && path === '/auth/v1.0') {
         const [account, user] = String(req.headers['x-auth-user']).split(':');
         return void res.writeHead(200, { 'x-auth-token': `AUTH_tk_${user}`, 'x-storage-url': `http://127.0.0.1/v1/AUTH_${account}`, 'x-auth-token-expires': '3600' }).end();

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { Credentials } from '../../auth/authority.js';
+import { s3tokenKeepsPath } from '../../auth/ec2.js';
 import { accountOfUser, type TempauthUser } from '../../config/load.js';
 import type { SwiftView } from '../../proxy/swift-view.js';
 import { splitHostPort } from '../../swift/host-addressing.js';
@@ -106,6 +107,9 @@ function readS3(core: QuotaCore, request: DoorRequest, query: string | undefined
   if (!user) {
     // Access keys tempauth does not know are Keystone's EC2 credentials where Swift runs s3token.
     if (!core.ec2) return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: 'The quota proxy counts S3 writes of tempauth users, and of Keystone EC2 credentials when its config has [filter:s3token]: this access key is neither.' });
+    if (!s3tokenKeepsPath(credential.accessKey, swiftNames(action))) {
+      return void answerS3(exchange, { status: 403, code: 'AccessDenied', message: "Swift's s3token would write this elsewhere than its bucket and key say (the access key has a '/' or is in the bucket or key's name): the quota proxy does not pass it on." });
+    }
     const signedString = s3SignedString(signed, header, credential, s3Config, Date.now() / 1000);
     if ('code' in signedString) return void answerS3(exchange, signedString);
     return { action, signer: { ec2: { accessKey: credential.accessKey, signed: signedString } }, signed };
@@ -128,6 +132,22 @@ async function callerOf(core: QuotaCore, exchange: Exchange, signer: S3Read['sig
   const caller = await core.ec2!.caller(signer.ec2.accessKey, signer.ec2.signed);
   if (!caller) return void answerS3(exchange, SIGNATURE_MISMATCH);
   return { account: caller.account, credentials: { headers: { 'x-auth-token': caller.token }, key: `s3 ec2 ${signer.ec2.accessKey}` } };
+}
+
+/** The containers and objects (and upload) the Swift requests s3api makes for the action name: s3token rewrites them too. */
+function swiftNames(action: S3Read['action']): string[] {
+  switch (action.kind) {
+    case 'bucket-create':
+    case 'bucket-update':
+    case 'bucket-versioning':
+      return [action.bucket];
+    case 'object-put':
+      return [action.container, action.object];
+    case 'initiate':
+      return [action.bucket, `${action.bucket}${SEGMENTS_SUFFIX}`, action.key];
+    case 'complete':
+      return [action.bucket, `${action.bucket}${SEGMENTS_SUFFIX}`, action.key, action.uploadId];
+  }
 }
 
 /** A delete of a bucket's objects: usage went down by what only Swift knows. */
