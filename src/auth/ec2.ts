@@ -10,12 +10,12 @@
  *   token of the credential's user in its project, from Keystone's `/v3/ec2tokens` (which gives one for a
  *   request signed with the secret; the proxy reads the secret with its service identity and signs one itself).
  *   Kept until shortly before it expires.
- * - With s3token's `secret_cache_duration`, the secret is kept that long and a request's signature checked with
- *   it here, without Keystone; a credential deleted meanwhile is refused by Swift's s3token (which asks Keystone,
- *   or keeps its own cache as long), so what the proxy admits for it is given back when Swift answers.
+ * - No secret is kept to check signatures here (s3token's `secret_cache_duration` is Swift's alone): a credential
+ *   made again in another project would be counted in its old one for as long as a kept secret lasted, while
+ *   Swift writes in the new one. A deleted or moved credential is known at its next request.
  *
- * Keystone round trips per S3 write: one (s3tokens) with `secret_cache_duration = 0`, none within the cache; a
- * token (a credential read and an ec2tokens) once per user and project per token lifetime.
+ * Keystone round trips per S3 write: one (s3tokens); a token (a credential read and an ec2tokens) once per user
+ * and project per token lifetime.
  */
 import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -52,7 +52,6 @@ export interface Ec2Caller {
 interface Known {
   readonly userId: string;
   readonly projectId: string;
-  secret?: { value: string; until: number };
   token?: { value: string; until: number };
 }
 
@@ -76,24 +75,24 @@ export class Ec2Credentials {
 
   /**
    * The caller of a request whose access key is `accessKey` and whose signature is `signed`; undefined when
-   * Keystone (or the kept secret) does not accept the signature. Keystone unreachable: UpstreamUnavailableError.
+   * Keystone does not accept the signature. Keystone unreachable: UpstreamUnavailableError.
    */
   async caller(accessKey: string, signed: S3SignedString): Promise<Ec2Caller | undefined> {
     // s3token's `access, force_tenant = access.split(':')`: more than one colon fails there (never authorised).
     const [access, tenant, ...more] = accessKey.split(':');
     if (more.length > 0 || access === undefined) return undefined;
-    const now = Date.now();
+    // Every request is checked by Keystone, never with a kept secret: a credential deleted and made again (same
+    // key and secret) in another project would be counted in its old project for as long as a secret were kept,
+    // while Swift's s3token writes in the new one (test/integration/keystone-ec2-attacks.ts).
+    const owner = await this.s3tokens(access, signed);
+    // A refusal leaves what is known of the key alone: anyone can send a wrong signature with someone's key.
+    if (!owner) return undefined;
     let known = this.known.get(access);
-    if (!(known?.secret && known.secret.until > now && signed.matches(known.secret.value))) {
-      const owner = await this.s3tokens(access, signed);
-      if (!owner) {
-        this.known.delete(access);
-        return undefined;
-      }
-      if (!known || known.userId !== owner.userId || known.projectId !== owner.projectId) known = { ...owner };
+    if (!known || known.userId !== owner.userId || known.projectId !== owner.projectId) {
+      known = { ...owner };
       this.known.set(access, known);
     }
-    const token = await this.tokenOf(access, known, now);
+    const token = await this.tokenOf(access, known, Date.now());
     return { access, userId: known.userId, projectId: known.projectId, account: this.accountOf(tenant, known.projectId), token };
   }
 
@@ -123,8 +122,7 @@ export class Ec2Credentials {
   /** A token of the credential's user in its project, kept until shortly before it expires. */
   private async tokenOf(access: string, known: Known, now: number): Promise<string> {
     if (known.token && known.token.until > now) return known.token.value;
-    const secret = known.secret && known.secret.until > now ? known.secret.value : await this.secretOf(access, known.userId);
-    if (this.config.secretCacheSeconds > 0) known.secret = { value: secret, until: now + this.config.secretCacheSeconds * 1000 };
+    const secret = await this.secretOf(access, known.userId);
     // An EC2 request (signature version 1) signed with the secret: Keystone answers it with a token.
     const params: Record<string, string> = { AWSAccessKeyId: access, SignatureVersion: '1', Timestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z') };
     const signing = createHmac('sha1', Buffer.from(secret, 'utf8'));

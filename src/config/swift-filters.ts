@@ -19,7 +19,10 @@ export interface S3TokenConfig {
   /** `reseller_prefix` with its "_" (s3token's append_underscore): the account is this plus the project id. */
   readonly resellerPrefix: string;
   readonly timeoutMs: number;
-  /** `secret_cache_duration`: how long a credential's secret is kept to check signatures without Keystone (0: never). */
+  /**
+   * `secret_cache_duration`: read as s3token reads it (a value Swift refuses stops start-up), and Swift's alone:
+   * the proxy keeps no secret to check signatures with (auth/ec2.ts says why).
+   */
   readonly secretCacheSeconds: number;
 }
 
