@@ -52,10 +52,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A scrape of `url`'s /metrics; one not answered within 15 s fails the test (it would hang it otherwise). */
 async function scrape(url: string): Promise<string> {
-  const answer = await call('GET', `${url}/metrics`);
-  assert.equal(answer.status, 200, answer.body);
-  return answer.body;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer to GET ${url}/metrics within 15 s`)), 15_000);
+  });
+  try {
+    const answer = await Promise.race([call('GET', `${url}/metrics`), late]);
+    assert.equal(answer.status, 200, answer.body);
+    return answer.body;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -278,8 +287,14 @@ describe('metrics of a running proxy', () => {
       await writeFile(file, proxyConfigText({ upstream: swift, quota: LIMITS, port: await freePort(), extraProxyLines: lines }));
       const started = await startCli(['--config', file]);
       const close = async () => {
-        started.child.kill('SIGTERM');
-        await new Promise((resolve) => started.child.once('exit', resolve));
+        // A primary that has ended already (a failure of the test) has no exit to wait for.
+        if (started.child.exitCode === null && started.child.signalCode === null) {
+          const exited = new Promise((resolve) => started.child.once('exit', resolve));
+          started.child.kill('SIGTERM');
+          const stuck = setTimeout(() => started.child.kill('SIGKILL'), 20_000);
+          await exited;
+          clearTimeout(stuck);
+        }
         await rm(dir, { recursive: true, force: true });
       };
       return { started, ops: `http://127.0.0.1:${opsPort}`, close };
