@@ -129,7 +129,7 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     quota,
     notifiers: Object.freeze(notifiers),
     s3: parseS3(section(doc, S3API_SECTION)),
-    s3token: parseS3TokenFor(section(doc, S3TOKEN_SECTION), quota),
+    s3token: parseS3TokenFor(inSwiftsPipeline(doc, 's3token') ? section(doc, S3TOKEN_SECTION) : undefined, quota),
     domainRemap: parseDomainRemap(section(doc, DOMAIN_REMAP_SECTION)),
     cnameLookup: parseCnameLookup(section(doc, CNAME_LOOKUP_SECTION)),
     ledger,
@@ -138,6 +138,16 @@ export function configFromText(text: string, file: string, overrides: ConfigOver
     trace: parseTrace(proxy),
     warnings: Object.freeze(warnings),
   });
+}
+
+/**
+ * Whether a filter of Swift's is in use where the file is Swift's own proxy-server.conf (its `[pipeline:main]`
+ * names it), as Swift uses a filter section only then; a file without a pipeline is the proxy's own, whose
+ * sections are all meant.
+ */
+function inSwiftsPipeline(doc: IniDocument, filter: string): boolean {
+  const pipeline = section(doc, 'pipeline:main')?.raw('pipeline');
+  return pipeline === undefined || pipeline.split(/\s+/).includes(filter);
 }
 
 /** `[filter:s3token]`: Keystone answers s3tokens (and gives credentials' secrets) only to a Keystone identity. */

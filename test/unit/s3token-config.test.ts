@@ -28,6 +28,16 @@ test('a [filter:s3token] Swift would not start with, or without a Keystone servi
   assert.throws(() => configFromText(base(tempauth, 'service_user = reseller:reseller'), 'proxy.conf'), /filter:s3token.*Keystone service identity/);
 });
 
+test('in Swift\'s own proxy-server.conf, [filter:s3token] counts only where [pipeline:main] names s3token, as in Swift', () => {
+  const section = '[filter:s3token]\nauth_uri = http://ks/v3\n';
+  const unused = `[pipeline:main]\npipeline = catch_errors tempauth proxy-server\n\n${section}`;
+  assert.equal(configFromText(base(unused), 'proxy-server.conf').s3token, undefined);
+  const tempauth = '[filter:tempauth]\nuser_reseller_reseller = reseller .reseller_admin\n\n';
+  assert.equal(configFromText(base(tempauth + unused, 'service_user = reseller:reseller'), 'proxy-server.conf').s3token, undefined, 'no Keystone identity needed for a section Swift does not use');
+  const used = `[pipeline:main]\npipeline = catch_errors authtoken s3api\n  s3token keystoneauth proxy-server\n\n${section}`;
+  assert.equal(configFromText(base(used), 'proxy-server.conf').s3token?.authUri, 'http://ks/v3');
+});
+
 test('Swift running s3api without tempauth needs [filter:s3token]; with tempauth, or not known, it does not', () => {
   const keystone = capabilitiesFromInfo({ swift: {}, s3api: {} });
   assert.match(ec2Unverifiable({ s3token: undefined }, keystone) ?? '', /copy Swift's \[filter:s3token\]/);
