@@ -254,6 +254,9 @@ describe('transaction ids with workers = 2', () => {
     const started = await startCli(['--config', file]);
     try {
       await until(async () => (await call('GET', `${started.url}/healthz`).catch(() => ({ status: 0 }))).status === 200, 'the proxy', 20_000);
+      // Both workers listening before the requests: each accepts from the shared socket once it listens (a CI run
+      // sent all 400 while the second one was still starting, and only the first answered).
+      await until(() => new Set([...started.output().matchAll(/"pid":(\d+),[^\n]*listening on /g)].map((m) => m[1])).size === 2, 'both workers listening', 30_000);
       const ids: string[] = [];
       for (let round = 0; round < 20; round++) {
         // New connections each time, so both workers take some.
