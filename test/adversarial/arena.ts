@@ -87,6 +87,16 @@ export async function openArena(mode: { precise: boolean }, accounts: number[], 
         direct: (path = '') => `${accountUrl(swift, account)}${path}`,
       };
     },
+    ...swiftReads(asReseller),
+    another: () => startProxy(settings),
+    close: () => proxy.close(),
+  };
+  return arena;
+}
+
+/** What an arena reads of its tenants straight from Swift, with `asReseller`'s token (never through the proxy). */
+export function swiftReads(asReseller: Record<string, string>): Pick<Arena, 'usage' | 'containers' | 'listing' | 'proxyMetadata'> {
+  return {
     async usage(tenant, container) {
       const head = await call('HEAD', tenant.direct(`/${encodeURIComponent(container)}`), asReseller);
       if (head.status === 404) return { objects: 0, bytes: 0 };
@@ -105,10 +115,7 @@ export async function openArena(mode: { precise: boolean }, accounts: number[], 
       const head = await call('HEAD', tenant.direct(container === undefined ? '' : `/${encodeURIComponent(container)}`), asReseller);
       return Object.fromEntries(Object.entries(head.headers).filter(([name]) => /^x-(account|container)-meta-quota-proxy-/.test(name)));
     },
-    another: () => startProxy(settings),
-    close: () => proxy.close(),
   };
-  return arena;
 }
 
 /** Makes a container straight in Swift (set-up, not an attack). */

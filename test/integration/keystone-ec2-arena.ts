@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { call } from '../helpers/http.js';
 import { projectToken, type KeystoneAdmin } from '../helpers/keystone-api.js';
 import { startProxy, type ProxyOptions } from '../helpers/proxy.js';
-import { ADVERSARIAL_QUOTA, type Arena, type Tenant } from '../adversarial/arena.js';
+import { ADVERSARIAL_QUOTA, swiftReads, type Arena, type Tenant } from '../adversarial/arena.js';
 import { SWIFT_ROLES, type KeystoneSwift } from '../swift/keystone.js';
 
 // Test credentials of the local Keystone only.
@@ -73,24 +73,7 @@ export async function openKeystoneArena(ctx: KeystoneArenaContext, mode: { preci
         s3: await ec2Credential(owner.userId, owner.token, project),
       };
     },
-    async usage(tenant, container) {
-      const head = await call('HEAD', tenant.direct(`/${encodeURIComponent(container)}`), asReseller);
-      if (head.status === 404) return { objects: 0, bytes: 0 };
-      assert.equal(head.status, 204, `HEAD ${container} on Swift`);
-      return { objects: Number(head.headers['x-container-object-count']), bytes: Number(head.headers['x-container-bytes-used']) };
-    },
-    async containers(tenant) {
-      const listing = await call('GET', tenant.direct('?format=json'), asReseller);
-      return listing.status === 204 ? 0 : (JSON.parse(listing.body) as unknown[]).length;
-    },
-    async listing(tenant, container) {
-      const listing = await call('GET', tenant.direct(`/${encodeURIComponent(container)}?format=json`), asReseller);
-      return listing.status === 204 || listing.status === 404 ? [] : (JSON.parse(listing.body) as Array<{ name: string }>).map((o) => o.name);
-    },
-    async proxyMetadata(tenant, container) {
-      const head = await call('HEAD', tenant.direct(container === undefined ? '' : `/${encodeURIComponent(container)}`), asReseller);
-      return Object.fromEntries(Object.entries(head.headers).filter(([header]) => /^x-(account|container)-meta-quota-proxy-/.test(header)));
-    },
+    ...swiftReads(asReseller),
     another: () => startProxy(settings),
     close: () => proxy.close(),
   };
